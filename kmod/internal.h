@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * simpler.ko internals: the domain (one per open file), registered host
+ * buffers, members and their fork-time VMA identity tables.
+ *
+ * Lock order, outermost first:
+ *   mmap_lock of the faulting/forking/unmapping mm
+ *     -> mmap_lock of a domain owner (nested; only the buffer fault path)
+ *     -> simpler_domain.lock
+ *     -> simpler_buf.sem
+ *     -> i_mmap_rwsem of the shared address_space (unmap_mapping_range)
+ * No ioctl takes mmap_lock while holding domain.lock or buf.sem.
+ */
+#ifndef SIMPLER_INTERNAL_H
+#define SIMPLER_INTERNAL_H
+
+#include <linux/bits.h>
+#include <linux/interval_tree.h>
+#include <linux/kref.h>
+#include <linux/list.h>
+#include <linux/mmu_notifier.h>
+#include <linux/mutex.h>
+#include <linux/rwsem.h>
+#include <linux/workqueue.h>
+#include <linux/xarray.h>
+
+#include <linux/simpler.h>
+
+/*
+ * mmap offsets: the sentinel page is at 0; buffer with handle h starts at
+ * h << SIMPLER_BUF_SHIFT.  Handles are unique across all domains because all
+ * opens share one address_space, which unmap_mapping_range() zaps by offset.
+ */
+#define SIMPLER_BUF_SHIFT	36
+#define SIMPLER_BUF_MAX_BYTES	BIT_ULL(SIMPLER_BUF_SHIFT)
+#define SIMPLER_MAX_HANDLE	((1U << 20) - 1)
+
+enum simpler_buf_state {
+	SIMPLER_BUF_PENDING,	/* being pinned; invisible to LOOKUP/QUERY/mmap */
+	SIMPLER_BUF_LIVE,	/* owner maps exactly the pinned pages */
+	SIMPLER_BUF_SUSPECT,	/* an invalidation hit the range; verify before use */
+	SIMPLER_BUF_STALE_ST,	/* owner no longer maps the pinned pages */
+	SIMPLER_BUF_REVOKED,	/* unregistered; waiting for the last mapping */
+};
+
+struct simpler_domain;
+
+struct simpler_buf {
+	struct kref ref;		/* registration + member VMAs + transient users */
+	struct simpler_domain *dom;	/* outlives the buffer: VMAs pin the file */
+	u64 handle;
+	unsigned long addr;		/* owner address */
+	unsigned long npages;
+	unsigned long npinned;		/* pages[0..npinned) hold a FOLL_PIN */
+	pgoff_t pgoff;			/* first page offset of the member mapping */
+	struct page **pages;
+	struct interval_tree_node itn;	/* dom->tree, under dom->lock */
+	struct mmu_interval_notifier mni;
+	bool notifier_on;
+	bool reserved;			/* counted in dom->pinned_pages */
+	bool charged;
+	struct mm_struct *mm;		/* owner mm (mmgrab) for pinned_vm */
+	struct user_struct *user;	/* charged user, NULL with CAP_IPC_LOCK */
+	/* protects state and orders it against member faults */
+	struct rw_semaphore sem;
+	enum simpler_buf_state state;
+	atomic_t nr_maps;		/* member VMAs, for debugfs */
+};
+
+/* one VMA of the owner at the moment a member was forked */
+struct simpler_vma_ident {
+	unsigned long start, end;
+	unsigned long flags;		/* vm_flags at fork */
+	unsigned long pgoff;
+	struct file *file;		/* reference held; NULL: anonymous */
+	dev_t dev;
+	unsigned long ino;
+};
+
+struct simpler_member {
+	struct list_head node;		/* dom->members, under dom->lock */
+	struct mm_struct *mm;		/* the child mm; valid while listed */
+	u32 id;
+	unsigned int nr_vmas;		/* sentinel VMAs of mm naming us */
+	unsigned int nr_ident;
+	struct simpler_vma_ident *ident; /* NULL if the snapshot failed */
+};
+
+struct simpler_domain {
+	/* protects bufs, tree, members, nr_* below; nests inside mmap_lock */
+	struct mutex lock;
+	struct mm_struct *owner_mm;	/* mmgrab; identity of the owner */
+	pid_t owner_tgid;
+	u64 id;
+	struct xarray bufs;		/* handle -> buffer (the registration ref) */
+	struct rb_root_cached tree;	/* registered ranges by owner address */
+	unsigned int nr_bufs;
+	atomic_long_t pinned_pages;	/* pinned for this domain, until unpinned */
+	struct list_head members;
+	unsigned int nr_members;
+	u32 next_member_id;
+	struct work_struct reap_work;	/* unregister all once the owner mm is gone */
+	struct dentry *dbg;
+};
+
+/* module-wide state */
+struct simpler_stats {
+	atomic64_t pinned_pages;
+	atomic64_t buffers;
+	atomic64_t domains;
+	atomic64_t members;
+	atomic64_t registers;
+	atomic64_t unregisters;
+	atomic64_t faults;
+	atomic64_t invalidations;
+	atomic64_t verifies;
+	atomic64_t stale;
+	atomic64_t forks;
+};
+
+extern struct simpler_stats simpler_stats;
+extern struct address_space *simpler_mapping;
+extern struct page *simpler_sentinel_page;
+extern unsigned long simpler_max_pinned_mb;
+extern unsigned int simpler_max_buffers;
+
+/* main.c */
+bool simpler_is_owner(const struct simpler_domain *dom);
+struct simpler_member *simpler_member_find(struct simpler_domain *dom, struct mm_struct *mm);
+int simpler_copy_arg(void *karg, size_t ksize, size_t ver0, const void __user *uarg, u32 *usize);
+int simpler_copy_out(void __user *uarg, u32 usize, const void *karg, size_t ksize);
+
+/* hostbuf.c */
+int simpler_ioctl_register(struct simpler_domain *dom, void __user *uarg);
+int simpler_ioctl_unregister(struct simpler_domain *dom, void __user *uarg);
+int simpler_ioctl_lookup(struct simpler_domain *dom, void __user *uarg);
+int simpler_buf_mmap(struct simpler_domain *dom, struct vm_area_struct *vma);
+void simpler_domain_unregister_all(struct simpler_domain *dom);
+void simpler_reap_work(struct work_struct *work);
+struct simpler_buf *simpler_buf_find_get(struct simpler_domain *dom, unsigned long addr);
+enum simpler_buf_state simpler_buf_settle(struct simpler_buf *buf, bool mm_locked);
+void simpler_buf_put(struct simpler_buf *buf);
+u64 simpler_pinned_limit_pages(void);
+
+/* forktrack.c */
+int simpler_sentinel_mmap(struct simpler_domain *dom, struct vm_area_struct *vma);
+int simpler_ioctl_query(struct simpler_domain *dom, void __user *uarg);
+pid_t simpler_member_pid(const struct simpler_member *m);
+
+/* debugfs.c */
+void simpler_debugfs_init(void);
+void simpler_debugfs_exit(void);
+void simpler_debugfs_domain_add(struct simpler_domain *dom);
+void simpler_debugfs_domain_remove(struct simpler_domain *dom);
+
+#endif /* SIMPLER_INTERNAL_H */

@@ -1,0 +1,45 @@
+#!/bin/bash
+# make check: install what is missing, build, then run every test runner and
+# sum their "N passed, N failed[, N skipped]" lines into the last line.
+set -u
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+total_pass=0 total_fail=0 total_skip=0
+
+stage() {	# stage NAME COMMAND...: run a runner, fold its summary into the totals
+	local name=$1 log line p f s
+	shift
+	echo "=== $name"
+	log=$(mktemp)
+	"$@" 2>&1 | tee "$log"
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+	rm -f "$log"
+	if [ -z "$line" ]; then
+		echo "=== $name: no summary line (counted as 1 failure)"
+		total_fail=$((total_fail + 1))
+		return
+	fi
+	p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
+	f=$(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
+	s=$(echo "$line" | sed -nE 's/.*, ([0-9]+) skipped.*/\1/p')
+	total_pass=$((total_pass + p))
+	total_fail=$((total_fail + f))
+	total_skip=$((total_skip + ${s:-0}))
+}
+
+build() {
+	if make kmod ksft; then
+		echo "1 passed, 0 failed"
+	else
+		echo "0 passed, 1 failed"
+	fi
+}
+
+tools/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+stage build build
+stage lint tools/lint.sh
+stage uapi tests/uapi/check.sh
+stage vm tools/vmtest.sh
+echo "=== total"
+echo "$total_pass passed, $total_fail failed, $total_skip skipped"
+[ $total_fail = 0 ]

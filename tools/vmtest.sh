@@ -1,0 +1,109 @@
+#!/bin/bash
+# Boot Debian's linux-image-amd64 under qemu (TCG) with simpler.ko and the
+# kselftests (or, with --bench, the benchmarks) in a busybox initramfs, stream
+# the results, fail on any kernel BUG/WARNING/Oops/lockdep/KASAN/kmemleak
+# line, and end with "N passed, N failed, N skipped".
+#
+# env: KVER (kernel version), BUILD (build dir), VM_MEM (MiB, 2048),
+#      VM_SMP (2), VM_TIMEOUT (seconds for the whole VM, 900),
+#      VM_ARGS (arguments passed to every program), VM_MODPARAMS (insmod args),
+#      VM_ONLY (names of the programs to run, default all)
+set -u
+repo=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD:-$repo/build}
+mode=tests
+[ "${1:-}" = --bench ] && mode=bench
+
+die() {
+	echo "vmtest: $*" >&2
+	echo "0 passed, 1 failed, 0 skipped"
+	exit 1
+}
+
+kver=${KVER:-$("$repo/tools/kver.sh")} || die "no kernel"
+kernel=/boot/vmlinuz-$kver
+[ -r "$kernel" ] || die "$kernel not readable (run as root; make deps installs linux-image-amd64)"
+[ -f "$repo/simpler.ko" ] || die "simpler.ko not built (make kmod)"
+command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing (make deps)"
+[ -x /bin/busybox ] || die "/bin/busybox missing (make deps installs busybox-static)"
+progs=$build/$([ $mode = tests ] && echo ksft || echo bench)/bin
+ls "$progs"/* >/dev/null 2>&1 || die "no programs in $progs (make ksft / make bench)"
+
+vm=$build/vm
+root=$vm/root
+rm -rf "$root"
+mkdir -p "$root"/{bin,proc,sys,dev,tmp,mnt,$mode}
+cp /bin/busybox "$root/bin/busybox"
+cp "$repo/tools/vm/init" "$root/init"
+cp "$repo/simpler.ko" "$root/simpler.ko"
+if [ -n "${VM_ONLY:-}" ]; then
+	for p in $VM_ONLY; do cp "$progs/$p" "$root/$mode/" || die "no program $p"; done
+else
+	cp "$progs"/* "$root/$mode/"
+fi
+echo "$mode" >"$root/mode"
+echo "${VM_ARGS:-}" >"$root/args"
+echo "${VM_MODPARAMS:-}" >"$root/modparams"
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$vm/initramfs.gz" ||
+	die "cannot pack the initramfs"
+
+console=$vm/console.log
+results=$vm/results.log
+: >"$console"
+: >"$results"
+echo "vmtest: booting $kernel (qemu TCG, ${VM_SMP:-2} cpus, ${VM_MEM:-2048} MiB), $mode from $progs"
+start=$(date +%s)
+timeout -s KILL "${VM_TIMEOUT:-900}" qemu-system-x86_64 \
+	-accel tcg -cpu max -smp "${VM_SMP:-2}" -m "${VM_MEM:-2048}" \
+	-kernel "$kernel" -initrd "$vm/initramfs.gz" \
+	-append "console=ttyS0 quiet panic=-1 transparent_hugepage=always" \
+	-display none -monitor none -no-reboot \
+	-serial "file:$console" -serial "file:$results" &
+qpid=$!
+tail -n +1 -f --pid=$qpid "$results" | sed -n '/^# simpler-vm: dmesg begin/,/^# simpler-vm: dmesg end/!p'
+wait $qpid
+qrc=$?
+echo "vmtest: VM exited ($qrc) after $(($(date +%s) - start)) s; logs in $vm"
+
+awk -v console="$console" '
+function finish_prog() {
+	if (cur == "") return
+	if (plan[cur] > seen[cur]) {
+		printf "FAIL: %s: %d of %d results missing\n", cur, plan[cur] - seen[cur], plan[cur]
+		fail += plan[cur] - seen[cur]
+	} else if (plan[cur] < 0) {
+		printf "FAIL: %s printed no TAP plan\n", cur
+		fail++
+	} else if (rc != 0 && rc != 4 && progfail[cur] == 0) {
+		printf "FAIL: %s exited %d\n", cur, rc
+		fail++
+	}
+	cur = ""
+}
+/^# simpler-vm: dmesg begin/ { indmesg = 1; dmesg_seen = 1; next }
+/^# simpler-vm: dmesg end/ { indmesg = 0; dmesg_done = 1; next }
+indmesg {
+	if ($0 ~ /BUG|WARNING|Oops|lockdep|KASAN|kmemleak|general protection|Call Trace|circular locking|blocked for more than|refcount_t|bad page/) {
+		bad++
+		if (bad <= 20) print "KERNEL: " $0
+	}
+	next
+}
+/^# simpler-vm: begin / { finish_prog(); cur = $4; plan[cur] = -1; seen[cur] = 0; rc = 0; next }
+/^# simpler-vm: end / { split($0, a, "rc="); rc = a[2] + 0; finish_prog(); next }
+cur != "" && /^1\.\.[0-9]+/ { plan[cur] = substr($1, 4) + 0; next }
+cur != "" && /^ok [0-9]+ # SKIP/ { skip++; seen[cur]++; next }
+cur != "" && /^ok [0-9]+/ { pass++; seen[cur]++; next }
+cur != "" && /^not ok [0-9]+/ { fail++; seen[cur]++; progfail[cur]++; print "FAIL: " cur ": " $0; next }
+END {
+	if (cur != "") { printf "FAIL: %s did not finish (VM died or timed out)\n", cur; fail++; cur = "" }
+	if (!dmesg_done) { print "FAIL: the VM did not reach its final kernel-log dump"; fail++ }
+	while ((getline line < console) > 0)
+		if (line ~ /Kernel panic|BUG:|Oops|WARNING:|KASAN|kmemleak|circular locking/) {
+			print "CONSOLE: " line; consolebad++
+		}
+	if (bad || consolebad) { fail++; print "FAIL: kernel log has " bad + consolebad " bad lines" }
+	else if (dmesg_done) pass++
+	printf "%d passed, %d failed, %d skipped\n", pass, fail, skip
+	exit fail ? 1 : 0
+}' "$results"
