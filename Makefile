@@ -43,7 +43,8 @@ $(KSFT_DIR)/include/kselftest_harness.h:
 $(KSFT_DIR)/bin/%: tests/kselftest/%.c tests/kselftest/simpler_test.h uapi/linux/simpler.h \
 		$(KSFT_DIR)/include/kselftest_harness.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -static -pthread -I$(KSFT_DIR)/include -Iuapi \
+	$(CC) $(CFLAGS) $(WARN) -Wno-misleading-indentation -D_GNU_SOURCE -static -pthread \
+		-I$(KSFT_DIR)/include -Iuapi \
 		-o $@ $< -lpthread
 
 ksft: $(KSFT_BIN)

@@ -28,7 +28,26 @@
 
 #include "internal.h"
 
+/*
+ * Handles come from one IDA for all domains (they name mmap offsets in the
+ * shared address_space) and are handed out cyclically, so a stale handle held
+ * by user space does not name a new buffer until a million later.
+ */
 static DEFINE_IDA(simpler_handle_ida);
+static unsigned int simpler_handle_next = 1;
+
+static int simpler_handle_alloc(void)
+{
+	unsigned int from = READ_ONCE(simpler_handle_next);
+	int id;
+
+	id = ida_alloc_range(&simpler_handle_ida, from, SIMPLER_MAX_HANDLE, GFP_KERNEL);
+	if (id == -ENOSPC && from > 1)
+		id = ida_alloc_range(&simpler_handle_ida, 1, from - 1, GFP_KERNEL);
+	if (id > 0)	/* racing allocators only make the cursor approximate */
+		WRITE_ONCE(simpler_handle_next, id == SIMPLER_MAX_HANDLE ? 1 : id + 1);
+	return id;
+}
 
 /* member PTEs are installed this many pages around a faulting one */
 #define SIMPLER_FAULT_AROUND	512UL
@@ -494,7 +513,7 @@ static struct simpler_buf *simpler_buf_alloc(struct simpler_domain *dom, u64 add
 		kfree(buf);
 		return ERR_PTR(-ENOMEM);
 	}
-	id = ida_alloc_range(&simpler_handle_ida, 1, SIMPLER_MAX_HANDLE, GFP_KERNEL);
+	id = simpler_handle_alloc();
 	if (id < 0) {
 		kvfree(buf->pages);
 		kfree(buf);

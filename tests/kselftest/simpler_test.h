@@ -52,10 +52,15 @@ static inline int sx_open(void)
 	return fd < 0 ? -errno : fd;
 }
 
+/*
+ * Skip when the module is not loaded.  _exit(255) is the harness's skip
+ * status; unlike "return" it also ends a test from inside FIXTURE_SETUP,
+ * which the 6.1 harness would otherwise run on into the test body.
+ */
 #define SX_SKIP_NO_DEV(fd)                                                         \
 	do {                                                                       \
 		if ((fd) == -ENOENT || (fd) == -ENODEV || (fd) == -ENXIO)          \
-			SKIP(return, "%s missing: load simpler.ko (insmod simpler.ko)", \
+			SKIP(_exit(255), "%s missing: load simpler.ko (insmod simpler.ko)", \
 			     SX_DEV);                                              \
 		ASSERT_LE(0, (fd)) TH_LOG("open %s: %s", SX_DEV, strerror(-(fd))); \
 	} while (0)
@@ -335,28 +340,37 @@ static inline int sx_probe_write(volatile uint64_t *p, uint64_t v)
 
 /* ---- system state ---- */
 
-static inline long long sx_vmstat(const char *name)
+/*
+ * The number after "key" (followed by ':' or blanks) in a proc/sys/debugfs
+ * file of "key value" lines; -1 if the file or the key is missing.
+ */
+static inline long long sx_file_value(const char *path, const char *key)
 {
-	char line[128], key[96];
-	long long v, found = -1;
-	FILE *f;
-	int fd;
+	char line[256];
+	long long v = -1;
+	size_t n = strlen(key);
+	FILE *f = fopen(path, "r");
 
-	/* fold per-cpu deltas so the counters are exact */
-	fd = open("/proc/sys/vm/stat_refresh", O_WRONLY);
-	if (fd >= 0) {
-		if (write(fd, "1", 1) < 0)
-			found = -1;
-		close(fd);
-	}
-	f = fopen("/proc/vmstat", "r");
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "%95s %lld", key, &v) == 2 && !strcmp(key, name))
-			found = v;
+		if (!strncmp(line, key, n) && (line[n] == ':' || line[n] == ' ' || line[n] == '\t'))
+			v = strtoll(line + n + 1, NULL, 10);
 	fclose(f);
-	return found;
+	return v;
+}
+
+static inline long long sx_vmstat(const char *name)
+{
+	int fd;
+
+	/* fold per-cpu deltas so the counters are exact (needs root) */
+	fd = open("/proc/sys/vm/stat_refresh", O_WRONLY);
+	if (fd >= 0) {
+		(void)!write(fd, "1", 1);
+		close(fd);
+	}
+	return sx_file_value("/proc/vmstat", name);
 }
 
 /* acquired - released FOLL_PIN pins system-wide: 0 when nothing is pinned */
@@ -368,36 +382,22 @@ static inline long long sx_pins_outstanding(void)
 /* a counter from /sys/kernel/debug/simpler/stats, -1 if unreadable */
 static inline long long sx_stat(const char *name)
 {
-	char line[128], key[96];
-	long long v, found = -1;
-	FILE *f = fopen("/sys/kernel/debug/simpler/stats", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "%95s %lld", key, &v) == 2 && !strcmp(key, name))
-			found = v;
-	fclose(f);
-	return found;
+	return sx_file_value("/sys/kernel/debug/simpler/stats", name);
 }
 
-/* kB value of a field of /proc/<pid>/status */
+/* kB value of a field of /proc/<pid>/status (VmPin, ...) */
 static inline long sx_status_kb(pid_t pid, const char *field)
 {
-	char path[64], line[256];
-	long v = -1;
-	size_t n = strlen(field);
-	FILE *f;
+	char path[64];
 
 	snprintf(path, sizeof(path), pid ? "/proc/%d/status" : "/proc/self/status", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, field, n) && line[n] == ':')
-			v = strtol(line + n + 1, NULL, 10);
-	fclose(f);
-	return v;
+	return sx_file_value(path, field);
+}
+
+/* kB value of a field of /proc/self/smaps_rollup (AnonHugePages, ...) */
+static inline long sx_rollup_kb(const char *field)
+{
+	return sx_file_value("/proc/self/smaps_rollup", field);
 }
 
 /* open /dev/kmsg positioned at its end: later records are the test's */
@@ -431,8 +431,14 @@ static inline int sx_kmsg_bad(int fd, char *first, size_t firstlen)
 		rec[n] = 0;
 		for (i = 0; bad[i]; i++) {
 			if (strstr(rec, bad[i])) {
-				if (!count && first)
-					snprintf(first, firstlen, "%s", rec);
+				if (!count && first && firstlen) {
+					size_t k = strlen(rec);
+
+					if (k >= firstlen)
+						k = firstlen - 1;
+					memcpy(first, rec, k);
+					first[k] = 0;
+				}
 				count++;
 				break;
 			}
