@@ -22,7 +22,8 @@ BENCH_SRC := $(wildcard tools/bench/kmod-*.c)
 BENCH_BIN := $(patsubst tools/bench/%.c,$(BUILD)/bench/bin/%,$(BENCH_SRC))
 KMOD_SRC := $(wildcard kmod/*.c kmod/*.h) uapi/linux/simpler.h Kbuild
 
-.PHONY: all kmod ksft bench vmtest vmbench check deps lint clean
+.PHONY: all kmod ksft ksft-intree bench vmtest vmbench vmtest-debug check deps lint clean \
+	install-kmod dkms-src
 
 all: kmod
 
@@ -54,6 +55,29 @@ $(BUILD)/bench/bin/%: tools/bench/%.c uapi/linux/simpler.h
 	$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -static -Iuapi -o $@ $<
 
 bench: $(BENCH_BIN)
+
+# the same selftests built in a kernel tree as tools/testing/selftests/drivers/simpler
+ksft-intree:
+	@test -d "$(KTREE)/tools/testing/selftests" || { echo "KTREE=<kernel source tree> needed"; exit 1; }
+	mkdir -p $(KTREE)/tools/testing/selftests/drivers/simpler
+	cp tests/kselftest/*.c tests/kselftest/simpler_test.h $(KTREE)/tools/testing/selftests/drivers/simpler/
+	cp tests/kselftest/Makefile.intree $(KTREE)/tools/testing/selftests/drivers/simpler/Makefile
+	cp uapi/linux/simpler.h $(KTREE)/include/uapi/linux/simpler.h
+	$(MAKE) -C $(KTREE)/tools/testing/selftests TARGETS=drivers/simpler
+
+# install into the running system (not used by the tests: they never load the
+# module outside the VM)
+install-kmod: kmod
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules_install
+	install -D -m 0644 kmod/60-simpler.rules $(DESTDIR)/etc/udev/rules.d/60-simpler.rules
+	getent group simpler >/dev/null || groupadd --system simpler
+
+dkms-src:
+	install -d $(DESTDIR)/usr/src/simpler-1.0/kmod $(DESTDIR)/usr/src/simpler-1.0/uapi/linux
+	install -m 0644 Kbuild $(DESTDIR)/usr/src/simpler-1.0/Kbuild
+	install -m 0644 kmod/dkms.conf $(DESTDIR)/usr/src/simpler-1.0/dkms.conf
+	install -m 0644 kmod/*.c kmod/*.h $(DESTDIR)/usr/src/simpler-1.0/kmod/
+	install -m 0644 uapi/linux/simpler.h $(DESTDIR)/usr/src/simpler-1.0/uapi/linux/
 
 vmtest: kmod ksft
 	tools/vmtest.sh

@@ -207,8 +207,9 @@ static bool simpler_buf_matches(struct simpler_buf *buf)
 
 /*
  * Resolve SUSPECT into LIVE or STALE and return the resulting state.  With
- * mm_locked the caller holds the owner's mmap_lock (QUERY); otherwise it may
- * hold another mm's mmap_lock (a member fault), so the owner's is nested.
+ * mm_locked the caller holds the owner's mmap_lock (QUERY, or the owner
+ * faulting on its own mapping); otherwise it may hold another mm's mmap_lock
+ * (a member fault), so the owner's is taken nested.
  */
 enum simpler_buf_state simpler_buf_settle(struct simpler_buf *buf, bool mm_locked)
 {
@@ -300,7 +301,8 @@ static vm_fault_t simpler_buf_vm_fault(struct vm_fault *vmf)
 		up_read(&buf->sem);
 		if (state != SIMPLER_BUF_SUSPECT || fatal_signal_pending(current))
 			return VM_FAULT_SIGBUS;
-		simpler_buf_settle(buf, false);
+		/* the owner faulting on its own mapping already holds its mmap_lock */
+		simpler_buf_settle(buf, vma->vm_mm == buf->mm);
 	}
 
 	ret = vmf_insert_pfn(vma, vmf->address, page_to_pfn(buf->pages[idx]));

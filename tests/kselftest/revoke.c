@@ -304,7 +304,7 @@ TEST(thp_split_keeps_buffer_live)
 {
 	const size_t huge = 2 * SX_MIB;
 	struct simpler_lookup l;
-	long long inval0;
+	long long inval0, verif0;
 	uint64_t h, off, v;
 	char *raw, *thp, *m;
 	int fd = sx_open();
@@ -328,19 +328,27 @@ TEST(thp_split_keeps_buffer_live)
 		pause();
 		_exit(0);
 	}
-	inval0 = sx_stat("invalidations");
-	/* changing the first page splits the PMD: an invalidation, same pages */
-	ASSERT_EQ(0, mprotect(thp, SX_PAGE, PROT_READ));
-	EXPECT_LT(inval0, sx_stat("invalidations"));
-	ASSERT_EQ(0, sx_lookup(fd, thp + SX_MIB / 2, &l));
-	EXPECT_EQ(0, l.buf_flags);
+	/* the owner's own mapping of the buffer, faulted in */
 	m = sx_map_buf(fd, NULL, SX_MIB, off);
 	ASSERT_NE(NULL, m);
 	sx_probe_install();
 	ASSERT_EQ(0, sx_probe_read((uint64_t *)m, &v));
+	inval0 = sx_stat("invalidations");
+	verif0 = sx_stat("verifies");
+	/* changing the first page splits the PMD: an invalidation, same pages */
+	ASSERT_EQ(0, mprotect(thp, SX_PAGE, PROT_READ));
+	EXPECT_LT(inval0, sx_stat("invalidations"));
+	/* the zapped mapping faults, re-checks under the owner's own lock: live */
+	ASSERT_EQ(0, sx_probe_read((uint64_t *)m, &v));
 	EXPECT_EQ(0x5a5a5a5a5a5a5a5aULL, v);
+	EXPECT_LT(verif0, sx_stat("verifies"));
+	ASSERT_EQ(0, sx_lookup(fd, thp + SX_MIB / 2, &l));
+	EXPECT_EQ(0, l.buf_flags);
 	thp[SX_MIB / 2] = 1;
 	EXPECT_EQ(1, m[0]);
+	/* and a real change is caught on the same path: SIGBUS, not stale data */
+	ASSERT_EQ(0, madvise(thp + SX_MIB / 2, SX_MIB, MADV_DONTNEED));
+	EXPECT_EQ(SIGBUS, sx_probe_read((uint64_t *)m, &v));
 	kill(pid, SIGKILL);
 	sx_reap(pid);
 	close(fd);
