@@ -3,6 +3,7 @@
 #   make            build simpler.ko (and, once they exist, libsimpler and tools)
 #   make check      install what is missing, then run every test (host + VM)
 #   make vmtest     boot Debian's kernel in qemu with simpler.ko and run the kselftests
+#   make vmtest-debug  the kselftests on a cached 6.1 debug kernel (lockdep, KASAN, kmemleak)
 #   make vmbench    the same VM, running the benchmarks instead
 #   make deps       install the Debian packages everything needs
 #   make clean
@@ -81,6 +82,10 @@ dkms-src:
 
 vmtest: kmod ksft
 	tools/vmtest.sh
+
+# the same on a 6.1 debug kernel (lockdep, KASAN, kmemleak), built once and cached
+vmtest-debug: ksft
+	tools/vmtest.sh --debug
 
 vmbench: kmod bench
 	VM_TIMEOUT=1800 tools/vmtest.sh --bench

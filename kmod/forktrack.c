@@ -59,7 +59,8 @@ static void simpler_member_snapshot(struct simpler_member *m, struct mm_struct *
 	struct inode *inode;
 	unsigned int n = 0;
 
-	mmap_assert_write_locked(mm);
+	/* mmap_assert_write_locked() needs dump_mm, not exported to modules */
+	lockdep_assert_held_write(&mm->mmap_lock);
 	m->ident = kvcalloc(mm->map_count, sizeof(*m->ident), GFP_KERNEL);
 	if (!m->ident)
 		return;

@@ -13,6 +13,20 @@
  * failed migrations), so an invalidation only makes the buffer SUSPECT and
  * zaps member PTEs; the next user (a member fault, LOOKUP, QUERY) compares
  * what the owner maps now with the pinned pages and settles on LIVE or STALE.
+ *
+ * The notifier can run from reclaim, so its lock (buf->lock, a spinlock) is
+ * never held across an allocation.  A fault inserts PTEs without it and then
+ * re-checks buf->zap_seq: if the state changed meanwhile it removes its own
+ * PTEs.  Either the later zap sees the new PTEs or the fault sees the change.
+ *
+ * Zapping member PTEs (unmap_mapping_range) itself runs mmu notifiers, so it
+ * must not happen inside ours.  The notifier queues the buffer and the zap
+ * runs as task work of the thread that changed the owner's memory, before
+ * that thread returns to user space: when munmap() or madvise() returns, the
+ * members' mappings are gone.  Kernel threads (reclaim, khugepaged), which
+ * never return to user space, hand the zap to a workqueue; what they do
+ * keeps the pinned pages mapped (a failed migration, a THP split), so a
+ * later zap is only conservative.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -24,9 +38,16 @@
 #include <linux/sched/user.h>
 #include <linux/shmem_fs.h>
 #include <linux/slab.h>
+#include <linux/task_work.h>
 #include <linux/uaccess.h>
 
 #include "internal.h"
+
+/* the 6.1 condition for user_struct.locked_vm (include/linux/sched/user.h) */
+#if !(defined(CONFIG_NET) || defined(CONFIG_IO_URING) || defined(CONFIG_VFIO_PCI_ZDEV_KVM) || \
+	IS_ENABLED(CONFIG_IOMMUFD) || defined(CONFIG_SECRETMEM))
+#error "simpler.ko charges pins to user_struct.locked_vm: enable CONFIG_NET or CONFIG_IO_URING"
+#endif
 
 /*
  * Handles come from one IDA for all domains (they name mmap offsets in the
@@ -127,6 +148,61 @@ void simpler_buf_put(struct simpler_buf *buf)
 
 /* ---- the owner's range changed: mmu interval notifier ---- */
 
+/* Zap member PTEs of every queued buffer.  Process context, no locks held. */
+void simpler_zap_drain(struct simpler_domain *dom)
+{
+	struct llist_node *list = llist_del_all(&dom->zaps);
+	struct simpler_buf *buf, *next;
+
+	llist_for_each_entry_safe(buf, next, list, zap_node) {
+		spin_lock(&buf->lock);
+		buf->zap_queued = false;	/* a later change queues it again */
+		spin_unlock(&buf->lock);
+		unmap_mapping_range(simpler_mapping, simpler_buf_offset(buf),
+				    (loff_t)buf->npages << PAGE_SHIFT, 1);
+		simpler_buf_put(buf);
+	}
+}
+
+void simpler_zap_work(struct work_struct *work)
+{
+	simpler_zap_drain(container_of(work, struct simpler_domain, zap_work));
+}
+
+struct simpler_zap_tw {
+	struct callback_head cb;
+	struct file *file;	/* keeps the domain (and the module) alive */
+};
+
+static void simpler_zap_tw_run(struct callback_head *cb)
+{
+	struct simpler_zap_tw *tw = container_of(cb, struct simpler_zap_tw, cb);
+
+	simpler_zap_drain(tw->file->private_data);
+	fput(tw->file);
+	kfree(tw);
+}
+
+/* Called from the notifier: make sure the queued zaps run soon, see above. */
+static void simpler_zap_soon(struct simpler_domain *dom)
+{
+	struct simpler_zap_tw *tw;
+
+	if (!(current->flags & (PF_KTHREAD | PF_IO_WORKER))) {
+		/* no reclaim from here: the notifier may itself be running in reclaim */
+		tw = kmalloc(sizeof(*tw), GFP_NOWAIT | __GFP_NOWARN);
+		if (tw) {
+			tw->file = get_file(dom->file);
+			init_task_work(&tw->cb, simpler_zap_tw_run);
+			if (!task_work_add(current, &tw->cb, TWA_RESUME))
+				return;
+			fput(tw->file);	/* not the last reference: the domain is open */
+			kfree(tw);
+		}
+	}
+	schedule_work(&dom->zap_work);
+}
+
 static bool simpler_buf_invalidate(struct mmu_interval_notifier *mni,
 				   const struct mmu_notifier_range *range,
 				   unsigned long cur_seq)
@@ -143,12 +219,8 @@ static bool simpler_buf_invalidate(struct mmu_interval_notifier *mni,
 	default:
 		break;
 	}
-	/* taking buf->sem and zapping both sleep */
-	if (!mmu_notifier_range_blockable(range))
-		return false;
-
 	atomic64_inc(&simpler_stats.invalidations);
-	down_write(&buf->sem);
+	spin_lock(&buf->lock);
 	mmu_interval_set_seq(mni, cur_seq);
 	if (range->event == MMU_NOTIFY_RELEASE) {
 		/* the owner's address space is going away */
@@ -162,12 +234,19 @@ static bool simpler_buf_invalidate(struct mmu_interval_notifier *mni,
 		buf->state = SIMPLER_BUF_SUSPECT;
 		zap = true;
 	}
-	up_write(&buf->sem);
+	if (zap) {
+		buf->zap_seq++;
+		zap = !buf->zap_queued;
+		buf->zap_queued = true;
+	}
+	spin_unlock(&buf->lock);
 
-	/* no member PTE can appear while SUSPECT/STALE: faults check state */
-	if (zap)
-		unmap_mapping_range(simpler_mapping, simpler_buf_offset(buf),
-				    (loff_t)buf->npages << PAGE_SHIFT, 1);
+	/* PTEs exist only while LIVE; a fault racing with us re-checks zap_seq */
+	if (zap) {
+		kref_get(&buf->ref);	/* dropped by the drain */
+		llist_add(&buf->zap_node, &buf->dom->zaps);
+		simpler_zap_soon(buf->dom);
+	}
 	if (reap)
 		schedule_work(&buf->dom->reap_work);
 	return true;
@@ -218,9 +297,7 @@ enum simpler_buf_state simpler_buf_settle(struct simpler_buf *buf, bool mm_locke
 	bool same;
 
 	for (;;) {
-		down_read(&buf->sem);
-		state = buf->state;
-		up_read(&buf->sem);
+		state = READ_ONCE(buf->state);
 		if (state != SIMPLER_BUF_SUSPECT)
 			return state;
 
@@ -240,13 +317,13 @@ enum simpler_buf_state simpler_buf_settle(struct simpler_buf *buf, bool mm_locke
 		}
 		atomic64_inc(&simpler_stats.verifies);
 
-		down_write(&buf->sem);
+		spin_lock(&buf->lock);
 		if (buf->state == SIMPLER_BUF_SUSPECT && !mmu_interval_read_retry(&buf->mni, seq)) {
-			buf->state = same ? SIMPLER_BUF_LIVE : SIMPLER_BUF_STALE_ST;
+			WRITE_ONCE(buf->state, same ? SIMPLER_BUF_LIVE : SIMPLER_BUF_STALE_ST);
 			if (!same)
 				atomic64_inc(&simpler_stats.stale);
 		}
-		up_write(&buf->sem);
+		spin_unlock(&buf->lock);
 		if (fatal_signal_pending(current))
 			return SIMPLER_BUF_SUSPECT;
 	}
@@ -280,12 +357,24 @@ static int simpler_vm_no_mremap(struct vm_area_struct *vma)
 	return -EINVAL;
 }
 
+/* Is the buffer LIVE, and has no zap happened since *seq (0: take a snapshot)? */
+static bool simpler_buf_live(struct simpler_buf *buf, unsigned long *seq, bool snapshot)
+{
+	bool live;
+
+	spin_lock(&buf->lock);
+	live = buf->state == SIMPLER_BUF_LIVE && (snapshot || buf->zap_seq == *seq);
+	*seq = buf->zap_seq;
+	spin_unlock(&buf->lock);
+	return live;
+}
+
 static vm_fault_t simpler_buf_vm_fault(struct vm_fault *vmf)
 {
 	struct vm_area_struct *vma = vmf->vma;
 	struct simpler_buf *buf = vma->vm_private_data;
 	unsigned long idx = vmf->pgoff - buf->pgoff;
-	unsigned long first, last, i, addr;
+	unsigned long first, last, i, addr, seq;
 	enum simpler_buf_state state;
 	vm_fault_t ret;
 
@@ -293,37 +382,33 @@ static vm_fault_t simpler_buf_vm_fault(struct vm_fault *vmf)
 		return VM_FAULT_SIGBUS;
 	atomic64_inc(&simpler_stats.faults);
 
+	/* fill the aligned window around the fault: one fault per 2 MiB */
+	first = max(round_down(vmf->address, SIMPLER_FAULT_AROUND << PAGE_SHIFT), vma->vm_start);
+	/* mmap checked that the VMA lies inside the buffer */
+	last = min(first + (SIMPLER_FAULT_AROUND << PAGE_SHIFT), vma->vm_end);
 	for (;;) {
-		down_read(&buf->sem);
-		if (buf->state == SIMPLER_BUF_LIVE)
-			break;
-		state = buf->state;
-		up_read(&buf->sem);
-		if (state != SIMPLER_BUF_SUSPECT || fatal_signal_pending(current))
-			return VM_FAULT_SIGBUS;
-		/* the owner faulting on its own mapping already holds its mmap_lock */
-		simpler_buf_settle(buf, vma->vm_mm == buf->mm);
-	}
-
-	ret = vmf_insert_pfn(vma, vmf->address, page_to_pfn(buf->pages[idx]));
-	if (ret == VM_FAULT_NOPAGE) {
-		/* fill the aligned window around the fault: one fault per 2 MiB */
-		first = max(round_down(vmf->address, SIMPLER_FAULT_AROUND << PAGE_SHIFT),
-			    vma->vm_start);
-		last = min(first + (SIMPLER_FAULT_AROUND << PAGE_SHIFT), vma->vm_end);
-		for (addr = first; addr < last; addr += PAGE_SIZE) {
+		if (!simpler_buf_live(buf, &seq, true)) {
+			state = READ_ONCE(buf->state);
+			if (state != SIMPLER_BUF_SUSPECT || fatal_signal_pending(current))
+				return VM_FAULT_SIGBUS;
+			/* the owner faulting on its own mapping already holds its mmap_lock */
+			simpler_buf_settle(buf, vma->vm_mm == buf->mm);
+			continue;
+		}
+		/* may allocate page tables: no lock of ours is held */
+		ret = vmf_insert_pfn(vma, vmf->address, page_to_pfn(buf->pages[idx]));
+		for (addr = first; ret == VM_FAULT_NOPAGE && addr < last; addr += PAGE_SIZE) {
 			if (addr == vmf->address)
 				continue;
 			i = vma->vm_pgoff + ((addr - vma->vm_start) >> PAGE_SHIFT) - buf->pgoff;
-			if (i >= buf->npages)
-				break;
-			if (vmf_insert_pfn(vma, addr, page_to_pfn(buf->pages[i])) !=
-			    VM_FAULT_NOPAGE)
+			if (vmf_insert_pfn(vma, addr, page_to_pfn(buf->pages[i])) != VM_FAULT_NOPAGE)
 				break;
 		}
+		if (simpler_buf_live(buf, &seq, false))
+			return ret;
+		/* zapped while we inserted: take ours back and look again */
+		zap_vma_ptes(vma, first, last - first);
 	}
-	up_read(&buf->sem);
-	return ret;
 }
 
 /* ptrace/gdb access to a member mapping (GUP cannot walk VM_PFNMAP) */
@@ -335,11 +420,9 @@ static int simpler_buf_vm_access(struct vm_area_struct *vma, unsigned long addr,
 	int done = 0, n;
 	void *kaddr;
 
-	down_read(&buf->sem);
-	if (buf->state != SIMPLER_BUF_LIVE) {
-		up_read(&buf->sem);
+	/* the VMA's reference keeps the pages pinned; only refuse a dead buffer */
+	if (READ_ONCE(buf->state) != SIMPLER_BUF_LIVE)
 		return -EIO;
-	}
 	while (done < len) {
 		idx = vma->vm_pgoff + ((addr - vma->vm_start) >> PAGE_SHIFT) - buf->pgoff;
 		if (addr >= vma->vm_end || idx >= buf->npages)
@@ -355,7 +438,6 @@ static int simpler_buf_vm_access(struct vm_area_struct *vma, unsigned long addr,
 		done += n;
 		addr += n;
 	}
-	up_read(&buf->sem);
 	return done;
 }
 
@@ -489,9 +571,10 @@ static void simpler_buf_unpublish(struct simpler_domain *dom, struct simpler_buf
 /* Revoke an unpublished buffer and drop the registration reference. */
 static void simpler_buf_revoke(struct simpler_buf *buf)
 {
-	down_write(&buf->sem);
-	buf->state = SIMPLER_BUF_REVOKED;
-	up_write(&buf->sem);
+	spin_lock(&buf->lock);
+	WRITE_ONCE(buf->state, SIMPLER_BUF_REVOKED);
+	buf->zap_seq++;
+	spin_unlock(&buf->lock);
 	unmap_mapping_range(simpler_mapping, simpler_buf_offset(buf),
 			    (loff_t)buf->npages << PAGE_SHIFT, 1);
 	if (buf->notifier_on) {
@@ -522,7 +605,7 @@ static struct simpler_buf *simpler_buf_alloc(struct simpler_domain *dom, u64 add
 		return ERR_PTR(id == -ENOSPC ? -ENOSPC : -ENOMEM);
 	}
 	kref_init(&buf->ref);
-	init_rwsem(&buf->sem);
+	spin_lock_init(&buf->lock);
 	buf->state = SIMPLER_BUF_PENDING;
 	buf->dom = dom;
 	buf->handle = id;
@@ -630,10 +713,10 @@ int simpler_ioctl_register(struct simpler_domain *dom, void __user *uarg)
 	 * ZONE_MOVABLE); anything that did makes the buffer SUSPECT, and settling
 	 * it now tells whether the owner still maps what we pinned.
 	 */
-	down_write(&buf->sem);
-	buf->state = mmu_interval_read_retry(&buf->mni, seq) ? SIMPLER_BUF_SUSPECT :
-							       SIMPLER_BUF_LIVE;
-	up_write(&buf->sem);
+	spin_lock(&buf->lock);
+	WRITE_ONCE(buf->state, mmu_interval_read_retry(&buf->mni, seq) ? SIMPLER_BUF_SUSPECT :
+									SIMPLER_BUF_LIVE);
+	spin_unlock(&buf->lock);
 	state = simpler_buf_settle(buf, false);
 	if (state != SIMPLER_BUF_LIVE) {
 		ret = fatal_signal_pending(current) ? -EINTR : -EAGAIN;

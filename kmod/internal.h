@@ -7,9 +7,10 @@
  *   mmap_lock of the faulting/forking/unmapping mm
  *     -> mmap_lock of a domain owner (nested; only the buffer fault path)
  *     -> simpler_domain.lock
- *     -> simpler_buf.sem
  *     -> i_mmap_rwsem of the shared address_space (unmap_mapping_range)
- * No ioctl takes mmap_lock while holding domain.lock or buf.sem.
+ * simpler_buf.lock is a leaf spinlock (the mmu notifier takes it, maybe from
+ * reclaim): nothing allocates or sleeps under it.
+ * No ioctl takes mmap_lock while holding domain.lock.
  */
 #ifndef SIMPLER_INTERNAL_H
 #define SIMPLER_INTERNAL_H
@@ -18,9 +19,10 @@
 #include <linux/interval_tree.h>
 #include <linux/kref.h>
 #include <linux/list.h>
+#include <linux/llist.h>
 #include <linux/mmu_notifier.h>
 #include <linux/mutex.h>
-#include <linux/rwsem.h>
+#include <linux/spinlock.h>
 #include <linux/workqueue.h>
 #include <linux/xarray.h>
 
@@ -61,9 +63,12 @@ struct simpler_buf {
 	bool charged;
 	struct mm_struct *mm;		/* owner mm (mmgrab) for pinned_vm */
 	struct user_struct *user;	/* charged user, NULL with CAP_IPC_LOCK */
-	/* protects state and orders it against member faults */
-	struct rw_semaphore sem;
-	enum simpler_buf_state state;
+	/* protects state, zap_seq and the notifier's seq; a leaf lock */
+	spinlock_t lock;
+	enum simpler_buf_state state;	/* written under lock, READ_ONCE outside */
+	unsigned long zap_seq;		/* bumped whenever member PTEs must go */
+	bool zap_queued;		/* on dom->zaps, holding a reference */
+	struct llist_node zap_node;
 	atomic_t nr_maps;		/* member VMAs, for debugfs */
 };
 
@@ -100,6 +105,9 @@ struct simpler_domain {
 	unsigned int nr_members;
 	u32 next_member_id;
 	struct work_struct reap_work;	/* unregister all once the owner mm is gone */
+	struct llist_head zaps;		/* buffers whose member PTEs must be zapped */
+	struct work_struct zap_work;	/* drains zaps queued from kernel threads */
+	struct file *file;		/* the open file this domain is */
 	struct dentry *dbg;
 };
 
@@ -137,6 +145,8 @@ int simpler_ioctl_lookup(struct simpler_domain *dom, void __user *uarg);
 int simpler_buf_mmap(struct simpler_domain *dom, struct vm_area_struct *vma);
 void simpler_domain_unregister_all(struct simpler_domain *dom);
 void simpler_reap_work(struct work_struct *work);
+void simpler_zap_work(struct work_struct *work);
+void simpler_zap_drain(struct simpler_domain *dom);
 struct simpler_buf *simpler_buf_find_get(struct simpler_domain *dom, unsigned long addr);
 enum simpler_buf_state simpler_buf_settle(struct simpler_buf *buf, bool mm_locked);
 void simpler_buf_put(struct simpler_buf *buf);

@@ -199,6 +199,9 @@ static int simpler_open(struct inode *inode, struct file *file)
 	dom->tree = RB_ROOT_CACHED;
 	INIT_LIST_HEAD(&dom->members);
 	INIT_WORK(&dom->reap_work, simpler_reap_work);
+	INIT_WORK(&dom->zap_work, simpler_zap_work);
+	init_llist_head(&dom->zaps);
+	dom->file = file;
 	atomic_long_set(&dom->pinned_pages, 0);
 	mmgrab(current->mm);
 	dom->owner_mm = current->mm;
@@ -219,7 +222,10 @@ static int simpler_release(struct inode *inode, struct file *file)
 
 	simpler_debugfs_domain_remove(dom);
 	simpler_domain_unregister_all(dom);
+	/* no notifier is left to queue more; queued task work holds the file */
 	cancel_work_sync(&dom->reap_work);
+	cancel_work_sync(&dom->zap_work);
+	simpler_zap_drain(dom);
 	WARN_ON(!list_empty(&dom->members));
 	WARN_ON(atomic_long_read(&dom->pinned_pages));
 	xa_destroy(&dom->bufs);

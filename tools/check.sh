@@ -40,6 +40,7 @@ stage build build
 stage lint tools/lint.sh
 stage uapi tests/uapi/check.sh
 stage vm tools/vmtest.sh
+stage vm-debug tools/vmtest.sh --debug
 echo "=== total"
 echo "$total_pass passed, $total_fail failed, $total_skip skipped"
 [ $total_fail = 0 ]

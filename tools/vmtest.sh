@@ -4,6 +4,10 @@
 # the results, fail on any kernel BUG/WARNING/Oops/lockdep/KASAN/kmemleak
 # line, and end with "N passed, N failed, N skipped".
 #
+# --debug boots the cached debug kernel of tools/vm/debug-kernel.sh instead
+# (lockdep, KASAN, kmemleak, DEBUG_VM; built on first use) with the module
+# rebuilt against it.
+#
 # env: KVER (kernel version), BUILD (build dir), VM_MEM (MiB, 2048),
 #      VM_SMP (2), VM_TIMEOUT (seconds for the whole VM, 900),
 #      VM_ARGS (arguments passed to every program), VM_MODPARAMS (insmod args),
@@ -12,7 +16,14 @@ set -u
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD:-$repo/build}
 mode=tests
-[ "${1:-}" = --bench ] && mode=bench
+debug=0
+for a in "$@"; do
+	case $a in
+	--bench) mode=bench ;;
+	--debug) debug=1 ;;
+	*) echo "usage: $0 [--bench] [--debug]" >&2; exit 2 ;;
+	esac
+done
 
 die() {
 	echo "vmtest: $*" >&2
@@ -20,22 +31,36 @@ die() {
 	exit 1
 }
 
-kver=${KVER:-$("$repo/tools/kver.sh")} || die "no kernel"
-kernel=/boot/vmlinuz-$kver
-[ -r "$kernel" ] || die "$kernel not readable (run as root; make deps installs linux-image-amd64)"
-[ -f "$repo/simpler.ko" ] || die "simpler.ko not built (make kmod)"
+if [ $debug = 1 ]; then
+	tree=$("$repo/tools/vm/debug-kernel.sh") || die "no debug kernel"
+	kernel=$tree/arch/x86/boot/bzImage
+	# the module again, against the debug tree, out of the source directory
+	kobj=$build/kmod-debug
+	rm -rf "$kobj"
+	mkdir -p "$kobj"
+	cp -r "$repo/Kbuild" "$repo/kmod" "$repo/uapi" "$kobj/"
+	make -s -C "$tree" M="$kobj" modules >"$build/kmod-debug.log" 2>&1 ||
+		{ cat "$build/kmod-debug.log"; die "simpler.ko does not build against $tree"; }
+	ko=$kobj/simpler.ko
+else
+	kver=${KVER:-$("$repo/tools/kver.sh")} || die "no kernel"
+	kernel=/boot/vmlinuz-$kver
+	[ -r "$kernel" ] || die "$kernel not readable (run as root; make deps installs linux-image-amd64)"
+	ko=$repo/simpler.ko
+	[ -f "$ko" ] || die "simpler.ko not built (make kmod)"
+fi
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing (make deps)"
 [ -x /bin/busybox ] || die "/bin/busybox missing (make deps installs busybox-static)"
 progs=$build/$([ $mode = tests ] && echo ksft || echo bench)/bin
 ls "$progs"/* >/dev/null 2>&1 || die "no programs in $progs (make ksft / make bench)"
 
-vm=$build/vm
+vm=$build/vm$([ $debug = 1 ] && echo -debug)
 root=$vm/root
 rm -rf "$root"
 mkdir -p "$root"/{bin,proc,sys,dev,tmp,mnt,$mode}
 cp /bin/busybox "$root/bin/busybox"
 cp "$repo/tools/vm/init" "$root/init"
-cp "$repo/simpler.ko" "$root/simpler.ko"
+cp "$ko" "$root/simpler.ko"
 if [ -n "${VM_ONLY:-}" ]; then
 	for p in $VM_ONLY; do cp "$progs/$p" "$root/$mode/" || die "no program $p"; done
 else
@@ -86,7 +111,7 @@ function finish_prog() {
 /^# simpler-vm: dmesg begin/ { indmesg = 1; dmesg_seen = 1; next }
 /^# simpler-vm: dmesg end/ { indmesg = 0; dmesg_done = 1; next }
 indmesg {
-	if ($0 ~ /BUG|WARNING|Oops|lockdep|KASAN|kmemleak|general protection|Call Trace|circular locking|blocked for more than|refcount_t|bad page/) {
+	if ($0 ~ /BUG|WARNING|Oops|possible circular|possible recursive|inconsistent lock|lockdep.*(off|disabled|turning)|KASAN|suspected memory leak|unreferenced object|general protection|Call Trace|blocked for more than|refcount_t|bad page/) {
 		bad++
 		if (bad <= 20) print "KERNEL: " $0
 	}
@@ -103,7 +128,7 @@ END {
 	if (cur != "") { printf "FAIL: %s did not finish (VM died or timed out)\n", cur; fail++; cur = "" }
 	if (!dmesg_done) { print "FAIL: the VM did not reach its final kernel-log dump"; fail++ }
 	while ((getline line < console) > 0)
-		if (line ~ /Kernel panic|BUG:|Oops|WARNING:|KASAN|kmemleak|circular locking/) {
+		if (line ~ /Kernel panic|BUG:|Oops|WARNING:|KASAN|suspected memory leak|possible circular|possible recursive/) {
 			print "CONSOLE: " line; consolebad++
 		}
 	if (bad || consolebad) { fail++; print "FAIL: kernel log has " bad + consolebad " bad lines" }
