@@ -64,6 +64,7 @@ ksft-intree:
 	cp tests/kselftest/*.c tests/kselftest/simpler_test.h $(KTREE)/tools/testing/selftests/drivers/simpler/
 	cp tests/kselftest/Makefile.intree $(KTREE)/tools/testing/selftests/drivers/simpler/Makefile
 	cp uapi/linux/simpler.h $(KTREE)/include/uapi/linux/simpler.h
+	$(MAKE) -C $(KTREE) headers_install
 	$(MAKE) -C $(KTREE)/tools/testing/selftests TARGETS=drivers/simpler
 
 # install into the running system (not used by the tests: they never load the

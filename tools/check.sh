@@ -39,6 +39,7 @@ tools/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 stage build build
 stage lint tools/lint.sh
 stage uapi tests/uapi/check.sh
+stage ksft-intree tests/kselftest/intree-check.sh
 stage vm tools/vmtest.sh
 stage vm-debug tools/vmtest.sh --debug
 echo "=== total"
