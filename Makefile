@@ -18,7 +18,7 @@ CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare
 KSFT_DIR := $(BUILD)/ksft
 KSFT_SRC := $(wildcard tests/kselftest/*.c)
-KSFT_BIN := $(patsubst tests/kselftest/%.c,$(KSFT_DIR)/bin/%,$(KSFT_SRC))
+KSFT_BIN := $(patsubst tests/kselftest/%.c,$(KSFT_DIR)/bin/%,$(KSFT_SRC)) $(KSFT_DIR)/bin/abi32
 BENCH_SRC := $(wildcard tools/bench/kmod-*.c)
 BENCH_BIN := $(patsubst tools/bench/%.c,$(BUILD)/bench/bin/%,$(BENCH_SRC))
 KMOD_SRC := $(wildcard kmod/*.c kmod/*.h) uapi/linux/simpler.h Kbuild
@@ -48,6 +48,14 @@ $(KSFT_DIR)/bin/%: tests/kselftest/%.c tests/kselftest/simpler_test.h uapi/linux
 	$(CC) $(CFLAGS) $(WARN) -Wno-misleading-indentation -D_GNU_SOURCE -static -pthread \
 		-I$(KSFT_DIR)/include -Iuapi \
 		-o $@ $< -lpthread
+
+# the ABI tests again as a 32-bit program: the compat_ioctl path
+$(KSFT_DIR)/bin/abi32: tests/kselftest/abi.c tests/kselftest/simpler_test.h uapi/linux/simpler.h \
+		$(KSFT_DIR)/include/kselftest_harness.h
+	@mkdir -p $(dir $@)
+	$(CC) -m32 $(CFLAGS) $(WARN) -Wno-misleading-indentation -Wno-pointer-to-int-cast -Wno-clobbered \
+		-D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
+		-static -pthread -I$(KSFT_DIR)/include -Iuapi -o $@ $< -lpthread
 
 ksft: $(KSFT_BIN)
 

@@ -38,4 +38,8 @@ mkdir -p "$tree.tmp"
 } >"$log" 2>&1 || { echo "debug-kernel: build failed, see $log" >&2; tail -20 "$log" >&2; exit 1; }
 touch "$tree.tmp/.simpler-done"
 mv "$tree.tmp" "$tree"
+# older builds (another fragment or source) are dead weight: about 1 GiB each
+for old in "$cache"/kdebug-*; do
+	case $old in "$tree" | "$tree.tmp" | "$log") ;; *) rm -rf "$old" ;; esac
+done
 echo "$tree"
