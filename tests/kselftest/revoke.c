@@ -253,7 +253,8 @@ TEST(owner_process_exit_leaves_nothing_pinned)
 			/* member: map, report, then wait for the owner to die */
 			uint64_t *p, v;
 
-			prctl(PR_SET_PDEATHSIG, 0);
+			prctl(PR_SET_PDEATHSIG, 0);	/* must outlive the owner */
+			alarm(60);	/* but not a failed test */
 			sx_probe_install();
 			off = sx_recv_u64(c.down[0]);
 			p = sx_map_buf(fd, NULL, LEN, off);
@@ -272,15 +273,16 @@ TEST(owner_process_exit_leaves_nothing_pinned)
 		sx_fill(buf, LEN, 5);
 		if (sx_register(fd, buf, LEN, &h, &off))
 			_exit(11);
-		sx_send_u64(c.down[1], off);
+		/* the pid first: the member answers on the same pipe once it has off */
 		sx_send_u64(up[1], (uint64_t)m);
+		sx_send_u64(c.down[1], off);
 		pause();
 		_exit(0);
 	}
 	{
 		uint64_t mpid = sx_recv_u64(up[0]);
 
-		ASSERT_EQ(1, sx_recv_u64(up[0]));
+		ASSERT_EQ(1, sx_recv_u64(up[0])) kill((pid_t)mpid, SIGKILL);
 		EXPECT_EQ(LEN / SX_PAGE, sx_pins_outstanding());
 		kill(owner, SIGKILL);
 		EXPECT_EQ(128 + SIGKILL, sx_reap(owner));
