@@ -23,10 +23,49 @@ BENCH_SRC := $(wildcard tools/bench/kmod-*.c)
 BENCH_BIN := $(patsubst tools/bench/%.c,$(BUILD)/bench/bin/%,$(BENCH_SRC))
 KMOD_SRC := $(wildcard kmod/*.c kmod/*.h) uapi/linux/simpler.h Kbuild
 
-.PHONY: all kmod ksft ksft-intree bench vmtest vmbench vmtest-debug check deps lint clean \
+# libsimpler
+VERSION   := 0.1.0
+SOVERSION := 0
+PREFIX    ?= /usr/local
+LIB_SRC   := $(wildcard lib/*.c) $(wildcard platform/*/*.c)
+LIB_HDR   := $(wildcard lib/*.h lib/include/*.h platform/*.h) uapi/linux/simpler.h
+LIB_OBJ   := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
+LIB_PIC   := $(patsubst %.c,$(BUILD)/pic/%.o,$(LIB_SRC))
+LIB_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -fvisibility=hidden -pthread \
+	     -Ilib/include -Ilib -Iplatform -Iuapi
+LIBA      := $(BUILD)/libsimpler.a
+LIBSO     := $(BUILD)/libsimpler.so.$(VERSION)
+
+.PHONY: all lib tools kmod ksft ksft-intree bench vmtest vmbench vmtest-debug check deps lint clean \
 	install-kmod dkms-src
 
-all: kmod
+all: lib tools
+
+lib: $(LIBA) $(LIBSO) $(BUILD)/simpler.pc
+
+tools: lib
+
+$(BUILD)/obj/%.o: %.c $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) -c -o $@ $<
+
+$(BUILD)/pic/%.o: %.c $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) -fPIC -c -o $@ $<
+
+$(LIBA): $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(LIBSO): $(LIB_PIC) lib/libsimpler.map
+	$(CC) -shared -pthread -Wl,--version-script=lib/libsimpler.map \
+		-Wl,-soname,libsimpler.so.$(SOVERSION) -o $@ $(LIB_PIC)
+	ln -sf libsimpler.so.$(VERSION) $(BUILD)/libsimpler.so.$(SOVERSION)
+	ln -sf libsimpler.so.$(SOVERSION) $(BUILD)/libsimpler.so
+
+$(BUILD)/simpler.pc: lib/simpler.pc.in
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
 
 kmod: simpler.ko
 

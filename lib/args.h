@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: MIT */
+/* The layout of simpler_args, shared by args.c and the submit path. */
+#ifndef SIMPLER_ARGS_H
+#define SIMPLER_ARGS_H
+
+#include "include/simpler.h"
+
+struct simpler_args {
+	uint32_t nr_tensors, nr_scalars;
+	struct simpler_tensor tensors[SIMPLER_MAX_TENSORS];
+	uint8_t acc[SIMPLER_MAX_TENSORS];
+	uint64_t scalars[SIMPLER_MAX_SCALARS];
+};
+
+#endif /* SIMPLER_ARGS_H */

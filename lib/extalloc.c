@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: MIT
+/* First-fit range allocator with provenance (see extalloc.h). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "extalloc.h"
+
+/* index of the first extent with addr > a */
+static size_t upper(const struct extents *e, uint64_t a)
+{
+	size_t lo = 0, hi = e->n, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (e->v[mid].addr <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int insert_at(struct extents *e, size_t i, uint64_t addr, uint64_t size)
+{
+	if (e->n == e->cap) {
+		size_t cap = e->cap ? 2 * e->cap : 64;
+		struct extent *v = realloc(e->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		e->v = v;
+		e->cap = cap;
+	}
+	memmove(&e->v[i + 1], &e->v[i], (e->n - i) * sizeof(*e->v));
+	e->v[i] = (struct extent){ addr, size };
+	e->n++;
+	return 0;
+}
+
+static void remove_at(struct extents *e, size_t i)
+{
+	memmove(&e->v[i], &e->v[i + 1], (e->n - i - 1) * sizeof(*e->v));
+	e->n--;
+}
+
+int extalloc_init(struct extalloc *a, uint64_t base, uint64_t size, uint64_t align)
+{
+	memset(a, 0, sizeof(*a));
+	a->base = base;
+	a->size = size;
+	a->align = align ? align : 1;
+	return insert_at(&a->free, 0, base, size);
+}
+
+void extalloc_fini(struct extalloc *a)
+{
+	free(a->live.v);
+	free(a->free.v);
+	memset(a, 0, sizeof(*a));
+}
+
+int extalloc_alloc(struct extalloc *a, uint64_t n, uint64_t *addr)
+{
+	uint64_t want = (n + a->align - 1) / a->align * a->align;
+	size_t i;
+
+	if (!n || want < n)
+		return -ENOMEM;
+	for (i = 0; i < a->free.n; i++)
+		if (a->free.v[i].size >= want)
+			break;
+	if (i == a->free.n)
+		return -ENOMEM;
+	*addr = a->free.v[i].addr;
+	if (insert_at(&a->live, upper(&a->live, *addr), *addr, want))
+		return -ENOMEM;
+	a->free.v[i].addr += want;
+	a->free.v[i].size -= want;
+	if (!a->free.v[i].size)
+		remove_at(&a->free, i);
+	a->used += want;
+	return 0;
+}
+
+const struct extent *extalloc_find(const struct extalloc *a, uint64_t addr)
+{
+	size_t i = upper(&a->live, addr);
+
+	if (i && addr - a->live.v[i - 1].addr < a->live.v[i - 1].size)
+		return &a->live.v[i - 1];
+	return NULL;
+}
+
+int extalloc_free(struct extalloc *a, uint64_t addr)
+{
+	size_t i = upper(&a->live, addr);
+	uint64_t size;
+
+	if (!i || a->live.v[i - 1].addr != addr)
+		return -EINVAL;
+	size = a->live.v[i - 1].size;
+	remove_at(&a->live, i - 1);
+	a->used -= size;
+	/* give [addr, addr + size) back, merging with its neighbours */
+	i = upper(&a->free, addr);
+	if (i > 0 && a->free.v[i - 1].addr + a->free.v[i - 1].size == addr) {
+		a->free.v[i - 1].size += size;
+		if (i < a->free.n && addr + size == a->free.v[i].addr) {
+			a->free.v[i - 1].size += a->free.v[i].size;
+			remove_at(&a->free, i);
+		}
+		return 0;
+	}
+	if (i < a->free.n && addr + size == a->free.v[i].addr) {
+		a->free.v[i].addr = addr;
+		a->free.v[i].size += size;
+		return 0;
+	}
+	/* out of memory for the free array: the range is lost, nothing is corrupt */
+	(void)insert_at(&a->free, i, addr, size);
+	return 0;
+}

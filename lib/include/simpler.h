@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libsimpler: run task graphs on the chips of one host.
+ *
+ * An application creates a *worker* (a node: N chips, M host sub workers),
+ * registers kernels, and calls simpler_run() with an *orchestration function*
+ * that submits tasks.  Each task names a kernel and its arguments: tensors
+ * (byte ranges tagged IN, OUT, INOUT, OUT_EXISTING or NO_DEP) and scalars.
+ * The library infers every dependency from the tensors and runs tasks in
+ * parallel on the chips, preserving sequential consistency (see
+ * simpler_submit()).
+ *
+ * Conventions
+ * - Functions returning int return 0 (or a non-negative id or count) on
+ *   success and a negative errno on failure; pointer-returning functions
+ *   return NULL and set errno.
+ * - Every failure leaves a message in simpler_worker_errmsg() saying what went
+ *   wrong and what to do.
+ * - Options structs start with `size_t sz` (set it to sizeof the struct, or
+ *   use SIMPLER_OPTS()); fields the library does not know are zero in older
+ *   callers and rejected with -E2BIG when a newer caller sets them non-zero.
+ * - A worker is driven by one application thread at a time.
+ */
+#ifndef SIMPLER_H
+#define SIMPLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define SIMPLER_API __attribute__((visibility("default")))
+#else
+#define SIMPLER_API
+#endif
+
+#define SIMPLER_VERSION_MAJOR 0
+#define SIMPLER_VERSION_MINOR 1
+
+/* declare and zero an options struct with its size set: SIMPLER_OPTS(simpler_worker_opts, o, .nr_chips = 4) */
+#define SIMPLER_OPTS(type, name, ...) \
+	struct type name = { .sz = sizeof(struct type), __VA_ARGS__ }
+
+/* ------------------------------------------------------------------------ */
+/* tensors                                                                   */
+
+enum simpler_dtype {
+	SIMPLER_F32 = 0,
+	SIMPLER_F16 = 1,
+	SIMPLER_BF16 = 2,
+	SIMPLER_F64 = 3,
+	SIMPLER_I8 = 4,
+	SIMPLER_I16 = 5,
+	SIMPLER_I32 = 6,
+	SIMPLER_I64 = 7,
+	SIMPLER_U8 = 8,
+	SIMPLER_U16 = 9,
+	SIMPLER_U32 = 10,
+	SIMPLER_U64 = 11,
+	SIMPLER_BOOL = 12,
+	SIMPLER_DTYPE_COUNT
+};
+
+#define SIMPLER_MAX_DIMS 5
+
+/*
+ * A contiguous tensor: 40 bytes, wire-stable.  addr is a host address, or,
+ * with child_memory = 1, an address returned by simpler_malloc() on the chip
+ * the task runs on.  shape[ndims..4] and reserved must be zero.
+ */
+struct simpler_tensor {
+	uint64_t addr;
+	uint32_t shape[SIMPLER_MAX_DIMS];
+	uint32_t ndims;		/* 1..5 */
+	uint8_t dtype;		/* enum simpler_dtype */
+	uint8_t child_memory;
+	uint8_t reserved[6];
+};
+
+/* bytes covered by t: product of the shape times the element size; 0 if invalid */
+SIMPLER_API uint64_t simpler_tensor_nbytes(const struct simpler_tensor *t);
+/* bytes per element of a dtype, 0 if unknown */
+SIMPLER_API uint32_t simpler_dtype_size(uint8_t dtype);
+/* a 1-D tensor over n elements at addr */
+SIMPLER_API struct simpler_tensor simpler_tensor_1d(const void *addr, uint32_t n, uint8_t dtype);
+
+/* ------------------------------------------------------------------------ */
+/* arguments                                                                 */
+
+enum simpler_access {
+	SIMPLER_IN = 0,			/* read */
+	SIMPLER_OUT = 1,		/* write (every byte) */
+	SIMPLER_INOUT = 2,		/* read, then write */
+	SIMPLER_OUT_EXISTING = 3,	/* write into an existing buffer */
+	SIMPLER_NO_DEP = 4,		/* not tracked: the caller orders it */
+};
+
+#define SIMPLER_MAX_TENSORS 256
+#define SIMPLER_MAX_SCALARS 128
+
+struct simpler_args;
+
+/* an empty argument list; NULL and errno ENOMEM on failure */
+SIMPLER_API struct simpler_args *simpler_args_new(void);
+SIMPLER_API void simpler_args_free(struct simpler_args *a);
+/* drop every tensor and scalar, keep the allocation */
+SIMPLER_API void simpler_args_reset(struct simpler_args *a);
+/* append a tensor: its index, -E2BIG past 256, -EINVAL for a bad access or tensor */
+SIMPLER_API int simpler_args_add_tensor(struct simpler_args *a, const struct simpler_tensor *t,
+					enum simpler_access acc);
+/* append a scalar: its index, -E2BIG past 128 */
+SIMPLER_API int simpler_args_add_scalar(struct simpler_args *a, uint64_t v);
+SIMPLER_API int simpler_args_nr_tensors(const struct simpler_args *a);
+SIMPLER_API int simpler_args_nr_scalars(const struct simpler_args *a);
+
+/* ------------------------------------------------------------------------ */
+/* kernels                                                                   */
+
+/*
+ * What a kernel sees.  Tensor addresses are resolved to pointers the chip can
+ * use (a host tensor may have been staged into chip memory); scalars are as
+ * submitted.  A launch runs the kernel once per block: block_idx in
+ * [0, block_dim).  chip is the chip index, or -1 on a sub worker.
+ */
+struct simpler_kernel_args {
+	uint32_t nr_tensors, nr_scalars;
+	const struct simpler_tensor *tensors;
+	const uint64_t *scalars;
+	uint32_t block_idx, block_dim;
+	int chip;
+};
+
+/* 0 on success, a negative errno on failure (the task fails) */
+typedef int (*simpler_kernel_fn)(const struct simpler_kernel_args *args);
+
+/* inside a kernel: attach a message to the failure it is about to return */
+SIMPLER_API void simpler_kernel_errmsg(const struct simpler_kernel_args *args, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* ------------------------------------------------------------------------ */
+/* workers                                                                   */
+
+struct simpler_worker;
+struct simpler_orch;
+
+/* flags of simpler_worker_opts */
+#define SIMPLER_WORKER_THREADS	(1U << 0)	/* chips and subs as threads, no fork */
+#define SIMPLER_WORKER_STAGING	(1U << 1)	/* sim: behave like a discrete device (copy in/out) */
+
+struct simpler_worker_opts {
+	size_t sz;
+	const char *platform;	/* NULL: "sim" */
+	int nr_chips;		/* 0: 1; at most 64 */
+	int nr_subs;		/* host sub workers, at most 64 */
+	unsigned flags;		/* SIMPLER_WORKER_* */
+	uint32_t ring_size;	/* in-flight task slots, power of two; 0: 4096 */
+	uint64_t arena_size;	/* bytes for simpler_orch_alloc(); 0: 256 MiB (reserved, not committed) */
+	uint64_t chip_mem_size;	/* bytes of memory per chip; 0: 1 GiB (reserved, not committed) */
+	uint32_t cores_per_chip; /* sim: threads that run the blocks of a launch; 0: 4 */
+	uint32_t spin_us;	/* how long an idle waiter spins before it sleeps; 0: 50 */
+};
+
+/*
+ * Create a worker and start its chips and subs.  Until the process mode
+ * lands, flags must include SIMPLER_WORKER_THREADS.  On failure *w is NULL
+ * and nothing is left behind; the message is in simpler_last_errmsg().
+ */
+SIMPLER_API int simpler_worker_create(const struct simpler_worker_opts *o, struct simpler_worker **w);
+/* stop and free everything; waits for a run in progress to end */
+SIMPLER_API void simpler_worker_destroy(struct simpler_worker *w);
+/* the message of the last failure on w ("" if none); w NULL: of the last create */
+SIMPLER_API const char *simpler_worker_errmsg(const struct simpler_worker *w);
+/* the message of the last simpler_worker_create() failure in this thread */
+SIMPLER_API const char *simpler_last_errmsg(void);
+SIMPLER_API int simpler_worker_nr_chips(const struct simpler_worker *w);
+SIMPLER_API int simpler_worker_nr_subs(const struct simpler_worker *w);
+
+/*
+ * Register a kernel under a name; returns its callable id (>= 0).  -EEXIST if
+ * the name is taken, -ENOSPC past 1024 callables, -EINVAL for a NULL fn or an
+ * empty name longer than 63 bytes.
+ */
+SIMPLER_API int simpler_register(struct simpler_worker *w, const char *name, simpler_kernel_fn fn);
+/* the callable id of a registered name, -ENOENT if none */
+SIMPLER_API int simpler_callable(struct simpler_worker *w, const char *name);
+
+/* ------------------------------------------------------------------------ */
+/* runs                                                                      */
+
+typedef int (*simpler_orch_fn)(struct simpler_orch *o, void *arg);
+
+/*
+ * Run an orchestration function: open a scope, call fn(o, arg), close the
+ * scope and wait for every task it submitted.  Returns fn's negative return
+ * if it had one, else the error of the first task that failed, else 0.  The
+ * worker stays usable after any failure.  -EBUSY if a run is in progress.
+ */
+SIMPLER_API int simpler_run(struct simpler_worker *w, simpler_orch_fn fn, void *arg);
+
+/* flags of simpler_submit_opts */
+#define SIMPLER_SUBMIT_SUB	(1U << 0)	/* run on a host sub worker */
+
+struct simpler_submit_opts {
+	size_t sz;
+	int worker;		/* chip (or sub) index to run on; -1: any */
+	uint32_t block_dim;	/* blocks of the launch; 0: 1 */
+	unsigned flags;		/* SIMPLER_SUBMIT_* */
+};
+
+/*
+ * Submit a task: callable with a, on any chip (opts NULL or worker -1), a
+ * named one, or a sub worker.  The arguments are copied; a may be reused at
+ * once.  Returns the task's sequence number in the run (>= 0).
+ *
+ * Ordering guarantee (sequential consistency): if tasks A and B (A submitted
+ * first) touch overlapping bytes of the same address space and at least one
+ * of them writes (OUT, INOUT, OUT_EXISTING), B starts after A finished.
+ * Nothing else is ordered.  The host is one address space; each chip's
+ * memory (child_memory tensors) is another, and such a task must name its
+ * chip (-EINVAL otherwise).  NO_DEP tensors are not tracked.
+ *
+ * If a task fails, every task that depends on it fails without running and
+ * carries its message; independent tasks keep running.  After a failure in
+ * the run, submit returns that error at once.  Blocks (sleeping, not
+ * spinning) while every task slot is in use.
+ */
+SIMPLER_API int simpler_submit(struct simpler_orch *o, int callable, const struct simpler_args *a,
+			       const struct simpler_submit_opts *opts);
+
+/*
+ * Submit a group: n members of one callable, member i with a[i], started
+ * together on n distinct chips (workers[i], or chosen by the library when
+ * workers is NULL).  One node of the graph: it depends on the union of the
+ * members' accesses and completes when every member did.  Members are not
+ * ordered against each other.  A group waiting for its chips reserves them.
+ */
+SIMPLER_API int simpler_submit_group(struct simpler_orch *o, int callable,
+				     struct simpler_args *const *a, int n, const int *workers);
+
+/* scopes bound the lifetime of simpler_orch_alloc() memory; nesting up to 64 */
+SIMPLER_API int simpler_scope_begin(struct simpler_orch *o);
+/* -EINVAL without a matching simpler_scope_begin() */
+SIMPLER_API int simpler_scope_end(struct simpler_orch *o);
+
+/*
+ * Runtime-owned memory visible to every chip and sub, 64-byte aligned.  It
+ * lives until the innermost open scope has ended and every task submitted
+ * while it was open has finished.  NULL and errno ENOMEM when the arena
+ * cannot satisfy the request even after in-flight work drains.
+ */
+SIMPLER_API void *simpler_orch_alloc(struct simpler_orch *o, size_t nbytes);
+SIMPLER_API struct simpler_worker *simpler_orch_worker(struct simpler_orch *o);
+
+/* ------------------------------------------------------------------------ */
+/* chip memory (usable in and out of runs)                                   */
+
+SIMPLER_API int simpler_malloc(struct simpler_worker *w, int chip, size_t n, uint64_t *chip_addr);
+SIMPLER_API int simpler_free(struct simpler_worker *w, int chip, uint64_t chip_addr);
+SIMPLER_API int simpler_copy_to(struct simpler_worker *w, int chip, uint64_t chip_addr,
+				const void *src, size_t n);
+SIMPLER_API int simpler_copy_from(struct simpler_worker *w, int chip, void *dst,
+				  uint64_t chip_addr, size_t n);
+
+/* ------------------------------------------------------------------------ */
+/* host memory created after the chips started                               */
+
+/*
+ * Make [addr, addr + len) usable by chip tasks.  With SIMPLER_WORKER_THREADS
+ * every host address is already visible and this only records the range.
+ */
+SIMPLER_API int simpler_host_register(struct simpler_worker *w, void *addr, size_t len,
+				      unsigned flags, uint64_t *handle);
+SIMPLER_API int simpler_host_unregister(struct simpler_worker *w, uint64_t handle);
+/* 0 if every chip can see [addr, addr + len), else -errno and a message */
+SIMPLER_API int simpler_host_check(struct simpler_worker *w, const void *addr, size_t len);
+
+/* ------------------------------------------------------------------------ */
+/* statistics                                                                */
+
+struct simpler_stats {
+	size_t sz;
+	uint64_t tasks_submitted;	/* since create */
+	uint64_t tasks_completed;
+	uint64_t tasks_failed;		/* including poisoned ones */
+	uint64_t edges;			/* dependency edges created */
+	uint64_t tensormap_fast;	/* accesses resolved by the exact-range fast path */
+	uint64_t tensormap_slow;	/* accesses that needed an overlap search */
+	uint64_t submit_waits;		/* submits that slept for a free slot */
+	uint64_t bytes_staged;		/* host bytes copied to or from chip memory */
+};
+
+SIMPLER_API int simpler_worker_stats(const struct simpler_worker *w, struct simpler_stats *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SIMPLER_H */

@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libsimpler internals: the worker, tasks, runs, scope frames, executors.
+ *
+ * Threads and what they own:
+ * - the application thread running simpler_run() is the orchestrator: it
+ *   alone touches the TensorMap, the arena, the slot free list and the edge
+ *   pool, and it alone recycles task slots;
+ * - one executor thread per chip and per sub pops work, runs it and finishes
+ *   it: publishes completion, readies consumers, releases frames, returns
+ *   the slot to a shared free stack.
+ * Cross-thread state is atomic; every atomic says what it pairs with.
+ */
+#ifndef SIMPLER_INTERNAL_H
+#define SIMPLER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../platform/platform.h"
+#include "include/simpler.h"
+#include "sync.h"
+
+#define ERRMSG_LEN		1024
+#define MAX_EXECS		64	/* chips, and subs */
+#define MAX_CALLABLES		1024
+#define CALLABLE_NAME_LEN	64
+#define MAX_SCOPE_DEPTH		64
+#define DEFAULT_RING_SIZE	4096
+#define DEFAULT_ARENA_SIZE	((uint64_t)256 << 20)
+#define DEFAULT_CHIP_MEM	((uint64_t)1 << 30)
+#define DEFAULT_CORES		4
+#define DEFAULT_SPIN_US		50
+
+#define likely(x)	__builtin_expect(!!(x), 1)
+#define unlikely(x)	__builtin_expect(!!(x), 0)
+#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+
+/* read an options field through its struct's declared size (libbpf OPTS_GET) */
+#define OPTS_HAS(o, f) ((o) && (o)->sz >= offsetof(__typeof__(*(o)), f) + sizeof((o)->f))
+#define OPTS_GET(o, f, def) (OPTS_HAS(o, f) ? (o)->f : (def))
+
+/* ---- errors ---- */
+
+/* set w's message; returns err so callers can `return werr(w, -EINVAL, ...)` */
+int werr(struct simpler_worker *w, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * A task's failure, immutable once published and shared by reference with
+ * every task it poisons and with the run.
+ */
+struct failure {
+	_Atomic uint32_t refs;
+	int err;
+	char msg[];
+};
+
+struct failure *failure_new(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static inline struct failure *failure_get(struct failure *f)
+{
+	atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+	return f;
+}
+void failure_put(struct failure *f);
+/* f, or a static out-of-memory failure when f is NULL */
+struct failure *failure_or_oom(struct failure *f);
+
+/* ---- tasks ---- */
+
+enum task_state {
+	TS_FREE,
+	TS_BUILDING,	/* the orchestrator is wiring it */
+	TS_PENDING,	/* waiting for producers */
+	TS_READY,	/* queued on an executor */
+	TS_RUNNING,
+	TS_DONE,	/* completed */
+	TS_FAILED,	/* failed or poisoned */
+};
+
+struct task;
+
+/* consumer waits on producer: linked into the producer's fanout */
+struct edge {
+	struct edge *next;		/* in the producer's fanout stack */
+	struct task *consumer;
+	struct edge *owner_next;	/* the consumer's list of its edges */
+};
+
+/* a queue entry: one member of a task on one executor */
+struct qitem {
+	struct qitem *next;
+	struct task *task;
+	uint32_t member;
+};
+
+/* one launch of a task: singles have one member, groups n */
+struct member {
+	uint32_t t0, nt;		/* tensors [t0, t0 + nt) of the task */
+	uint32_t s0, ns;		/* scalars */
+	int target;			/* executor index, -1: any */
+	struct qitem item;
+};
+
+struct tm_ref;
+struct frame;
+struct run;
+
+struct task {
+	/* ---- written by the orchestrator before the task is published ---- */
+	struct run *run;
+	uint64_t seq;			/* in the run, from 0 */
+	struct frame *frame;		/* innermost scope at submit */
+	int callable;
+	bool sub;			/* runs on the sub pool */
+	uint32_t block_dim;
+	uint32_t nr_members;
+	struct member *members;
+	uint32_t cap_members;
+	struct simpler_tensor *tensors;
+	uint8_t *acc;			/* enum simpler_access per tensor */
+	uint32_t nr_tensors, cap_tensors;
+	uint64_t *scalars;
+	uint32_t nr_scalars, cap_scalars;
+
+	/* ---- shared ---- */
+	_Atomic uint32_t state;		/* enum task_state */
+	/*
+	 * Producers not yet finished, plus one while BUILDING.  The orchestrator
+	 * increments before an edge becomes visible; finishers decrement; whoever
+	 * reaches 0 readies the task.
+	 */
+	_Atomic int32_t pending;
+	/* consumers to release; EDGE_CLOSED once finished (xchg, acq_rel) */
+	_Atomic(struct edge *) fanout;
+	/* the first failed producer's failure, reference held (CAS from NULL) */
+	_Atomic(struct failure *) poison;
+	/* own failure, written before fanout is closed (the close releases it) */
+	struct failure *failure;
+	/* group members that reached their executor / finished */
+	_Atomic uint32_t g_arrived, g_done;
+	_Atomic(struct failure *) g_fail;	/* first failing member */
+
+	/* ---- orchestrator-private ---- */
+	struct edge *edges;		/* edges owned as consumer */
+	struct tm_ref *refs;		/* TensorMap registrations */
+	uint32_t nr_refs, cap_refs;
+	uint64_t stamp;			/* edge de-duplication: consumer seq + 1 */
+	struct task *free_next;		/* free lists; task_finish()'s worklist */
+};
+
+#define EDGE_CLOSED ((struct edge *)1)
+
+/* ---- runs and scopes ---- */
+
+/*
+ * A scope frame: alive while open, while any task submitted in it runs, and
+ * while any child frame is alive.  Its simpler_orch_alloc() memory is freed
+ * when it dies.
+ */
+struct frame {
+	_Atomic int32_t refs;		/* open + tasks + live children */
+	struct frame *parent;
+	struct frame *done_next;	/* the worker's dead-frame stack */
+	struct arena_block *allocs;	/* orchestrator-private */
+	uint32_t depth;
+};
+
+struct run {
+	_Atomic uint32_t inflight;	/* submitted, not finished; ec_notify at 0 */
+	struct ec done_ec;
+	/* the first failure of the run (CAS from NULL, reference held) */
+	_Atomic(struct failure *) first;
+	uint64_t next_seq;
+};
+
+/* ---- executors ---- */
+
+struct exec_ctx;
+
+struct exec {
+	struct simpler_worker *w;
+	struct pool *pool;
+	int index;
+	spinlock_t qlock;		/* protects qhead/qtail */
+	struct qitem *qhead, *qtail;
+	struct qitem *local;		/* executor-private: drained from qhead */
+	struct ec ec;			/* the executor sleeps here */
+	pthread_t thread;
+	bool started;
+	struct simpler_chip *chip;	/* NULL for subs */
+	struct exec_ctx *ctx;		/* launch scratch */
+};
+
+struct pool {
+	bool chips;			/* else subs */
+	int n;
+	struct exec *ex;
+	spinlock_t qlock;		/* the pool queue: tasks for any executor */
+	struct qitem *qhead, *qtail;
+	_Atomic uint32_t nsleep;	/* executors about to sleep or asleep */
+	_Atomic uint32_t rr;		/* round robin for unnamed groups */
+};
+
+struct callable {
+	simpler_kernel_fn fn;
+	char name[CALLABLE_NAME_LEN];
+};
+
+struct tensormap;
+struct arena;
+
+struct hostbuf {
+	uintptr_t addr;
+	size_t len;
+	uint64_t handle;
+};
+
+struct simpler_orch {
+	struct simpler_worker *w;
+	struct frame *scope;		/* innermost open frame */
+	uint32_t depth;			/* open frames, the run's outer one included */
+	bool active;			/* inside simpler_run() */
+};
+
+struct simpler_worker {
+	char errmsg[ERRMSG_LEN];
+	const struct simpler_platform_ops *plat;
+	struct simpler_platform_cfg pcfg;
+	unsigned caps;
+	unsigned flags;
+	uint64_t spin_ns;
+
+	struct pool chips, subs;
+	_Atomic bool stop;
+	pthread_mutex_t group_lock;	/* groups enter executor queues atomically */
+	struct ec group_ec;		/* group members wait here for each other */
+
+	/* callables: append-only, count published with release */
+	struct callable callables[MAX_CALLABLES];
+	_Atomic uint32_t nr_callables;
+	pthread_mutex_t reg_lock;
+
+	/* task slots */
+	struct task *tasks;
+	uint32_t ring_size;
+	_Atomic(struct task *) free_shared;	/* pushed by finishers (release) */
+	struct task *free_local;		/* orchestrator-private */
+	struct ec slot_ec;
+
+	/* runs */
+	struct simpler_orch orch;
+	uint64_t orch_stamp;			/* per-submit stamp for edge de-duplication */
+	struct run run;
+	_Atomic bool running;
+
+	/* scope frames */
+	struct frame *frame_pool;		/* orchestrator-private */
+	_Atomic(struct frame *) frames_dead;	/* pushed by finishers */
+	_Atomic uint32_t frames_closed;		/* ended but not yet dead */
+	struct ec frame_ec;
+
+	/* dependency tracking, orchestrator-private */
+	struct tensormap *tm;
+	struct edge *edge_pool;
+	struct arena *arena;
+
+	pthread_mutex_t mem_lock;		/* protects the host buffer table */
+	struct hostbuf *hostbufs_v;
+	size_t nr_hostbufs;
+	uint64_t next_hostbuf;
+
+	/* statistics */
+	_Atomic uint64_t st_submitted, st_completed, st_failed, st_edges, st_fast, st_slow;
+	_Atomic uint64_t st_submit_waits, st_staged;
+};
+
+/* ---- between the files ---- */
+
+/* sched.c */
+int sched_start(struct simpler_worker *w);
+void sched_stop(struct simpler_worker *w);
+void task_ready(struct task *t);
+void task_finish(struct task *t, struct failure *f);
+void frame_put(struct simpler_worker *w, struct frame *f);
+
+/* chip.c: run member m of t on executor ex; NULL or the failure */
+struct failure *exec_member(struct exec *ex, struct task *t, uint32_t m);
+int exec_ctx_alloc(struct exec *ex);
+void exec_ctx_free(struct exec *ex);
+
+/* orch.c */
+void orch_reclaim(struct simpler_worker *w);
+void orch_free_all(struct simpler_worker *w);
+
+/* tensor.c */
+int tensor_check(const struct simpler_tensor *t, char *why, size_t len);
+const char *access_name(unsigned acc);
+
+static inline const char *callable_name(struct simpler_worker *w, int id)
+{
+	return id >= 0 && (uint32_t)id < atomic_load_explicit(&w->nr_callables, memory_order_acquire) ?
+	       w->callables[id].name : "?";
+}
+
+#endif /* SIMPLER_INTERNAL_H */

@@ -1,0 +1,646 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The orchestrator: simpler_run(), submission, scopes, simpler_orch_alloc().
+ *
+ * Submit takes a free slot (recycling its previous tenant's TensorMap
+ * registrations and edges), copies the arguments, asks the TensorMap for the
+ * tasks it must wait for and wires an edge to each, then publishes it:
+ * `pending` starts at 1 (the building guard), each edge adds 1 before it
+ * becomes visible to the producer, and dropping the guard readies the task
+ * if no producer is left.  The slot ring bounds memory: with every slot in
+ * flight, submit sleeps until an executor gives one back.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "arena.h"
+#include "internal.h"
+#include "tensormap.h"
+
+/* ---- slots ---- */
+
+static void *grow(void *p, uint32_t *cap, uint32_t need, size_t elem)
+{
+	uint32_t c = *cap ? *cap : 4;
+	void *q;
+
+	while (c < need)
+		c *= 2;
+	q = realloc(p, (size_t)c * elem);
+	if (q)
+		*cap = c;
+	return q;
+}
+
+/* the previous tenant of t is finished: drop what the orchestrator kept of it */
+static void task_recycle(struct simpler_worker *w, struct task *t)
+{
+	struct edge *e, *next;
+	uint32_t i;
+
+	for (i = 0; i < t->nr_refs; i++)
+		tm_release(w->tm, &t->refs[i]);
+	t->nr_refs = 0;
+	for (e = t->edges; e; e = next) {
+		next = e->owner_next;
+		e->owner_next = w->edge_pool;
+		w->edge_pool = e;
+	}
+	t->edges = NULL;
+	if (t->failure) {
+		failure_put(t->failure);
+		t->failure = NULL;
+	}
+}
+
+/* a free slot, waiting for one if every slot is in flight */
+static struct task *slot_get(struct simpler_worker *w)
+{
+	struct task *t = w->free_local;
+
+	if (!t) {
+		/* pairs with the release CAS in task_finish() */
+		t = atomic_exchange_explicit(&w->free_shared, NULL, memory_order_acquire);
+		if (!t) {
+			atomic_fetch_add_explicit(&w->st_submit_waits, 1, memory_order_relaxed);
+			EC_WAIT_UNTIL(&w->slot_ec, w->spin_ns,
+				      atomic_load_explicit(&w->free_shared, memory_order_relaxed));
+			t = atomic_exchange_explicit(&w->free_shared, NULL, memory_order_acquire);
+		}
+	}
+	w->free_local = t->free_next;
+	task_recycle(w, t);
+	return t;
+}
+
+/* give back a slot that was never published */
+static void slot_put(struct simpler_worker *w, struct task *t)
+{
+	atomic_store_explicit(&t->state, TS_FREE, memory_order_relaxed);
+	t->free_next = w->free_local;
+	w->free_local = t;
+}
+
+/* ---- scope frames ---- */
+
+/* dead frames: free their arena memory and recycle them */
+void orch_reclaim(struct simpler_worker *w)
+{
+	struct frame *f = atomic_exchange_explicit(&w->frames_dead, NULL, memory_order_acquire);
+	struct frame *next;
+
+	for (; f; f = next) {
+		next = f->done_next;
+		arena_free_list(w->arena, f->allocs);
+		f->allocs = NULL;
+		f->parent = w->frame_pool;
+		w->frame_pool = f;
+	}
+}
+
+static struct frame *frame_new(struct simpler_worker *w, struct frame *parent)
+{
+	struct frame *f = w->frame_pool;
+
+	if (f)
+		w->frame_pool = f->parent;
+	else if (!(f = calloc(1, sizeof(*f))))
+		return NULL;
+	atomic_init(&f->refs, 1);	/* open */
+	f->parent = parent;
+	f->allocs = NULL;
+	f->depth = parent ? parent->depth + 1 : 1;
+	if (parent)
+		atomic_fetch_add_explicit(&parent->refs, 1, memory_order_relaxed);
+	return f;
+}
+
+SIMPLER_API int simpler_scope_begin(struct simpler_orch *o)
+{
+	struct simpler_worker *w;
+	struct frame *f;
+
+	if (!o || !o->active)
+		return -EINVAL;
+	w = o->w;
+	if (o->depth >= MAX_SCOPE_DEPTH)
+		return werr(w, -EINVAL, "scope_begin: scopes nest at most %d deep "
+			    "(the run's own scope counts as one)", MAX_SCOPE_DEPTH);
+	f = frame_new(w, o->scope);
+	if (!f)
+		return werr(w, -ENOMEM, "scope_begin: out of memory");
+	o->scope = f;
+	o->depth++;
+	return 0;
+}
+
+static void scope_close(struct simpler_orch *o)
+{
+	struct frame *f = o->scope;
+
+	o->scope = f->parent;
+	o->depth--;
+	atomic_fetch_add_explicit(&o->w->frames_closed, 1, memory_order_relaxed);
+	frame_put(o->w, f);
+}
+
+SIMPLER_API int simpler_scope_end(struct simpler_orch *o)
+{
+	if (!o || !o->active)
+		return -EINVAL;
+	if (o->depth <= 1)
+		return werr(o->w, -EINVAL, "scope_end without a matching scope_begin");
+	scope_close(o);
+	return 0;
+}
+
+SIMPLER_API void *simpler_orch_alloc(struct simpler_orch *o, size_t nbytes)
+{
+	struct simpler_worker *w;
+	struct arena_block *b;
+
+	if (!o || !o->active || !nbytes) {
+		errno = EINVAL;
+		return NULL;
+	}
+	w = o->w;
+	for (;;) {
+		orch_reclaim(w);
+		b = arena_alloc(w->arena, nbytes);
+		if (b)
+			break;
+		if (errno != ENOMEM)
+			return NULL;
+		/* only frames that ended can give memory back */
+		if (!atomic_load_explicit(&w->frames_closed, memory_order_acquire)) {
+			werr(w, -ENOMEM, "orch_alloc: %zu bytes do not fit in the arena "
+			     "(%" PRIu64 " of %" PRIu64 " bytes held by open scopes): "
+			     "end scopes sooner or raise arena_size", nbytes,
+			     arena_used(w->arena), arena_size(w->arena));
+			errno = ENOMEM;
+			return NULL;
+		}
+		EC_WAIT_UNTIL(&w->frame_ec, w->spin_ns,
+			      atomic_load_explicit(&w->frames_dead, memory_order_relaxed) ||
+			      !atomic_load_explicit(&w->frames_closed, memory_order_relaxed));
+	}
+	b->next = o->scope->allocs;
+	o->scope->allocs = b;
+	return arena_ptr(b);
+}
+
+SIMPLER_API struct simpler_worker *simpler_orch_worker(struct simpler_orch *o)
+{
+	return o ? o->w : NULL;
+}
+
+/* ---- dependencies ---- */
+
+static struct edge *edge_get(struct simpler_worker *w)
+{
+	struct edge *e = w->edge_pool;
+
+	if (e) {
+		w->edge_pool = e->owner_next;
+		return e;
+	}
+	return malloc(sizeof(*e));
+}
+
+struct wire_ctx {
+	struct simpler_worker *w;
+	int err;
+};
+
+static void poison_with(struct task *c, struct failure *f)
+{
+	struct failure *expected = NULL;
+
+	failure_get(f);
+	if (!atomic_compare_exchange_strong_explicit(&c->poison, &expected, f,
+						     memory_order_relaxed, memory_order_relaxed))
+		failure_put(f);
+}
+
+/* c must not start before p finished (tm_dep_fn) */
+static void wire(struct task *c, struct task *p, void *arg)
+{
+	struct wire_ctx *x = arg;
+	struct edge *e, *head;
+	uint32_t st;
+
+	if (p == c || p->stamp == c->stamp)
+		return;		/* no self-edges; one edge per producer */
+	p->stamp = c->stamp;
+	/* pairs with the release store of the final state in task_finish() */
+	st = atomic_load_explicit(&p->state, memory_order_acquire);
+	if (st >= TS_DONE) {
+		if (st == TS_FAILED)
+			poison_with(c, p->failure);
+		return;
+	}
+	e = edge_get(x->w);
+	if (!e) {
+		x->err = -ENOMEM;
+		return;
+	}
+	e->consumer = c;
+	e->owner_next = c->edges;
+	c->edges = e;
+	/* counted before it is visible: the producer may release it at once */
+	atomic_fetch_add_explicit(&c->pending, 1, memory_order_relaxed);
+	head = atomic_load_explicit(&p->fanout, memory_order_acquire);
+	do {
+		if (head == EDGE_CLOSED) {
+			/* finished meanwhile; its state is visible after the close */
+			atomic_fetch_sub_explicit(&c->pending, 1, memory_order_relaxed);
+			if (atomic_load_explicit(&p->state, memory_order_acquire) == TS_FAILED)
+				poison_with(c, p->failure);
+			return;
+		}
+		e->next = head;
+	} while (!atomic_compare_exchange_weak_explicit(&p->fanout, &head, e,
+							memory_order_release,
+							memory_order_acquire));
+	atomic_fetch_add_explicit(&x->w->st_edges, 1, memory_order_relaxed);
+}
+
+/* ---- submission ---- */
+
+static int check_target(struct simpler_worker *w, bool sub, int target)
+{
+	struct pool *p = sub ? &w->subs : &w->chips;
+
+	if (sub && !w->subs.n)
+		return werr(w, -EINVAL, "submit: SIMPLER_SUBMIT_SUB but the worker has no sub "
+			    "workers (set nr_subs)");
+	if (target < -1 || target >= p->n)
+		return werr(w, -EINVAL, "submit: %s %d does not exist (the worker has %d; "
+			    "-1 means any)", sub ? "sub" : "chip", target, p->n);
+	return 0;
+}
+
+/* copy member m's arguments into t; validates them */
+static int add_member(struct simpler_worker *w, struct task *t, uint32_t m,
+		      const struct simpler_args *a, int target)
+{
+	struct member *mb = &t->members[m];
+	uint32_t i, nt = a ? a->nr_tensors : 0, ns = a ? a->nr_scalars : 0;
+	char why[160];
+	void *p;
+
+	if (t->nr_tensors + nt > t->cap_tensors) {
+		p = grow(t->tensors, &t->cap_tensors, t->nr_tensors + nt, sizeof(*t->tensors));
+		if (!p)
+			return werr(w, -ENOMEM, "submit: out of memory");
+		t->tensors = p;
+		p = realloc(t->acc, t->cap_tensors);
+		if (!p)
+			return werr(w, -ENOMEM, "submit: out of memory");
+		t->acc = p;
+	}
+	if (t->nr_scalars + ns > t->cap_scalars) {
+		p = grow(t->scalars, &t->cap_scalars, t->nr_scalars + ns, sizeof(*t->scalars));
+		if (!p)
+			return werr(w, -ENOMEM, "submit: out of memory");
+		t->scalars = p;
+	}
+	mb->t0 = t->nr_tensors;
+	mb->nt = nt;
+	mb->s0 = t->nr_scalars;
+	mb->ns = ns;
+	mb->target = target;
+	mb->item.task = t;
+	mb->item.member = m;
+	if (nt) {
+		memcpy(&t->tensors[mb->t0], a->tensors, nt * sizeof(*t->tensors));
+		memcpy(&t->acc[mb->t0], a->acc, nt);
+	}
+	if (ns)
+		memcpy(&t->scalars[mb->s0], a->scalars, ns * sizeof(*t->scalars));
+	t->nr_tensors += nt;
+	t->nr_scalars += ns;
+
+	for (i = 0; i < nt; i++) {
+		const struct simpler_tensor *x = &a->tensors[i];
+
+		if (unlikely(tensor_check(x, why, sizeof(why))))
+			return werr(w, -EINVAL, "submit: tensor %u: %s", i, why);
+		if (x->child_memory && (t->sub || target < 0))
+			return werr(w, -EINVAL,
+				    "submit: tensor %u at 0x%" PRIx64 " is chip memory (child_memory) "
+				    "but the task names no chip: set opts.worker (or the group's "
+				    "workers) to the chip that allocated it", i, x->addr);
+	}
+	return 0;
+}
+
+/* register every tracked tensor of t with the TensorMap, wiring edges */
+static int track(struct simpler_worker *w, struct task *t)
+{
+	struct wire_ctx x = { .w = w };
+	uint32_t m, i, need = 0;
+	uint64_t nbytes;
+	void *p;
+	int ret;
+
+	for (i = 0; i < t->nr_tensors; i++)
+		need += t->acc[i] != SIMPLER_NO_DEP;
+	/* refs are linked into records: size them before linking any */
+	if (need > t->cap_refs) {
+		p = grow(t->refs, &t->cap_refs, need, sizeof(*t->refs));
+		if (!p)
+			return werr(w, -ENOMEM, "submit: out of memory");
+		t->refs = p;
+	}
+	for (m = 0; m < t->nr_members; m++) {
+		const struct member *mb = &t->members[m];
+
+		for (i = mb->t0; i < mb->t0 + mb->nt; i++) {
+			const struct simpler_tensor *ts = &t->tensors[i];
+			uint32_t space = ts->child_memory ? 1 + (uint32_t)mb->target : 0;
+
+			if (t->acc[i] == SIMPLER_NO_DEP)
+				continue;
+			nbytes = simpler_tensor_nbytes(ts);
+			if (!nbytes)
+				continue;
+			ret = tm_access(w->tm, t, &t->refs[t->nr_refs], space, ts->addr,
+					ts->addr + nbytes, t->acc[i], wire, &x);
+			if (ret < 0)
+				return werr(w, ret, "submit: out of memory in the TensorMap");
+			t->nr_refs++;
+			atomic_fetch_add_explicit(ret ? &w->st_fast : &w->st_slow, 1,
+						  memory_order_relaxed);
+		}
+	}
+	if (x.err)
+		return werr(w, x.err, "submit: out of memory for dependency edges");
+	return 0;
+}
+
+/* fail-fast: the run's first failure, if any */
+static int run_failed(struct simpler_worker *w)
+{
+	struct failure *f = atomic_load_explicit(&w->run.first, memory_order_acquire);
+
+	if (!f)
+		return 0;
+	return werr(w, f->err, "submit refused: the run already failed: %s", f->msg);
+}
+
+/* common tail: publish t, whose members and arguments are set */
+static int publish(struct simpler_worker *w, struct task *t)
+{
+	struct failure *f;
+	int ret;
+
+	ret = track(w, t);
+	if (ret) {
+		/*
+		 * Edges may already point at t: it must still finish normally, as
+		 * a failure, so every producer's release finds a live task.
+		 */
+		t->frame = w->orch.scope;
+		atomic_fetch_add_explicit(&t->frame->refs, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&w->run.inflight, 1, memory_order_relaxed);
+		f = failure_or_oom(failure_new(ret, "%s", w->errmsg));
+		poison_with(t, f);
+		failure_put(f);
+		if (atomic_fetch_sub_explicit(&t->pending, 1, memory_order_acq_rel) == 1)
+			task_ready(t);
+		return ret;
+	}
+	t->frame = w->orch.scope;
+	atomic_fetch_add_explicit(&t->frame->refs, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&w->run.inflight, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&w->st_submitted, 1, memory_order_relaxed);
+	atomic_store_explicit(&t->state, TS_PENDING, memory_order_relaxed);
+	/* drop the building guard; pairs with the finishers' decrements */
+	if (atomic_fetch_sub_explicit(&t->pending, 1, memory_order_acq_rel) == 1)
+		task_ready(t);
+	return (int)(t->seq & INT32_MAX);
+}
+
+static struct task *task_begin(struct simpler_worker *w, int callable, uint32_t nmembers)
+{
+	struct task *t = slot_get(w);
+	void *p;
+
+	if (nmembers > t->cap_members) {
+		p = grow(t->members, &t->cap_members, nmembers, sizeof(*t->members));
+		if (!p) {
+			slot_put(w, t);
+			werr(w, -ENOMEM, "submit: out of memory");
+			return NULL;
+		}
+		t->members = p;
+	}
+	t->run = &w->run;
+	t->seq = w->run.next_seq;
+	t->stamp = ++w->orch_stamp;
+	t->callable = callable;
+	t->nr_members = nmembers;
+	t->nr_tensors = 0;
+	t->nr_scalars = 0;
+	t->block_dim = 1;
+	t->sub = false;
+	atomic_store_explicit(&t->state, TS_BUILDING, memory_order_relaxed);
+	atomic_store_explicit(&t->pending, 1, memory_order_relaxed);
+	atomic_store_explicit(&t->fanout, NULL, memory_order_relaxed);
+	atomic_store_explicit(&t->poison, NULL, memory_order_relaxed);
+	atomic_store_explicit(&t->g_arrived, 0, memory_order_relaxed);
+	atomic_store_explicit(&t->g_done, 0, memory_order_relaxed);
+	atomic_store_explicit(&t->g_fail, NULL, memory_order_relaxed);
+	return t;
+}
+
+static int check_submit(struct simpler_orch *o, int callable)
+{
+	struct simpler_worker *w;
+	uint32_t n;
+
+	if (!o || !o->active)
+		return -EINVAL;
+	w = o->w;
+	n = atomic_load_explicit(&w->nr_callables, memory_order_acquire);
+	if (callable < 0 || (uint32_t)callable >= n)
+		return werr(w, -EINVAL, "submit: callable %d is not registered (ids 0..%d exist)",
+			    callable, (int)n - 1);
+	return run_failed(w);
+}
+
+SIMPLER_API int simpler_submit(struct simpler_orch *o, int callable, const struct simpler_args *a,
+			       const struct simpler_submit_opts *opts)
+{
+	struct simpler_worker *w;
+	unsigned flags = OPTS_GET(opts, flags, 0);
+	int target = OPTS_GET(opts, worker, -1);
+	uint32_t block_dim = OPTS_GET(opts, block_dim, 0);
+	bool sub = flags & SIMPLER_SUBMIT_SUB;
+	struct task *t;
+	int ret;
+
+	ret = check_submit(o, callable);
+	if (ret)
+		return ret;
+	w = o->w;
+	if (opts && opts->sz > sizeof(*opts))
+		return werr(w, -E2BIG, "submit: opts.sz %zu is larger than this library knows (%zu)",
+			    opts->sz, sizeof(*opts));
+	if (flags & ~SIMPLER_SUBMIT_SUB)
+		return werr(w, -EINVAL, "submit: unknown flags 0x%x", flags & ~SIMPLER_SUBMIT_SUB);
+	if (block_dim > 65536)
+		return werr(w, -EINVAL, "submit: block_dim %u exceeds 65536", block_dim);
+	ret = check_target(w, sub, target);
+	if (ret)
+		return ret;
+
+	t = task_begin(w, callable, 1);
+	if (!t)
+		return -ENOMEM;
+	t->sub = sub;
+	t->block_dim = block_dim ? block_dim : 1;
+	ret = add_member(w, t, 0, a, target);
+	if (ret) {
+		slot_put(w, t);
+		return ret;
+	}
+	w->run.next_seq++;
+	return publish(w, t);
+}
+
+SIMPLER_API int simpler_submit_group(struct simpler_orch *o, int callable,
+				     struct simpler_args *const *a, int n, const int *workers)
+{
+	struct simpler_worker *w;
+	uint64_t used = 0;
+	struct task *t;
+	uint32_t start;
+	int i, ret, target;
+
+	ret = check_submit(o, callable);
+	if (ret)
+		return ret;
+	w = o->w;
+	if (n < 1 || n > w->chips.n || !a)
+		return werr(w, -EINVAL, "submit_group: %d members need as many distinct chips; "
+			    "the worker has %d", n, w->chips.n);
+	for (i = 0; i < n && workers; i++) {
+		if (workers[i] < 0 || workers[i] >= w->chips.n)
+			return werr(w, -EINVAL, "submit_group: member %d names chip %d, which "
+				    "does not exist (0..%d)", i, workers[i], w->chips.n - 1);
+		if (used & (1ULL << workers[i]))
+			return werr(w, -EINVAL, "submit_group: chip %d is named twice: members "
+				    "need distinct chips", workers[i]);
+		used |= 1ULL << workers[i];
+	}
+	t = task_begin(w, callable, (uint32_t)n);
+	if (!t)
+		return -ENOMEM;
+	start = atomic_fetch_add_explicit(&w->chips.rr, (uint32_t)n, memory_order_relaxed);
+	for (i = 0; i < n; i++) {
+		target = workers ? workers[i] : (int)((start + (uint32_t)i) % (uint32_t)w->chips.n);
+		if (!workers && a[i]) {
+			/* chip memory needs the chip known in advance */
+			uint32_t k;
+
+			for (k = 0; k < a[i]->nr_tensors; k++)
+				if (a[i]->tensors[k].child_memory) {
+					slot_put(w, t);
+					return werr(w, -EINVAL, "submit_group: member %d tensor %u is "
+						    "chip memory: name the members' chips (workers)",
+						    i, k);
+				}
+		}
+		ret = add_member(w, t, (uint32_t)i, a[i], target);
+		if (ret) {
+			slot_put(w, t);
+			return ret;
+		}
+	}
+	w->run.next_seq++;
+	return publish(w, t);
+}
+
+/* ---- teardown ---- */
+
+/* free the orchestrator's pools; every executor has stopped */
+void orch_free_all(struct simpler_worker *w)
+{
+	struct frame *f, *fn;
+	struct edge *e, *en;
+	uint32_t i;
+
+	orch_reclaim(w);
+	for (i = 0; w->tasks && i < w->ring_size; i++)
+		task_recycle(w, &w->tasks[i]);
+	for (f = w->frame_pool; f; f = fn) {
+		fn = f->parent;
+		free(f);
+	}
+	w->frame_pool = NULL;
+	for (e = w->edge_pool; e; e = en) {
+		en = e->owner_next;
+		free(e);
+	}
+	w->edge_pool = NULL;
+}
+
+/* ---- runs ---- */
+
+SIMPLER_API int simpler_run(struct simpler_worker *w, simpler_orch_fn fn, void *arg)
+{
+	struct simpler_orch *o = &w->orch;
+	struct failure *f;
+	bool expected = false;
+	int ret;
+
+	if (!w || !fn)
+		return -EINVAL;
+	if (!atomic_compare_exchange_strong(&w->running, &expected, true))
+		return werr(w, -EBUSY, "simpler_run: a run is already in progress on this worker");
+	w->errmsg[0] = 0;
+	w->run.next_seq = 0;
+	o->scope = NULL;
+	o->depth = 0;
+	o->active = true;
+	o->scope = frame_new(w, NULL);
+	if (!o->scope) {
+		o->active = false;
+		atomic_store(&w->running, false);
+		return werr(w, -ENOMEM, "simpler_run: out of memory");
+	}
+	o->depth = 1;
+
+	ret = fn(o, arg);
+	if (ret > 0)
+		ret = 0;
+
+	/* close whatever the orch fn left open, then the run's own scope */
+	while (o->depth > 0)
+		scope_close(o);
+	o->active = false;
+	EC_WAIT_UNTIL(&w->run.done_ec, w->spin_ns,
+		      atomic_load_explicit(&w->run.inflight, memory_order_acquire) == 0);
+	/* every frame is dead once every task finished */
+	EC_WAIT_UNTIL(&w->frame_ec, w->spin_ns,
+		      atomic_load_explicit(&w->frames_closed, memory_order_acquire) == 0);
+	orch_reclaim(w);
+
+	f = atomic_exchange_explicit(&w->run.first, NULL, memory_order_acquire);
+	if (ret < 0) {
+		if (!w->errmsg[0])
+			werr(w, ret, "the orchestration function returned %d (%s)", ret,
+			     strerror(-ret));
+	} else if (f) {
+		ret = werr(w, f->err, "%s", f->msg);
+	}
+	failure_put(f);
+	atomic_store(&w->running, false);
+	return ret;
+}

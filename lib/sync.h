@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Waiting without burning CPU and without timers: futex wrappers, an
+ * eventcount (spin briefly, then sleep until notified), a tiny spinlock.
+ * Every wait a task's latency passes through uses these: it spins for at
+ * most spin_ns, then sleeps on a futex until a producer notifies it.
+ */
+#ifndef SIMPLER_SYNC_H
+#define SIMPLER_SYNC_H
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+static inline uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Futexes.  "shared" words live in memory shared with other processes (the
+ * mailboxes); the rest are private to this process, which is cheaper.
+ */
+static inline int futex_wait(_Atomic uint32_t *word, uint32_t val, bool shared,
+			     const struct timespec *timeout)
+{
+	return (int)syscall(SYS_futex, word, shared ? FUTEX_WAIT : FUTEX_WAIT_PRIVATE, val,
+			    timeout, NULL, 0);
+}
+
+static inline void futex_wake(_Atomic uint32_t *word, int n, bool shared)
+{
+	syscall(SYS_futex, word, shared ? FUTEX_WAKE : FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
+/*
+ * Eventcount: a waiter announces itself, re-checks its condition, then sleeps
+ * until the sequence moves.  A notifier makes the condition true first, then
+ * bumps the sequence only if someone announced: with nobody waiting a notify
+ * is one fence and one load, no system call.
+ */
+struct ec {
+	_Atomic uint32_t seq;
+	_Atomic uint32_t waiters;
+	bool shared;
+};
+
+static inline void ec_init(struct ec *e, bool shared)
+{
+	atomic_init(&e->seq, 0);
+	atomic_init(&e->waiters, 0);
+	e->shared = shared;
+}
+
+/* announce; pairs with the fence in ec_notify() */
+static inline uint32_t ec_prepare(struct ec *e)
+{
+	atomic_fetch_add_explicit(&e->waiters, 1, memory_order_seq_cst);
+	return atomic_load_explicit(&e->seq, memory_order_seq_cst);
+}
+
+static inline void ec_cancel(struct ec *e)
+{
+	atomic_fetch_sub_explicit(&e->waiters, 1, memory_order_relaxed);
+}
+
+static inline void ec_sleep(struct ec *e, uint32_t key)
+{
+	futex_wait(&e->seq, key, e->shared, NULL);
+	atomic_fetch_sub_explicit(&e->waiters, 1, memory_order_relaxed);
+}
+
+/* the condition must already be true (stored) when this is called */
+static inline void ec_notify(struct ec *e)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&e->waiters, memory_order_relaxed)) {
+		atomic_fetch_add_explicit(&e->seq, 1, memory_order_release);
+		futex_wake(&e->seq, INT_MAX, e->shared);
+	}
+}
+
+/*
+ * Wait until cond holds: spin up to spin_ns (re-evaluating cond), then sleep
+ * on the eventcount.  cond is an expression; it is evaluated many times.
+ */
+#define EC_WAIT_UNTIL(e, spin_ns, cond)                                               \
+	do {                                                                          \
+		if (!(cond)) {                                                        \
+			uint64_t __deadline = now_ns() + (spin_ns);                   \
+			unsigned __i = 0;                                             \
+			while (!(cond)) {                                             \
+				if ((++__i & 63) == 0 && now_ns() > __deadline) {     \
+					uint32_t __key = ec_prepare(e);               \
+					if (cond) {                                   \
+						ec_cancel(e);                         \
+						break;                                \
+					}                                             \
+					ec_sleep(e, __key);                           \
+				} else {                                              \
+					cpu_relax();                                  \
+				}                                                     \
+			}                                                             \
+		}                                                                     \
+	} while (0)
+
+/* a test-and-test-and-set lock for short critical sections */
+typedef struct {
+	_Atomic int locked;
+} spinlock_t;
+
+static inline void spin_init(spinlock_t *l)
+{
+	atomic_init(&l->locked, 0);
+}
+
+static inline void spin_lock(spinlock_t *l)
+{
+	unsigned n = 0;
+
+	for (;;) {
+		if (!atomic_exchange_explicit(&l->locked, 1, memory_order_acquire))
+			return;
+		while (atomic_load_explicit(&l->locked, memory_order_relaxed)) {
+			/* the holder may have been preempted: more threads than cores */
+			if (++n % 1024 == 0)
+				sched_yield();
+			else
+				cpu_relax();
+		}
+	}
+}
+
+static inline void spin_unlock(spinlock_t *l)
+{
+	atomic_store_explicit(&l->locked, 0, memory_order_release);
+}
+
+#endif /* SIMPLER_SYNC_H */

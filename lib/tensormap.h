@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The TensorMap: who last wrote, and who has read since, every byte range
+ * tasks have touched, per address space (0: host; 1 + c: chip c memory).
+ *
+ * Each distinct range is a record holding its last writer and the readers
+ * since that write.  An access to a range that overlaps no other record takes
+ * the fast path: one hash lookup.  Otherwise every overlapping record is
+ * found through an interval tree, so no edge is ever missed:
+ *   read  -> waits for writers (RAW)
+ *   write -> waits for writers (WAW) and readers (WAR)
+ * Edges to finished tasks are not made.  Registrations are dropped when the
+ * task's slot is recycled, which bounds the map by the number of slots.
+ * Orchestrator thread only.
+ */
+#ifndef SIMPLER_TENSORMAP_H
+#define SIMPLER_TENSORMAP_H
+
+#include <stdint.h>
+
+struct task;
+struct tensormap;
+struct tm_rec;
+
+struct tm_ref {
+	struct tm_rec *rec;
+	struct tm_ref *prev, *next;	/* in rec's reader list */
+	struct task *task;
+	uint8_t writer;			/* registered as the writer */
+	uint8_t linked;			/* in rec's reader list */
+};
+
+/* called for every task the access must wait for; may see a task twice */
+typedef void (*tm_dep_fn)(struct task *consumer, struct task *producer, void *arg);
+
+struct tensormap *tm_new(uint32_t nspaces);
+void tm_free(struct tensormap *tm);
+
+/*
+ * Register access acc (SIMPLER_IN..OUT_EXISTING) of task t to [s, e) of
+ * space, reporting dependencies through dep.  ref is t's storage for this
+ * registration.  Returns 1 if the fast path served it, 0 if not, -ENOMEM.
+ */
+int tm_access(struct tensormap *tm, struct task *t, struct tm_ref *ref, uint32_t space,
+	      uint64_t s, uint64_t e, unsigned acc, tm_dep_fn dep, void *arg);
+/* drop the registration ref (the task's slot is being recycled) */
+void tm_release(struct tensormap *tm, struct tm_ref *ref);
+/* live records, for tests of boundedness */
+uint64_t tm_records(const struct tensormap *tm);
+
+#endif /* SIMPLER_TENSORMAP_H */

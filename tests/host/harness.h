@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A small test harness for the host tests: TEST(name) registers a test;
+ * main() runs each in a forked child under a timeout and prints TAP lines,
+ * then "N passed, N failed, N skipped".  CHECK* fail the test with the
+ * values they saw; SKIP() skips it with a reason (exit 77 in the child).
+ * SIMPLER_TEST=name runs only that test.
+ */
+#ifndef SIMPLER_HARNESS_H
+#define SIMPLER_HARNESS_H
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TH_MAX 256
+
+struct th_test {
+	const char *name;
+	void (*fn)(void);
+	int timeout;
+};
+
+static struct th_test th_tests[TH_MAX];
+static int th_count;
+static int th_default_timeout = 120;
+
+static inline void th_register(const char *name, void (*fn)(void), int timeout)
+{
+	if (th_count < TH_MAX)
+		th_tests[th_count++] = (struct th_test){ name, fn, timeout };
+}
+
+#define TEST_TIMEOUT(name, secs)                                                   \
+	static void name(void);                                                    \
+	__attribute__((constructor)) static void th_reg_##name(void)              \
+	{                                                                          \
+		th_register(#name, name, secs);                                    \
+	}                                                                          \
+	static void name(void)
+
+#define TEST(name) TEST_TIMEOUT(name, 0)
+
+#define FAILF(...)                                                                 \
+	do {                                                                       \
+		fprintf(stderr, "#   %s:%d: ", __FILE__, __LINE__);                   \
+		fprintf(stderr, __VA_ARGS__);                                      \
+		fprintf(stderr, "\n");                                             \
+		fflush(stderr);                                                    \
+		_exit(1);                                                          \
+	} while (0)
+
+#define CHECK(cond)                                                                \
+	do {                                                                       \
+		if (!(cond))                                                       \
+			FAILF("check failed: %s", #cond);                          \
+	} while (0)
+
+#define CHECK_MSG(cond, ...)                                                       \
+	do {                                                                       \
+		if (!(cond)) {                                                     \
+			fprintf(stderr, "#   %s:%d: check failed: %s: ", __FILE__, __LINE__, \
+				#cond);                                            \
+			fprintf(stderr, __VA_ARGS__);                              \
+			fprintf(stderr, "\n");                                     \
+			fflush(stderr);                                            \
+			_exit(1);                                                  \
+		}                                                                  \
+	} while (0)
+
+#define CHECK_EQ(a, b)                                                             \
+	do {                                                                       \
+		long long __a = (long long)(a), __b = (long long)(b);              \
+		if (__a != __b)                                                    \
+			FAILF("%s == %s: %lld != %lld", #a, #b, __a, __b);         \
+	} while (0)
+
+#define CHECK_OK(expr, w)                                                          \
+	do {                                                                       \
+		long long __r = (long long)(expr);                                 \
+		if (__r < 0)                                                       \
+			FAILF("%s returned %lld (%s): %s", #expr, __r, strerror((int)-__r), \
+			      simpler_worker_errmsg(w));                           \
+	} while (0)
+
+#define SKIP(...)                                                                  \
+	do {                                                                       \
+		printf("# skip reason: ");                                         \
+		printf(__VA_ARGS__);                                               \
+		printf("\n");                                                      \
+		fflush(stdout);                                                    \
+		_exit(77);                                                         \
+	} while (0)
+
+static inline int th_main(void)
+{
+	const char *only = getenv("SIMPLER_TEST");
+	int i, pass = 0, fail = 0, skip = 0, n = 0, st;
+	struct timespec t0, t1;
+	pid_t pid;
+
+	for (i = 0; i < th_count; i++)
+		if (!only || !strcmp(only, th_tests[i].name))
+			n++;
+	printf("1..%d\n", n);
+	fflush(stdout);
+	n = 0;
+	for (i = 0; i < th_count; i++) {
+		struct th_test *t = &th_tests[i];
+
+		if (only && strcmp(only, t->name))
+			continue;
+		n++;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		pid = fork();
+		if (pid == 0) {
+			alarm(t->timeout ? t->timeout : th_default_timeout);
+			t->fn();
+			fflush(stdout);
+			_exit(0);
+		}
+		if (pid < 0 || waitpid(pid, &st, 0) != pid) {
+			printf("not ok %d %s # cannot run: %s\n", n, t->name, strerror(errno));
+			fail++;
+			continue;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+			printf("ok %d %s # %.2f s\n", n, t->name,
+			       (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+			pass++;
+		} else if (WIFEXITED(st) && WEXITSTATUS(st) == 77) {
+			printf("ok %d %s # SKIP\n", n, t->name);
+			skip++;
+		} else {
+			if (WIFSIGNALED(st))
+				printf("not ok %d %s # killed by signal %d%s\n", n, t->name,
+				       WTERMSIG(st), WTERMSIG(st) == SIGALRM ? " (timeout)" : "");
+			else
+				printf("not ok %d %s # exit %d\n", n, t->name, WEXITSTATUS(st));
+			fail++;
+		}
+		fflush(stdout);
+	}
+	printf("%d passed, %d failed, %d skipped\n", pass, fail, skip);
+	return fail ? 1 : 0;
+}
+
+#define TEST_MAIN() int main(void) { return th_main(); }
+
+#endif /* SIMPLER_HARNESS_H */
