@@ -36,7 +36,7 @@ LIB_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -fvisibility=hidden -pth
 LIBA      := $(BUILD)/libsimpler.a
 LIBSO     := $(BUILD)/libsimpler.so.$(VERSION)
 
-.PHONY: all lib tools kmod ksft ksft-intree bench vmtest vmbench vmtest-debug check deps lint clean \
+.PHONY: all lib tools host-tests hosttest kmod ksft ksft-intree bench vmtest vmbench vmtest-debug check deps lint clean \
 	install-kmod dkms-src
 
 all: lib tools
@@ -44,6 +44,20 @@ all: lib tools
 lib: $(LIBA) $(LIBSO) $(BUILD)/simpler.pc
 
 tools: lib
+
+# host tests: one program per behaviour area, linked statically
+HOST_TESTS := $(patsubst tests/host/%.c,$(BUILD)/tests/%,$(wildcard tests/host/test_*.c))
+TEST_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -pthread -Ilib/include -Ilib \
+	      -Iplatform -Itests/host
+
+$(BUILD)/tests/%: tests/host/%.c $(wildcard tests/host/*.h) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(LIBA) -lpthread
+
+host-tests: $(HOST_TESTS)
+
+hosttest: host-tests
+	tests/host/run.sh $(HOST_TESTS)
 
 $(BUILD)/obj/%.o: %.c $(LIB_HDR)
 	@mkdir -p $(dir $@)

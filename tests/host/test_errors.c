@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Failures: a failed task poisons everything that depends on it (those never
+ * run and carry its message) while independent tasks keep running;
+ * submission after a failure fails fast; the first error wins; the orch fn's
+ * own error is returned; the worker stays usable for the next run.
+ */
+#include "probe.h"
+
+static char X[4096], Y[4096];
+static int cid, fail_cid;
+static struct simpler_worker *W;
+
+/* fails with scalar[1] after sleeping scalar[2] us */
+static int k_fail(const struct simpler_kernel_args *a)
+{
+	struct timespec ts = { 0, (long)a->scalars[2] * 1000 };
+
+	atomic_store(&probe_start[a->scalars[0]], atomic_fetch_add(&probe_clock, 1) + 1);
+	if (a->scalars[2])
+		nanosleep(&ts, NULL);
+	simpler_kernel_errmsg(a, "the kernel says: bad input %lu", (unsigned long)a->scalars[0]);
+	atomic_store(&probe_end[a->scalars[0]], atomic_fetch_add(&probe_clock, 1) + 1);
+	return (int)(int64_t)a->scalars[1];
+}
+
+static int submit_fail(struct simpler_orch *o, int id, int chip, int err, int sleep_us,
+		       const void *out)
+{
+	struct simpler_args *a = simpler_args_new();
+	SIMPLER_OPTS(simpler_submit_opts, so, .worker = chip);
+	struct simpler_tensor t = tbytes(out, 0, 64);
+	int r;
+
+	simpler_args_add_tensor(a, &t, SIMPLER_OUT);
+	simpler_args_add_scalar(a, (uint64_t)id);
+	simpler_args_add_scalar(a, (uint64_t)(int64_t)err);
+	simpler_args_add_scalar(a, (uint64_t)sleep_us);
+	r = simpler_submit(o, fail_cid, a, &so);
+	simpler_args_free(a);
+	return r;
+}
+
+static void setup(int chips)
+{
+	probe_reset();
+	W = make_worker(chips, 0, 0, 0);
+	cid = simpler_register(W, "probe", k_probe);
+	fail_cid = simpler_register(W, "fail", k_fail);
+}
+
+static uint64_t failed(void)
+{
+	struct simpler_stats s = { .sz = sizeof(s) };
+
+	simpler_worker_stats(W, &s);
+	return s.tasks_failed;
+}
+
+static int orch_poison(struct simpler_orch *o, void *arg)
+{
+	int r;
+
+	/* 0 fails; 1 reads its output; 2 reads 1's; 3 is independent; 4 writes what 0 read */
+	r = submit_fail(o, 0, 0, -EIO, 20000, X);
+	if (r >= 0)
+		r = probe_submit(o, cid, 1, 1, P_NONE, 0, 0, 2, ACC(X, 0, 64, SIMPLER_IN),
+				 ACC(Y, 0, 64, SIMPLER_OUT));
+	if (r >= 0)
+		r = probe_submit(o, cid, 2, 1, P_NONE, 0, 0, 1, ACC(Y, 0, 64, SIMPLER_INOUT));
+	if (r >= 0)
+		r = probe_submit(o, cid, 3, 1, P_NONE, 0, 0, 1, ACC(Y, 1024, 64, SIMPLER_INOUT));
+	return r < 0 ? r : 0;
+}
+
+TEST(failed_task_poisons_dependents_only)
+{
+	setup(2);
+	CHECK_EQ(simpler_run(W, orch_poison, NULL), -EIO);
+	CHECK(strstr(simpler_worker_errmsg(W), "chip 0: kernel 'fail' (task #0, block 0 of 1) "
+		     "returned -5"));
+	CHECK(strstr(simpler_worker_errmsg(W), "the kernel says: bad input 0"));
+	CHECK(!ran(1) && !ran(2));	/* poisoned: never ran */
+	CHECK(ran(3));			/* independent: ran */
+	CHECK_EQ(failed(), 3);
+	simpler_worker_destroy(W);
+}
+
+static int orch_fail_fast(struct simpler_orch *o, void *arg)
+{
+	struct timespec ts = { 0, 100 * 1000 * 1000 };
+	int r = submit_fail(o, 0, 0, -ENOSPC, 0, X);
+
+	if (r < 0)
+		return r;
+	nanosleep(&ts, NULL);	/* task 0 has failed by now */
+	r = probe_submit(o, cid, 1, 1, P_NONE, 0, 0, 1, ACC(Y, 0, 64, SIMPLER_OUT));
+	*(int *)arg = r;
+	return 0;
+}
+
+TEST(submit_after_failure_fails_fast)
+{
+	int r = 0;
+
+	setup(2);
+	CHECK_EQ(simpler_run(W, orch_fail_fast, &r), -ENOSPC);
+	CHECK_EQ(r, -ENOSPC);
+	CHECK(!ran(1));
+	simpler_worker_destroy(W);
+}
+
+static int orch_first_wins(struct simpler_orch *o, void *arg)
+{
+	int r = submit_fail(o, 0, 0, -EINVAL, 100000, X);	/* fails second */
+
+	return r < 0 ? r : submit_fail(o, 1, 1, -ENOMEM, 0, Y) < 0 ? -1 : 0;	/* fails first */
+}
+
+TEST(first_error_wins)
+{
+	setup(2);
+	CHECK_EQ(simpler_run(W, orch_first_wins, NULL), -ENOMEM);
+	CHECK(strstr(simpler_worker_errmsg(W), "task #1"));
+	CHECK(ran(0));		/* the later failure still ran */
+	simpler_worker_destroy(W);
+}
+
+static int orch_ok(struct simpler_orch *o, void *arg)
+{
+	int r = probe_submit(o, cid, 10, 0, P_NONE, 0, 0, 1, ACC(X, 0, 64, SIMPLER_OUT));
+
+	return r < 0 ? r : probe_submit(o, cid, 11, 1, P_NONE, 0, 0, 1, ACC(X, 0, 64, SIMPLER_IN));
+}
+
+TEST(worker_usable_after_failed_run)
+{
+	setup(2);
+	CHECK_EQ(simpler_run(W, orch_poison, NULL), -EIO);
+	CHECK_OK(simpler_run(W, orch_ok, NULL), W);
+	CHECK(waited(11, 10));
+	CHECK_EQ(simpler_worker_errmsg(W)[0], 0);
+	simpler_worker_destroy(W);
+}
+
+static int orch_returns_error(struct simpler_orch *o, void *arg)
+{
+	int r = probe_submit(o, cid, 0, 0, P_NONE, 0, 20000, 1, ACC(X, 0, 64, SIMPLER_OUT));
+
+	return r < 0 ? r : -ENOTSUP;
+}
+
+TEST(orch_fn_error_is_returned_after_its_tasks_finish)
+{
+	setup(1);
+	CHECK_EQ(simpler_run(W, orch_returns_error, NULL), -ENOTSUP);
+	CHECK(ran(0));	/* what it submitted still ran to completion */
+	CHECK(strstr(simpler_worker_errmsg(W), "orchestration function returned"));
+	simpler_worker_destroy(W);
+}
+
+static int orch_both_fail(struct simpler_orch *o, void *arg)
+{
+	submit_fail(o, 0, 0, -EIO, 0, X);
+	return -EPERM;
+}
+
+TEST(orch_fn_error_beats_task_error)
+{
+	setup(1);
+	CHECK_EQ(simpler_run(W, orch_both_fail, NULL), -EPERM);
+	simpler_worker_destroy(W);
+}
+
+static int orch_bad_submits(struct simpler_orch *o, void *arg)
+{
+	struct simpler_worker *w = simpler_orch_worker(o);
+	struct simpler_args *a = simpler_args_new();
+	SIMPLER_OPTS(simpler_submit_opts, so, .worker = 7);
+	int r;
+
+	r = simpler_submit(o, 99, a, NULL);
+	CHECK_EQ(r, -EINVAL);
+	CHECK(strstr(simpler_worker_errmsg(w), "callable 99 is not registered"));
+	r = simpler_submit(o, cid, a, &so);
+	CHECK_EQ(r, -EINVAL);
+	CHECK(strstr(simpler_worker_errmsg(w), "chip 7 does not exist"));
+	so.worker = -1;
+	so.flags = SIMPLER_SUBMIT_SUB;
+	CHECK_EQ(simpler_submit(o, cid, a, &so), -EINVAL);
+	CHECK(strstr(simpler_worker_errmsg(w), "no sub workers"));
+	so.flags = 0x80;
+	CHECK_EQ(simpler_submit(o, cid, a, &so), -EINVAL);
+	simpler_args_free(a);
+	/* refused submits do not fail the run */
+	return 0;
+}
+
+TEST(bad_submits_are_refused_with_a_message)
+{
+	setup(2);
+	CHECK_OK(simpler_run(W, orch_bad_submits, NULL), W);
+	simpler_worker_destroy(W);
+}
+
+static int orch_nested_run(struct simpler_orch *o, void *arg)
+{
+	return simpler_run(simpler_orch_worker(o), orch_ok, NULL);
+}
+
+TEST(nested_run_is_busy)
+{
+	setup(1);
+	CHECK_EQ(simpler_run(W, orch_nested_run, NULL), -EBUSY);
+	simpler_worker_destroy(W);
+}
+
+TEST_MAIN()

@@ -1,0 +1,340 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Placement: named-chip affinity; a busy chip never delays another chip's
+ * work; sub tasks never wait behind chip tasks; groups start all members at
+ * once on distinct chips (named or chosen), complete once, reserve their
+ * chips while blocked, and fail as one; a full ring makes submit sleep, not
+ * spin.
+ */
+#include <sys/resource.h>
+
+#include "probe.h"
+
+static char X[1 << 16];
+static int cid, bar_cid;
+static struct simpler_worker *W;
+
+static _Atomic int barrier[16];
+static _Atomic int member_chip[16][8];
+
+/* group member: arrive at barrier[scalars[1]] and wait (bounded) for all n */
+static int k_barrier(const struct simpler_kernel_args *a)
+{
+	uint64_t id = a->scalars[0], b = a->scalars[1], n = a->scalars[2], idx = a->scalars[3];
+	struct timespec ts = { 0, 1000000 };
+	int i;
+
+	atomic_store(&probe_start[id], atomic_fetch_add(&probe_clock, 1) + 1);
+	atomic_store(&member_chip[b][idx], a->chip);
+	atomic_fetch_add(&barrier[b], 1);
+	for (i = 0; i < 5000 && atomic_load(&barrier[b]) < (int)n; i++)
+		nanosleep(&ts, NULL);
+	if (atomic_load(&barrier[b]) < (int)n) {
+		simpler_kernel_errmsg(a, "group members did not run at the same time");
+		return -ETIMEDOUT;
+	}
+	if (a->scalars[4])
+		return -(int)a->scalars[4];
+	atomic_store(&probe_end[id], atomic_fetch_add(&probe_clock, 1) + 1);
+	return 0;
+}
+
+static void setup(int chips, int subs, uint32_t ring)
+{
+	probe_reset();
+	memset(barrier, 0, sizeof(barrier));
+	memset(member_chip, 0xff, sizeof(member_chip));
+	W = make_worker(chips, subs, 0, ring);
+	cid = simpler_register(W, "probe", k_probe);
+	bar_cid = simpler_register(W, "barrier", k_barrier);
+}
+
+/* group with barrier b: member i has id base + i and writes X[b*64 + i*8..] */
+static int submit_group(struct simpler_orch *o, int base, int b, int n, const int *workers,
+			int fail_member, int fail_err)
+{
+	struct simpler_args *a[8];
+	struct simpler_tensor t;
+	int i, r;
+
+	for (i = 0; i < n; i++) {
+		a[i] = simpler_args_new();
+		t = tbytes(X, (uint64_t)b * 64 + (uint64_t)i * 8, 8);
+		simpler_args_add_tensor(a[i], &t, SIMPLER_OUT);
+		simpler_args_add_scalar(a[i], (uint64_t)(base + i));
+		simpler_args_add_scalar(a[i], (uint64_t)b);
+		simpler_args_add_scalar(a[i], (uint64_t)n);
+		simpler_args_add_scalar(a[i], (uint64_t)i);
+		simpler_args_add_scalar(a[i], (uint64_t)(i == fail_member ? fail_err : 0));
+	}
+	r = simpler_submit_group(o, bar_cid, a, n, workers);
+	for (i = 0; i < n; i++)
+		simpler_args_free(a[i]);
+	return r;
+}
+
+/* ---- affinity ---- */
+
+static int orch_affinity(struct simpler_orch *o, void *arg)
+{
+	int i, r = 0;
+
+	for (i = 0; i < 12 && r >= 0; i++)
+		r = probe_submit(o, cid, i, i % 3, P_NONE, 0, 0, 1, ACC(X, (uint64_t)i * 64, 64,
+									SIMPLER_OUT));
+	return r;
+}
+
+TEST(named_chip_runs_there)
+{
+	int i;
+
+	setup(3, 0, 0);
+	CHECK_OK(simpler_run(W, orch_affinity, NULL), W);
+	for (i = 0; i < 12; i++)
+		CHECK_EQ(probe_chip[i], i % 3);
+	simpler_worker_destroy(W);
+}
+
+static int orch_busy_chip(struct simpler_orch *o, void *arg)
+{
+	int i, r;
+
+	/* chip 0 is stuck until the last task opens its latch; 20 any-chip tasks still run */
+	r = probe_submit(o, cid, 0, 0, P_WAIT, 1, 0, 0);
+	for (i = 1; i <= 20 && r >= 0; i++)
+		r = probe_submit(o, cid, i, -1, P_NONE, 0, 0, 1, ACC(X, (uint64_t)i * 64, 64,
+								     SIMPLER_OUT));
+	if (r >= 0)
+		r = probe_submit(o, cid, 21, 1, P_OPEN, 1, 0, 0);
+	return r;
+}
+
+TEST(busy_chip_does_not_delay_other_chips)
+{
+	int i;
+
+	setup(2, 0, 0);
+	CHECK_OK(simpler_run(W, orch_busy_chip, NULL), W);
+	for (i = 1; i <= 20; i++) {
+		CHECK_EQ(probe_chip[i], 1);		/* chip 1 took them all */
+		CHECK(probe_end[i] < probe_end[0]);	/* while chip 0 was stuck */
+	}
+	simpler_worker_destroy(W);
+}
+
+static int orch_sub_not_behind_chips(struct simpler_orch *o, void *arg)
+{
+	SIMPLER_OPTS(simpler_submit_opts, so, .worker = -1, .flags = SIMPLER_SUBMIT_SUB);
+	struct simpler_args *a = simpler_args_new();
+	int r, i;
+
+	/* every chip waits for a latch only a sub task opens */
+	r = probe_submit(o, cid, 0, 0, P_WAIT, 1, 0, 0);
+	if (r >= 0)
+		r = probe_submit(o, cid, 1, 1, P_WAIT, 1, 0, 0);
+	for (i = 2; i < 10 && r >= 0; i++)
+		r = probe_submit(o, cid, i, -1, P_NONE, 0, 0, 0);
+	simpler_args_add_scalar(a, 10);
+	simpler_args_add_scalar(a, P_OPEN);
+	simpler_args_add_scalar(a, 1);
+	simpler_args_add_scalar(a, 0);
+	if (r >= 0)
+		r = simpler_submit(o, cid, a, &so);
+	simpler_args_free(a);
+	return r;
+}
+
+TEST(sub_tasks_never_wait_behind_chip_tasks)
+{
+	setup(2, 1, 0);
+	CHECK_OK(simpler_run(W, orch_sub_not_behind_chips, NULL), W);
+	CHECK_EQ(probe_chip[10], -1);	/* ran on a sub */
+	CHECK(probe_start[10] < probe_end[0] && probe_start[10] < probe_end[1]);
+	simpler_worker_destroy(W);
+}
+
+/* ---- groups ---- */
+
+static int orch_group_named(struct simpler_orch *o, void *arg)
+{
+	static const int workers[3] = { 2, 0, 3 };
+
+	return submit_group(o, 0, 0, 3, workers, -1, 0);
+}
+
+TEST(group_runs_members_together_on_named_chips)
+{
+	setup(4, 0, 0);
+	CHECK_OK(simpler_run(W, orch_group_named, NULL), W);
+	CHECK_EQ(member_chip[0][0], 2);
+	CHECK_EQ(member_chip[0][1], 0);
+	CHECK_EQ(member_chip[0][2], 3);
+	CHECK_EQ(barrier[0], 3);
+	simpler_worker_destroy(W);
+}
+
+static int orch_group_any(struct simpler_orch *o, void *arg)
+{
+	int r = submit_group(o, 0, 0, 4, NULL, -1, 0);
+
+	return r < 0 ? r : submit_group(o, 4, 1, 2, NULL, -1, 0);
+}
+
+TEST(group_without_names_gets_distinct_chips)
+{
+	int i, j;
+
+	setup(4, 0, 0);
+	CHECK_OK(simpler_run(W, orch_group_any, NULL), W);
+	for (i = 0; i < 4; i++)
+		for (j = i + 1; j < 4; j++)
+			CHECK(member_chip[0][i] != member_chip[0][j]);
+	CHECK(member_chip[1][0] != member_chip[1][1]);
+	simpler_worker_destroy(W);
+}
+
+static int orch_group_completion(struct simpler_orch *o, void *arg)
+{
+	int r;
+
+	/* a reader of every member's output waits for the whole group */
+	r = submit_group(o, 0, 0, 3, NULL, -1, 0);
+	return r < 0 ? r : probe_submit(o, cid, 10, -1, P_NONE, 0, 0, 1,
+					ACC(X, 0, 24, SIMPLER_IN));
+}
+
+TEST(group_completes_once_every_member_did)
+{
+	setup(4, 0, 0);
+	CHECK_OK(simpler_run(W, orch_group_completion, NULL), W);
+	CHECK(waited(10, 0) && waited(10, 1) && waited(10, 2));
+	simpler_worker_destroy(W);
+}
+
+static int orch_group_reserves(struct simpler_orch *o, void *arg)
+{
+	static const int workers[2] = { 0, 1 };
+	int r;
+
+	/* chip 0 is busy; the group on {0,1} blocks and reserves chip 1 */
+	r = probe_submit(o, cid, 20, 0, P_NONE, 0, 100000, 1, ACC(X, 4096, 8, SIMPLER_OUT));
+	if (r >= 0)
+		r = submit_group(o, 0, 0, 2, workers, -1, 0);
+	/* submitted after the group, independent of it: waits behind it on chip 1 */
+	if (r >= 0)
+		r = probe_submit(o, cid, 21, 1, P_NONE, 0, 0, 1, ACC(X, 8192, 8, SIMPLER_OUT));
+	/* chip 2 is not reserved: runs at once */
+	if (r >= 0)
+		r = probe_submit(o, cid, 22, 2, P_NONE, 0, 0, 1, ACC(X, 9000, 8, SIMPLER_OUT));
+	return r;
+}
+
+TEST(blocked_group_reserves_its_chips)
+{
+	setup(3, 0, 0);
+	CHECK_OK(simpler_run(W, orch_group_reserves, NULL), W);
+	CHECK(probe_start[0] > probe_end[20]);	/* the group waited for chip 0 */
+	CHECK(probe_start[21] > probe_start[1]);	/* task 21 queued behind the group */
+	CHECK(probe_end[22] < probe_end[20]);	/* chip 2 was not held up */
+	simpler_worker_destroy(W);
+}
+
+static int orch_group_fail(struct simpler_orch *o, void *arg)
+{
+	int r = submit_group(o, 0, 0, 3, NULL, 1, EIO);
+
+	return r < 0 ? r : probe_submit(o, cid, 10, -1, P_NONE, 0, 0, 1, ACC(X, 0, 24, SIMPLER_IN));
+}
+
+TEST(group_fails_as_one_and_poisons_consumers)
+{
+	struct simpler_stats s = { .sz = sizeof(s) };
+
+	setup(3, 0, 0);
+	CHECK_EQ(simpler_run(W, orch_group_fail, NULL), -EIO);
+	CHECK(strstr(simpler_worker_errmsg(W), "kernel 'barrier'"));
+	CHECK(ran(0) && ran(2));	/* the other members finished */
+	CHECK(!ran(10));
+	simpler_worker_stats(W, &s);
+	CHECK_EQ(s.tasks_failed, 2);	/* the group (one node) and its consumer */
+	simpler_worker_destroy(W);
+}
+
+static int orch_group_errors(struct simpler_orch *o, void *arg)
+{
+	struct simpler_worker *w = simpler_orch_worker(o);
+	static const int dup[2] = { 1, 1 }, bad[2] = { 0, 9 };
+	struct simpler_args *a[3] = { simpler_args_new(), simpler_args_new(), simpler_args_new() };
+
+	CHECK_EQ(simpler_submit_group(o, bar_cid, a, 3, NULL), -EINVAL);
+	CHECK(strstr(simpler_worker_errmsg(w), "3 members need as many distinct chips"));
+	CHECK_EQ(simpler_submit_group(o, bar_cid, a, 2, dup), -EINVAL);
+	CHECK(strstr(simpler_worker_errmsg(w), "named twice"));
+	CHECK_EQ(simpler_submit_group(o, bar_cid, a, 2, bad), -EINVAL);
+	CHECK_EQ(simpler_submit_group(o, bar_cid, a, 0, NULL), -EINVAL);
+	simpler_args_free(a[0]);
+	simpler_args_free(a[1]);
+	simpler_args_free(a[2]);
+	return 0;
+}
+
+TEST(group_placement_errors)
+{
+	setup(2, 0, 0);
+	CHECK_OK(simpler_run(W, orch_group_errors, NULL), W);
+	simpler_worker_destroy(W);
+}
+
+/* ---- back-pressure ---- */
+
+static int orch_backpressure(struct simpler_orch *o, void *arg)
+{
+	struct timespec *cpu = arg;
+	int i, r = 0;
+
+	for (i = 0; i < 6 && r >= 0; i++)
+		r = probe_submit(o, cid, i, -1, P_NONE, 0, 100000, 1,
+				 ACC(X, (uint64_t)i * 64, 64, SIMPLER_OUT));
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, cpu);
+	return r;
+}
+
+TEST(full_ring_blocks_submit_without_spinning)
+{
+	struct simpler_stats s = { .sz = sizeof(s) };
+	struct timespec before, after;
+	double used;
+	int i;
+
+	setup(1, 0, 2);	/* two slots, one chip, 100 ms tasks */
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &before);
+	CHECK_OK(simpler_run(W, orch_backpressure, &after), W);
+	for (i = 0; i < 6; i++)
+		CHECK(ran(i));
+	simpler_worker_stats(W, &s);
+	CHECK(s.submit_waits >= 3);
+	/* submit waited ~400 ms for slots; it must have slept, not spun */
+	used = (double)(after.tv_sec - before.tv_sec) + (after.tv_nsec - before.tv_nsec) / 1e9;
+	CHECK_MSG(used < 0.05, "the orchestrator used %.3f s of CPU while blocked", used);
+	simpler_worker_destroy(W);
+}
+
+TEST(idle_executors_use_no_cpu)
+{
+	struct rusage r0, r1;
+	struct timespec ts = { 0, 300 * 1000 * 1000 };
+	double used;
+
+	setup(4, 2, 0);
+	getrusage(RUSAGE_SELF, &r0);
+	nanosleep(&ts, NULL);
+	getrusage(RUSAGE_SELF, &r1);
+	used = (double)(r1.ru_utime.tv_sec - r0.ru_utime.tv_sec + r1.ru_stime.tv_sec -
+			r0.ru_stime.tv_sec) + (double)(r1.ru_utime.tv_usec - r0.ru_utime.tv_usec +
+						       r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) / 1e6;
+	CHECK_MSG(used < 0.03, "6 idle executors used %.3f s of CPU in 0.3 s", used);
+	simpler_worker_destroy(W);
+}
+
+TEST_MAIN()
