@@ -43,7 +43,12 @@ all: lib tools
 
 lib: $(LIBA) $(LIBSO) $(BUILD)/simpler.pc
 
-tools: lib
+TOOL_SRC := $(wildcard tools/simpler/*.c)
+
+$(BUILD)/simpler: $(TOOL_SRC) $(wildcard tools/simpler/*.h) $(LIBA)
+	$(CC) $(LIB_CFLAGS) -Itools/simpler -o $@ $(TOOL_SRC) $(LIBA) -lpthread
+
+tools: lib $(BUILD)/simpler
 
 # host tests: one program per behaviour area, linked statically
 HOST_TESTS := $(patsubst tests/host/%.c,$(BUILD)/tests/%,$(wildcard tests/host/test_*.c))

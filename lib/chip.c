@@ -109,7 +109,6 @@ struct failure *exec_member(struct exec *ex, struct task *t, uint32_t m)
 	char at[32], err[256];
 	int ret = 0;
 
-	where(ex, at, sizeof(at));
 	memcpy(ctx->tensors, &t->tensors[mb->t0], nt * sizeof(*ctx->tensors));
 	ctx->msg[0] = 0;
 
@@ -131,6 +130,7 @@ struct failure *exec_member(struct exec *ex, struct task *t, uint32_t m)
 			}
 			if (ret) {
 				unstage(ex, i + 1);
+				where(ex, at, sizeof(at));
 				return failure_or_oom(failure_new(ret,
 					"%s: staging tensor %u of kernel '%s' (task #%" PRIu64 "): %s",
 					at, i, cb->name, t->seq, err));
@@ -173,16 +173,18 @@ struct failure *exec_member(struct exec *ex, struct task *t, uint32_t m)
 			staged_bytes += nbytes;
 			if (ret) {
 				unstage(ex, nt);
+				where(ex, at, sizeof(at));
 				return failure_or_oom(failure_new(ret,
 					"%s: copying tensor %u of kernel '%s' (task #%" PRIu64
 					") back to the host: %s", at, i, cb->name, t->seq, err));
 			}
 		}
 		unstage(ex, nt);
-		atomic_fetch_add_explicit(&w->st_staged, staged_bytes, memory_order_relaxed);
+		STAT_ADD(ex->st_staged, staged_bytes);
 	}
 	if (!ret)
 		return NULL;
+	where(ex, at, sizeof(at));
 	if (failed_block == UINT32_MAX)
 		return failure_or_oom(failure_new(ret, "%s: kernel '%s' (task #%" PRIu64
 						  ") was not launched: %s", at, cb->name, t->seq,

@@ -160,16 +160,32 @@ struct task {
  * while any child frame is alive.  Its simpler_orch_alloc() memory is freed
  * when it dies.
  */
+/*
+ * refs starts at FRAME_BIAS while open; finishing tasks and dying children
+ * subtract 1 each, and closing subtracts FRAME_BIAS minus what the
+ * orchestrator counted into it, so submit never touches the shared counter.
+ */
+#define FRAME_BIAS (1LL << 62)
+
 struct frame {
-	_Atomic int32_t refs;		/* open + tasks + live children */
+	_Atomic int64_t refs;
+	int64_t counted;		/* orchestrator-private: tasks + children */
 	struct frame *parent;
 	struct frame *done_next;	/* the worker's dead-frame stack */
 	struct arena_block *allocs;	/* orchestrator-private */
 	uint32_t depth;
 };
 
+/*
+ * inflight starts at RUN_BIAS; each finished task subtracts 1 and the
+ * closing orchestrator subtracts RUN_BIAS minus what it submitted, so it
+ * reaches 0 exactly when the last task finished, and submit never touches it.
+ */
+#define RUN_BIAS (1ULL << 62)
+
 struct run {
-	_Atomic uint32_t inflight;	/* submitted, not finished; ec_notify at 0 */
+	_Atomic uint64_t inflight;
+	uint64_t submitted;		/* orchestrator-private */
 	struct ec done_ec;
 	/* the first failure of the run (CAS from NULL, reference held) */
 	_Atomic(struct failure *) first;
@@ -180,13 +196,18 @@ struct run {
 
 struct exec_ctx;
 
+/* single-writer counters: bumped without a locked instruction */
+#define STAT_ADD(x, n) atomic_store_explicit(&(x), atomic_load_explicit(&(x), \
+			memory_order_relaxed) + (n), memory_order_relaxed)
+
 struct exec {
 	struct simpler_worker *w;
 	struct pool *pool;
 	int index;
-	spinlock_t qlock;		/* protects qhead/qtail */
-	struct qitem *qhead, *qtail;
-	struct qitem *local;		/* executor-private: drained from qhead */
+	/* pushed LIFO by producers (seq_cst CAS), taken whole and reversed */
+	_Atomic(struct qitem *) inbox;
+	struct qitem *local;		/* executor-private, FIFO */
+	_Atomic uint64_t st_completed, st_staged;	/* written by this executor only */
 	struct ec ec;			/* the executor sleeps here */
 	pthread_t thread;
 	bool started;
@@ -272,9 +293,9 @@ struct simpler_worker {
 	size_t nr_hostbufs;
 	uint64_t next_hostbuf;
 
-	/* statistics */
-	_Atomic uint64_t st_submitted, st_completed, st_failed, st_edges, st_fast, st_slow;
-	_Atomic uint64_t st_submit_waits, st_staged;
+	/* statistics: the orchestrator's (single writer) and failures (any thread) */
+	_Atomic uint64_t st_submitted, st_edges, st_fast, st_slow, st_submit_waits;
+	_Atomic uint64_t st_failed;
 };
 
 /* ---- between the files ---- */
@@ -283,8 +304,8 @@ struct simpler_worker {
 int sched_start(struct simpler_worker *w);
 void sched_stop(struct simpler_worker *w);
 void task_ready(struct task *t);
-void task_finish(struct task *t, struct failure *f);
-void frame_put(struct simpler_worker *w, struct frame *f);
+void task_finish(struct task *t, struct failure *f, struct exec *ex);
+void frame_put(struct simpler_worker *w, struct frame *f, int64_t n);
 
 /* chip.c: run member m of t on executor ex; NULL or the failure */
 struct failure *exec_member(struct exec *ex, struct task *t, uint32_t m);

@@ -66,7 +66,7 @@ static struct task *slot_get(struct simpler_worker *w)
 		/* pairs with the release CAS in task_finish() */
 		t = atomic_exchange_explicit(&w->free_shared, NULL, memory_order_acquire);
 		if (!t) {
-			atomic_fetch_add_explicit(&w->st_submit_waits, 1, memory_order_relaxed);
+			STAT_ADD(w->st_submit_waits, 1);
 			EC_WAIT_UNTIL(&w->slot_ec, w->spin_ns,
 				      atomic_load_explicit(&w->free_shared, memory_order_relaxed));
 			t = atomic_exchange_explicit(&w->free_shared, NULL, memory_order_acquire);
@@ -110,12 +110,13 @@ static struct frame *frame_new(struct simpler_worker *w, struct frame *parent)
 		w->frame_pool = f->parent;
 	else if (!(f = calloc(1, sizeof(*f))))
 		return NULL;
-	atomic_init(&f->refs, 1);	/* open */
+	atomic_init(&f->refs, FRAME_BIAS);	/* open */
+	f->counted = 0;
 	f->parent = parent;
 	f->allocs = NULL;
 	f->depth = parent ? parent->depth + 1 : 1;
 	if (parent)
-		atomic_fetch_add_explicit(&parent->refs, 1, memory_order_relaxed);
+		parent->counted++;	/* the child holds its parent */
 	return f;
 }
 
@@ -145,7 +146,8 @@ static void scope_close(struct simpler_orch *o)
 	o->scope = f->parent;
 	o->depth--;
 	atomic_fetch_add_explicit(&o->w->frames_closed, 1, memory_order_relaxed);
-	frame_put(o->w, f);
+	/* drop the open bias, keeping one reference per task and child counted */
+	frame_put(o->w, f, FRAME_BIAS - f->counted);
 }
 
 SIMPLER_API int simpler_scope_end(struct simpler_orch *o)
@@ -266,7 +268,7 @@ static void wire(struct task *c, struct task *p, void *arg)
 	} while (!atomic_compare_exchange_weak_explicit(&p->fanout, &head, e,
 							memory_order_release,
 							memory_order_acquire));
-	atomic_fetch_add_explicit(&x->w->st_edges, 1, memory_order_relaxed);
+	STAT_ADD(x->w->st_edges, 1);
 }
 
 /* ---- submission ---- */
@@ -374,8 +376,10 @@ static int track(struct simpler_worker *w, struct task *t)
 			if (ret < 0)
 				return werr(w, ret, "submit: out of memory in the TensorMap");
 			t->nr_refs++;
-			atomic_fetch_add_explicit(ret ? &w->st_fast : &w->st_slow, 1,
-						  memory_order_relaxed);
+			if (ret)
+				STAT_ADD(w->st_fast, 1);
+			else
+				STAT_ADD(w->st_slow, 1);
 		}
 	}
 	if (x.err)
@@ -406,8 +410,8 @@ static int publish(struct simpler_worker *w, struct task *t)
 		 * a failure, so every producer's release finds a live task.
 		 */
 		t->frame = w->orch.scope;
-		atomic_fetch_add_explicit(&t->frame->refs, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(&w->run.inflight, 1, memory_order_relaxed);
+		t->frame->counted++;
+		w->run.submitted++;
 		f = failure_or_oom(failure_new(ret, "%s", w->errmsg));
 		poison_with(t, f);
 		failure_put(f);
@@ -416,9 +420,9 @@ static int publish(struct simpler_worker *w, struct task *t)
 		return ret;
 	}
 	t->frame = w->orch.scope;
-	atomic_fetch_add_explicit(&t->frame->refs, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&w->run.inflight, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&w->st_submitted, 1, memory_order_relaxed);
+	t->frame->counted++;		/* the frame and the run learn of t when they close */
+	w->run.submitted++;
+	STAT_ADD(w->st_submitted, 1);
 	atomic_store_explicit(&t->state, TS_PENDING, memory_order_relaxed);
 	/* drop the building guard; pairs with the finishers' decrements */
 	if (atomic_fetch_sub_explicit(&t->pending, 1, memory_order_acq_rel) == 1)
@@ -606,6 +610,8 @@ SIMPLER_API int simpler_run(struct simpler_worker *w, simpler_orch_fn fn, void *
 		return werr(w, -EBUSY, "simpler_run: a run is already in progress on this worker");
 	w->errmsg[0] = 0;
 	w->run.next_seq = 0;
+	w->run.submitted = 0;
+	atomic_store_explicit(&w->run.inflight, RUN_BIAS, memory_order_relaxed);
 	o->scope = NULL;
 	o->depth = 0;
 	o->active = true;
@@ -625,6 +631,9 @@ SIMPLER_API int simpler_run(struct simpler_worker *w, simpler_orch_fn fn, void *
 	while (o->depth > 0)
 		scope_close(o);
 	o->active = false;
+	/* drop the bias: inflight now counts the tasks still running */
+	atomic_fetch_sub_explicit(&w->run.inflight, RUN_BIAS - w->run.submitted,
+				  memory_order_acq_rel);
 	EC_WAIT_UNTIL(&w->run.done_ec, w->spin_ns,
 		      atomic_load_explicit(&w->run.inflight, memory_order_acquire) == 0);
 	/* every frame is dead once every task finished */

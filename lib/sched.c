@@ -95,10 +95,23 @@ static void pool_notify(struct pool *p)
 	}
 }
 
+/* push onto an executor's inbox; the caller notifies it */
+static void inbox_push(struct exec *ex, struct qitem *it)
+{
+	struct qitem *head = atomic_load_explicit(&ex->inbox, memory_order_relaxed);
+
+	do {
+		it->next = head;
+		/* seq_cst: orders the push before the waiter check in the notify */
+	} while (!atomic_compare_exchange_weak_explicit(&ex->inbox, &head, it,
+							memory_order_seq_cst,
+							memory_order_relaxed));
+}
+
 static void exec_push(struct exec *ex, struct qitem *it)
 {
-	q_append(&ex->qlock, &ex->qhead, &ex->qtail, it);
-	ec_notify(&ex->ec);
+	inbox_push(ex, it);
+	ec_notify_after_rmw(&ex->ec);
 }
 
 static void pool_push(struct pool *p, struct qitem *it)
@@ -126,8 +139,7 @@ static void enqueue(struct task *t)
 	/* a group: into every target queue at once, in one global order */
 	pthread_mutex_lock(&w->group_lock);
 	for (i = 0; i < t->nr_members; i++)
-		q_append(&p->ex[t->members[i].target].qlock, &p->ex[t->members[i].target].qhead,
-			 &p->ex[t->members[i].target].qtail, &t->members[i].item);
+		inbox_push(&p->ex[t->members[i].target], &t->members[i].item);
 	pthread_mutex_unlock(&w->group_lock);
 	for (i = 0; i < t->nr_members; i++)
 		ec_notify(&p->ex[t->members[i].target].ec);
@@ -144,7 +156,7 @@ void task_ready(struct task *t)
 	if (f) {
 		/* the poison reference becomes the task's own failure */
 		atomic_store_explicit(&t->poison, NULL, memory_order_relaxed);
-		task_finish(t, f);
+		task_finish(t, f, NULL);
 		return;
 	}
 	enqueue(t);
@@ -160,11 +172,11 @@ static void poison(struct task *c, struct failure *f)
 		failure_put(f);
 }
 
-void frame_put(struct simpler_worker *w, struct frame *f)
+void frame_put(struct simpler_worker *w, struct frame *f, int64_t n)
 {
 	struct frame *parent, *head;
 
-	while (f && atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1) {
+	for (; f && atomic_fetch_sub_explicit(&f->refs, n, memory_order_acq_rel) == n; n = 1) {
 		parent = f->parent;
 		/* dead: hand it to the orchestrator, which frees its memory */
 		head = atomic_load_explicit(&w->frames_dead, memory_order_relaxed);
@@ -184,7 +196,7 @@ void frame_put(struct simpler_worker *w, struct frame *f)
  * outcome, release the consumers, drop the frame and run references and give
  * the slot back.  Poisoned consumers finish here too, iteratively.
  */
-void task_finish(struct task *t, struct failure *f)
+void task_finish(struct task *t, struct failure *f, struct exec *ex)
 {
 	struct simpler_worker *w = container_of(t->run, struct simpler_worker, run);
 	struct task *work = NULL, *c;
@@ -207,7 +219,7 @@ void task_finish(struct task *t, struct failure *f)
 			/* pairs with the acquire load in task_finished()/wire() */
 			atomic_store_explicit(&t->state, TS_FAILED, memory_order_release);
 		} else {
-			atomic_fetch_add_explicit(&w->st_completed, 1, memory_order_relaxed);
+			STAT_ADD(ex->st_completed, 1);	/* success only ever finishes on ex */
 			atomic_store_explicit(&t->state, TS_DONE, memory_order_release);
 		}
 		/* pairs with the CAS that pushed each edge (release) */
@@ -226,17 +238,17 @@ void task_finish(struct task *t, struct failure *f)
 				}
 			}
 		}
-		frame_put(w, t->frame);
-		if (atomic_fetch_sub_explicit(&run->inflight, 1, memory_order_acq_rel) == 1)
-			ec_notify(&run->done_ec);
+		frame_put(w, t->frame, 1);
+		if (atomic_fetch_sub_explicit(&run->inflight, 1, memory_order_seq_cst) == 1)
+			ec_notify_after_rmw(&run->done_ec);
 		/* the slot goes back last: the orchestrator may reuse it at once */
 		head = atomic_load_explicit(&w->free_shared, memory_order_relaxed);
 		do {
 			t->free_next = head;
 		} while (!atomic_compare_exchange_weak_explicit(&w->free_shared, &head, t,
-								memory_order_release,
+								memory_order_seq_cst,
 								memory_order_relaxed));
-		ec_notify(&w->slot_ec);
+		ec_notify_after_rmw(&w->slot_ec);
 
 		if (!work)
 			return;
@@ -251,8 +263,9 @@ void task_finish(struct task *t, struct failure *f)
 
 static bool exec_has_work(struct exec *ex)
 {
-	return ex->local || q_nonempty(&ex->qhead) || q_nonempty(&ex->pool->qhead) ||
-	       atomic_load_explicit(&ex->w->stop, memory_order_acquire);
+	return ex->local || atomic_load_explicit(&ex->inbox, memory_order_relaxed) ||
+	       q_nonempty(&ex->pool->qhead) || atomic_load_explicit(&ex->w->stop,
+							       memory_order_acquire);
 }
 
 static void exec_wait(struct exec *ex)
@@ -290,12 +303,16 @@ static struct qitem *exec_next(struct exec *ex)
 			ex->local = it->next;
 			return it;
 		}
-		if (q_nonempty(&ex->qhead)) {
-			spin_lock(&ex->qlock);
-			ex->local = ex->qhead;
-			__atomic_store_n(&ex->qhead, NULL, __ATOMIC_RELAXED);
-			ex->qtail = NULL;
-			spin_unlock(&ex->qlock);
+		if (atomic_load_explicit(&ex->inbox, memory_order_relaxed)) {
+			/* take the whole LIFO stack and reverse it into submission order */
+			struct qitem *s = atomic_exchange_explicit(&ex->inbox, NULL,
+								   memory_order_acquire), *n;
+
+			for (; s; s = n) {
+				n = s->next;
+				s->next = ex->local;
+				ex->local = s;
+			}
 			continue;
 		}
 		if (q_nonempty(&ex->pool->qhead)) {
@@ -345,7 +362,7 @@ static void run_item(struct exec *ex, struct qitem *it)
 			return;
 		f = atomic_exchange(&t->g_fail, NULL);
 	}
-	task_finish(t, f);
+	task_finish(t, f, ex);
 }
 
 static void *exec_main(void *arg)

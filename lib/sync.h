@@ -100,6 +100,19 @@ static inline void ec_notify(struct ec *e)
 }
 
 /*
+ * The same, when the caller made the condition true with a seq_cst
+ * read-modify-write (a CAS or exchange): that already orders the store before
+ * our load of waiters, so no separate fence is needed.
+ */
+static inline void ec_notify_after_rmw(struct ec *e)
+{
+	if (atomic_load_explicit(&e->waiters, memory_order_seq_cst)) {
+		atomic_fetch_add_explicit(&e->seq, 1, memory_order_release);
+		futex_wake(&e->seq, INT_MAX, e->shared);
+	}
+}
+
+/*
  * Wait until cond holds: spin up to spin_ns (re-evaluating cond), then sleep
  * on the eventcount.  cond is an expression; it is evaluated many times.
  */

@@ -97,7 +97,6 @@ static int pool_init(struct simpler_worker *w, struct pool *p, bool chips, int n
 		ex->w = w;
 		ex->pool = p;
 		ex->index = i;
-		spin_init(&ex->qlock);
 		ec_init(&ex->ec, false);
 		if (exec_ctx_alloc(ex))
 			return werr(NULL, -ENOMEM, "out of memory");
@@ -304,19 +303,24 @@ SIMPLER_API int simpler_worker_stats(const struct simpler_worker *w, struct simp
 {
 	struct simpler_stats v;
 	size_t n;
+	int i;
 
 	if (!w || !s || s->sz < sizeof(size_t))
 		return -EINVAL;
 	memset(&v, 0, sizeof(v));
 	v.sz = sizeof(v);
 	v.tasks_submitted = atomic_load(&w->st_submitted);
-	v.tasks_completed = atomic_load(&w->st_completed);
+	for (i = 0; i < w->chips.n; i++) {
+		v.tasks_completed += atomic_load(&w->chips.ex[i].st_completed);
+		v.bytes_staged += atomic_load(&w->chips.ex[i].st_staged);
+	}
+	for (i = 0; i < w->subs.n; i++)
+		v.tasks_completed += atomic_load(&w->subs.ex[i].st_completed);
 	v.tasks_failed = atomic_load(&w->st_failed);
 	v.edges = atomic_load(&w->st_edges);
 	v.tensormap_fast = atomic_load(&w->st_fast);
 	v.tensormap_slow = atomic_load(&w->st_slow);
 	v.submit_waits = atomic_load(&w->st_submit_waits);
-	v.bytes_staged = atomic_load(&w->st_staged);
 	n = s->sz < sizeof(v) ? s->sz : sizeof(v);
 	memcpy((char *)s + sizeof(size_t), (char *)&v + sizeof(size_t), n - sizeof(size_t));
 	return 0;

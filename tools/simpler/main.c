@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The simpler command: demo, bench, info.
+ */
+#include <string.h>
+
+#include "simpler.h"
+#include "tool.h"
+
+static int usage(void)
+{
+	fprintf(stderr,
+		"usage: simpler <command> [options]\n"
+		"  demo [--chips N] [--quick]     a tiled matmul + elementwise chain on simulated chips\n"
+		"  bench dispatch [--json]        per-task overhead of four graph shapes\n"
+		"  bench tensormap [--json]       TensorMap cost per tensor argument\n"
+		"  info                           version, platforms, module\n");
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage();
+	if (!strcmp(argv[1], "demo"))
+		return cmd_demo(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "info"))
+		return cmd_info(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "bench") && argc >= 3) {
+		if (!strcmp(argv[2], "dispatch"))
+			return bench_dispatch(argc - 3, argv + 3);
+		if (!strcmp(argv[2], "tensormap"))
+			return bench_tensormap(argc - 3, argv + 3);
+	}
+	return usage();
+}

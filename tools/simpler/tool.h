@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared bits of the simpler command: time, medians, usage. */
+#ifndef SIMPLER_TOOL_H
+#define SIMPLER_TOOL_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+static inline uint64_t tool_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static inline int tool_cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static inline double tool_median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), tool_cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static inline int tool_usage(const char *what)
+{
+	fprintf(stderr, "usage: simpler %s\n", what);
+	return 2;
+}
+
+int bench_dispatch(int argc, char **argv);
+int bench_tensormap(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+
+#endif /* SIMPLER_TOOL_H */
