@@ -33,6 +33,14 @@ struct tensormap {
 	uint64_t live;
 };
 
+struct deps_ctx {
+	struct task *t;
+	bool writes;
+	tm_dep_fn dep;
+	void *arg;
+	struct tm_rec *created;		/* counting overlaps for this new record */
+};
+
 static inline uint64_t hash3(uint32_t space, uint64_t s, uint64_t e)
 {
 	uint64_t h = s * 0x9e3779b97f4a7c15ULL ^ (e + space) * 0xc2b2ae3d27d4eb4fULL;
@@ -183,7 +191,11 @@ static int uncount_overlap(struct itree_node *n, void *arg)
 	return 0;
 }
 
-static struct tm_rec *rec_create(struct tensormap *tm, uint32_t space, uint64_t s, uint64_t e)
+static int create_cb(struct itree_node *n, void *arg);
+
+/* a new record; its overlaps are counted in the same pass that finds deps */
+static struct tm_rec *rec_create(struct tensormap *tm, uint32_t space, uint64_t s, uint64_t e,
+				 struct deps_ctx *c)
 {
 	struct tm_rec *r = tm->free_recs;
 
@@ -197,7 +209,8 @@ static struct tm_rec *rec_create(struct tensormap *tm, uint32_t space, uint64_t 
 	r->node.start = s;
 	r->node.end = e;
 	r->space = space;
-	itree_query(&tm->trees[space], s, e, count_overlap, r);
+	c->created = r;
+	itree_query(&tm->trees[space], s, e, create_cb, c);
 	itree_insert(&tm->trees[space], &r->node);
 	hash_put(tm, r);
 	tm->live++;
@@ -226,13 +239,6 @@ static inline void reader_unlink(struct tm_rec *r, struct tm_ref *ref)
 }
 
 /* ---- accesses ---- */
-
-struct deps_ctx {
-	struct task *t;
-	bool writes;
-	tm_dep_fn dep;
-	void *arg;
-};
 
 /* the dependencies of an access on what record r holds */
 static void deps_on(struct tm_rec *r, const struct deps_ctx *c)
@@ -264,6 +270,15 @@ static int deps_cb(struct itree_node *n, void *arg)
 	return 0;
 }
 
+static int create_cb(struct itree_node *n, void *arg)
+{
+	struct deps_ctx *c = arg;
+
+	count_overlap(n, c->created);
+	deps_on((struct tm_rec *)n, c);
+	return 0;
+}
+
 int tm_access(struct tensormap *tm, struct task *t, struct tm_ref *ref, uint32_t space,
 	      uint64_t s, uint64_t e, unsigned acc, tm_dep_fn dep, void *arg)
 {
@@ -277,13 +292,19 @@ int tm_access(struct tensormap *tm, struct task *t, struct tm_ref *ref, uint32_t
 	struct tm_ref *x, *next;
 	int fast;
 
-	if (!r && !(r = rec_create(tm, space, s, e)))
-		return -ENOMEM;
-	fast = r->overlaps == 0;
-	if (fast)
-		deps_on(r, &c);
-	else
-		itree_query(&tm->trees[space], s, e, deps_cb, &c);
+	if (r) {
+		fast = r->overlaps == 0;
+		if (fast)
+			deps_on(r, &c);
+		else
+			itree_query(&tm->trees[space], s, e, deps_cb, &c);
+	} else {
+		/* a new range: one tree walk counts its overlaps and finds its deps */
+		r = rec_create(tm, space, s, e, &c);
+		if (!r)
+			return -ENOMEM;
+		fast = 0;
+	}
 
 	ref->rec = r;
 	ref->task = t;

@@ -142,7 +142,7 @@ TEST(exact_range_again_takes_the_fast_path)
 	tm_access(tm, &tasks[N - 1], &refs[N - 1], 0, 100, 200, SIMPLER_OUT, record, NULL);
 	for (i = 0; i < 100; i++)
 		fast += tm_access(tm, &tasks[i], &refs[i], 0, 0, 100, SIMPLER_INOUT, record, NULL);
-	CHECK_EQ(fast, 100);
+	CHECK_EQ(fast, 99);	/* the first access creates the record */
 	for (i = 1; i < 100; i++)
 		CHECK_EQ(dep[i][i - 1], 1);
 	/* an overlapping access makes both slow, and still finds the chain's end */
