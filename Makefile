@@ -1,7 +1,9 @@
 # simpler: kernel module, library, tools and tests.
 #
-#   make            build simpler.ko (and, once they exist, libsimpler and tools)
+#   make            build libsimpler (.a, .so, simpler.pc) and the simpler command
+#   make demo       the main job: a tiled matmul + elementwise chain on 4 simulated chips
 #   make check      install what is missing, then run every test (host + VM)
+#   make kmod       build simpler.ko for Debian's 6.1 kernel
 #   make vmtest     boot Debian's kernel in qemu with simpler.ko and run the kselftests
 #   make vmtest-debug  the kselftests on a cached 6.1 debug kernel (lockdep, KASAN, kmemleak)
 #   make vmbench    the same VM, running the benchmarks instead
@@ -36,7 +38,7 @@ LIB_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -fvisibility=hidden -pth
 LIBA      := $(BUILD)/libsimpler.a
 LIBSO     := $(BUILD)/libsimpler.so.$(VERSION)
 
-.PHONY: all lib tools host-tests hosttest kmod ksft ksft-intree bench vmtest vmbench vmtest-debug check deps lint clean \
+.PHONY: all lib tools host-tests hosttest sanitize-tests demo kmod ksft ksft-intree bench vmtest vmbench vmtest-debug check deps lint clean \
 	install-kmod dkms-src
 
 all: lib tools
@@ -46,7 +48,7 @@ lib: $(LIBA) $(LIBSO) $(BUILD)/simpler.pc
 TOOL_SRC := $(wildcard tools/simpler/*.c)
 
 $(BUILD)/simpler: $(TOOL_SRC) $(wildcard tools/simpler/*.h) $(LIBA)
-	$(CC) $(LIB_CFLAGS) -Itools/simpler -o $@ $(TOOL_SRC) $(LIBA) -lpthread
+	$(CC) $(LIB_CFLAGS) -Itools/simpler -o $@ $(TOOL_SRC) $(LIBA) -lpthread -lm
 
 tools: lib $(BUILD)/simpler
 
@@ -59,7 +61,38 @@ $(BUILD)/tests/%: tests/host/%.c $(wildcard tests/host/*.h) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(LIBA) -lpthread
 
-host-tests: $(HOST_TESTS)
+host-tests: $(HOST_TESTS) $(BUILD)/tests/basic-shared
+
+# the same basic tests linked against the shared library: proves the map exports enough
+$(BUILD)/tests/basic-shared: tests/host/test_basic.c $(wildcard tests/host/*.h) $(LIBSO)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ $< -L$(BUILD) -lsimpler -Wl,-rpath,$(abspath $(BUILD)) -lpthread
+
+# the host tests again under sanitizers (not the 10M-task scale test: it is about memory bounds)
+SAN_TESTS := $(filter-out test_scale,$(patsubst tests/host/%.c,%,$(wildcard tests/host/test_*.c)))
+ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+TSAN_FLAGS := -fsanitize=thread -Wno-tsan
+
+$(BUILD)/asan/obj/%.o: %.c $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) -O1 $(ASAN_FLAGS) -c -o $@ $<
+
+$(BUILD)/tsan/obj/%.o: %.c $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) -O1 $(TSAN_FLAGS) -c -o $@ $<
+
+$(BUILD)/asan/tests/%: tests/host/%.c $(wildcard tests/host/*.h) $(patsubst %.c,$(BUILD)/asan/obj/%.o,$(LIB_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -O1 $(ASAN_FLAGS) -o $@ $< $(patsubst %.c,$(BUILD)/asan/obj/%.o,$(LIB_SRC))
+
+$(BUILD)/tsan/tests/%: tests/host/%.c $(wildcard tests/host/*.h) $(patsubst %.c,$(BUILD)/tsan/obj/%.o,$(LIB_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -O1 $(TSAN_FLAGS) -o $@ $< $(patsubst %.c,$(BUILD)/tsan/obj/%.o,$(LIB_SRC))
+
+sanitize-tests: $(addprefix $(BUILD)/asan/tests/,$(SAN_TESTS)) $(addprefix $(BUILD)/tsan/tests/,$(SAN_TESTS))
+
+demo: tools
+	$(BUILD)/simpler demo
 
 hosttest: host-tests
 	tests/host/run.sh $(HOST_TESTS)

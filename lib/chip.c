@@ -109,7 +109,8 @@ struct failure *exec_member(struct exec *ex, struct task *t, uint32_t m)
 	char at[32], err[256];
 	int ret = 0;
 
-	memcpy(ctx->tensors, &t->tensors[mb->t0], nt * sizeof(*ctx->tensors));
+	if (nt)
+		memcpy(ctx->tensors, &t->tensors[mb->t0], nt * sizeof(*ctx->tensors));
 	ctx->msg[0] = 0;
 
 	if (staging) {

@@ -28,7 +28,7 @@ stage() {	# stage NAME COMMAND...: run a runner, fold its summary into the total
 }
 
 build() {
-	if make kmod ksft; then
+	if make all host-tests sanitize-tests kmod ksft; then
 		echo "1 passed, 0 failed"
 	else
 		echo "0 passed, 1 failed"
@@ -36,9 +36,22 @@ build() {
 }
 
 tools/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+demo() {	# the README's main command must work and verify its result
+	if make demo | tee /dev/stderr | grep -q "verified: all"; then
+		echo "1 passed, 0 failed"
+	else
+		echo "0 passed, 1 failed"
+	fi
+}
+
 stage build build
 stage lint tools/lint.sh
 stage uapi tests/uapi/check.sh
+stage symbols tests/lib/symbols.sh
+stage host tests/host/run.sh build/tests/test_* build/tests/basic-shared
+stage host-asan tests/host/run.sh build/asan/tests/test_*
+stage host-tsan env TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 tests/host/run.sh build/tsan/tests/test_*
+stage demo demo
 stage ksft-intree tests/kselftest/intree-check.sh
 stage vm tools/vmtest.sh
 stage vm-debug tools/vmtest.sh --debug

@@ -21,6 +21,9 @@
 
 #define TH_MAX 256
 
+/* LeakSanitizer's check, when the test is built with it: _exit() would skip it */
+extern void __lsan_do_leak_check(void) __attribute__((weak));
+
 struct th_test {
 	const char *name;
 	void (*fn)(void);
@@ -123,6 +126,8 @@ static inline int th_main(void)
 			alarm(t->timeout ? t->timeout : th_default_timeout);
 			t->fn();
 			fflush(stdout);
+			if (__lsan_do_leak_check)
+				__lsan_do_leak_check();
 			_exit(0);
 		}
 		if (pid < 0 || waitpid(pid, &st, 0) != pid) {

@@ -109,7 +109,8 @@ static int orch_chip_raw(struct simpler_orch *o, void *arg)
 {
 	struct acc w = { (const void *)(uintptr_t)chip0, 0, 64, SIMPLER_OUT, 1 };
 	struct acc r = { (const void *)(uintptr_t)chip0, 32, 64, SIMPLER_IN, 1 };
-	int ret = probe_submit(o, cid, 0, 0, P_NONE, 0, 0, 1, w);
+	/* still running when the reader arrives, so the edge is needed */
+	int ret = probe_submit(o, cid, 0, 0, P_NONE, 0, 50000, 1, w);
 
 	return ret < 0 ? ret : probe_submit(o, cid, 1, 0, P_NONE, 0, 0, 1, r);
 }
@@ -180,12 +181,12 @@ TEST(duplicate_edges_collapse)
 static int orch_transitive(struct simpler_orch *o, void *arg)
 {
 	/* W1 writes, R1 R2 read, W2 writes: W2 waits for both readers and W1 */
-	int r = probe_submit(o, cid, 0, 0, P_NONE, 0, 10000, 1, ACC(X, 0, 64, SIMPLER_OUT));
+	int r = probe_submit(o, cid, 0, 0, P_NONE, 0, 50000, 1, ACC(X, 0, 64, SIMPLER_OUT));
 
 	if (r >= 0)
-		r = probe_submit(o, cid, 1, 1, P_NONE, 0, 10000, 1, ACC(X, 0, 64, SIMPLER_IN));
+		r = probe_submit(o, cid, 1, 1, P_NONE, 0, 50000, 1, ACC(X, 0, 64, SIMPLER_IN));
 	if (r >= 0)
-		r = probe_submit(o, cid, 2, 2, P_NONE, 0, 10000, 1, ACC(X, 0, 64, SIMPLER_IN));
+		r = probe_submit(o, cid, 2, 2, P_NONE, 0, 50000, 1, ACC(X, 0, 64, SIMPLER_IN));
 	if (r >= 0)
 		r = probe_submit(o, cid, 3, 3, P_NONE, 0, 0, 1, ACC(X, 0, 64, SIMPLER_OUT));
 	return r;

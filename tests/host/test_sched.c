@@ -53,7 +53,7 @@ static void setup(int chips, int subs, uint32_t ring)
 static int submit_group(struct simpler_orch *o, int base, int b, int n, const int *workers,
 			int fail_member, int fail_err)
 {
-	struct simpler_args *a[8];
+	struct simpler_args *a[8] = { 0 };
 	struct simpler_tensor t;
 	int i, r;
 
