@@ -78,6 +78,7 @@ enum task_state {
 	TS_RUNNING,
 	TS_DONE,	/* completed */
 	TS_FAILED,	/* failed or poisoned */
+	TS_CONSUMED,	/* consumers released, slot back on the free list */
 };
 
 struct task;
@@ -137,7 +138,11 @@ struct task {
 	_Atomic(struct edge *) fanout;
 	/* the first failed producer's failure, reference held (CAS from NULL) */
 	_Atomic(struct failure *) poison;
-	/* own failure, written before fanout is closed (the close releases it) */
+	/*
+	 * Own failure, written before the final state and the fanout close
+	 * (both release it); kept until the slot is recycled, so it, not the
+	 * state, says whether a finished task failed.
+	 */
 	struct failure *failure;
 	/* group members that reached their executor / finished */
 	_Atomic uint32_t g_arrived, g_done;

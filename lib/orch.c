@@ -241,7 +241,7 @@ static void wire(struct task *c, struct task *p, void *arg)
 	/* pairs with the release store of the final state in task_finish() */
 	st = atomic_load_explicit(&p->state, memory_order_acquire);
 	if (st >= TS_DONE) {
-		if (st == TS_FAILED)
+		if (p->failure)
 			poison_with(c, p->failure);
 		return;
 	}
@@ -260,7 +260,7 @@ static void wire(struct task *c, struct task *p, void *arg)
 		if (head == EDGE_CLOSED) {
 			/* finished meanwhile; its state is visible after the close */
 			atomic_fetch_sub_explicit(&c->pending, 1, memory_order_relaxed);
-			if (atomic_load_explicit(&p->state, memory_order_acquire) == TS_FAILED)
+			if (p->failure)	/* written before the close we just acquired */
 				poison_with(c, p->failure);
 			return;
 		}

@@ -241,6 +241,7 @@ void task_finish(struct task *t, struct failure *f, struct exec *ex)
 		frame_put(w, t->frame, 1);
 		if (atomic_fetch_sub_explicit(&run->inflight, 1, memory_order_seq_cst) == 1)
 			ec_notify_after_rmw(&run->done_ec);
+		atomic_store_explicit(&t->state, TS_CONSUMED, memory_order_release);
 		/* the slot goes back last: the orchestrator may reuse it at once */
 		head = atomic_load_explicit(&w->free_shared, memory_order_relaxed);
 		do {

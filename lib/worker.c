@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "arena.h"
 #include "internal.h"
@@ -250,6 +251,13 @@ SIMPLER_API int simpler_worker_create(const struct simpler_worker_opts *o, struc
 
 SIMPLER_API void simpler_worker_destroy(struct simpler_worker *w)
 {
+	struct timespec ms = { 0, 1000000 };
+
+	if (!w)
+		return;
+	/* another thread's run ends first (teardown may poll; no task waits on it) */
+	while (atomic_load(&w->running))
+		nanosleep(&ms, NULL);
 	worker_free(w);
 }
 
