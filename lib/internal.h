@@ -34,6 +34,13 @@
 #define DEFAULT_CORES		4
 #define DEFAULT_SPIN_US		50
 
+/*
+ * Fields written by different threads live on different cache lines: every
+ * shared line that moves between cores per task costs more than the task.
+ */
+#define CACHELINE 64
+#define __line __attribute__((aligned(CACHELINE)))
+
 #define likely(x)	__builtin_expect(!!(x), 1)
 #define unlikely(x)	__builtin_expect(!!(x), 0)
 #define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
@@ -127,7 +134,7 @@ struct task {
 	uint32_t nr_scalars, cap_scalars;
 
 	/* ---- shared ---- */
-	_Atomic uint32_t state;		/* enum task_state */
+	_Atomic uint32_t state __line;	/* enum task_state */
 	/*
 	 * Producers not yet finished, plus one while BUILDING.  The orchestrator
 	 * increments before an edge becomes visible; finishers decrement; whoever
@@ -147,13 +154,13 @@ struct task {
 	/* group members that reached their executor / finished */
 	_Atomic uint32_t g_arrived, g_done;
 	_Atomic(struct failure *) g_fail;	/* first failing member */
+	struct task *free_next;		/* free lists; task_finish()'s worklist */
 
-	/* ---- orchestrator-private ---- */
-	struct edge *edges;		/* edges owned as consumer */
+	/* ---- orchestrator-private: touched while other tasks read this one ---- */
+	struct edge *edges __line;	/* edges owned as consumer */
 	struct tm_ref *refs;		/* TensorMap registrations */
 	uint32_t nr_refs, cap_refs;
-	uint64_t stamp;			/* edge de-duplication: consumer seq + 1 */
-	struct task *free_next;		/* free lists; task_finish()'s worklist */
+	uint64_t stamp;			/* edge de-duplication: the wiring consumer's */
 };
 
 #define EDGE_CLOSED ((struct edge *)1)
@@ -173,8 +180,8 @@ struct task {
 #define FRAME_BIAS (1LL << 62)
 
 struct frame {
-	_Atomic int64_t refs;
-	int64_t counted;		/* orchestrator-private: tasks + children */
+	_Atomic int64_t refs __line;	/* finishers */
+	int64_t counted __line;		/* orchestrator-private: tasks + children */
 	struct frame *parent;
 	struct frame *done_next;	/* the worker's dead-frame stack */
 	struct arena_block *allocs;	/* orchestrator-private */
@@ -189,11 +196,11 @@ struct frame {
 #define RUN_BIAS (1ULL << 62)
 
 struct run {
-	_Atomic uint64_t inflight;
-	uint64_t submitted;		/* orchestrator-private */
+	_Atomic uint64_t inflight __line;	/* finishers */
 	struct ec done_ec;
-	/* the first failure of the run (CAS from NULL, reference held) */
-	_Atomic(struct failure *) first;
+	/* the first failure (CAS from NULL, reference held); read per submit */
+	_Atomic(struct failure *) first __line;
+	uint64_t submitted __line;		/* orchestrator-private */
 	uint64_t next_seq;
 };
 
@@ -209,25 +216,25 @@ struct exec {
 	struct simpler_worker *w;
 	struct pool *pool;
 	int index;
-	/* pushed LIFO by producers (seq_cst CAS), taken whole and reversed */
-	_Atomic(struct qitem *) inbox;
-	struct qitem *local;		/* executor-private, FIFO */
-	_Atomic uint64_t st_completed, st_staged;	/* written by this executor only */
-	struct ec ec;			/* the executor sleeps here */
 	pthread_t thread;
 	bool started;
 	struct simpler_chip *chip;	/* NULL for subs */
 	struct exec_ctx *ctx;		/* launch scratch */
+	/* pushed LIFO by producers (seq_cst CAS), taken whole and reversed */
+	_Atomic(struct qitem *) inbox __line;
+	struct ec ec __line;		/* the executor sleeps here */
+	struct qitem *local __line;	/* executor-private, FIFO */
+	_Atomic uint64_t st_completed, st_staged;	/* written by this executor only */
 };
 
 struct pool {
 	bool chips;			/* else subs */
 	int n;
 	struct exec *ex;
-	spinlock_t qlock;		/* the pool queue: tasks for any executor */
+	_Atomic uint32_t rr;		/* round robin for unnamed groups (orchestrator) */
+	spinlock_t qlock __line;	/* the pool queue: tasks for any executor */
 	struct qitem *qhead, *qtail;
-	_Atomic uint32_t nsleep;	/* executors about to sleep or asleep */
-	_Atomic uint32_t rr;		/* round robin for unnamed groups */
+	_Atomic uint32_t nsleep __line;	/* executors about to sleep or asleep */
 };
 
 struct callable {
@@ -259,8 +266,8 @@ struct simpler_worker {
 	unsigned flags;
 	uint64_t spin_ns;
 
+	_Atomic bool stop;		/* read in every idle poll: written once */
 	struct pool chips, subs;
-	_Atomic bool stop;
 	pthread_mutex_t group_lock;	/* groups enter executor queues atomically */
 	struct ec group_ec;		/* group members wait here for each other */
 
@@ -272,19 +279,21 @@ struct simpler_worker {
 	/* task slots */
 	struct task *tasks;
 	uint32_t ring_size;
-	_Atomic(struct task *) free_shared;	/* pushed by finishers (release) */
-	struct task *free_local;		/* orchestrator-private */
+	_Atomic bool running;
+	_Atomic(struct task *) free_shared __line;	/* pushed by finishers */
 	struct ec slot_ec;
 
-	/* runs */
+	/* the orchestrator's hot state */
+	struct task *free_local __line;
 	struct simpler_orch orch;
 	uint64_t orch_stamp;			/* per-submit stamp for edge de-duplication */
+	_Atomic uint64_t st_submitted, st_edges, st_fast, st_slow, st_submit_waits;
+
 	struct run run;
-	_Atomic bool running;
 
 	/* scope frames */
 	struct frame *frame_pool;		/* orchestrator-private */
-	_Atomic(struct frame *) frames_dead;	/* pushed by finishers */
+	_Atomic(struct frame *) frames_dead __line;	/* pushed by finishers */
 	_Atomic uint32_t frames_closed;		/* ended but not yet dead */
 	struct ec frame_ec;
 
@@ -298,9 +307,7 @@ struct simpler_worker {
 	size_t nr_hostbufs;
 	uint64_t next_hostbuf;
 
-	/* statistics: the orchestrator's (single writer) and failures (any thread) */
-	_Atomic uint64_t st_submitted, st_edges, st_fast, st_slow, st_submit_waits;
-	_Atomic uint64_t st_failed;
+	_Atomic uint64_t st_failed __line;	/* any thread, on failures only */
 };
 
 /* ---- between the files ---- */

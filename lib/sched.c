@@ -130,8 +130,10 @@ static void enqueue(struct task *t)
 
 	atomic_store_explicit(&t->state, TS_READY, memory_order_relaxed);
 	if (t->nr_members == 1) {
-		if (t->members[0].target < 0)
+		if (t->members[0].target < 0 && p->n > 1)
 			pool_push(p, &t->members[0].item);
+		else if (t->members[0].target < 0)	/* a pool of one: its inbox */
+			exec_push(&p->ex[0], &t->members[0].item);
 		else
 			exec_push(&p->ex[t->members[0].target], &t->members[0].item);
 		return;
@@ -272,12 +274,16 @@ static bool exec_has_work(struct exec *ex)
 static void exec_wait(struct exec *ex)
 {
 	uint64_t deadline = now_ns() + ex->w->spin_ns;
+	unsigned k, backoff = 1;
 	uint32_t key;
-	unsigned i;
 
-	for (i = 1; !exec_has_work(ex); i++) {
-		if ((i & 63) || now_ns() < deadline) {
-			cpu_relax();
+	while (!exec_has_work(ex)) {
+		if (now_ns() < deadline) {
+			/* poll gently: each look takes the producers' lines away from them */
+			for (k = 0; k < backoff; k++)
+				cpu_relax();
+			if (backoff < 64)
+				backoff *= 2;
 			continue;
 		}
 		/* pairs with the fence in pool_notify() */
@@ -290,6 +296,7 @@ static void exec_wait(struct exec *ex)
 		}
 		atomic_fetch_sub_explicit(&ex->pool->nsleep, 1, memory_order_relaxed);
 		deadline = now_ns() + ex->w->spin_ns;
+		backoff = 1;
 	}
 }
 

@@ -114,24 +114,18 @@ static const double starpu_us[] = { 3.1, 4.0, 5.2, 6.0 };
 
 int bench_dispatch(int argc, char **argv)
 {
-	uint64_t n = 100000;
-	int reps = 5, json = 0, i, k, ret;
+	struct bench_opts b = { .n = 100000, .reps = 5 };
 	unsigned flags = SIMPLER_WORKER_THREADS;
 	double submit[4], total[4], s[16], t[16];
 	struct simpler_worker *w = NULL;
+	int i, k, ret, reps, json;
+	uint64_t n;
 
-	for (i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--json"))
-			json = 1;
-		else if (!strcmp(argv[i], "-n") && i + 1 < argc)
-			n = strtoull(argv[++i], NULL, 0);
-		else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
-			reps = atoi(argv[++i]);
-		else
-			return tool_usage("bench dispatch [-n TASKS] [--reps R] [--json]");
-	}
-	if (reps < 1 || reps > 16 || n < 4)
-		return tool_usage("bench dispatch: reps 1..16, n >= 4");
+	if (bench_parse(argc, argv, &b, "bench dispatch [-n TASKS >= 4] [--reps 1..16] [--json]"))
+		return 2;
+	n = b.n;
+	reps = b.reps;
+	json = b.json;
 	{
 		SIMPLER_OPTS(simpler_worker_opts, o, .nr_chips = 1, .flags = flags);
 

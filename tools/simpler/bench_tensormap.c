@@ -114,23 +114,17 @@ static double run_case(const struct tm_case *c, uint64_t n, double *edges_per, d
 
 int bench_tensormap(int argc, char **argv)
 {
-	uint64_t n = 1000000;
-	int reps = 5, json = 0, i;
-	size_t k;
+	struct bench_opts b = { .n = 1000000, .reps = 5 };
 	double ns[NCASES], ed[NCASES], fs[NCASES], v[16];
+	int i, reps, json;
+	uint64_t n;
+	size_t k;
 
-	for (i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--json"))
-			json = 1;
-		else if (!strcmp(argv[i], "-n") && i + 1 < argc)
-			n = strtoull(argv[++i], NULL, 0);
-		else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
-			reps = atoi(argv[++i]);
-		else
-			return tool_usage("bench tensormap [-n ACCESSES] [--reps R] [--json]");
-	}
-	if (reps < 1 || reps > 16)
-		return tool_usage("bench tensormap: reps 1..16");
+	if (bench_parse(argc, argv, &b, "bench tensormap [-n ACCESSES >= 4] [--reps 1..16] [--json]"))
+		return 2;
+	n = b.n;
+	reps = b.reps;
+	json = b.json;
 	for (k = 0; k < NCASES; k++) {
 		for (i = 0; i < reps; i++)
 			v[i] = run_case(&cases[k], n, &ed[k], &fs[k]);

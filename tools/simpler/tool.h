@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static inline uint64_t tool_now_ns(void)
@@ -33,6 +34,32 @@ static inline int tool_usage(const char *what)
 {
 	fprintf(stderr, "usage: simpler %s\n", what);
 	return 2;
+}
+
+/* the options every bench takes: -n COUNT, --reps R (1..16), --json; 0 or 2 (usage) */
+struct bench_opts {
+	uint64_t n;
+	int reps;
+	int json;
+};
+
+static inline int bench_parse(int argc, char **argv, struct bench_opts *b, const char *usage)
+{
+	int i;
+
+	for (i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			b->json = 1;
+		else if (!strcmp(argv[i], "-n") && i + 1 < argc)
+			b->n = strtoull(argv[++i], NULL, 0);
+		else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+			b->reps = atoi(argv[++i]);
+		else
+			return tool_usage(usage);
+	}
+	if (b->reps < 1 || b->reps > 16 || b->n < 4)
+		return tool_usage(usage);
+	return 0;
 }
 
 int bench_dispatch(int argc, char **argv);
