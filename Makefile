@@ -38,7 +38,7 @@ LIB_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -fvisibility=hidden -pth
 LIBA      := $(BUILD)/libsimpler.a
 LIBSO     := $(BUILD)/libsimpler.so.$(VERSION)
 
-.PHONY: all lib tools host-tests hosttest sanitize-tests demo kmod ksft ksft-intree bench vmtest vmbench vmtest-debug check deps lint clean \
+.PHONY: all lib tools host-tests hosttest sanitize-tests demo bench-starpu kmod ksft ksft-intree bench vmtest vmbench vmtest-debug check deps lint clean \
 	install-kmod dkms-src
 
 all: lib tools
@@ -90,6 +90,16 @@ $(BUILD)/tsan/tests/%: tests/host/%.c $(wildcard tests/host/*.h) $(patsubst %.c,
 	$(CC) $(TEST_CFLAGS) -O1 $(TSAN_FLAGS) -o $@ $< $(patsubst %.c,$(BUILD)/tsan/obj/%.o,$(LIB_SRC))
 
 sanitize-tests: $(addprefix $(BUILD)/asan/tests/,$(SAN_TESTS)) $(addprefix $(BUILD)/tsan/tests/,$(SAN_TESTS))
+
+# simpler against StarPU in one run (needs Debian's libstarpu-dev: make deps installs it)
+$(BUILD)/bench/starpu-dispatch: tools/bench/starpu-dispatch.c tools/simpler/shapes.h \
+		tools/simpler/tool.h $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -pthread -Ilib/include -Itools/simpler \
+		$$(pkg-config --cflags starpu-1.3) -o $@ $< $(LIBA) $$(pkg-config --libs starpu-1.3)
+
+bench-starpu: $(BUILD)/bench/starpu-dispatch
+	$(BUILD)/bench/starpu-dispatch
 
 demo: tools
 	$(BUILD)/simpler demo

@@ -3,11 +3,7 @@
  * simpler bench dispatch: per-task cost of empty tasks in four graph shapes
  * on one chip, N tasks per run, median of R runs after a warm-up.
  *
- *   indep     each task reads one shared 64 B range and writes its own slot
- *   chain     each task INOUTs the same 64 B range
- *   diamond   repeated A(X) -> B(X->Y), C(X->Z) -> D(Y,Z->X)
- *   stencil4  tiles in two buffers; task (g, i) reads tiles i-1, i, i+1 of
- *             generation g and writes tile i of g+1: 4 tensors per task
+ * (indep, chain, diamond, stencil4: see shapes.h)
  *
  * "submit" is the time the orchestration function spent submitting, per
  * task; "total" is the whole simpler_run() per task.
@@ -18,13 +14,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "shapes.h"
 #include "simpler.h"
 #include "tool.h"
 
-#define TILES 64
-
-static char buf[2][TILES * 64];
-static char slots[1024 * 64];
+static char regions[SHAPE_REGIONS][64];
 
 static int k_empty(const struct simpler_kernel_args *a)
 {
@@ -33,82 +27,36 @@ static int k_empty(const struct simpler_kernel_args *a)
 }
 
 struct shape_run {
-	const char *shape;
+	int shape;
 	uint64_t n;
 	int cid;
 	double submit_ns;
 };
 
-static int add(struct simpler_args *a, const void *p, enum simpler_access acc)
-{
-	struct simpler_tensor t = simpler_tensor_1d(p, 64, SIMPLER_U8);
-
-	return simpler_args_add_tensor(a, &t, acc);
-}
-
 static int orch_shape(struct simpler_orch *o, void *arg)
 {
+	static const enum simpler_access acc[] = { SIMPLER_IN, SIMPLER_OUT, SIMPLER_INOUT };
 	struct shape_run *r = arg;
 	struct simpler_args *a = simpler_args_new();
-	uint64_t i, g, t0 = tool_now_ns();
-	int ret = 0;
-	uint32_t k;
+	struct simpler_tensor t;
+	struct shape_task st;
+	uint64_t i, t0 = tool_now_ns();
+	int ret = 0, k;
 
-	if (!strcmp(r->shape, "indep")) {
-		for (i = 0; i < r->n && ret >= 0; i++) {
-			simpler_args_reset(a);
-			add(a, buf[0], SIMPLER_IN);
-			add(a, slots + (i % 1024) * 64, SIMPLER_OUT);
-			ret = simpler_submit(o, r->cid, a, NULL);
+	for (i = 0; i < r->n && ret >= 0; i++) {
+		shape_task(r->shape, i, &st);
+		simpler_args_reset(a);
+		for (k = 0; k < st.n; k++) {
+			t = simpler_tensor_1d(regions[st.region[k]], 64, SIMPLER_U8);
+			simpler_args_add_tensor(a, &t, acc[st.mode[k]]);
 		}
-	} else if (!strcmp(r->shape, "chain")) {
-		for (i = 0; i < r->n && ret >= 0; i++) {
-			simpler_args_reset(a);
-			add(a, buf[0], SIMPLER_INOUT);
-			ret = simpler_submit(o, r->cid, a, NULL);
-		}
-	} else if (!strcmp(r->shape, "diamond")) {
-		for (i = 0; i + 4 <= r->n && ret >= 0; i += 4) {
-			simpler_args_reset(a);
-			add(a, buf[0], SIMPLER_INOUT);
-			ret = simpler_submit(o, r->cid, a, NULL);
-			simpler_args_reset(a);
-			add(a, buf[0], SIMPLER_IN);
-			add(a, buf[0] + 64, SIMPLER_OUT);
-			if (ret >= 0)
-				ret = simpler_submit(o, r->cid, a, NULL);
-			simpler_args_reset(a);
-			add(a, buf[0], SIMPLER_IN);
-			add(a, buf[0] + 128, SIMPLER_OUT);
-			if (ret >= 0)
-				ret = simpler_submit(o, r->cid, a, NULL);
-			simpler_args_reset(a);
-			add(a, buf[0] + 64, SIMPLER_IN);
-			add(a, buf[0] + 128, SIMPLER_IN);
-			add(a, buf[0], SIMPLER_INOUT);
-			if (ret >= 0)
-				ret = simpler_submit(o, r->cid, a, NULL);
-		}
-	} else {
-		for (i = 0, g = 0; i < r->n && ret >= 0; g++) {
-			char *prev = buf[g & 1], *next = buf[(g + 1) & 1];
-
-			for (k = 0; k < TILES && i < r->n && ret >= 0; k++, i++) {
-				simpler_args_reset(a);
-				add(a, prev + ((k + TILES - 1) % TILES) * 64, SIMPLER_IN);
-				add(a, prev + k * 64, SIMPLER_IN);
-				add(a, prev + ((k + 1) % TILES) * 64, SIMPLER_IN);
-				add(a, next + k * 64, SIMPLER_OUT);
-				ret = simpler_submit(o, r->cid, a, NULL);
-			}
-		}
+		ret = simpler_submit(o, r->cid, a, NULL);
 	}
 	r->submit_ns = (double)(tool_now_ns() - t0);
 	simpler_args_free(a);
 	return ret < 0 ? ret : 0;
 }
 
-static const char *const shapes[] = { "indep", "chain", "diamond", "stencil4" };
 static const double targets_us[] = { 0.5, 1.0, 1.2, 1.5 };
 static const double starpu_us[] = { 3.1, 4.0, 5.2, 6.0 };
 
@@ -136,9 +84,9 @@ int bench_dispatch(int argc, char **argv)
 		}
 	}
 	for (k = 0; k < 4; k++) {
-		struct shape_run r = { .shape = shapes[k], .n = n };
+		struct shape_run r = { .shape = k, .n = n };
 
-		r.cid = simpler_register(w, shapes[k], k_empty);
+		r.cid = simpler_register(w, shape_names[k], k_empty);
 		/* warm-up: pools reach their steady size */
 		if (simpler_run(w, orch_shape, &r)) {
 			fprintf(stderr, "simpler: %s\n", simpler_worker_errmsg(w));
@@ -164,7 +112,7 @@ int bench_dispatch(int argc, char **argv)
 		       "\"reps\":%d,\"shapes\":[", (unsigned long long)n, reps);
 		for (k = 0; k < 4; k++)
 			printf("%s{\"shape\":\"%s\",\"submit_us\":%.3f,\"total_us\":%.3f,"
-			       "\"target_us\":%.1f}", k ? "," : "", shapes[k], submit[k], total[k],
+			       "\"target_us\":%.1f}", k ? "," : "", shape_names[k], submit[k], total[k],
 			       targets_us[k]);
 		printf("]}\n");
 		return 0;
@@ -174,7 +122,7 @@ int bench_dispatch(int argc, char **argv)
 	printf("%-10s %10s %10s %10s %16s\n", "shape", "submit", "total", "target",
 	       "StarPU (issue)");
 	for (k = 0; k < 4; k++)
-		printf("%-10s %10.3f %10.3f %10.1f %16.1f%s\n", shapes[k], submit[k], total[k],
+		printf("%-10s %10.3f %10.3f %10.1f %16.1f%s\n", shape_names[k], submit[k], total[k],
 		       targets_us[k], starpu_us[k], total[k] <= targets_us[k] ? "" : "  (over)");
 	return 0;
 }
