@@ -1,24 +1,25 @@
 // SPDX-License-Identifier: MIT
 /*
- * Running one member of a task on an executor: resolve the kernel, stage
- * host tensors into chip memory when the chip cannot read host memory, launch
- * over block_dim blocks through the platform, copy written tensors back, and
- * turn a failure into a message that says where it happened.
+ * The chip side of a launch (see chip.h): resolve nothing, trust nothing
+ * the platform does not check, and turn every failure into a message that
+ * says where it happened.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "chip.h"
 #include "internal.h"
 
 #define CTX_MAGIC 0x53494d504c455258ULL
 
 /*
- * Per-executor launch scratch.  The kernel sees ctx->args with tensors
- * pointing into ctx->tensors, which lets simpler_kernel_errmsg() find the
- * context from any copy of the args (the platform may copy them per block).
+ * Launch scratch.  The kernel sees tensors pointing into ctx->tensors, which
+ * lets simpler_kernel_errmsg() find the context from any copy of the args
+ * (the platform may copy them per block).
  */
 struct exec_ctx {
 	uint64_t magic;
@@ -28,23 +29,34 @@ struct exec_ctx {
 	struct simpler_tensor tensors[SIMPLER_MAX_TENSORS];
 };
 
-int exec_ctx_alloc(struct exec *ex)
+int chipside_init(struct chipside *cs, const struct simpler_platform_ops *plat,
+		  struct simpler_chip *chip, unsigned caps, int index, int pid)
 {
-	ex->ctx = calloc(1, sizeof(*ex->ctx));
-	if (!ex->ctx)
+	memset(cs, 0, sizeof(*cs));
+	cs->plat = plat;
+	cs->chip = chip;
+	cs->caps = caps;
+	cs->index = index;
+	if (pid)
+		snprintf(cs->where, sizeof(cs->where), "%s %d (pid %d)", chip ? "chip" : "sub",
+			 index, pid);
+	else
+		snprintf(cs->where, sizeof(cs->where), "%s %d", chip ? "chip" : "sub", index);
+	cs->ctx = calloc(1, sizeof(*cs->ctx));
+	if (!cs->ctx)
 		return -ENOMEM;
-	ex->ctx->magic = CTX_MAGIC;
-	pthread_mutex_init(&ex->ctx->msg_lock, NULL);
+	cs->ctx->magic = CTX_MAGIC;
+	pthread_mutex_init(&cs->ctx->msg_lock, NULL);
 	return 0;
 }
 
-void exec_ctx_free(struct exec *ex)
+void chipside_fini(struct chipside *cs)
 {
-	if (!ex->ctx)
+	if (!cs->ctx)
 		return;
-	pthread_mutex_destroy(&ex->ctx->msg_lock);
-	free(ex->ctx);
-	ex->ctx = NULL;
+	pthread_mutex_destroy(&cs->ctx->msg_lock);
+	free(cs->ctx);
+	cs->ctx = NULL;
 }
 
 SIMPLER_API void simpler_kernel_errmsg(const struct simpler_kernel_args *args, const char *fmt, ...)
@@ -76,83 +88,71 @@ static bool acc_writes(unsigned acc)
 	return acc != SIMPLER_IN;
 }
 
-/* where: "chip 1" or "sub 0" */
-static int where(const struct exec *ex, char *buf, size_t len)
-{
-	return snprintf(buf, len, "%s %d", ex->pool->chips ? "chip" : "sub", ex->index);
-}
-
 /* undo staging: free every chip copy */
-static void unstage(struct exec *ex, uint32_t nt)
+static void unstage(struct chipside *cs, uint32_t nt)
 {
-	struct simpler_worker *w = ex->w;
 	char err[128];
 	uint32_t i;
 
 	for (i = 0; i < nt; i++) {
-		if (ex->ctx->staged[i])
-			w->plat->mem_free(ex->chip, ex->ctx->staged[i], err, sizeof(err));
-		ex->ctx->staged[i] = 0;
+		if (cs->ctx->staged[i])
+			cs->plat->mem_free(cs->chip, cs->ctx->staged[i], err, sizeof(err));
+		cs->ctx->staged[i] = 0;
 	}
 }
 
-struct failure *exec_member(struct exec *ex, struct task *t, uint32_t m)
+int chipside_launch(struct chipside *cs, const struct launch *l, char *msg, size_t len,
+		    uint64_t *staged)
 {
-	struct simpler_worker *w = ex->w;
-	const struct member *mb = &t->members[m];
-	struct exec_ctx *ctx = ex->ctx;
+	struct exec_ctx *ctx = cs->ctx;
 	struct simpler_kernel_args args;
-	const struct callable *cb = &w->callables[t->callable];
-	bool staging = ex->chip && !(w->caps & SIMPLER_PLAT_HOST_DIRECT);
-	uint32_t i, failed_block = UINT32_MAX, nt = mb->nt;
-	uint64_t nbytes, staged_bytes = 0;
-	char at[32], err[256];
+	bool staging = cs->chip && !(cs->caps & SIMPLER_PLAT_HOST_DIRECT);
+	uint32_t i, failed_block = UINT32_MAX;
+	uint64_t nbytes;
+	char err[256];
 	int ret = 0;
 
-	if (nt)
-		memcpy(ctx->tensors, &t->tensors[mb->t0], nt * sizeof(*ctx->tensors));
+	*staged = 0;
+	if (l->nt)
+		memcpy(ctx->tensors, l->tensors, l->nt * sizeof(*ctx->tensors));
 	ctx->msg[0] = 0;
 
-	if (staging) {
-		for (i = 0; i < nt && !ret; i++) {
-			struct simpler_tensor *x = &ctx->tensors[i];
-			unsigned acc = t->acc[mb->t0 + i];
+	for (i = 0; staging && i < l->nt; i++) {
+		struct simpler_tensor *x = &ctx->tensors[i];
 
-			ctx->staged[i] = 0;
-			nbytes = simpler_tensor_nbytes(x);
-			if (x->child_memory || !nbytes)
-				continue;
-			ret = w->plat->mem_alloc(ex->chip, nbytes, &ctx->staged[i], err, sizeof(err));
-			if (!ret && acc_reads(acc)) {
-				ret = w->plat->copy_to(ex->chip, ctx->staged[i],
-						       (const void *)(uintptr_t)x->addr, nbytes, err,
-						       sizeof(err));
-				staged_bytes += nbytes;
-			}
-			if (ret) {
-				unstage(ex, i + 1);
-				where(ex, at, sizeof(at));
-				return failure_or_oom(failure_new(ret,
-					"%s: staging tensor %u of kernel '%s' (task #%" PRIu64 "): %s",
-					at, i, cb->name, t->seq, err));
-			}
-			x->addr = ctx->staged[i];
+		ctx->staged[i] = 0;
+		nbytes = simpler_tensor_nbytes(x);
+		if (x->child_memory || !nbytes)
+			continue;
+		ret = cs->plat->mem_alloc(cs->chip, nbytes, &ctx->staged[i], err, sizeof(err));
+		if (!ret && acc_reads(l->acc[i])) {
+			ret = cs->plat->copy_to(cs->chip, ctx->staged[i],
+						(const void *)(uintptr_t)x->addr, nbytes, err,
+						sizeof(err));
+			*staged += nbytes;
 		}
+		if (ret) {
+			unstage(cs, i + 1);
+			snprintf(msg, len, "%s: staging tensor %u of kernel '%s' (task #%" PRIu64
+				 "): %s", cs->where, i, l->name, l->seq, err);
+			return ret;
+		}
+		x->addr = ctx->staged[i];
 	}
 
 	memset(&args, 0, sizeof(args));
-	args.nr_tensors = nt;
-	args.nr_scalars = mb->ns;
+	args.nr_tensors = l->nt;
+	args.nr_scalars = l->ns;
 	args.tensors = ctx->tensors;
-	args.scalars = &t->scalars[mb->s0];
-	args.block_dim = t->block_dim;
-	args.chip = ex->chip ? ex->index : -1;
+	args.scalars = l->scalars;
+	args.block_dim = l->block_dim ? l->block_dim : 1;
+	args.chip = cs->chip ? cs->index : -1;
 
-	if (ex->chip) {
-		ret = w->plat->launch(ex->chip, cb->fn, &args, &failed_block);
+	if (cs->chip) {
+		ret = cs->plat->launch(cs->chip, l->fn, &args, &failed_block);
 	} else {
 		for (args.block_idx = 0; args.block_idx < args.block_dim; args.block_idx++) {
-			ret = cb->fn(&args);
+			ret = l->fn(&args);
 			if (ret) {
 				failed_block = args.block_idx;
 				ret = ret < 0 ? ret : -EIO;
@@ -161,37 +161,30 @@ struct failure *exec_member(struct exec *ex, struct task *t, uint32_t m)
 		}
 	}
 
-	if (staging) {
-		for (i = 0; i < nt && !ret; i++) {
-			unsigned acc = t->acc[mb->t0 + i];
-			const struct simpler_tensor *x = &t->tensors[mb->t0 + i];
-
-			if (!ctx->staged[i] || !acc_writes(acc))
-				continue;
-			nbytes = simpler_tensor_nbytes(x);
-			ret = w->plat->copy_from(ex->chip, (void *)(uintptr_t)x->addr,
-						 ctx->staged[i], nbytes, err, sizeof(err));
-			staged_bytes += nbytes;
-			if (ret) {
-				unstage(ex, nt);
-				where(ex, at, sizeof(at));
-				return failure_or_oom(failure_new(ret,
-					"%s: copying tensor %u of kernel '%s' (task #%" PRIu64
-					") back to the host: %s", at, i, cb->name, t->seq, err));
-			}
+	for (i = 0; staging && i < l->nt && !ret; i++) {
+		if (!ctx->staged[i] || !acc_writes(l->acc[i]))
+			continue;
+		nbytes = simpler_tensor_nbytes(&l->tensors[i]);
+		ret = cs->plat->copy_from(cs->chip, (void *)(uintptr_t)l->tensors[i].addr,
+					  ctx->staged[i], nbytes, err, sizeof(err));
+		*staged += nbytes;
+		if (ret) {
+			unstage(cs, l->nt);
+			snprintf(msg, len, "%s: copying tensor %u of kernel '%s' (task #%" PRIu64
+				 ") back to the host: %s", cs->where, i, l->name, l->seq, err);
+			return ret;
 		}
-		unstage(ex, nt);
-		STAT_ADD(ex->st_staged, staged_bytes);
 	}
+	if (staging)
+		unstage(cs, l->nt);
 	if (!ret)
-		return NULL;
-	where(ex, at, sizeof(at));
+		return 0;
 	if (failed_block == UINT32_MAX)
-		return failure_or_oom(failure_new(ret, "%s: kernel '%s' (task #%" PRIu64
-						  ") was not launched: %s", at, cb->name, t->seq,
-						  ctx->msg[0] ? ctx->msg : strerror(-ret)));
-	return failure_or_oom(failure_new(ret, "%s: kernel '%s' (task #%" PRIu64 ", block %u of %u) "
-					  "returned %d (%s)%s%s", at, cb->name, t->seq, failed_block,
-					  args.block_dim, ret, strerror(-ret),
-					  ctx->msg[0] ? ": " : "", ctx->msg));
+		snprintf(msg, len, "%s: kernel '%s' (task #%" PRIu64 ") was not launched: %s",
+			 cs->where, l->name, l->seq, ctx->msg[0] ? ctx->msg : strerror(-ret));
+	else
+		snprintf(msg, len, "%s: kernel '%s' (task #%" PRIu64 ", block %u of %u) returned %d "
+			 "(%s)%s%s", cs->where, l->name, l->seq, failed_block, args.block_dim, ret,
+			 strerror(-ret), ctx->msg[0] ? ": " : "", ctx->msg);
+	return ret;
 }

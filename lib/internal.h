@@ -20,7 +20,9 @@
 #include <stdint.h>
 
 #include "../platform/platform.h"
+#include "chip.h"
 #include "include/simpler.h"
+#include "mailbox.h"
 #include "sync.h"
 
 #define ERRMSG_LEN		1024
@@ -33,6 +35,8 @@
 #define DEFAULT_CHIP_MEM	((uint64_t)1 << 30)
 #define DEFAULT_CORES		4
 #define DEFAULT_SPIN_US		50
+#define DEFAULT_START_TIMEOUT_MS 10000
+#define DEFAULT_MIRROR_SIZE	((uint64_t)16 << 30)
 
 /*
  * Fields written by different threads live on different cache lines: every
@@ -130,6 +134,8 @@ struct task {
 	struct simpler_tensor *tensors;
 	uint8_t *acc;			/* enum simpler_access per tensor */
 	uint32_t nr_tensors, cap_tensors;
+	uint64_t *reg;			/* per tensor: see hostmem_submit() (process mode) */
+	bool has_reg;			/* some reg[] is not 0 */
 	uint64_t *scalars;
 	uint32_t nr_scalars, cap_scalars;
 
@@ -212,14 +218,26 @@ struct exec_ctx;
 #define STAT_ADD(x, n) atomic_store_explicit(&(x), atomic_load_explicit(&(x), \
 			memory_order_relaxed) + (n), memory_order_relaxed)
 
+struct mailbox;
+
 struct exec {
 	struct simpler_worker *w;
 	struct pool *pool;
 	int index;
 	pthread_t thread;
 	bool started;
-	struct simpler_chip *chip;	/* NULL for subs */
-	struct exec_ctx *ctx;		/* launch scratch */
+	struct chipside cs;		/* thread mode: the chip (or sub) runs here */
+	/* process mode */
+	int slot;			/* chips 0..n-1, then subs */
+	struct mailbox *mb;
+	pid_t pid;			/* > 0 while it runs */
+	int pidfd;
+	char tag[48];			/* "chip 1 (pid 4242)" */
+	_Atomic bool dead;		/* set by the monitor (seq_cst) */
+	char death[256];		/* how it ended, written before dead */
+	int restarts;
+	char restart_note[400];
+	pthread_mutex_t ctl_lock;	/* one control command at a time */
 	/* pushed LIFO by producers (seq_cst CAS), taken whole and reversed */
 	_Atomic(struct qitem *) inbox __line;
 	struct ec ec __line;		/* the executor sleeps here */
@@ -237,19 +255,9 @@ struct pool {
 	_Atomic uint32_t nsleep __line;	/* executors about to sleep or asleep */
 };
 
-struct callable {
-	simpler_kernel_fn fn;
-	char name[CALLABLE_NAME_LEN];
-};
-
 struct tensormap;
 struct arena;
-
-struct hostbuf {
-	uintptr_t addr;
-	size_t len;
-	uint64_t handle;
-};
+struct hostmem;
 
 struct simpler_orch {
 	struct simpler_worker *w;
@@ -271,10 +279,19 @@ struct simpler_worker {
 	pthread_mutex_t group_lock;	/* groups enter executor queues atomically */
 	struct ec group_ec;		/* group members wait here for each other */
 
-	/* callables: append-only, count published with release */
-	struct callable callables[MAX_CALLABLES];
-	_Atomic uint32_t nr_callables;
+	/* callables: append-only, shared with the children, count published with release */
+	struct shared_callables *ctab;
 	pthread_mutex_t reg_lock;
+
+	/* process mode */
+	bool mode_threads;
+	uint32_t start_timeout_ms;
+	int proc_evfd;				/* wakes the monitor */
+	pthread_mutex_t proc_lock;		/* pidfds and deaths */
+	_Atomic bool proc_stop;
+	pthread_t monitor;
+	bool monitor_started;
+	struct hostmem *hm;
 
 	/* task slots */
 	struct task *tasks;
@@ -303,11 +320,9 @@ struct simpler_worker {
 	struct arena *arena;
 
 	pthread_mutex_t mem_lock;		/* protects the host buffer table */
-	struct hostbuf *hostbufs_v;
-	size_t nr_hostbufs;
-	uint64_t next_hostbuf;
 
 	_Atomic uint64_t st_failed __line;	/* any thread, on failures only */
+	_Atomic uint64_t st_host_copied, st_restarts;	/* the orchestrator's */
 };
 
 /* ---- between the files ---- */
@@ -319,10 +334,16 @@ void task_ready(struct task *t);
 void task_finish(struct task *t, struct failure *f, struct exec *ex);
 void frame_put(struct simpler_worker *w, struct frame *f, int64_t n);
 
-/* chip.c: run member m of t on executor ex; NULL or the failure */
-struct failure *exec_member(struct exec *ex, struct task *t, uint32_t m);
-int exec_ctx_alloc(struct exec *ex);
-void exec_ctx_free(struct exec *ex);
+/* proc.c */
+int proc_create(struct simpler_worker *w);
+void proc_destroy(struct simpler_worker *w);
+int proc_respawn(struct simpler_worker *w);
+struct failure *proc_exec_member(struct exec *ex, struct task *t, uint32_t m);
+/* a control command; the caller holds ex->ctl_lock */
+int proc_ctl(struct exec *ex, uint32_t op, uint64_t a0, uint64_t a1, uint64_t *r0, char *msg,
+	     size_t len);
+void proc_unmap_all(struct simpler_worker *w, uint64_t kh);
+bool proc_slot_alive(struct simpler_worker *w, int slot);
 
 /* orch.c */
 void orch_reclaim(struct simpler_worker *w);
@@ -332,10 +353,10 @@ void orch_free_all(struct simpler_worker *w);
 int tensor_check(const struct simpler_tensor *t, char *why, size_t len);
 const char *access_name(unsigned acc);
 
-static inline const char *callable_name(struct simpler_worker *w, int id)
+static inline uint32_t nr_callables(const struct simpler_worker *w)
 {
-	return id >= 0 && (uint32_t)id < atomic_load_explicit(&w->nr_callables, memory_order_acquire) ?
-	       w->callables[id].name : "?";
+	/* pairs with the release store in simpler_register() */
+	return atomic_load_explicit(&w->ctab->count, memory_order_acquire);
 }
 
 #endif /* SIMPLER_INTERNAL_H */

@@ -18,7 +18,9 @@
 
 #include "args.h"
 #include "arena.h"
+#include "hostmem.h"
 #include "internal.h"
+#include "mailbox.h"
 #include "tensormap.h"
 
 /* ---- slots ---- */
@@ -304,6 +306,10 @@ static int add_member(struct simpler_worker *w, struct task *t, uint32_t m,
 		if (!p)
 			return werr(w, -ENOMEM, "submit: out of memory");
 		t->acc = p;
+		p = realloc(t->reg, t->cap_tensors * sizeof(*t->reg));
+		if (!p)
+			return werr(w, -ENOMEM, "submit: out of memory");
+		t->reg = p;
 	}
 	if (t->nr_scalars + ns > t->cap_scalars) {
 		p = grow(t->scalars, &t->cap_scalars, t->nr_scalars + ns, sizeof(*t->scalars));
@@ -328,15 +334,28 @@ static int add_member(struct simpler_worker *w, struct task *t, uint32_t m,
 	t->nr_scalars += ns;
 
 	for (i = 0; i < nt; i++) {
-		const struct simpler_tensor *x = &a->tensors[i];
+		const struct simpler_tensor *x = &t->tensors[mb->t0 + i];
+		int ret;
 
+		t->reg[mb->t0 + i] = 0;
 		if (unlikely(tensor_check(x, why, sizeof(why))))
 			return werr(w, -EINVAL, "submit: tensor %u: %s", i, why);
-		if (x->child_memory && (t->sub || target < 0))
-			return werr(w, -EINVAL,
-				    "submit: tensor %u at 0x%" PRIx64 " is chip memory (child_memory) "
-				    "but the task names no chip: set opts.worker (or the group's "
-				    "workers) to the chip that allocated it", i, x->addr);
+		if (x->child_memory) {
+			if (t->sub || target < 0)
+				return werr(w, -EINVAL,
+					    "submit: tensor %u at 0x%" PRIx64 " is chip memory "
+					    "(child_memory) but the task names no chip: set "
+					    "opts.worker (or the group's workers) to the chip that "
+					    "allocated it", i, x->addr);
+			continue;
+		}
+		/* another process runs it: the host memory must be visible there */
+		if (!w->mode_threads) {
+			ret = hostmem_submit(w, x, t->acc[mb->t0 + i], i, &t->reg[mb->t0 + i]);
+			if (ret)
+				return ret;
+			t->has_reg |= t->reg[mb->t0 + i] != 0;
+		}
 	}
 	return 0;
 }
@@ -453,6 +472,7 @@ static struct task *task_begin(struct simpler_worker *w, int callable, uint32_t 
 	t->nr_scalars = 0;
 	t->block_dim = 1;
 	t->sub = false;
+	t->has_reg = false;
 	atomic_store_explicit(&t->state, TS_BUILDING, memory_order_relaxed);
 	atomic_store_explicit(&t->pending, 1, memory_order_relaxed);
 	atomic_store_explicit(&t->fanout, NULL, memory_order_relaxed);
@@ -471,7 +491,7 @@ static int check_submit(struct simpler_orch *o, int callable)
 	if (!o || !o->active)
 		return -EINVAL;
 	w = o->w;
-	n = atomic_load_explicit(&w->nr_callables, memory_order_acquire);
+	n = nr_callables(w);
 	if (callable < 0 || (uint32_t)callable >= n)
 		return werr(w, -EINVAL, "submit: callable %d is not registered (ids 0..%d exist)",
 			    callable, (int)n - 1);
@@ -609,6 +629,14 @@ SIMPLER_API int simpler_run(struct simpler_worker *w, simpler_orch_fn fn, void *
 	if (!atomic_compare_exchange_strong(&w->running, &expected, true))
 		return werr(w, -EBUSY, "simpler_run: a run is already in progress on this worker");
 	w->errmsg[0] = 0;
+	if (!w->mode_threads) {
+		/*
+		 * A chip that died is forked again; if that fails its tasks fail
+		 * with the reason, the others run.
+		 */
+		proc_respawn(w);
+		hostmem_run_begin(w);
+	}
 	w->run.next_seq = 0;
 	w->run.submitted = 0;
 	atomic_store_explicit(&w->run.inflight, RUN_BIAS, memory_order_relaxed);
@@ -640,6 +668,8 @@ SIMPLER_API int simpler_run(struct simpler_worker *w, simpler_orch_fn fn, void *
 	EC_WAIT_UNTIL(&w->frame_ec, w->spin_ns,
 		      atomic_load_explicit(&w->frames_closed, memory_order_acquire) == 0);
 	orch_reclaim(w);
+	if (!w->mode_threads)
+		hostmem_run_end(w);	/* shm: mirrors written by the run go back */
 
 	f = atomic_exchange_explicit(&w->run.first, NULL, memory_order_acquire);
 	if (ret < 0) {

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "mailbox.h"
 
 /* ---- failures ---- */
 
@@ -342,6 +343,31 @@ static struct qitem *exec_next(struct exec *ex)
 	}
 }
 
+/* thread mode: member m of t runs on this thread */
+static struct failure *exec_local(struct exec *ex, struct task *t, uint32_t m)
+{
+	const struct shared_callable *cb = &ex->w->ctab->v[t->callable];
+	const struct member *mb = &t->members[m];
+	struct launch l = {
+		.fn = (simpler_kernel_fn)(uintptr_t)cb->fn,
+		.name = cb->name,
+		.seq = t->seq,
+		.block_dim = t->block_dim,
+		.nt = mb->nt,
+		.ns = mb->ns,
+		.tensors = &t->tensors[mb->t0],
+		.acc = &t->acc[mb->t0],
+		.scalars = &t->scalars[mb->s0],
+	};
+	char msg[ERRMSG_LEN];
+	uint64_t staged;
+	int ret;
+
+	ret = chipside_launch(&ex->cs, &l, msg, sizeof(msg), &staged);
+	STAT_ADD(ex->st_staged, staged);
+	return ret ? failure_or_oom(failure_new(ret, "%s", msg)) : NULL;
+}
+
 static void run_item(struct exec *ex, struct qitem *it)
 {
 	struct simpler_worker *w = ex->w;
@@ -358,7 +384,7 @@ static void run_item(struct exec *ex, struct qitem *it)
 				      atomic_load_explicit(&t->g_arrived, memory_order_acquire) == n);
 	}
 	atomic_store_explicit(&t->state, TS_RUNNING, memory_order_relaxed);
-	f = exec_member(ex, t, it->member);
+	f = w->mode_threads ? exec_local(ex, t, it->member) : proc_exec_member(ex, t, it->member);
 	if (n > 1) {
 		if (f) {
 			expected = NULL;

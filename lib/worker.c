@@ -3,15 +3,20 @@
  * Workers: creation and teardown, error messages, the callable registry,
  * statistics, chip memory and host-memory registration entry points.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "arena.h"
+#include "hostmem.h"
 #include "internal.h"
+#include "mailbox.h"
 #include "tensormap.h"
 
 static __thread char last_errmsg[ERRMSG_LEN];
@@ -73,16 +78,18 @@ static void pool_fini(struct simpler_worker *w, struct pool *p)
 	int i;
 
 	for (i = 0; p->ex && i < p->n; i++) {
-		if (p->ex[i].chip)
-			w->plat->chip_close(p->ex[i].chip);
-		exec_ctx_free(&p->ex[i]);
+		if (p->ex[i].cs.chip)
+			w->plat->chip_close(p->ex[i].cs.chip);
+		chipside_fini(&p->ex[i].cs);
 	}
 	free(p->ex);
 	p->ex = NULL;
 }
 
+/* the executors; in thread mode also the chips themselves */
 static int pool_init(struct simpler_worker *w, struct pool *p, bool chips, int n)
 {
+	struct simpler_chip *chip = NULL;
 	char err[256];
 	int i, ret;
 
@@ -91,22 +98,28 @@ static int pool_init(struct simpler_worker *w, struct pool *p, bool chips, int n
 	spin_init(&p->qlock);
 	p->ex = calloc(n ? n : 1, sizeof(*p->ex));
 	if (!p->ex)
-		return werr(NULL, -ENOMEM, "out of memory");
+		return werr(w, -ENOMEM, "out of memory");
 	for (i = 0; i < n; i++) {
 		struct exec *ex = &p->ex[i];
 
 		ex->w = w;
 		ex->pool = p;
 		ex->index = i;
+		ex->pidfd = -1;
 		ec_init(&ex->ec, false);
-		if (exec_ctx_alloc(ex))
-			return werr(NULL, -ENOMEM, "out of memory");
-		if (!chips)
+		if (!w->mode_threads)
 			continue;
-		ret = w->plat->chip_open(&w->pcfg, i, &ex->chip, err, sizeof(err));
-		if (ret)
-			return werr(NULL, ret, "chip %d: cannot open on platform '%s': %s", i,
-				    w->plat->name, err);
+		if (chips) {
+			ret = w->plat->chip_open(&w->pcfg, i, &chip, err, sizeof(err));
+			if (ret)
+				return werr(w, ret, "chip %d: cannot open on platform '%s': %s", i,
+					    w->plat->name, err);
+		}
+		if (chipside_init(&ex->cs, w->plat, chip, w->caps, i, 0)) {
+			if (chip)
+				w->plat->chip_close(chip);
+			return werr(w, -ENOMEM, "out of memory");
+		}
 	}
 	return 0;
 }
@@ -118,8 +131,11 @@ static void worker_free(struct simpler_worker *w)
 	if (!w)
 		return;
 	sched_stop(w);
+	if (!w->mode_threads)
+		proc_destroy(w);
 	pool_fini(w, &w->chips);
 	pool_fini(w, &w->subs);
+	hostmem_fini(w);
 	orch_free_all(w);	/* releases TensorMap registrations and edges */
 	for (i = 0; w->tasks && i < w->ring_size; i++) {
 		struct task *t = &w->tasks[i];
@@ -127,16 +143,19 @@ static void worker_free(struct simpler_worker *w)
 		free(t->members);
 		free(t->tensors);
 		free(t->acc);
+		free(t->reg);
 		free(t->scalars);
 		free(t->refs);
 	}
 	free(w->tasks);
 	tm_free(w->tm);
 	arena_destroy(w->arena);
-	free(w->hostbufs_v);
+	if (w->ctab)
+		munmap(w->ctab, sizeof(*w->ctab));
 	pthread_mutex_destroy(&w->group_lock);
 	pthread_mutex_destroy(&w->reg_lock);
 	pthread_mutex_destroy(&w->mem_lock);
+	pthread_mutex_destroy(&w->proc_lock);
 	free(w);
 }
 
@@ -156,9 +175,10 @@ SIMPLER_API int simpler_worker_create(const struct simpler_worker_opts *o, struc
 {
 	const char *pname = OPTS_GET(o, platform, NULL);
 	int nr_chips = OPTS_GET(o, nr_chips, 0), nr_subs = OPTS_GET(o, nr_subs, 0);
-	unsigned flags = OPTS_GET(o, flags, 0);
+	unsigned flags = OPTS_GET(o, flags, 0), hostmem = OPTS_GET(o, hostmem, 0);
 	uint32_t ring = OPTS_GET(o, ring_size, 0), i;
 	uint64_t arena_sz = OPTS_GET(o, arena_size, 0);
+	uint64_t mirror_sz = OPTS_GET(o, shm_mirror_size, 0);
 	struct simpler_worker *w;
 	int ret;
 
@@ -175,10 +195,9 @@ SIMPLER_API int simpler_worker_create(const struct simpler_worker_opts *o, struc
 	if (flags & ~(SIMPLER_WORKER_THREADS | SIMPLER_WORKER_STAGING))
 		return werr(NULL, -EINVAL, "simpler_worker_create: unknown flags 0x%x",
 			    flags & ~(SIMPLER_WORKER_THREADS | SIMPLER_WORKER_STAGING));
-	if (!(flags & SIMPLER_WORKER_THREADS))
-		return werr(NULL, -EOPNOTSUPP, "simpler_worker_create: chip processes are not "
-			    "implemented yet: pass flags = SIMPLER_WORKER_THREADS to run chips "
-			    "and subs as threads");
+	if (hostmem > SIMPLER_HOSTMEM_SHM)
+		return werr(NULL, -EINVAL, "simpler_worker_create: hostmem %u is not one of "
+			    "SIMPLER_HOSTMEM_AUTO, _KMOD, _SHM", hostmem);
 	if (nr_chips == 0)
 		nr_chips = 1;
 	if (nr_chips < 0 || nr_chips > MAX_EXECS || nr_subs < 0 || nr_subs > MAX_EXECS)
@@ -189,6 +208,8 @@ SIMPLER_API int simpler_worker_create(const struct simpler_worker_opts *o, struc
 	if (ring < 2 || ring > (1U << 20) || (ring & (ring - 1)))
 		return werr(NULL, -EINVAL, "simpler_worker_create: ring_size %u must be a power "
 			    "of two in 2..%u", ring, 1U << 20);
+	if (!mirror_sz)
+		mirror_sz = DEFAULT_MIRROR_SIZE;
 
 	w = calloc(1, sizeof(*w));
 	if (!w)
@@ -196,18 +217,23 @@ SIMPLER_API int simpler_worker_create(const struct simpler_worker_opts *o, struc
 	pthread_mutex_init(&w->group_lock, NULL);
 	pthread_mutex_init(&w->reg_lock, NULL);
 	pthread_mutex_init(&w->mem_lock, NULL);
+	pthread_mutex_init(&w->proc_lock, NULL);
 	ec_init(&w->group_ec, false);
 	ec_init(&w->slot_ec, false);
 	ec_init(&w->frame_ec, false);
 	ec_init(&w->run.done_ec, false);
 	w->flags = flags;
+	w->mode_threads = !!(flags & SIMPLER_WORKER_THREADS);
+	w->proc_evfd = -1;
+	w->start_timeout_ms = OPTS_GET(o, start_timeout_ms, 0) ? OPTS_GET(o, start_timeout_ms, 0) :
+			      DEFAULT_START_TIMEOUT_MS;
 	w->spin_ns = (uint64_t)(OPTS_GET(o, spin_us, 0) ? OPTS_GET(o, spin_us, 0) :
 				DEFAULT_SPIN_US) * 1000;
 	w->orch.w = w;
 
 	w->plat = simpler_platform_find(pname ? pname : "sim");
 	if (!w->plat) {
-		free(w);
+		worker_free(w);
 		return werr(NULL, -ENOENT, "simpler_worker_create: unknown platform '%s' "
 			    "(known: %s)", pname, simpler_platform_names());
 	}
@@ -223,7 +249,12 @@ SIMPLER_API int simpler_worker_create(const struct simpler_worker_opts *o, struc
 	w->tasks = calloc(ring, sizeof(*w->tasks));
 	w->tm = tm_new(1 + (uint32_t)nr_chips);
 	w->arena = arena_new(arena_sz ? arena_sz : DEFAULT_ARENA_SIZE);
-	if (!w->tasks || !w->tm || !w->arena) {
+	/* registrations made after a fork reach the children through this */
+	w->ctab = mmap(NULL, sizeof(*w->ctab), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+		       -1, 0);
+	if (w->ctab == MAP_FAILED)
+		w->ctab = NULL;
+	if (!w->tasks || !w->tm || !w->arena || !w->ctab) {
 		worker_free(w);
 		return werr(NULL, -ENOMEM, "simpler_worker_create: out of memory (ring %u, "
 			    "arena %" PRIu64 " bytes)", ring,
@@ -237,11 +268,15 @@ SIMPLER_API int simpler_worker_create(const struct simpler_worker_opts *o, struc
 	ret = pool_init(w, &w->chips, true, nr_chips);
 	if (!ret)
 		ret = pool_init(w, &w->subs, false, nr_subs);
+	/* the sentinel (kmod) or the mirror arena, then the forks, then threads */
+	if (!ret)
+		ret = hostmem_init(w, hostmem, mirror_sz);
+	if (!ret && !w->mode_threads)
+		ret = proc_create(w);
 	if (!ret)
 		ret = sched_start(w);
 	if (ret) {
-		if (w->errmsg[0])
-			werr(NULL, ret, "%s", w->errmsg);
+		werr(NULL, ret, "simpler_worker_create: %s", w->errmsg);
 		worker_free(w);
 		return ret;
 	}
@@ -263,9 +298,34 @@ SIMPLER_API void simpler_worker_destroy(struct simpler_worker *w)
 
 /* ---- callables ---- */
 
+/*
+ * Where fn lives, so a chip process can find it: the object and its load
+ * address.  A kernel outside every loaded object cannot reach a process.
+ */
+static int locate(struct simpler_worker *w, const char *name, simpler_kernel_fn fn,
+		  struct shared_callable *c)
+{
+	struct link_map *lm = NULL;
+	Dl_info info;
+
+	if (!dladdr1((void *)(uintptr_t)fn, &info, (void **)&lm, RTLD_DL_LINKMAP) || !lm)
+		return werr(w, -EINVAL, "register: kernel '%s' at %p is not in the program or "
+			    "a shared object, so the chip processes cannot call it: put it in "
+			    "one, or create the worker with SIMPLER_WORKER_THREADS", name,
+			    (void *)(uintptr_t)fn);
+	if (strlen(lm->l_name) >= sizeof(c->obj))
+		return werr(w, -ENAMETOOLONG, "register: kernel '%s' lives in %s, whose path is "
+			    "longer than %zu bytes", name, lm->l_name, sizeof(c->obj) - 1);
+	c->obj_base = lm->l_addr;
+	snprintf(c->obj, sizeof(c->obj), "%s", lm->l_name);
+	return 0;
+}
+
 SIMPLER_API int simpler_register(struct simpler_worker *w, const char *name, simpler_kernel_fn fn)
 {
+	struct shared_callable *c;
 	uint32_t n, i;
+	int ret;
 
 	if (!w)
 		return -EINVAL;
@@ -273,9 +333,9 @@ SIMPLER_API int simpler_register(struct simpler_worker *w, const char *name, sim
 		return werr(w, -EINVAL, "register: need a kernel function and a name of 1..%d bytes",
 			    CALLABLE_NAME_LEN - 1);
 	pthread_mutex_lock(&w->reg_lock);
-	n = atomic_load_explicit(&w->nr_callables, memory_order_relaxed);
+	n = atomic_load_explicit(&w->ctab->count, memory_order_relaxed);
 	for (i = 0; i < n; i++) {
-		if (!strcmp(w->callables[i].name, name)) {
+		if (!strcmp(w->ctab->v[i].name, name)) {
 			pthread_mutex_unlock(&w->reg_lock);
 			return werr(w, -EEXIST, "register: '%s' is already callable %u", name, i);
 		}
@@ -284,10 +344,19 @@ SIMPLER_API int simpler_register(struct simpler_worker *w, const char *name, sim
 		pthread_mutex_unlock(&w->reg_lock);
 		return werr(w, -ENOSPC, "register: at most %d callables", MAX_CALLABLES);
 	}
-	w->callables[n].fn = fn;
-	snprintf(w->callables[n].name, CALLABLE_NAME_LEN, "%s", name);
-	/* pairs with the acquire loads of nr_callables in submit and the executors */
-	atomic_store_explicit(&w->nr_callables, n + 1, memory_order_release);
+	c = &w->ctab->v[n];
+	memset(c, 0, sizeof(*c));
+	if (!w->mode_threads) {
+		ret = locate(w, name, fn, c);
+		if (ret) {
+			pthread_mutex_unlock(&w->reg_lock);
+			return ret;
+		}
+	}
+	c->fn = (uintptr_t)fn;
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	/* pairs with nr_callables(): submit, the executors and the children */
+	atomic_store_explicit(&w->ctab->count, n + 1, memory_order_release);
 	pthread_mutex_unlock(&w->reg_lock);
 	return (int)n;
 }
@@ -298,9 +367,9 @@ SIMPLER_API int simpler_callable(struct simpler_worker *w, const char *name)
 
 	if (!w || !name)
 		return -EINVAL;
-	n = atomic_load_explicit(&w->nr_callables, memory_order_acquire);
+	n = nr_callables(w);
 	for (i = 0; i < n; i++)
-		if (!strcmp(w->callables[i].name, name))
+		if (!strcmp(w->ctab->v[i].name, name))
 			return (int)i;
 	return werr(w, -ENOENT, "no callable is registered as '%s'", name);
 }
@@ -329,6 +398,8 @@ SIMPLER_API int simpler_worker_stats(const struct simpler_worker *w, struct simp
 	v.tensormap_fast = atomic_load(&w->st_fast);
 	v.tensormap_slow = atomic_load(&w->st_slow);
 	v.submit_waits = atomic_load(&w->st_submit_waits);
+	v.host_bytes_copied = atomic_load(&w->st_host_copied);
+	v.chip_restarts = atomic_load(&w->st_restarts);
 	n = s->sz < sizeof(v) ? s->sz : sizeof(v);
 	memcpy((char *)s + sizeof(size_t), (char *)&v + sizeof(size_t), n - sizeof(size_t));
 	return 0;
@@ -346,16 +417,71 @@ static int chip_arg(struct simpler_worker *w, const char *op, int chip)
 	return 0;
 }
 
+/*
+ * One chip-memory operation on chip c: on this thread's chip handle in
+ * thread mode, through the chip's control lane in process mode.  Copies
+ * move through the mailbox window a chunk at a time.
+ */
+static int chip_op(struct simpler_worker *w, int c, uint32_t op, uint64_t a0, void *buf,
+		   uint64_t n, uint64_t *r0, char *err, size_t len)
+{
+	struct exec *ex = &w->chips.ex[c];
+	struct simpler_chip *chip = ex->cs.chip;
+	uint64_t done, k;
+	int ret = 0;
+
+	if (w->mode_threads) {
+		switch (op) {
+		case MB_OP_ALLOC:
+			return w->plat->mem_alloc(chip, n, r0, err, len);
+		case MB_OP_FREE:
+			return w->plat->mem_free(chip, a0, err, len);
+		case MB_OP_CHECK:
+			return w->plat->mem_check(chip, a0, n, err, len);
+		case MB_OP_COPY_TO:
+			return w->plat->copy_to(chip, a0, buf, n, err, len);
+		default:
+			return w->plat->copy_from(chip, buf, a0, n, err, len);
+		}
+	}
+	pthread_mutex_lock(&ex->ctl_lock);
+	switch (op) {
+	case MB_OP_ALLOC:
+		ret = proc_ctl(ex, op, n, 0, r0, err, len);
+		break;
+	case MB_OP_FREE:
+		ret = proc_ctl(ex, op, a0, 0, NULL, err, len);
+		break;
+	case MB_OP_CHECK:
+		ret = proc_ctl(ex, op, a0, n, NULL, err, len);
+		break;
+	default:
+		/* the whole range first, so a bad copy moves nothing */
+		ret = proc_ctl(ex, MB_OP_CHECK, a0, n, NULL, err, len);
+		for (done = 0; !ret && done < n; done += k) {
+			k = n - done < MB_WINDOW ? n - done : MB_WINDOW;
+			if (op == MB_OP_COPY_TO)
+				memcpy(ex->mb->window, (char *)buf + done, k);
+			ret = proc_ctl(ex, op, a0 + done, k, NULL, err, len);
+			if (!ret && op == MB_OP_COPY_FROM)
+				memcpy((char *)buf + done, ex->mb->window, k);
+		}
+		break;
+	}
+	pthread_mutex_unlock(&ex->ctl_lock);
+	return ret;
+}
+
 SIMPLER_API int simpler_malloc(struct simpler_worker *w, int chip, size_t n, uint64_t *chip_addr)
 {
-	char err[256];
+	char err[MB_MSG];
 	int ret = chip_arg(w, "simpler_malloc", chip);
 
 	if (ret)
 		return ret;
 	if (!chip_addr)
 		return werr(w, -EINVAL, "simpler_malloc: NULL chip_addr");
-	ret = w->plat->mem_alloc(w->chips.ex[chip].chip, n, chip_addr, err, sizeof(err));
+	ret = chip_op(w, chip, MB_OP_ALLOC, 0, NULL, n, chip_addr, err, sizeof(err));
 	if (ret)
 		return werr(w, ret, "simpler_malloc: chip %d: %s", chip, err);
 	return 0;
@@ -363,18 +489,24 @@ SIMPLER_API int simpler_malloc(struct simpler_worker *w, int chip, size_t n, uin
 
 SIMPLER_API int simpler_free(struct simpler_worker *w, int chip, uint64_t chip_addr)
 {
-	char err[256], why[256];
+	char err[MB_MSG], why[MB_MSG];
 	int ret = chip_arg(w, "simpler_free", chip), c;
 
 	if (ret)
 		return ret;
-	ret = w->plat->mem_free(w->chips.ex[chip].chip, chip_addr, err, sizeof(err));
+	ret = chip_op(w, chip, MB_OP_FREE, chip_addr, NULL, 0, NULL, err, sizeof(err));
 	if (!ret)
 		return 0;
-	/* a foreign free: say whose it is */
+	/*
+	 * A foreign free: say whose it is, unless the address is this chip's
+	 * own (each chip is its own address space: numbers may repeat).
+	 */
+	if (ret == -ECHILD || !chip_op(w, chip, MB_OP_CHECK, chip_addr, NULL, 1, NULL, why,
+				       sizeof(why)))
+		return werr(w, ret, "simpler_free: chip %d: %s", chip, err);
 	for (c = 0; c < w->chips.n; c++)
-		if (c != chip && !w->plat->mem_check(w->chips.ex[c].chip, chip_addr, 1, why,
-						     sizeof(why)))
+		if (c != chip && !chip_op(w, c, MB_OP_CHECK, chip_addr, NULL, 1, NULL, why,
+					  sizeof(why)))
 			return werr(w, ret, "simpler_free: 0x%" PRIx64 " belongs to chip %d, "
 				    "not chip %d: free it on chip %d", chip_addr, c, chip, c);
 	return werr(w, ret, "simpler_free: chip %d: %s", chip, err);
@@ -383,14 +515,15 @@ SIMPLER_API int simpler_free(struct simpler_worker *w, int chip, uint64_t chip_a
 SIMPLER_API int simpler_copy_to(struct simpler_worker *w, int chip, uint64_t chip_addr,
 				const void *src, size_t n)
 {
-	char err[256];
+	char err[MB_MSG];
 	int ret = chip_arg(w, "simpler_copy_to", chip);
 
 	if (ret)
 		return ret;
 	if (!src && n)
 		return werr(w, -EFAULT, "simpler_copy_to: NULL source");
-	ret = w->plat->copy_to(w->chips.ex[chip].chip, chip_addr, src, n, err, sizeof(err));
+	ret = chip_op(w, chip, MB_OP_COPY_TO, chip_addr, (void *)(uintptr_t)src, n, NULL, err,
+		      sizeof(err));
 	if (ret)
 		return werr(w, ret, "simpler_copy_to: chip %d: %s", chip, err);
 	return 0;
@@ -399,84 +532,20 @@ SIMPLER_API int simpler_copy_to(struct simpler_worker *w, int chip, uint64_t chi
 SIMPLER_API int simpler_copy_from(struct simpler_worker *w, int chip, void *dst,
 				  uint64_t chip_addr, size_t n)
 {
-	char err[256];
+	char err[MB_MSG];
 	int ret = chip_arg(w, "simpler_copy_from", chip);
 
 	if (ret)
 		return ret;
 	if (!dst && n)
 		return werr(w, -EFAULT, "simpler_copy_from: NULL destination");
-	ret = w->plat->copy_from(w->chips.ex[chip].chip, dst, chip_addr, n, err, sizeof(err));
+	ret = chip_op(w, chip, MB_OP_COPY_FROM, chip_addr, dst, n, NULL, err, sizeof(err));
 	if (ret)
 		return werr(w, ret, "simpler_copy_from: chip %d: %s", chip, err);
 	return 0;
 }
 
-/* ---- host memory ---- */
-
-SIMPLER_API int simpler_host_register(struct simpler_worker *w, void *addr, size_t len,
-				      unsigned flags, uint64_t *handle)
+SIMPLER_API const char *simpler_worker_hostmem(const struct simpler_worker *w)
 {
-	struct hostbuf *v;
-	size_t i;
-
-	if (!w)
-		return -EINVAL;
-	if (!addr || !len || (uintptr_t)addr + len < (uintptr_t)addr)
-		return werr(w, -EINVAL, "host_register: need a non-NULL address and a length > 0");
-	if (flags)
-		return werr(w, -EINVAL, "host_register: unknown flags 0x%x", flags);
-	pthread_mutex_lock(&w->mem_lock);
-	for (i = 0; i < w->nr_hostbufs; i++) {
-		uintptr_t a = w->hostbufs_v[i].addr, b = a + w->hostbufs_v[i].len;
-
-		if ((uintptr_t)addr < b && a < (uintptr_t)addr + len) {
-			pthread_mutex_unlock(&w->mem_lock);
-			return werr(w, -EEXIST, "host_register: %p (%zu bytes) overlaps the buffer "
-				    "registered as handle %" PRIu64, addr, len,
-				    w->hostbufs_v[i].handle);
-		}
-	}
-	v = realloc(w->hostbufs_v, (w->nr_hostbufs + 1) * sizeof(*v));
-	if (!v) {
-		pthread_mutex_unlock(&w->mem_lock);
-		return werr(w, -ENOMEM, "host_register: out of memory");
-	}
-	w->hostbufs_v = v;
-	v[w->nr_hostbufs].addr = (uintptr_t)addr;
-	v[w->nr_hostbufs].len = len;
-	v[w->nr_hostbufs].handle = ++w->next_hostbuf;
-	if (handle)
-		*handle = v[w->nr_hostbufs].handle;
-	w->nr_hostbufs++;
-	pthread_mutex_unlock(&w->mem_lock);
-	return 0;
-}
-
-SIMPLER_API int simpler_host_unregister(struct simpler_worker *w, uint64_t handle)
-{
-	size_t i;
-
-	if (!w)
-		return -EINVAL;
-	pthread_mutex_lock(&w->mem_lock);
-	for (i = 0; i < w->nr_hostbufs; i++) {
-		if (w->hostbufs_v[i].handle == handle) {
-			w->hostbufs_v[i] = w->hostbufs_v[--w->nr_hostbufs];
-			pthread_mutex_unlock(&w->mem_lock);
-			return 0;
-		}
-	}
-	pthread_mutex_unlock(&w->mem_lock);
-	return werr(w, -ENOENT, "host_unregister: no buffer has handle %" PRIu64, handle);
-}
-
-SIMPLER_API int simpler_host_check(struct simpler_worker *w, const void *addr, size_t len)
-{
-	if (!w)
-		return -EINVAL;
-	if (!addr || !len || (uintptr_t)addr + len < (uintptr_t)addr)
-		return werr(w, -EINVAL, "host_check: need a non-NULL address and a length > 0");
-	/* threads share the application's address space: everything is visible */
-	return 0;
+	return w ? hostmem_name(w) : NULL;
 }

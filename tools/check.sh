@@ -48,9 +48,16 @@ stage build build
 stage lint tools/lint.sh
 stage uapi tests/uapi/check.sh
 stage symbols tests/lib/symbols.sh
-stage host tests/host/run.sh build/tests/test_* build/tests/basic-shared
-stage host-asan tests/host/run.sh build/asan/tests/test_*
-stage host-tsan env TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 tests/host/run.sh build/tsan/tests/test_*
+# the public-API suite: chips as processes (shm backend), then as threads
+stage host env SIMPLER_TEST_MODE=process SIMPLER_TEST_HOSTMEM=shm \
+	tests/host/run.sh build/tests/test_* build/tests/basic-shared
+stage host-threads env SIMPLER_TEST_MODE=threads tests/host/run.sh build/tests/test_*
+stage host-asan env SIMPLER_TEST_MODE=process tests/host/run.sh build/asan/tests/test_*
+stage host-tsan env SIMPLER_TEST_MODE=threads TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	tests/host/run.sh build/tsan/tests/test_*
+stage host-tsan-process env SIMPLER_TEST_MODE=process \
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	tests/host/run.sh $(ls build/tsan/tests/test_* | grep -v test_scale)
 stage demo demo
 stage ksft-intree tests/kselftest/intree-check.sh
 stage vm tools/vmtest.sh

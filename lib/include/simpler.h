@@ -150,6 +150,11 @@ struct simpler_orch;
 #define SIMPLER_WORKER_THREADS	(1U << 0)	/* chips and subs as threads, no fork */
 #define SIMPLER_WORKER_STAGING	(1U << 1)	/* sim: behave like a discrete device (copy in/out) */
 
+/* hostmem of simpler_worker_opts: how host buffers registered later reach the chips */
+#define SIMPLER_HOSTMEM_AUTO	0	/* kmod when /dev/simpler is usable, else shm */
+#define SIMPLER_HOSTMEM_KMOD	1	/* simpler.ko pins and maps them: zero copies */
+#define SIMPLER_HOSTMEM_SHM	2	/* a shared mirror, copied in and out per run */
+
 struct simpler_worker_opts {
 	size_t sz;
 	const char *platform;	/* NULL: "sim" */
@@ -161,12 +166,19 @@ struct simpler_worker_opts {
 	uint64_t chip_mem_size;	/* bytes of memory per chip; 0: 1 GiB (reserved, not committed) */
 	uint32_t cores_per_chip; /* sim: threads that run the blocks of a launch; 0: 4 */
 	uint32_t spin_us;	/* how long an idle waiter spins before it sleeps; 0: 50 */
+	unsigned hostmem;	/* SIMPLER_HOSTMEM_*; ignored with SIMPLER_WORKER_THREADS */
+	uint32_t start_timeout_ms; /* deadline for the chip processes to start; 0: 10000 */
+	uint64_t shm_mirror_size; /* shm: address space reserved for mirrors; 0: 16 GiB */
 };
 
 /*
- * Create a worker and start its chips and subs.  Until the process mode
- * lands, flags must include SIMPLER_WORKER_THREADS.  On failure *w is NULL
- * and nothing is left behind; the message is in simpler_last_errmsg().
+ * Create a worker and start its chips and subs: by default one process per
+ * chip and per sub, forked here, so call it before starting threads of your
+ * own that hold locks.  Host memory mapped MAP_SHARED before this call is
+ * visible to every chip; memory created later must be registered with
+ * simpler_host_register().  SIMPLER_WORKER_THREADS runs chips and subs as
+ * threads instead.  On failure *w is NULL and nothing is left behind; the
+ * message is in simpler_last_errmsg().
  */
 SIMPLER_API int simpler_worker_create(const struct simpler_worker_opts *o, struct simpler_worker **w);
 /* stop and free everything; waits for a run in progress to end */
@@ -177,11 +189,18 @@ SIMPLER_API const char *simpler_worker_errmsg(const struct simpler_worker *w);
 SIMPLER_API const char *simpler_last_errmsg(void);
 SIMPLER_API int simpler_worker_nr_chips(const struct simpler_worker *w);
 SIMPLER_API int simpler_worker_nr_subs(const struct simpler_worker *w);
+/* the pid of a chip's (or sub's) process; -EINVAL in thread mode, -ECHILD if it is dead */
+SIMPLER_API int simpler_chip_pid(const struct simpler_worker *w, int chip);
+SIMPLER_API int simpler_sub_pid(const struct simpler_worker *w, int sub);
+/* the host-memory backend in use: "kmod", "shm" or "threads" */
+SIMPLER_API const char *simpler_worker_hostmem(const struct simpler_worker *w);
 
 /*
  * Register a kernel under a name; returns its callable id (>= 0).  -EEXIST if
  * the name is taken, -ENOSPC past 1024 callables, -EINVAL for a NULL fn or an
- * empty name longer than 63 bytes.
+ * empty name longer than 63 bytes.  In process mode fn must live in the
+ * program or in a shared object (one dlopen()ed after the chips started is
+ * loaded by them on first use); anything else is -EINVAL.
  */
 SIMPLER_API int simpler_register(struct simpler_worker *w, const char *name, simpler_kernel_fn fn);
 /* the callable id of a registered name, -ENOENT if none */
@@ -268,13 +287,23 @@ SIMPLER_API int simpler_copy_from(struct simpler_worker *w, int chip, void *dst,
 /* host memory created after the chips started                               */
 
 /*
- * Make [addr, addr + len) usable by chip tasks.  With SIMPLER_WORKER_THREADS
- * every host address is already visible and this only records the range.
+ * Make [addr, addr + len) usable by chip and sub tasks, whatever it is
+ * (malloc, mmap, stack...).  kmod backend: the pages are pinned and mapped
+ * into the chip processes, zero copies.  shm backend: tasks use a shared
+ * mirror, copied in at a run's first use and back at the end of a run that
+ * wrote it (do not touch the buffer from the host during that run).  Views
+ * inside a registered buffer are accepted; views running past its end are
+ * refused at submit.  With SIMPLER_WORKER_THREADS every host address is
+ * already visible and this only records the range.  -EEXIST if it overlaps
+ * a registered buffer.
  */
 SIMPLER_API int simpler_host_register(struct simpler_worker *w, void *addr, size_t len,
 				      unsigned flags, uint64_t *handle);
 SIMPLER_API int simpler_host_unregister(struct simpler_worker *w, uint64_t handle);
-/* 0 if every chip can see [addr, addr + len), else -errno and a message */
+/*
+ * 0 if every chip and sub process can see [addr, addr + len) (registered, or
+ * shared memory they inherited), else -EFAULT and a message saying why.
+ */
 SIMPLER_API int simpler_host_check(struct simpler_worker *w, const void *addr, size_t len);
 
 /* ------------------------------------------------------------------------ */
@@ -290,6 +319,8 @@ struct simpler_stats {
 	uint64_t tensormap_slow;	/* accesses that needed an overlap search */
 	uint64_t submit_waits;		/* submits that slept for a free slot */
 	uint64_t bytes_staged;		/* host bytes copied to or from chip memory */
+	uint64_t host_bytes_copied;	/* shm backend: bytes copied into and out of mirrors */
+	uint64_t chip_restarts;		/* chip and sub processes restarted after dying */
 };
 
 SIMPLER_API int simpler_worker_stats(const struct simpler_worker *w, struct simpler_stats *s);

@@ -21,6 +21,8 @@
 #include "../platform.h"
 
 #define SIM_ALIGN 64
+#define SIM_BASE 0x7e8000000000ULL	/* chip i reserves at SIM_BASE + i * SIM_SLOT */
+#define SIM_SLOT (1ULL << 34)
 
 struct sim_launch {
 	simpler_kernel_fn fn;
@@ -309,6 +311,7 @@ static int sim_chip_open(const struct simpler_platform_cfg *cfg, int index,
 			 struct simpler_chip **chip, char *err, size_t errlen)
 {
 	struct simpler_chip *c = calloc(1, sizeof(*c));
+	void *hint;
 	uint32_t i;
 	int ret;
 
@@ -325,8 +328,17 @@ static int sim_chip_open(const struct simpler_platform_cfg *cfg, int index,
 	pthread_mutex_init(&c->launch_lock, NULL);
 	ec_init(&c->work_ec, false);
 	ec_init(&c->done_ec, false);
-	/* reserved, committed on first touch */
-	c->base = mmap(NULL, c->size, PROT_READ | PROT_WRITE,
+	/*
+	 * Reserved, committed on first touch.  Each chip asks for a 16 GiB
+	 * slot of its own (below where the kernel places mappings, and where
+	 * ThreadSanitizer allows them), so chip addresses differ between chips
+	 * even when each chip is a process of its own: a free or a copy on the
+	 * wrong chip is recognised, not misapplied.  Only a hint.
+	 */
+	hint = c->size <= SIM_SLOT ? (void *)(uintptr_t)(SIM_BASE + (uint64_t)index * SIM_SLOT) :
+				     NULL;
+	c->base = mmap(hint,
+		       c->size, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (c->base == MAP_FAILED) {
 		c->base = NULL;

@@ -20,10 +20,13 @@
 
 enum { P_NONE, P_WAIT, P_OPEN };
 
-static _Atomic uint64_t probe_clock;
-static _Atomic uint64_t probe_start[PROBE_MAX], probe_end[PROBE_MAX];
-static _Atomic int probe_chip[PROBE_MAX];
-static _Atomic int latches[LATCHES];
+/* shared: the kernels run in the chip processes */
+SHARED_ARRAY(_Atomic uint64_t, probe_clock_, 1)
+SHARED_ARRAY(_Atomic uint64_t, probe_start, PROBE_MAX)
+SHARED_ARRAY(_Atomic uint64_t, probe_end, PROBE_MAX)
+SHARED_ARRAY(_Atomic int, probe_chip, PROBE_MAX)
+SHARED_ARRAY(_Atomic int, latches, LATCHES)
+#define probe_clock (*probe_clock_)
 
 static int k_probe(const struct simpler_kernel_args *a)
 {

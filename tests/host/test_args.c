@@ -67,7 +67,10 @@ TEST(args_limits_and_validation)
 	simpler_args_free(a);
 }
 
-static _Atomic int seen_ok;
+SHARED_ARRAY(_Atomic int, seen_ok_, 1)
+#define seen_ok (*seen_ok_)
+
+SHARED_ARRAY(char, args_mem, 65 * SIMPLER_MAX_TENSORS)
 
 static int k_check_all(const struct simpler_kernel_args *a)
 {
@@ -76,7 +79,7 @@ static int k_check_all(const struct simpler_kernel_args *a)
 	if (a->nr_tensors != SIMPLER_MAX_TENSORS || a->nr_scalars != SIMPLER_MAX_SCALARS)
 		return -EINVAL;
 	for (i = 0; i < a->nr_tensors; i++)
-		if (a->tensors[i].addr != 0x10000 + 64ULL * i || a->tensors[i].shape[0] != i + 1)
+		if (a->tensors[i].addr != (uintptr_t)args_mem + 64ULL * i || a->tensors[i].shape[0] != i + 1)
 			return -EINVAL;
 	for (i = 0; i < a->nr_scalars; i++)
 		if (a->scalars[i] != 1000ULL + i)
@@ -92,8 +95,7 @@ static int orch_full(struct simpler_orch *o, void *arg)
 	int i, r;
 
 	for (i = 0; i < SIMPLER_MAX_TENSORS; i++) {
-		t = simpler_tensor_1d((void *)(uintptr_t)(0x10000 + 64 * i), (uint32_t)i + 1,
-				      SIMPLER_U8);
+		t = simpler_tensor_1d(args_mem + 64 * i, (uint32_t)i + 1, SIMPLER_U8);
 		simpler_args_add_tensor(a, &t, SIMPLER_NO_DEP);
 	}
 	for (i = 0; i < SIMPLER_MAX_SCALARS; i++)
@@ -123,15 +125,18 @@ TEST(opts_struct_size_rules)
 
 	memset(&big, 0, sizeof(big));
 	big.o.sz = sizeof(big);
-	big.o.flags = SIMPLER_WORKER_THREADS;
+	big.o.flags = test_mode_flags();
 	CHECK_EQ(simpler_worker_create(&big.o, &w), 0);	/* unknown tail is zero: fine */
 	simpler_worker_destroy(w);
 	big.future = 1;
 	CHECK_EQ(simpler_worker_create(&big.o, &w), -E2BIG);
 	big.o.sz = 4;
 	CHECK_EQ(simpler_worker_create(&big.o, &w), -EINVAL);
-	/* NULL options: one chip, sim, but threads are required for now */
-	CHECK_EQ(simpler_worker_create(NULL, &w), -EOPNOTSUPP);
+	/* NULL options: one chip process on sim */
+	CHECK_EQ(simpler_worker_create(NULL, &w), 0);
+	CHECK_EQ(simpler_worker_nr_chips(w), 1);
+	CHECK(simpler_chip_pid(w, 0) > 0);
+	simpler_worker_destroy(w);
 }
 
 TEST_MAIN()

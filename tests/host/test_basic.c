@@ -19,20 +19,38 @@ static int k_vadd(const struct simpler_kernel_args *a)
 	return 0;
 }
 
-TEST(create_requires_threads_flag_until_process_mode)
+TEST(create_runs_chips_as_the_mode_says)
 {
-	struct simpler_worker *w = (void *)1;
-	SIMPLER_OPTS(simpler_worker_opts, o, .nr_chips = 2);
+	struct simpler_worker *w = make_worker(2, 1, 0, 0);
+	int c0 = simpler_chip_pid(w, 0), c1 = simpler_chip_pid(w, 1), s0 = simpler_sub_pid(w, 0);
 
-	CHECK_EQ(simpler_worker_create(&o, &w), -EOPNOTSUPP);
-	CHECK(w == NULL);
-	CHECK(strstr(simpler_last_errmsg(), "SIMPLER_WORKER_THREADS"));
+	if (test_threads()) {
+		CHECK_EQ(c0, -EINVAL);
+		CHECK_EQ(s0, -EINVAL);
+		CHECK(!strcmp(simpler_worker_hostmem(w), "threads"));
+	} else {
+		/* three distinct live children of this process */
+		CHECK(c0 > 0 && c1 > 0 && s0 > 0);
+		CHECK(c0 != c1 && c1 != s0 && c0 != s0);
+		CHECK_EQ(kill(c0, 0), 0);
+		CHECK_EQ(kill(s0, 0), 0);
+		CHECK(!strcmp(simpler_worker_hostmem(w), "kmod") ||
+		      !strcmp(simpler_worker_hostmem(w), "shm"));
+	}
+	CHECK_EQ(simpler_chip_pid(w, 2), -EINVAL);
+	CHECK_EQ(simpler_sub_pid(w, 1), -EINVAL);
+	simpler_worker_destroy(w);
+	if (!test_threads()) {
+		/* destroy reaped them: the pids are gone */
+		CHECK_EQ(kill(c0, 0), -1);
+		CHECK_EQ(kill(s0, 0), -1);
+	}
 }
 
 TEST(create_rejects_bad_options)
 {
 	struct simpler_worker *w;
-	SIMPLER_OPTS(simpler_worker_opts, o, .flags = SIMPLER_WORKER_THREADS, .ring_size = 1000);
+	TEST_OPTS(o, .flags = test_mode_flags(), .ring_size = 1000);
 
 	CHECK_EQ(simpler_worker_create(&o, &w), -EINVAL);
 	CHECK(strstr(simpler_last_errmsg(), "power of two"));
@@ -43,6 +61,10 @@ TEST(create_rejects_bad_options)
 	o.platform = "nosuch";
 	CHECK_EQ(simpler_worker_create(&o, &w), -ENOENT);
 	CHECK(strstr(simpler_last_errmsg(), "nosuch"));
+	o.platform = NULL;
+	o.hostmem = 7;
+	CHECK_EQ(simpler_worker_create(&o, &w), -EINVAL);
+	CHECK(strstr(simpler_last_errmsg(), "SIMPLER_HOSTMEM_AUTO"));
 }
 
 TEST(register_names_are_unique)
@@ -93,12 +115,17 @@ static void vadd_case(int chips, uint32_t block_dim, unsigned flags)
 	struct simpler_worker *w = make_worker(chips, 0, flags, 0);
 	struct vadd_run r = { .n = 1 << 16, .tiles = 64, .block_dim = block_dim };
 	struct simpler_stats st = { .sz = sizeof(st) };
+	uint64_t hx, hy, hz, bytes = r.n * sizeof(float);
 	uint32_t i;
 
 	r.cid = simpler_register(w, "vadd", k_vadd);
-	r.x = malloc(r.n * sizeof(float));
-	r.y = malloc(r.n * sizeof(float));
+	/* allocated after the chips started: registered */
+	r.x = malloc(bytes);
+	r.y = malloc(bytes);
 	r.z = calloc(r.n, sizeof(float));
+	CHECK_OK(simpler_host_register(w, r.x, bytes, 0, &hx), w);
+	CHECK_OK(simpler_host_register(w, r.y, bytes, 0, &hy), w);
+	CHECK_OK(simpler_host_register(w, r.z, bytes, 0, &hz), w);
 	for (i = 0; i < r.n; i++) {
 		r.x[i] = (float)i;
 		r.y[i] = 2.0f * (float)i;
@@ -114,6 +141,14 @@ static void vadd_case(int chips, uint32_t block_dim, unsigned flags)
 		CHECK_EQ(st.bytes_staged, 3ULL * r.n * sizeof(float));
 	else
 		CHECK_EQ(st.bytes_staged, 0);
+	/* shm copies each buffer in once and z back; kmod and threads copy nothing */
+	if (!strcmp(simpler_worker_hostmem(w), "shm"))
+		CHECK_EQ(st.host_bytes_copied, 4 * bytes);
+	else
+		CHECK_EQ(st.host_bytes_copied, 0);
+	CHECK_OK(simpler_host_unregister(w, hx), w);
+	CHECK_OK(simpler_host_unregister(w, hy), w);
+	CHECK_OK(simpler_host_unregister(w, hz), w);
 	simpler_worker_destroy(w);
 	free(r.x);
 	free(r.y);

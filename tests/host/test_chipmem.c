@@ -75,7 +75,7 @@ TEST(overrunning_copies_are_refused)
 TEST(malloc_limits)
 {
 	struct simpler_worker *w = NULL;
-	SIMPLER_OPTS(simpler_worker_opts, o, .flags = SIMPLER_WORKER_THREADS,
+	TEST_OPTS(o, .flags = test_mode_flags(),
 		     .chip_mem_size = 1 << 20);
 	uint64_t a;
 
@@ -88,7 +88,7 @@ TEST(malloc_limits)
 	simpler_worker_destroy(w);
 }
 
-static uint64_t seen_addr[4];
+SHARED_ARRAY(uint64_t, seen_addr, 4)
 
 static int k_incr(const struct simpler_kernel_args *a)
 {
@@ -175,7 +175,7 @@ TEST(child_tensor_overrunning_its_allocation_fails_the_task)
 	simpler_worker_destroy(W);
 }
 
-static uint32_t hostbuf[256];
+SHARED_ARRAY(uint32_t, hostbuf, 256)
 
 static int orch_host_incr(struct simpler_orch *o, void *arg)
 {
@@ -203,7 +203,7 @@ TEST(staging_gives_the_kernel_a_chip_copy)
 	for (i = 0; i < 256; i++)
 		CHECK_EQ(hostbuf[i], i + 1);		/* and the result came back */
 	simpler_worker_stats(W, &s);
-	CHECK_EQ(s.bytes_staged, 2 * sizeof(hostbuf));
+	CHECK_EQ(s.bytes_staged, 2 * 256 * sizeof(*hostbuf));
 	simpler_worker_destroy(W);
 }
 

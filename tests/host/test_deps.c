@@ -9,7 +9,7 @@
  */
 #include "probe.h"
 
-static char X[1 << 16];
+SHARED_ARRAY(char, X, 1 << 16)
 static int cid;
 static struct simpler_worker *W;
 
@@ -97,11 +97,26 @@ static int orch_host_vs_chip(struct simpler_orch *o, void *arg)
 
 TEST(chip_space_separate_from_host_space)
 {
+	uint64_t h = 0;
+	void *p;
+
 	setup(2);
 	CHECK_OK(simpler_malloc(W, 0, 4096, &chip0), W);
+	if (!test_threads()) {
+		/* chip memory lives in the chip process: give the host the same numbers */
+		p = mmap((void *)(uintptr_t)chip0, 4096, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		CHECK_MSG(p == (void *)(uintptr_t)chip0, "cannot map host memory at 0x%llx: %s",
+			  (unsigned long long)chip0, strerror(errno));
+		CHECK_OK(simpler_host_register(W, p, 4096, 0, &h), W);
+	}
 	CHECK_OK(simpler_run(W, orch_host_vs_chip, NULL), W);
 	CHECK(probe_start[1] < probe_end[0]);
 	CHECK_EQ(edges(), 0);
+	if (h) {
+		CHECK_OK(simpler_host_unregister(W, h), W);
+		munmap((void *)(uintptr_t)chip0, 4096);
+	}
 	simpler_worker_destroy(W);
 }
 
@@ -203,14 +218,14 @@ TEST(writer_waits_for_every_reader_since_last_write)
 	simpler_worker_destroy(W);
 }
 
-static _Atomic int counter_order[64];
-static _Atomic int counter_pos;
+SHARED_ARRAY(_Atomic int, counter_order, 64)
+SHARED_ARRAY(_Atomic int, counter_pos, 1)
 
 static int k_append(const struct simpler_kernel_args *a)
 {
 	uint64_t *v = (uint64_t *)(uintptr_t)a->tensors[0].addr;
 
-	atomic_store(&counter_order[atomic_fetch_add(&counter_pos, 1)], (int)a->scalars[0]);
+	atomic_store(&counter_order[atomic_fetch_add(counter_pos, 1)], (int)a->scalars[0]);
 	*v = *v * 31 + a->scalars[0];	/* order-sensitive */
 	return 0;
 }

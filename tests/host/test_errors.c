@@ -7,7 +7,8 @@
  */
 #include "probe.h"
 
-static char X[4096], Y[4096];
+SHARED_ARRAY(char, X, 4096)
+SHARED_ARRAY(char, Y, 4096)
 static int cid, fail_cid;
 static struct simpler_worker *W;
 
@@ -75,9 +76,18 @@ static int orch_poison(struct simpler_orch *o, void *arg)
 
 TEST(failed_task_poisons_dependents_only)
 {
+	char where[64];
+
 	setup(2);
 	CHECK_EQ(simpler_run(W, orch_poison, NULL), -EIO);
-	CHECK(strstr(simpler_worker_errmsg(W), "chip 0: kernel 'fail' (task #0, block 0 of 1) "
+
+	/* where it happened: the chip, and its pid when it is a process */
+	if (test_threads())
+		snprintf(where, sizeof(where), "chip 0: ");
+	else
+		snprintf(where, sizeof(where), "chip 0 (pid %d): ", simpler_chip_pid(W, 0));
+	CHECK_MSG(strstr(simpler_worker_errmsg(W), where), "%s", simpler_worker_errmsg(W));
+	CHECK(strstr(simpler_worker_errmsg(W), "kernel 'fail' (task #0, block 0 of 1) "
 		     "returned -5"));
 	CHECK(strstr(simpler_worker_errmsg(W), "the kernel says: bad input 0"));
 	CHECK(!ran(1) && !ran(2));	/* poisoned: never ran */

@@ -16,7 +16,8 @@
 #define BUFLEN 384
 #define MAXARGS 4
 
-static uint8_t bufs[NBUF][BUFLEN];	/* what the runtime computes */
+typedef uint8_t buf_row[BUFLEN];
+SHARED_ARRAY(buf_row, bufs, NBUF)	/* what the runtime computes */
 static uint8_t ref[NBUF][BUFLEN];	/* the sequential reference */
 
 struct rtask {

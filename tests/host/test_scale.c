@@ -8,7 +8,7 @@
 
 #include "test_util.h"
 
-static char buf[1 << 20];
+SHARED_ARRAY(char, buf, 1 << 20)
 
 static int k_empty(const struct simpler_kernel_args *a)
 {

@@ -10,12 +10,13 @@
 
 #include "probe.h"
 
-static char X[1 << 16];
+SHARED_ARRAY(char, X, 1 << 16)
 static int cid, bar_cid;
 static struct simpler_worker *W;
 
-static _Atomic int barrier[16];
-static _Atomic int member_chip[16][8];
+typedef _Atomic int chip_row[8];
+SHARED_ARRAY(_Atomic int, barrier, 16)
+SHARED_ARRAY(chip_row, member_chip, 16)
 
 /* group member: arrive at barrier[scalars[1]] and wait (bounded) for all n */
 static int k_barrier(const struct simpler_kernel_args *a)
@@ -42,8 +43,8 @@ static int k_barrier(const struct simpler_kernel_args *a)
 static void setup(int chips, int subs, uint32_t ring)
 {
 	probe_reset();
-	memset(barrier, 0, sizeof(barrier));
-	memset(member_chip, 0xff, sizeof(member_chip));
+	memset(barrier, 0, 16 * sizeof(*barrier));
+	memset(member_chip, 0xff, 16 * sizeof(*member_chip));
 	W = make_worker(chips, subs, 0, ring);
 	cid = simpler_register(W, "probe", k_probe);
 	bar_cid = simpler_register(W, "barrier", k_barrier);
@@ -105,8 +106,9 @@ static int orch_busy_chip(struct simpler_orch *o, void *arg)
 	for (i = 1; i <= 20 && r >= 0; i++)
 		r = probe_submit(o, cid, i, -1, P_NONE, 0, 0, 1, ACC(X, (uint64_t)i * 64, 64,
 								     SIMPLER_OUT));
+	/* reads what they wrote: the latch opens only after all 20 finished */
 	if (r >= 0)
-		r = probe_submit(o, cid, 21, 1, P_OPEN, 1, 0, 0);
+		r = probe_submit(o, cid, 21, 1, P_OPEN, 1, 0, 1, ACC(X, 64, 20 * 64, SIMPLER_IN));
 	return r;
 }
 

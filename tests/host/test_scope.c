@@ -125,7 +125,8 @@ static int k_sum(const struct simpler_kernel_args *a)
 	return 0;
 }
 
-static uint64_t result;
+SHARED_ARRAY(uint64_t, result_, 1)
+#define result (*result_)
 
 static int orch_intermediate(struct simpler_orch *o, void *arg)
 {

@@ -8,13 +8,44 @@
 #include "harness.h"
 #include "simpler.h"
 
-/* a worker in thread mode (process mode arrives with issue 4) */
+/*
+ * The suite runs in the mode SIMPLER_TEST_MODE names: "process" (the
+ * default: chips are processes) or "threads"; SIMPLER_TEST_HOSTMEM picks
+ * the backend ("kmod", "shm", else automatic).
+ */
+static inline int test_threads(void)
+{
+	const char *m = getenv("SIMPLER_TEST_MODE");
+
+	return m && !strcmp(m, "threads");
+}
+
+static inline unsigned test_mode_flags(void)
+{
+	return test_threads() ? SIMPLER_WORKER_THREADS : 0;
+}
+
+static inline unsigned test_hostmem(void)
+{
+	const char *m = getenv("SIMPLER_TEST_HOSTMEM");
+
+	if (m && !strcmp(m, "kmod"))
+		return SIMPLER_HOSTMEM_KMOD;
+	if (m && !strcmp(m, "shm"))
+		return SIMPLER_HOSTMEM_SHM;
+	return SIMPLER_HOSTMEM_AUTO;
+}
+
+/* options in the suite's mode */
+#define TEST_OPTS(name, ...) \
+	SIMPLER_OPTS(simpler_worker_opts, name, .hostmem = test_hostmem(), __VA_ARGS__)
+
 static inline struct simpler_worker *make_worker(int chips, int subs, unsigned flags,
 						 uint32_t ring)
 {
 	struct simpler_worker *w = NULL;
-	SIMPLER_OPTS(simpler_worker_opts, o, .nr_chips = chips, .nr_subs = subs,
-		     .flags = SIMPLER_WORKER_THREADS | flags, .ring_size = ring);
+	TEST_OPTS(o, .nr_chips = chips, .nr_subs = subs, .flags = test_mode_flags() | flags,
+		  .ring_size = ring);
 	int ret = simpler_worker_create(&o, &w);
 
 	if (ret)

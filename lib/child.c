@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The chip or sub process: forked by the worker, it opens its chip on the
+ * platform, says READY (or FAILED, with why) in its mailbox, then serves the
+ * task lane and the control lane until told to shut down or until the
+ * application dies (a thread watches the parent's pidfd, so an orphan exits
+ * at once instead of spinning).  It never returns.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <link.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "chip.h"
+#include "hostmem.h"
+#include "internal.h"
+#include "mailbox.h"
+
+struct child {
+	struct simpler_worker *w;	/* the parent's, as of the fork: configuration only */
+	struct mailbox *mb;
+	struct chipside cs;
+	struct simpler_chip *chip;
+	simpler_kernel_fn fn[MAX_CALLABLES];	/* resolved on first use */
+	char tag[48];
+};
+
+static void *watch_parent(void *arg)
+{
+	int pidfd = (int)(intptr_t)arg;
+	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+
+	/* readable when the application is gone: leave now, do not linger */
+	while (poll(&p, 1, -1) < 0 && errno == EINTR)
+		;
+	_exit(0);
+	return NULL;
+}
+
+/* the kernel behind callable id, valid in this process, or NULL and why */
+static simpler_kernel_fn resolve(struct child *c, int id, char *why, size_t len)
+{
+	const struct shared_callable *sc = &c->w->ctab->v[id];
+	struct link_map *lm = NULL;
+	Dl_info info;
+	void *h, *fn = (void *)(uintptr_t)sc->fn;
+
+	if (c->fn[id])
+		return c->fn[id];
+	/* the same object at the same address: the pointer is valid here */
+	if (dladdr1(fn, &info, (void **)&lm, RTLD_DL_LINKMAP) && lm &&
+	    lm->l_addr == sc->obj_base && !strcmp(lm->l_name, sc->obj))
+		return c->fn[id] = (simpler_kernel_fn)fn;
+	if (!sc->obj[0]) {
+		snprintf(why, len, "it is not in the program or any object loaded before "
+			 "the fork");
+		return NULL;
+	}
+	/* loaded after the fork: load it here too and find the kernel at its offset */
+	h = dlopen(sc->obj, RTLD_NOW);
+	if (!h || dlinfo(h, RTLD_DI_LINKMAP, &lm) || !lm) {
+		snprintf(why, len, "cannot load %s here: %s", sc->obj, dlerror());
+		return NULL;
+	}
+	return c->fn[id] = (simpler_kernel_fn)(uintptr_t)(lm->l_addr + (sc->fn - sc->obj_base));
+}
+
+static void serve_task(struct child *c)
+{
+	struct mb_task *t = &c->mb->task;
+	struct simpler_worker *w = c->w;
+	uint32_t n = atomic_load_explicit(&w->ctab->count, memory_order_acquire);
+	struct launch l;
+	char why[256];
+	int ret;
+
+	memset(&l, 0, sizeof(l));
+	t->msg[0] = 0;
+	t->staged = 0;
+	if (t->callable < 0 || (uint32_t)t->callable >= n) {
+		t->err = -EINVAL;
+		snprintf(t->msg, sizeof(t->msg), "%s: callable %d is not registered", c->tag,
+			 t->callable);
+		return;
+	}
+	l.name = w->ctab->v[t->callable].name;
+	l.fn = resolve(c, t->callable, why, sizeof(why));
+	if (!l.fn) {
+		t->err = -ENOEXEC;
+		snprintf(t->msg, sizeof(t->msg), "%s: cannot run kernel '%s': %s", c->tag, l.name,
+			 why);
+		return;
+	}
+	/* host tensors inside registered buffers: this process's view of them */
+	ret = hostmem_child_translate(w, t->tensors, t->reg, t->nr_tensors, why, sizeof(why));
+	if (ret) {
+		t->err = ret;
+		snprintf(t->msg, sizeof(t->msg), "%s: kernel '%s' (task #%" PRIu64 "): %s", c->tag,
+			 l.name, t->seq, why);
+		return;
+	}
+	l.seq = t->seq;
+	l.block_dim = t->block_dim;
+	l.nt = t->nr_tensors;
+	l.ns = t->nr_scalars;
+	l.tensors = t->tensors;
+	l.acc = t->acc;
+	l.scalars = t->scalars;
+	t->err = chipside_launch(&c->cs, &l, t->msg, sizeof(t->msg), &t->staged);
+}
+
+static void serve_ctl(struct child *c)
+{
+	struct mb_ctl *k = &c->mb->ctl;
+	const struct simpler_platform_ops *plat = c->w->plat;
+	char err[MB_MSG - 64];
+
+	k->msg[0] = 0;
+	k->err = 0;
+	if (k->op == MB_OP_PING)
+		return;
+	if (k->op == MB_OP_UNMAP) {
+		hostmem_child_unmap(c->w, k->a0);
+		return;
+	}
+	if (!c->chip) {
+		k->err = -ENODEV;
+		snprintf(k->msg, sizeof(k->msg), "%s has no chip memory", c->tag);
+		return;
+	}
+	err[0] = 0;
+	switch (k->op) {
+	case MB_OP_ALLOC:
+		k->err = plat->mem_alloc(c->chip, k->a0, &k->r0, err, sizeof(err));
+		break;
+	case MB_OP_FREE:
+		k->err = plat->mem_free(c->chip, k->a0, err, sizeof(err));
+		break;
+	case MB_OP_COPY_TO:
+		k->err = k->a1 > MB_WINDOW ? -E2BIG :
+			 plat->copy_to(c->chip, k->a0, c->mb->window, k->a1, err, sizeof(err));
+		break;
+	case MB_OP_COPY_FROM:
+		k->err = k->a1 > MB_WINDOW ? -E2BIG :
+			 plat->copy_from(c->chip, c->mb->window, k->a0, k->a1, err, sizeof(err));
+		break;
+	case MB_OP_CHECK:
+		k->err = plat->mem_check(c->chip, k->a0, k->a1, err, sizeof(err));
+		break;
+	default:
+		k->err = -EINVAL;
+		snprintf(err, sizeof(err), "unknown control command %u", k->op);
+		break;
+	}
+	if (k->err)
+		snprintf(k->msg, sizeof(k->msg), "%s", err);
+}
+
+static bool has_work(struct mailbox *mb)
+{
+	return atomic_load_explicit(&mb->task_state, memory_order_acquire) == MB_POSTED ||
+	       atomic_load_explicit(&mb->ctl_state, memory_order_acquire) == MB_POSTED ||
+	       atomic_load_explicit(&mb->shutdown, memory_order_acquire);
+}
+
+static void boot_fail(struct mailbox *mb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void boot_fail(struct mailbox *mb, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(mb->boot_msg, sizeof(mb->boot_msg), fmt, ap);
+	va_end(ap);
+	atomic_store_explicit(&mb->boot, MB_FAILED, memory_order_seq_cst);
+	ec_notify(&mb->parent_ec);
+	_exit(1);
+}
+
+void child_main(struct simpler_worker *w, struct mailbox *mb, pid_t parent)
+{
+	struct child *c = calloc(1, sizeof(*c));
+	char err[512];
+	pthread_t watcher;
+	int pidfd, ret;
+
+	/* the parent may already be gone: do not outlive it even briefly */
+	pidfd = (int)syscall(SYS_pidfd_open, parent, 0);
+	if (pidfd < 0 || getppid() != parent)
+		_exit(0);
+	if (!c)
+		boot_fail(mb, "out of memory");
+	c->w = w;
+	c->mb = mb;
+	setvbuf(stdout, NULL, _IOLBF, 0);	/* a kernel's printf shows up */
+	snprintf(c->tag, sizeof(c->tag), "%s %d (pid %d)", mb->kind ? "chip" : "sub", mb->index,
+		 getpid());
+	prctl(PR_SET_NAME, mb->kind ? "simpler-chip" : "simpler-sub", 0, 0, 0);
+	if (pthread_create(&watcher, NULL, watch_parent, (void *)(intptr_t)pidfd))
+		boot_fail(mb, "%s: cannot start the parent watcher", c->tag);
+	if (mb->kind) {
+		ret = w->plat->chip_open(&w->pcfg, mb->index, &c->chip, err, sizeof(err));
+		if (ret)
+			boot_fail(mb, "%s: cannot open on platform '%s': %s", c->tag, w->plat->name,
+				  err);
+	}
+	if (chipside_init(&c->cs, w->plat, c->chip, w->caps, mb->index, getpid()))
+		boot_fail(mb, "%s: out of memory", c->tag);
+	ret = hostmem_child_init(w, err, sizeof(err));
+	if (ret)
+		boot_fail(mb, "%s: %s", c->tag, err);
+
+	atomic_store_explicit(&mb->boot, MB_READY, memory_order_seq_cst);
+	ec_notify(&mb->parent_ec);
+
+	for (;;) {
+		EC_WAIT_UNTIL(&mb->child_ec, w->spin_ns, has_work(mb));
+		if (atomic_load_explicit(&mb->shutdown, memory_order_acquire))
+			break;
+		if (atomic_load_explicit(&mb->ctl_state, memory_order_acquire) == MB_POSTED) {
+			serve_ctl(c);
+			/* pairs with the parent's acquire of the state */
+			atomic_store_explicit(&mb->ctl_state, MB_DONE, memory_order_seq_cst);
+			ec_notify(&mb->parent_ec);
+		}
+		if (atomic_load_explicit(&mb->task_state, memory_order_acquire) == MB_POSTED) {
+			serve_task(c);
+			atomic_store_explicit(&mb->task_state, MB_DONE, memory_order_seq_cst);
+			ec_notify(&mb->parent_ec);
+		}
+	}
+	if (c->chip)
+		w->plat->chip_close(c->chip);
+	fflush(NULL);
+	_exit(0);
+}

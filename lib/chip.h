@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The chip side of a launch, shared by the thread mode (an executor thread
+ * runs it) and the process mode (a chip or sub process runs it): stage host
+ * tensors when the chip cannot read host memory, launch over block_dim
+ * blocks, copy written tensors back, say where a failure happened.
+ */
+#ifndef SIMPLER_CHIP_H
+#define SIMPLER_CHIP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../platform/platform.h"
+
+struct exec_ctx;
+
+struct chipside {
+	const struct simpler_platform_ops *plat;
+	struct simpler_chip *chip;	/* NULL: a sub worker, kernels get host pointers */
+	unsigned caps;
+	int index;
+	char where[48];			/* "chip 1", "chip 1 (pid 4242)", "sub 0" */
+	struct exec_ctx *ctx;		/* launch scratch */
+};
+
+struct launch {
+	simpler_kernel_fn fn;
+	const char *name;		/* the kernel's registered name */
+	uint64_t seq;			/* the task's number in its run */
+	uint32_t block_dim;
+	uint32_t nt, ns;
+	const struct simpler_tensor *tensors;
+	const uint8_t *acc;
+	const uint64_t *scalars;
+};
+
+int chipside_init(struct chipside *cs, const struct simpler_platform_ops *plat,
+		  struct simpler_chip *chip, unsigned caps, int index, int pid);
+void chipside_fini(struct chipside *cs);
+/*
+ * Run l on this chip or sub.  0, or -errno with a complete message
+ * ("chip 1: kernel 'vadd' (task #7, block 0 of 1) returned -22 ...") in msg.
+ * *staged: host bytes copied to and from chip memory.
+ */
+int chipside_launch(struct chipside *cs, const struct launch *l, char *msg, size_t len,
+		    uint64_t *staged);
+
+#endif /* SIMPLER_CHIP_H */

@@ -1,0 +1,654 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Host-memory backends (see hostmem.h): the registered-buffer table, the
+ * submit-time visibility check with a per-run cache of ranges found
+ * visible, the shm mirrors and their copies, the kmod registrations and the
+ * children's lazy mappings of them.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "extalloc.h"
+#include "hostmem.h"
+#include "internal.h"
+#include "kmod.h"
+#include "mailbox.h"
+#include "mapsnap.h"
+
+struct hbuf {
+	uint64_t addr, len, handle;	/* the application's view */
+	uint64_t kh, klo, khi;		/* kmod: the pinned pages [klo, khi), maybe shared */
+	uint64_t mirror;		/* shm: where the chips see it */
+	uint64_t used_run, dirty_run;	/* shm: copied in / written during run N */
+};
+
+struct range {
+	uint64_t s, e;
+};
+
+/* a child's mapping of a kmod buffer */
+struct cmap {
+	uint64_t kh, buf_addr, len, mapped;
+};
+
+struct hostmem {
+	int kind;
+	int fd;				/* kmod */
+	void *sentinel;
+	struct hbuf *v;			/* registered buffers, sorted by addr */
+	size_t n, cap;
+	uint64_t next_handle;
+	uint64_t run;			/* bumped per run */
+	struct range *ok;		/* ranges found visible during this run */
+	size_t nok, capok;
+	/* shm */
+	void *mirror_base;
+	uint64_t mirror_size;
+	struct extalloc mirror;
+	struct mapsnap *snaps[2 * MAX_EXECS];	/* what each child slot inherited */
+	struct mapsnap cur;
+	/* the child's own (private to each child process) */
+	struct cmap *cm;
+	size_t ncm, capcm;
+};
+
+const char *hostmem_name(const struct simpler_worker *w)
+{
+	static const char *const names[] = { "threads", "kmod", "shm" };
+
+	return names[w->hm->kind];
+}
+
+int hostmem_init(struct simpler_worker *w, unsigned want, uint64_t mirror_size)
+{
+	struct hostmem *h = calloc(1, sizeof(*h));
+	char why[256];
+	int fd = -1;
+
+	if (!h)
+		return werr(NULL, -ENOMEM, "out of memory");
+	w->hm = h;
+	h->fd = -1;
+	if (w->flags & SIMPLER_WORKER_THREADS) {
+		h->kind = HM_THREADS;
+		return 0;
+	}
+	if (want != SIMPLER_HOSTMEM_SHM) {
+		fd = kmod_open(why, sizeof(why));
+		if (fd < 0 && want == SIMPLER_HOSTMEM_KMOD)
+			return werr(NULL, fd, "hostmem=kmod: %s", why);
+	}
+	if (fd >= 0) {
+		h->kind = HM_KMOD;
+		h->fd = fd;
+		/* children forked while this is mapped become the domain's members */
+		h->sentinel = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_READ, MAP_SHARED, fd,
+				   SIMPLER_SENTINEL_OFFSET);
+		if (h->sentinel == MAP_FAILED) {
+			h->sentinel = NULL;
+			return werr(NULL, -errno, "cannot map the /dev/simpler sentinel page: %s",
+				    strerror(errno));
+		}
+		return 0;
+	}
+	h->kind = HM_SHM;
+	h->mirror_size = mirror_size;
+	h->mirror_base = mmap(NULL, mirror_size, PROT_READ | PROT_WRITE,
+			      MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (h->mirror_base == MAP_FAILED) {
+		h->mirror_base = NULL;
+		return werr(NULL, -ENOMEM, "cannot reserve %" PRIu64 " bytes for host buffer "
+			    "mirrors (shm_mirror_size)", mirror_size);
+	}
+	if (extalloc_init(&h->mirror, (uintptr_t)h->mirror_base, mirror_size,
+			  (uint64_t)sysconf(_SC_PAGESIZE)))
+		return werr(NULL, -ENOMEM, "out of memory");
+	return 0;
+}
+
+void hostmem_fini(struct simpler_worker *w)
+{
+	struct hostmem *h = w->hm;
+	size_t i, k;
+
+	if (!h)
+		return;
+	/* closing the fd below unregisters every buffer the application left */
+	if (h->sentinel)
+		munmap(h->sentinel, (size_t)sysconf(_SC_PAGESIZE));
+	if (h->fd >= 0)
+		close(h->fd);
+	if (h->mirror_base) {
+		extalloc_fini(&h->mirror);
+		munmap(h->mirror_base, h->mirror_size);
+	}
+	/* slots may share one snapshot: free each once */
+	for (i = 0; i < 2 * MAX_EXECS; i++) {
+		if (!h->snaps[i])
+			continue;
+		for (k = i + 1; k < 2 * MAX_EXECS; k++)
+			if (h->snaps[k] == h->snaps[i])
+				h->snaps[k] = NULL;
+		mapsnap_free(h->snaps[i]);
+		free(h->snaps[i]);
+	}
+	mapsnap_free(&h->cur);
+	free(h->v);
+	free(h->ok);
+	free(h->cm);
+	free(h);
+	w->hm = NULL;
+}
+
+int hostmem_prefork(struct simpler_worker *w, int slot, int same_as)
+{
+	struct hostmem *h = w->hm;
+	struct mapsnap *s;
+	int i, ret;
+
+	if (h->kind != HM_SHM)
+		return 0;
+	/* a slot being re-forked drops its old snapshot unless another shares it */
+	if (h->snaps[slot]) {
+		for (i = 0; i < 2 * MAX_EXECS; i++)
+			if (i != slot && h->snaps[i] == h->snaps[slot])
+				break;
+		if (i == 2 * MAX_EXECS) {
+			mapsnap_free(h->snaps[slot]);
+			free(h->snaps[slot]);
+		}
+		h->snaps[slot] = NULL;
+	}
+	/* forks in a row share one snapshot: nothing is mapped in between */
+	if (same_as >= 0 && h->snaps[same_as]) {
+		h->snaps[slot] = h->snaps[same_as];
+		return 0;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	ret = mapsnap_take(s, true);
+	if (ret) {
+		free(s);
+		return ret;
+	}
+	h->snaps[slot] = s;
+	return 0;
+}
+
+/* ---- the registered-buffer table ---- */
+
+/* index of the first buffer with addr > a */
+static size_t hb_upper(const struct hostmem *h, uint64_t a)
+{
+	size_t lo = 0, hi = h->n, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (h->v[mid].addr <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* the buffer containing a, or NULL */
+static struct hbuf *hb_find(struct hostmem *h, uint64_t a)
+{
+	size_t i = hb_upper(h, a);
+
+	if (i && a - h->v[i - 1].addr < h->v[i - 1].len)
+		return &h->v[i - 1];
+	return NULL;
+}
+
+SIMPLER_API int simpler_host_register(struct simpler_worker *w, void *addr, size_t len,
+				      unsigned flags, uint64_t *handle)
+{
+	struct simpler_register r;
+	uint64_t a = (uintptr_t)addr, pg = (uint64_t)sysconf(_SC_PAGESIZE), lo, hi;
+	struct hostmem *h;
+	struct hbuf b, *nv;
+	size_t i, k;
+	int ret = 0;
+
+	if (!w)
+		return -EINVAL;
+	h = w->hm;
+	if (!addr || !len || a + len < a)
+		return werr(w, -EINVAL, "host_register: need a non-NULL address and a length > 0");
+	if (flags)
+		return werr(w, -EINVAL, "host_register: unknown flags 0x%x", flags);
+	memset(&b, 0, sizeof(b));
+	b.addr = a;
+	b.len = len;
+	pthread_mutex_lock(&w->mem_lock);
+	i = hb_upper(h, a);
+	if ((i && h->v[i - 1].addr + h->v[i - 1].len > a) || (i < h->n && h->v[i].addr < a + len)) {
+		struct hbuf *o = (i && h->v[i - 1].addr + h->v[i - 1].len > a) ? &h->v[i - 1] :
+								&h->v[i];
+
+		ret = werr(w, -EEXIST, "host_register: %p (%zu bytes) overlaps the buffer at 0x%"
+			   PRIx64 " registered as handle %" PRIu64 ": unregister it first", addr,
+			   len, o->addr, o->handle);
+		goto out;
+	}
+	if (h->n == h->cap) {
+		nv = realloc(h->v, (h->cap ? 2 * h->cap : 16) * sizeof(*nv));
+		if (!nv) {
+			ret = werr(w, -ENOMEM, "host_register: out of memory");
+			goto out;
+		}
+		h->v = nv;
+		h->cap = h->cap ? 2 * h->cap : 16;
+	}
+	if (h->kind == HM_KMOD) {
+		/* the module pins whole pages: register the pages that hold the buffer */
+		lo = a & ~(pg - 1);
+		hi = (a + len + pg - 1) & ~(pg - 1);
+		b.klo = lo;
+		b.khi = hi;
+		/* buffers sharing pages with a registered one share its registration */
+		for (k = 0; k < h->n; k++) {
+			if (h->v[k].klo <= lo && hi <= h->v[k].khi) {
+				b.kh = h->v[k].kh;
+				b.klo = h->v[k].klo;
+				b.khi = h->v[k].khi;
+				goto insert;
+			}
+		}
+		memset(&r, 0, sizeof(r));
+		r.size = sizeof(r);
+		r.addr = lo;
+		r.len = hi - lo;
+		ret = kmod_ioctl(h->fd, SIMPLER_IOC_REGISTER, &r);
+		if (ret) {
+			ret = werr(w, ret, "host_register: simpler.ko refused %p (%zu bytes as pages "
+				   "0x%" PRIx64 "..0x%" PRIx64 "): %s%s", addr, len, lo, hi,
+				   strerror(-ret), ret == -ENOMEM ? " (RLIMIT_MEMLOCK or the module's "
+				   "max_pinned_mb)" : ret == -EEXIST ? " (its pages are shared with "
+				   "another registered buffer: align buffers to pages)" : "");
+			goto out;
+		}
+		b.kh = r.handle;
+	} else if (h->kind == HM_SHM) {
+		ret = extalloc_alloc(&h->mirror, len, &b.mirror);
+		if (ret) {
+			ret = werr(w, -ENOMEM, "host_register: no room for a %zu-byte mirror (%"
+				   PRIu64 " of %" PRIu64 " bytes in use): raise shm_mirror_size",
+				   len, h->mirror.used, h->mirror_size);
+			goto out;
+		}
+	}
+insert:
+	b.handle = ++h->next_handle;
+	memmove(&h->v[i + 1], &h->v[i], (h->n - i) * sizeof(*h->v));
+	h->v[i] = b;
+	h->n++;
+	if (handle)
+		*handle = b.handle;
+out:
+	pthread_mutex_unlock(&w->mem_lock);
+	return ret;
+}
+
+SIMPLER_API int simpler_host_unregister(struct simpler_worker *w, uint64_t handle)
+{
+	struct simpler_unregister u;
+	struct hostmem *h;
+	struct hbuf b;
+	size_t i;
+	int ret = 0;
+
+	if (!w)
+		return -EINVAL;
+	h = w->hm;
+	pthread_mutex_lock(&w->mem_lock);
+	for (i = 0; i < h->n && h->v[i].handle != handle; i++)
+		;
+	if (i == h->n) {
+		pthread_mutex_unlock(&w->mem_lock);
+		return werr(w, -ENOENT, "host_unregister: no buffer has handle %" PRIu64, handle);
+	}
+	b = h->v[i];
+	if (atomic_load(&w->running) && b.used_run == h->run) {
+		pthread_mutex_unlock(&w->mem_lock);
+		return werr(w, -EBUSY, "host_unregister: buffer %" PRIu64 " is used by the run in "
+			    "progress: unregister it after simpler_run() returns", handle);
+	}
+	memmove(&h->v[i], &h->v[i + 1], (h->n - i - 1) * sizeof(*h->v));
+	h->n--;
+	/* pages still shared with another registered buffer stay registered */
+	for (i = 0; h->kind == HM_KMOD && i < h->n; i++)
+		if (h->v[i].kh == b.kh)
+			b.kh = 0;
+	pthread_mutex_unlock(&w->mem_lock);
+
+	if (h->kind == HM_KMOD && b.kh) {
+		/* children drop their mappings, then the module unpins */
+		proc_unmap_all(w, b.kh);
+		memset(&u, 0, sizeof(u));
+		u.size = sizeof(u);
+		u.handle = b.kh;
+		ret = kmod_ioctl(h->fd, SIMPLER_IOC_UNREGISTER, &u);
+		if (ret)
+			return werr(w, ret, "host_unregister: simpler.ko: %s", strerror(-ret));
+	} else if (h->kind == HM_SHM) {
+		/* give the mirror's pages back now, not when the arena is reused */
+		madvise((void *)(uintptr_t)b.mirror, b.len, MADV_REMOVE);
+		extalloc_free(&h->mirror, b.mirror);
+	}
+	return ret;
+}
+
+/* ---- visibility ---- */
+
+static bool ok_cached(struct hostmem *h, uint64_t a, uint64_t e)
+{
+	size_t i;
+
+	for (i = 0; i < h->nok; i++)
+		if (h->ok[i].s <= a && e <= h->ok[i].e)
+			return true;
+	return false;
+}
+
+static void ok_remember(struct hostmem *h, uint64_t a, uint64_t e)
+{
+	struct range *v;
+
+	if (h->nok == h->capok) {
+		v = realloc(h->ok, (h->capok ? 2 * h->capok : 32) * sizeof(*v));
+		if (!v)
+			return;		/* only a cache */
+		h->ok = v;
+		h->capok = h->capok ? 2 * h->capok : 32;
+	}
+	h->ok[h->nok++] = (struct range){ a, e };
+}
+
+/* the verdict for inherited memory: QUERY, or the maps snapshots */
+static unsigned verdict(struct simpler_worker *w, uint64_t a, uint64_t len, int *bad)
+{
+	struct hostmem *h = w->hm;
+	const struct mapsnap *m[2 * MAX_EXECS];
+	struct simpler_query q;
+	int i, n = 0;
+
+	*bad = -1;
+	if (h->kind == HM_KMOD) {
+		memset(&q, 0, sizeof(q));
+		q.size = sizeof(q);
+		q.addr = a;
+		q.len = len;
+		if (kmod_ioctl(h->fd, SIMPLER_IOC_QUERY, &q))
+			return SIMPLER_VIS_UNMAPPED;
+		*bad = (int)q.member_pid;
+		return q.verdict;
+	}
+	for (i = 0; i < 2 * MAX_EXECS; i++)
+		if (h->snaps[i] && proc_slot_alive(w, i))
+			m[n++] = h->snaps[i];
+	if (mapsnap_take(&h->cur, false))
+		return SIMPLER_VIS_UNMAPPED;
+	return mapsnap_verdict(&h->cur, m, n, a, len, bad);
+}
+
+static const char *verdict_text(unsigned v)
+{
+	switch (v) {
+	case SIMPLER_VIS_PRIVATE:
+		return "is private memory the chip processes only hold a stale copy-on-write "
+		       "snapshot of";
+	case SIMPLER_VIS_MISMATCH:
+		return "is mapped to another object than the chip processes have at that address";
+	default:
+		return "was allocated after the chip processes started and is not registered";
+	}
+}
+
+/* 0 if the processes can use [a, a + len) as it is; else the verdict */
+static unsigned inherited(struct simpler_worker *w, uint64_t a, uint64_t len)
+{
+	struct hostmem *h = w->hm;
+	unsigned v;
+	int bad;
+
+	if (arena_contains(w->arena, (const void *)(uintptr_t)a, len) || ok_cached(h, a, a + len))
+		return 0;
+	v = verdict(w, a, len, &bad);
+	if (v == SIMPLER_VIS_SHARED || v == SIMPLER_VIS_REGISTERED) {
+		ok_remember(h, a, a + len);
+		return 0;
+	}
+	return v;
+}
+
+int hostmem_submit(struct simpler_worker *w, const struct simpler_tensor *t, unsigned acc,
+		   uint32_t idx, uint64_t *reg)
+{
+	struct hostmem *h = w->hm;
+	uint64_t a = t->addr, len = simpler_tensor_nbytes(t);
+	struct hbuf *b;
+	unsigned v;
+	int ret = 0;
+
+	*reg = 0;
+	if (h->kind == HM_THREADS || !len)
+		return 0;
+	pthread_mutex_lock(&w->mem_lock);
+	b = hb_find(h, a);
+	if (b) {
+		if (len > b->len - (a - b->addr)) {
+			ret = werr(w, -EFAULT, "submit: tensor %u at 0x%" PRIx64 " (%" PRIu64
+				   " bytes) runs %" PRIu64 " bytes past the end of the registered "
+				   "buffer at 0x%" PRIx64 " (%" PRIu64 " bytes, handle %" PRIu64 ")",
+				   idx, a, len, a + len - b->addr - b->len, b->addr, b->len,
+				   b->handle);
+		} else if (h->kind == HM_KMOD) {
+			*reg = b->kh;
+			b->used_run = h->run;
+		} else {
+			if (b->used_run != h->run) {
+				/* the run's first use: the chips see the buffer as it is now */
+				memcpy((void *)(uintptr_t)b->mirror, (void *)(uintptr_t)b->addr, b->len);
+				STAT_ADD(w->st_host_copied, b->len);
+				b->used_run = h->run;
+			}
+			if (acc != SIMPLER_IN)
+				b->dirty_run = h->run;
+			/* dependencies follow the application's address; the chip gets the mirror */
+			*reg = b->mirror - b->addr;
+		}
+		pthread_mutex_unlock(&w->mem_lock);
+		return ret;
+	}
+	v = inherited(w, a, len);
+	pthread_mutex_unlock(&w->mem_lock);
+	if (v)
+		return werr(w, -EFAULT, "submit: tensor %u at 0x%" PRIx64 " (%" PRIu64 " bytes) %s: "
+			    "call simpler_host_register() on it, or allocate it before "
+			    "simpler_worker_create() in shared memory (MAP_SHARED, memfd, "
+			    "simpler_orch_alloc)", idx, a, len, verdict_text(v));
+	return 0;
+}
+
+void hostmem_dispatch(struct simpler_worker *w, struct simpler_tensor *t, uint64_t *reg, uint32_t n)
+{
+	uint32_t i;
+
+	if (w->hm->kind != HM_SHM)
+		return;
+	for (i = 0; i < n; i++) {
+		t[i].addr += reg[i];
+		reg[i] = 0;
+	}
+}
+
+SIMPLER_API int simpler_host_check(struct simpler_worker *w, const void *addr, size_t len)
+{
+	uint64_t a = (uintptr_t)addr;
+	struct hbuf *b;
+	unsigned v;
+
+	if (!w)
+		return -EINVAL;
+	if (!addr || !len || a + len < a)
+		return werr(w, -EINVAL, "host_check: need a non-NULL address and a length > 0");
+	if (w->hm->kind == HM_THREADS)
+		return 0;	/* threads share the application's address space */
+	pthread_mutex_lock(&w->mem_lock);
+	b = hb_find(w->hm, a);
+	if (b && len <= b->len - (a - b->addr)) {
+		pthread_mutex_unlock(&w->mem_lock);
+		return 0;
+	}
+	v = b ? SIMPLER_VIS_UNMAPPED : inherited(w, a, len);
+	pthread_mutex_unlock(&w->mem_lock);
+	if (b)
+		return werr(w, -EFAULT, "host_check: %p (%zu bytes) runs past the end of the "
+			    "registered buffer at 0x%" PRIx64 " (%" PRIu64 " bytes)", addr, len,
+			    b->addr, b->len);
+	if (v)
+		return werr(w, -EFAULT, "host_check: %p (%zu bytes) %s: call "
+			    "simpler_host_register() on it, or allocate it before "
+			    "simpler_worker_create() in shared memory (MAP_SHARED, memfd, "
+			    "simpler_orch_alloc)", addr, len, verdict_text(v));
+	return 0;
+}
+
+void hostmem_run_begin(struct simpler_worker *w)
+{
+	struct hostmem *h = w->hm;
+
+	pthread_mutex_lock(&w->mem_lock);
+	h->run++;
+	h->nok = 0;	/* re-check inherited memory once per run */
+	pthread_mutex_unlock(&w->mem_lock);
+}
+
+void hostmem_run_end(struct simpler_worker *w)
+{
+	struct hostmem *h = w->hm;
+	size_t i;
+
+	if (h->kind != HM_SHM)
+		return;
+	pthread_mutex_lock(&w->mem_lock);
+	for (i = 0; i < h->n; i++) {
+		if (h->v[i].dirty_run != h->run)
+			continue;
+		memcpy((void *)(uintptr_t)h->v[i].addr, (void *)(uintptr_t)h->v[i].mirror,
+		       h->v[i].len);
+		STAT_ADD(w->st_host_copied, h->v[i].len);
+	}
+	pthread_mutex_unlock(&w->mem_lock);
+}
+
+/* ---- the child's side ---- */
+
+int hostmem_child_init(struct simpler_worker *w, char *why, size_t len)
+{
+	struct hostmem *h = w->hm;
+
+	/* the parent's table came along with the fork: this process keeps its own maps */
+	h->cm = NULL;
+	h->ncm = h->capcm = 0;
+	(void)why;
+	(void)len;
+	return 0;
+}
+
+static struct cmap *cmap_get(struct hostmem *h, uint64_t kh, uint64_t addr, char *why, size_t len)
+{
+	struct simpler_lookup l;
+	struct cmap *m, *v;
+	void *p;
+	size_t i;
+	int ret;
+
+	for (i = 0; i < h->ncm; i++)
+		if (h->cm[i].kh == kh)
+			return &h->cm[i];
+	memset(&l, 0, sizeof(l));
+	l.size = sizeof(l);
+	l.addr = addr;
+	ret = kmod_ioctl(h->fd, SIMPLER_IOC_LOOKUP, &l);
+	if (ret) {
+		snprintf(why, len, "registered buffer at 0x%" PRIx64 ": simpler.ko LOOKUP: %s%s",
+			 addr, strerror(-ret), ret == -ESTALE ? " (the application unmapped or "
+			 "replaced its pages: unregister and register it again)" : "");
+		return NULL;
+	}
+	/* at the parent's address when free: pointers inside then need no rewriting */
+	p = mmap((void *)(uintptr_t)l.buf_addr, l.buf_len, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_FIXED_NOREPLACE, h->fd, (off_t)l.mmap_offset);
+	if (p == MAP_FAILED || p != (void *)(uintptr_t)l.buf_addr) {
+		if (p != MAP_FAILED)
+			munmap(p, l.buf_len);
+		p = mmap(NULL, l.buf_len, PROT_READ | PROT_WRITE, MAP_SHARED, h->fd,
+			 (off_t)l.mmap_offset);
+	}
+	if (p == MAP_FAILED) {
+		snprintf(why, len, "registered buffer at 0x%" PRIx64 ": mmap: %s", addr,
+			 strerror(errno));
+		return NULL;
+	}
+	if (h->ncm == h->capcm) {
+		v = realloc(h->cm, (h->capcm ? 2 * h->capcm : 16) * sizeof(*v));
+		if (!v) {
+			munmap(p, l.buf_len);
+			snprintf(why, len, "out of memory");
+			return NULL;
+		}
+		h->cm = v;
+		h->capcm = h->capcm ? 2 * h->capcm : 16;
+	}
+	m = &h->cm[h->ncm++];
+	m->kh = l.handle;
+	m->buf_addr = l.buf_addr;
+	m->len = l.buf_len;
+	m->mapped = (uintptr_t)p;
+	return m;
+}
+
+int hostmem_child_translate(struct simpler_worker *w, struct simpler_tensor *t, const uint64_t *reg,
+			    uint32_t n, char *why, size_t len)
+{
+	struct hostmem *h = w->hm;
+	struct cmap *m;
+	uint32_t i;
+
+	if (h->kind != HM_KMOD)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (!reg[i] || t[i].child_memory)
+			continue;
+		m = cmap_get(h, reg[i], t[i].addr, why, len);
+		if (!m)
+			return -EFAULT;
+		t[i].addr = m->mapped + (t[i].addr - m->buf_addr);
+	}
+	return 0;
+}
+
+void hostmem_child_unmap(struct simpler_worker *w, uint64_t kh)
+{
+	struct hostmem *h = w->hm;
+	size_t i;
+
+	for (i = 0; i < h->ncm; i++) {
+		if (h->cm[i].kh != kh)
+			continue;
+		munmap((void *)(uintptr_t)h->cm[i].mapped, h->cm[i].len);
+		h->cm[i] = h->cm[--h->ncm];
+		return;
+	}
+}

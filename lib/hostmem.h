@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Host memory the chip and sub processes can use (DESIGN §3.6).  A host
+ * tensor of a task must be inherited shared memory (MAP_SHARED, memfd,
+ * SysV, simpler_orch_alloc) mapped before the fork, or inside a buffer
+ * registered with simpler_host_register().  Two backends:
+ *
+ * - kmod: simpler.ko pins registered buffers; children map them lazily
+ *   (LOOKUP + mmap, at the parent's address when free, else translated):
+ *   zero copies.  Visibility of the rest comes from SIMPLER_IOC_QUERY.
+ * - shm: each registered buffer gets a mirror in a shared arena mapped
+ *   before the fork; tasks use the mirror, which is copied in at the run's
+ *   first use and back at the end of a run that wrote it.  Visibility of
+ *   the rest comes from /proc/self/maps snapshots (mapsnap.h).
+ *
+ * In thread mode everything is visible and registration is bookkeeping.
+ */
+#ifndef SIMPLER_HOSTMEM_H
+#define SIMPLER_HOSTMEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "include/simpler.h"
+
+struct simpler_worker;
+
+enum { HM_THREADS, HM_KMOD, HM_SHM };
+
+int hostmem_init(struct simpler_worker *w, unsigned want, uint64_t mirror_size);
+void hostmem_fini(struct simpler_worker *w);
+const char *hostmem_name(const struct simpler_worker *w);
+/*
+ * Before forking child slot: the shm backend records what it inherits (the
+ * same snapshot as slot same_as when forked in the same batch; -1: take one).
+ */
+int hostmem_prefork(struct simpler_worker *w, int slot, int same_as);
+
+/*
+ * Submit time: may host tensor t (index idx) be given to a chip or sub
+ * process?  For a tensor inside a registered buffer *reg is set to what the
+ * dispatch needs (0 for inherited memory): kmod, the kernel handle of the
+ * buffer (the child maps it); shm, the distance from the buffer to its
+ * mirror (hostmem_dispatch() adds it).  0, or -errno with the worker's
+ * message set.
+ */
+int hostmem_submit(struct simpler_worker *w, const struct simpler_tensor *t, unsigned acc,
+		   uint32_t idx, uint64_t *reg);
+/* dispatch time, on the mailbox's copy: shm points registered tensors at their mirrors */
+void hostmem_dispatch(struct simpler_worker *w, struct simpler_tensor *t, uint64_t *reg, uint32_t n);
+void hostmem_run_begin(struct simpler_worker *w);
+void hostmem_run_end(struct simpler_worker *w);
+
+/* the child's side: set up, and rewrite registered tensors to its mappings */
+int hostmem_child_init(struct simpler_worker *w, char *why, size_t len);
+int hostmem_child_translate(struct simpler_worker *w, struct simpler_tensor *t, const uint64_t *reg,
+			    uint32_t n, char *why, size_t len);
+/* the child drops its mapping of a kmod buffer being unregistered */
+void hostmem_child_unmap(struct simpler_worker *w, uint64_t kh);
+
+#endif /* SIMPLER_HOSTMEM_H */

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One shared-memory mailbox per chip or sub process, mapped before the
+ * fork.  Two independent lanes, so control commands (malloc, free, copies)
+ * never race a task: each lane has a state word the parent sets to POSTED
+ * (release) and the child to DONE (release), with the frame between.  The
+ * child sleeps on child_ec, the parent's waiters on parent_ec; both are
+ * process-shared futex eventcounts (spin briefly, then sleep).
+ */
+#ifndef SIMPLER_MAILBOX_H
+#define SIMPLER_MAILBOX_H
+
+#include <stdint.h>
+
+#include "include/simpler.h"
+#include "sync.h"
+
+#define MB_MSG		1024		/* error messages: at least 512 bytes, with where */
+#define MB_WINDOW	(1U << 20)	/* copy window for copy_to/copy_from chunks */
+
+enum mb_state { MB_IDLE, MB_POSTED, MB_DONE };
+enum mb_boot { MB_BOOTING, MB_READY, MB_FAILED };
+
+enum mb_op {
+	MB_OP_PING,
+	MB_OP_ALLOC,		/* a0 = bytes -> r0 = chip address */
+	MB_OP_FREE,		/* a0 = chip address */
+	MB_OP_COPY_TO,		/* a0 = chip address, a1 = bytes (in the window) */
+	MB_OP_COPY_FROM,	/* a0 = chip address, a1 = bytes (into the window) */
+	MB_OP_CHECK,		/* a0 = chip address, a1 = bytes: inside one allocation? */
+	MB_OP_UNMAP,		/* a0 = simpler.ko handle: drop this process's mapping */
+};
+
+struct mb_task {
+	uint64_t seq;
+	int32_t callable;
+	uint32_t block_dim, nr_tensors, nr_scalars;
+	struct simpler_tensor tensors[SIMPLER_MAX_TENSORS];
+	uint8_t acc[SIMPLER_MAX_TENSORS];
+	uint64_t reg[SIMPLER_MAX_TENSORS];	/* simpler.ko handle of a registered buffer, or 0 */
+	uint64_t scalars[SIMPLER_MAX_SCALARS];
+	/* result */
+	int32_t err;
+	uint64_t staged;
+	char msg[MB_MSG];
+};
+
+struct mb_ctl {
+	uint32_t op;
+	uint64_t a0, a1;
+	/* result */
+	int32_t err;
+	uint64_t r0;
+	char msg[MB_MSG];
+};
+
+struct mailbox {
+	uint32_t kind;			/* 1 chip, 0 sub */
+	int32_t index;
+	_Atomic uint32_t boot;		/* enum mb_boot, set once by the child */
+	char boot_msg[MB_MSG];
+	_Atomic uint32_t shutdown;	/* sticky */
+	struct ec child_ec __attribute__((aligned(64)));	/* the child waits here */
+	struct ec parent_ec __attribute__((aligned(64)));	/* the parent waits here */
+	_Atomic uint32_t task_state __attribute__((aligned(64)));
+	struct mb_task task;
+	_Atomic uint32_t ctl_state __attribute__((aligned(64)));
+	struct mb_ctl ctl;
+	char window[MB_WINDOW] __attribute__((aligned(64)));
+};
+
+/*
+ * The callable table, also shared: registrations made after the fork reach
+ * the children through it.  A child resolves fn itself: if the address lies
+ * in the same object at the same load address there, it is used as is;
+ * otherwise the object is loaded and fn found at its offset.
+ */
+struct shared_callable {
+	char name[64];
+	uint64_t fn;			/* address in the parent */
+	uint64_t obj_base;		/* load address of its object in the parent */
+	char obj[256];			/* path of that object ("" for the main program) */
+};
+
+struct shared_callables {
+	_Atomic uint32_t count;		/* entries below it are complete (release) */
+	struct shared_callable v[1024];
+};
+
+#endif /* SIMPLER_MAILBOX_H */

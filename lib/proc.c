@@ -1,0 +1,451 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Chip and sub processes, seen from the application: forking them with a
+ * READY/FAILED handshake and a deadline, driving their mailboxes (a task
+ * lane per executor thread, a control lane for malloc/free/copies), noticing
+ * at once when one dies (a monitor thread polls their pidfds), restarting
+ * dead ones at the next run, and shutting them down with a bounded wait.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hostmem.h"
+#include "internal.h"
+#include "mailbox.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+void child_main(struct simpler_worker *w, struct mailbox *mb, pid_t parent) __attribute__((noreturn));
+
+static struct exec *slot_exec(struct simpler_worker *w, int slot)
+{
+	return slot < w->chips.n ? &w->chips.ex[slot] : &w->subs.ex[slot - w->chips.n];
+}
+
+static int nslots(const struct simpler_worker *w)
+{
+	return w->chips.n + w->subs.n;
+}
+
+bool proc_slot_alive(struct simpler_worker *w, int slot)
+{
+	return slot < nslots(w) && slot_exec(w, slot)->pid > 0 &&
+	       !atomic_load_explicit(&slot_exec(w, slot)->dead, memory_order_acquire);
+}
+
+static void describe_status(const siginfo_t *si, char *buf, size_t len)
+{
+	if (si->si_code == CLD_EXITED)
+		snprintf(buf, len, "exited with status %d", si->si_status);
+	else
+		snprintf(buf, len, "killed by signal %d (%s)%s", si->si_status,
+			 strsignal(si->si_status), si->si_code == CLD_DUMPED ? ", core dumped" : "");
+}
+
+/* reap ex's process (blocking: it is known to have exited) and say how it ended */
+static void reap(struct exec *ex, char *buf, size_t len)
+{
+	siginfo_t si;
+
+	memset(&si, 0, sizeof(si));
+	while (syscall(SYS_waitid, P_PIDFD, ex->pidfd, &si, WEXITED, NULL) < 0 && errno == EINTR)
+		;
+	describe_status(&si, buf, len);
+}
+
+/* ---- the monitor ---- */
+
+static void *monitor_main(void *arg)
+{
+	struct simpler_worker *w = arg;
+	struct pollfd fds[1 + 2 * MAX_EXECS];
+	struct exec *who[1 + 2 * MAX_EXECS];
+	uint64_t v;
+	int i, n;
+
+	for (;;) {
+		fds[0] = (struct pollfd){ .fd = w->proc_evfd, .events = POLLIN };
+		n = 1;
+		pthread_mutex_lock(&w->proc_lock);
+		for (i = 0; i < nslots(w); i++) {
+			struct exec *ex = slot_exec(w, i);
+
+			if (ex->pidfd >= 0 && !atomic_load(&ex->dead)) {
+				fds[n] = (struct pollfd){ .fd = ex->pidfd, .events = POLLIN };
+				who[n++] = ex;
+			}
+		}
+		pthread_mutex_unlock(&w->proc_lock);
+		if (poll(fds, (nfds_t)n, -1) < 0)
+			continue;
+		if (fds[0].revents) {
+			if (read(w->proc_evfd, &v, sizeof(v)) < 0)
+				v = 0;
+			if (atomic_load(&w->proc_stop))
+				return NULL;
+			continue;	/* the set of children changed */
+		}
+		for (i = 1; i < n; i++) {
+			if (!fds[i].revents)
+				continue;
+			pthread_mutex_lock(&w->proc_lock);
+			reap(who[i], who[i]->death, sizeof(who[i]->death));
+			/* pairs with the acquire loads of dead in the waiters */
+			atomic_store_explicit(&who[i]->dead, true, memory_order_seq_cst);
+			pthread_mutex_unlock(&w->proc_lock);
+			/* wake whoever waits on it: the executor, a control caller */
+			ec_notify(&who[i]->mb->parent_ec);
+		}
+	}
+}
+
+static void monitor_poke(struct simpler_worker *w)
+{
+	uint64_t one = 1;
+
+	if (write(w->proc_evfd, &one, sizeof(one)) < 0)
+		return;
+}
+
+/* ---- forking ---- */
+
+static int spawn(struct simpler_worker *w, struct exec *ex, int same_as)
+{
+	struct mailbox *mb = ex->mb;
+	pid_t parent = getpid(), pid;
+	int ret, pidfd;
+
+	mb->kind = ex->pool->chips;
+	mb->index = ex->index;
+	atomic_store(&mb->boot, MB_BOOTING);
+	atomic_store(&mb->shutdown, 0);
+	atomic_store(&mb->task_state, MB_IDLE);
+	atomic_store(&mb->ctl_state, MB_IDLE);
+	ec_init(&mb->child_ec, true);
+	ec_init(&mb->parent_ec, true);
+	ret = hostmem_prefork(w, ex->slot, same_as);
+	if (ret)
+		return werr(w, ret, "cannot snapshot the address space before forking: %s",
+			    strerror(-ret));
+	fflush(NULL);	/* nothing buffered twice */
+	pid = fork();
+	if (pid == 0)
+		child_main(w, mb, parent);
+	if (pid < 0)
+		return werr(w, -errno, "cannot fork %s %d: %s", ex->pool->chips ? "chip" : "sub",
+			    ex->index, strerror(errno));
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0) {
+		ret = -errno;
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return werr(w, ret, "pidfd_open: %s (Linux 5.3 or later is needed)", strerror(-ret));
+	}
+	/* the monitor reads these under proc_lock */
+	pthread_mutex_lock(&w->proc_lock);
+	ex->pidfd = pidfd;
+	ex->pid = pid;
+	snprintf(ex->tag, sizeof(ex->tag), "%s %d (pid %d)", ex->pool->chips ? "chip" : "sub",
+		 ex->index, pid);
+	atomic_store(&ex->dead, false);
+	pthread_mutex_unlock(&w->proc_lock);
+	return 0;
+}
+
+/* wait for READY; FAILED, death or the deadline fail it (and kill it) */
+static int wait_boot(struct simpler_worker *w, struct exec *ex, uint64_t deadline)
+{
+	struct mailbox *mb = ex->mb;
+	struct timespec slice = { 0, 10 * 1000 * 1000 };
+	struct pollfd p = { .fd = ex->pidfd, .events = POLLIN };
+	char why[128];
+	uint32_t key;
+
+	/* startup may poll: no task waits on it */
+	while (atomic_load_explicit(&mb->boot, memory_order_acquire) == MB_BOOTING) {
+		if (poll(&p, 1, 0) > 0) {
+			reap(ex, why, sizeof(why));
+			ex->pid = -ex->pid;
+			return werr(w, -ECHILD, "%s %s during startup", ex->tag, why);
+		}
+		if (now_ns() > deadline) {
+			kill(ex->pid, SIGKILL);
+			reap(ex, why, sizeof(why));
+			ex->pid = -ex->pid;
+			return werr(w, -ETIMEDOUT, "%s did not report ready within %u ms (raise "
+				    "start_timeout_ms?)", ex->tag, w->start_timeout_ms);
+		}
+		key = ec_prepare(&mb->parent_ec);
+		if (atomic_load(&mb->boot) == MB_BOOTING)
+			futex_wait(&mb->parent_ec.seq, key, true, &slice);
+		ec_cancel(&mb->parent_ec);
+	}
+	if (atomic_load(&mb->boot) == MB_FAILED) {
+		werr(w, -EIO, "%s", mb->boot_msg);
+		reap(ex, why, sizeof(why));
+		ex->pid = -ex->pid;
+		return -EIO;
+	}
+	return 0;
+}
+
+static int mailbox_new(struct exec *ex)
+{
+	ex->mb = mmap(NULL, sizeof(*ex->mb), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+		      -1, 0);
+	if (ex->mb == MAP_FAILED) {
+		ex->mb = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* stop one child: ask, wait a bounded time, then kill; always reaped */
+static void stop_child(struct exec *ex, int wait_ms)
+{
+	struct pollfd p = { .fd = ex->pidfd, .events = POLLIN };
+	char why[128];
+
+	if (ex->pid > 0 && !atomic_load(&ex->dead)) {
+		atomic_store_explicit(&ex->mb->shutdown, 1, memory_order_seq_cst);
+		ec_notify(&ex->mb->child_ec);
+		if (poll(&p, 1, wait_ms) <= 0)
+			kill(ex->pid, SIGKILL);
+		reap(ex, why, sizeof(why));
+	}
+	if (ex->pidfd >= 0)
+		close(ex->pidfd);
+	ex->pidfd = -1;
+	ex->pid = 0;
+}
+
+int proc_create(struct simpler_worker *w)
+{
+	uint64_t deadline;
+	int i, ret;
+
+	w->proc_evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (w->proc_evfd < 0)
+		return werr(w, -errno, "eventfd: %s", strerror(errno));
+	for (i = 0; i < nslots(w); i++) {
+		struct exec *ex = slot_exec(w, i);
+
+		ex->slot = i;
+		ex->pidfd = -1;
+		pthread_mutex_init(&ex->ctl_lock, NULL);
+		if (mailbox_new(ex))
+			return werr(w, -ENOMEM, "cannot map a mailbox");
+	}
+	/* every child before any library thread exists: forks copy no lock held */
+	for (i = 0; i < nslots(w); i++) {
+		ret = spawn(w, slot_exec(w, i), i ? 0 : -1);
+		if (ret)
+			return ret;
+	}
+	deadline = now_ns() + (uint64_t)w->start_timeout_ms * 1000000;
+	for (i = 0; i < nslots(w); i++) {
+		ret = wait_boot(w, slot_exec(w, i), deadline);
+		if (ret)
+			return ret;
+	}
+	ret = -pthread_create(&w->monitor, NULL, monitor_main, w);
+	if (ret)
+		return werr(w, ret, "cannot start the monitor thread: %s", strerror(-ret));
+	w->monitor_started = true;
+	return 0;
+}
+
+void proc_destroy(struct simpler_worker *w)
+{
+	int i;
+
+	if (w->monitor_started) {
+		atomic_store(&w->proc_stop, true);
+		monitor_poke(w);
+		pthread_join(w->monitor, NULL);
+		w->monitor_started = false;
+	}
+	for (i = 0; i < nslots(w); i++) {
+		struct exec *ex = slot_exec(w, i);
+
+		if (!ex->mb)
+			continue;
+		stop_child(ex, 2000);
+		munmap(ex->mb, sizeof(*ex->mb));
+		ex->mb = NULL;
+		pthread_mutex_destroy(&ex->ctl_lock);
+	}
+	if (w->proc_evfd >= 0)
+		close(w->proc_evfd);
+	w->proc_evfd = -1;
+}
+
+/* at a run's start: fork a new process for every dead one */
+int proc_respawn(struct simpler_worker *w)
+{
+	char old[sizeof(((struct exec *)0)->death)];
+	int i, ret = 0, oldpid;
+
+	for (i = 0; i < nslots(w) && !ret; i++) {
+		struct exec *ex = slot_exec(w, i);
+
+		if (!atomic_load(&ex->dead))
+			continue;
+		oldpid = ex->pid;
+		snprintf(old, sizeof(old), "%s", ex->death);
+		pthread_mutex_lock(&w->proc_lock);
+		close(ex->pidfd);
+		ex->pidfd = -1;
+		pthread_mutex_unlock(&w->proc_lock);
+		ret = spawn(w, ex, -1);
+		if (!ret)
+			ret = wait_boot(w, ex, now_ns() + (uint64_t)w->start_timeout_ms * 1000000);
+		if (ret) {
+			ex->pid = 0;
+			atomic_store(&ex->dead, true);
+			snprintf(ex->death, sizeof(ex->death), "could not be restarted: %.200s", w->errmsg);
+			continue;
+		}
+		ex->restarts++;
+		snprintf(ex->restart_note, sizeof(ex->restart_note),
+			 "%s %d was restarted after pid %d %s: memory allocated on it before is "
+			 "gone", ex->pool->chips ? "chip" : "sub", ex->index, oldpid, old);
+		STAT_ADD(w->st_restarts, 1);
+	}
+	monitor_poke(w);
+	return ret;
+}
+
+/* ---- the lanes ---- */
+
+static bool dead(struct exec *ex)
+{
+	return atomic_load_explicit(&ex->dead, memory_order_acquire);
+}
+
+struct failure *proc_exec_member(struct exec *ex, struct task *t, uint32_t m)
+{
+	struct simpler_worker *w = ex->w;
+	const struct member *mb = &t->members[m];
+	struct mailbox *box = ex->mb;
+	struct mb_task *f = &box->task;
+	const char *name = w->ctab->v[t->callable].name;
+	struct failure *fail;
+
+	if (dead(ex))
+		return failure_or_oom(failure_new(-ECHILD, "%s is dead (%s): kernel '%s' (task #%"
+						  PRIu64 ") did not run; it restarts at the next "
+						  "run", ex->tag, ex->death, name, t->seq));
+	f->seq = t->seq;
+	f->callable = t->callable;
+	f->block_dim = t->block_dim;
+	f->nr_tensors = mb->nt;
+	f->nr_scalars = mb->ns;
+	if (mb->nt) {
+		memcpy(f->tensors, &t->tensors[mb->t0], mb->nt * sizeof(*f->tensors));
+		memcpy(f->acc, &t->acc[mb->t0], mb->nt);
+		if (t->has_reg) {
+			memcpy(f->reg, &t->reg[mb->t0], mb->nt * sizeof(*f->reg));
+			hostmem_dispatch(w, f->tensors, f->reg, mb->nt);
+		} else {
+			memset(f->reg, 0, mb->nt * sizeof(*f->reg));
+		}
+	}
+	if (mb->ns)
+		memcpy(f->scalars, &t->scalars[mb->s0], mb->ns * sizeof(*f->scalars));
+	/* seq_cst RMW: the frame is published, then the child's waiter check */
+	atomic_exchange_explicit(&box->task_state, MB_POSTED, memory_order_seq_cst);
+	ec_notify_after_rmw(&box->child_ec);
+	EC_WAIT_UNTIL(&box->parent_ec, w->spin_ns,
+		      atomic_load_explicit(&box->task_state, memory_order_acquire) == MB_DONE ||
+		      dead(ex));
+	if (atomic_load_explicit(&box->task_state, memory_order_acquire) != MB_DONE)
+		return failure_or_oom(failure_new(-ECHILD, "%s died while running kernel '%s' "
+						  "(task #%" PRIu64 "): %s", ex->tag, name, t->seq,
+						  ex->death));
+	STAT_ADD(ex->st_staged, f->staged);
+	fail = NULL;
+	if (f->err)
+		fail = failure_or_oom(failure_new(f->err, "%s%s%s", f->msg,
+						  ex->restarts && f->err == -EFAULT ? "; " : "",
+						  ex->restarts && f->err == -EFAULT ?
+						  ex->restart_note : ""));
+	atomic_store_explicit(&box->task_state, MB_IDLE, memory_order_relaxed);
+	return fail;
+}
+
+int proc_ctl(struct exec *ex, uint32_t op, uint64_t a0, uint64_t a1, uint64_t *r0, char *msg,
+	     size_t len)
+{
+	struct simpler_worker *w = ex->w;
+	struct mailbox *box = ex->mb;
+	int ret;
+
+	/* the caller holds ex->ctl_lock */
+	if (dead(ex)) {
+		snprintf(msg, len, "%s is dead (%s); it restarts at the next run", ex->tag,
+			 ex->death);
+		return -ECHILD;
+	}
+	box->ctl.op = op;
+	box->ctl.a0 = a0;
+	box->ctl.a1 = a1;
+	atomic_exchange_explicit(&box->ctl_state, MB_POSTED, memory_order_seq_cst);
+	ec_notify_after_rmw(&box->child_ec);
+	EC_WAIT_UNTIL(&box->parent_ec, w->spin_ns,
+		      atomic_load_explicit(&box->ctl_state, memory_order_acquire) == MB_DONE ||
+		      dead(ex));
+	if (atomic_load_explicit(&box->ctl_state, memory_order_acquire) != MB_DONE) {
+		snprintf(msg, len, "%s died: %s", ex->tag, ex->death);
+		return -ECHILD;
+	}
+	ret = box->ctl.err;
+	if (r0)
+		*r0 = box->ctl.r0;
+	if (ret)
+		snprintf(msg, len, "%s%s%s", box->ctl.msg, ex->restarts ? "; " : "",
+			 ex->restarts ? ex->restart_note : "");
+	atomic_store_explicit(&box->ctl_state, MB_IDLE, memory_order_relaxed);
+	return ret;
+}
+
+void proc_unmap_all(struct simpler_worker *w, uint64_t kh)
+{
+	char msg[64];
+	int i;
+
+	for (i = 0; i < nslots(w); i++) {
+		struct exec *ex = slot_exec(w, i);
+
+		pthread_mutex_lock(&ex->ctl_lock);
+		proc_ctl(ex, MB_OP_UNMAP, kh, 0, NULL, msg, sizeof(msg));
+		pthread_mutex_unlock(&ex->ctl_lock);
+	}
+}
+
+SIMPLER_API int simpler_chip_pid(const struct simpler_worker *w, int chip)
+{
+	if (!w || chip < 0 || chip >= w->chips.n || w->mode_threads)
+		return -EINVAL;
+	return w->chips.ex[chip].pid > 0 ? w->chips.ex[chip].pid : -ECHILD;
+}
+
+SIMPLER_API int simpler_sub_pid(const struct simpler_worker *w, int sub)
+{
+	if (!w || sub < 0 || sub >= w->subs.n || w->mode_threads)
+		return -EINVAL;
+	return w->subs.ex[sub].pid > 0 ? w->subs.ex[sub].pid : -ECHILD;
+}
