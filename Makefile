@@ -61,7 +61,13 @@ $(BUILD)/tests/%: tests/host/%.c $(wildcard tests/host/*.h) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(LIBA) -lpthread
 
-host-tests: $(HOST_TESTS) $(BUILD)/tests/basic-shared
+host-tests: $(HOST_TESTS) $(BUILD)/tests/basic-shared $(BUILD)/tests/libkern_test.so
+
+# a kernel in a shared object test_proc dlopen()s after the chips started (one per test dir)
+$(BUILD)/tests/libkern_test.so $(BUILD)/asan/tests/libkern_test.so $(BUILD)/tsan/tests/libkern_test.so: \
+		tests/host/kern_so.c lib/include/simpler.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) -std=gnu11 -fPIC -shared -Ilib/include -o $@ $<
 
 # the same basic tests linked against the shared library: proves the map exports enough
 $(BUILD)/tests/basic-shared: tests/host/test_basic.c $(wildcard tests/host/*.h) $(LIBSO)
@@ -89,7 +95,8 @@ $(BUILD)/tsan/tests/%: tests/host/%.c $(wildcard tests/host/*.h) $(patsubst %.c,
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -O1 $(TSAN_FLAGS) -o $@ $< $(patsubst %.c,$(BUILD)/tsan/obj/%.o,$(LIB_SRC))
 
-sanitize-tests: $(addprefix $(BUILD)/asan/tests/,$(SAN_TESTS)) $(addprefix $(BUILD)/tsan/tests/,$(SAN_TESTS))
+sanitize-tests: $(addprefix $(BUILD)/asan/tests/,$(SAN_TESTS)) $(addprefix $(BUILD)/tsan/tests/,$(SAN_TESTS)) \
+	$(BUILD)/asan/tests/libkern_test.so $(BUILD)/tsan/tests/libkern_test.so
 
 # simpler against StarPU in one run (needs Debian's libstarpu-dev: make deps installs it)
 $(BUILD)/bench/starpu-dispatch: tools/bench/starpu-dispatch.c tools/simpler/shapes.h \

@@ -409,6 +409,8 @@ static const char *verdict_text(unsigned v)
 		       "snapshot of";
 	case SIMPLER_VIS_MISMATCH:
 		return "is mapped to another object than the chip processes have at that address";
+	case SIMPLER_VIS_REGISTERED:
+		return "shares pages with a registered buffer but is not inside one";
 	default:
 		return "was allocated after the chip processes started and is not registered";
 	}
@@ -423,8 +425,13 @@ static unsigned inherited(struct simpler_worker *w, uint64_t a, uint64_t len)
 
 	if (arena_contains(w->arena, (const void *)(uintptr_t)a, len) || ok_cached(h, a, a + len))
 		return 0;
+	/*
+	 * REGISTERED is not enough: pages registered for a neighbouring buffer
+	 * reach a child only through that buffer's handle, which this range
+	 * does not carry.
+	 */
 	v = verdict(w, a, len, &bad);
-	if (v == SIMPLER_VIS_SHARED || v == SIMPLER_VIS_REGISTERED) {
+	if (v == SIMPLER_VIS_SHARED) {
 		ok_remember(h, a, a + len);
 		return 0;
 	}

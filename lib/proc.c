@@ -436,16 +436,23 @@ void proc_unmap_all(struct simpler_worker *w, uint64_t kh)
 	}
 }
 
+static int pid_of(const struct simpler_worker *w, const struct pool *p, int i)
+{
+	const struct exec *ex;
+
+	if (!w || i < 0 || i >= p->n || w->mode_threads)
+		return -EINVAL;
+	ex = &p->ex[i];
+	return ex->pid > 0 && !atomic_load_explicit(&ex->dead, memory_order_acquire) ? ex->pid :
+										    -ECHILD;
+}
+
 SIMPLER_API int simpler_chip_pid(const struct simpler_worker *w, int chip)
 {
-	if (!w || chip < 0 || chip >= w->chips.n || w->mode_threads)
-		return -EINVAL;
-	return w->chips.ex[chip].pid > 0 ? w->chips.ex[chip].pid : -ECHILD;
+	return pid_of(w, w ? &w->chips : NULL, chip);
 }
 
 SIMPLER_API int simpler_sub_pid(const struct simpler_worker *w, int sub)
 {
-	if (!w || sub < 0 || sub >= w->subs.n || w->mode_threads)
-		return -EINVAL;
-	return w->subs.ex[sub].pid > 0 ? w->subs.ex[sub].pid : -ECHILD;
+	return pid_of(w, w ? &w->subs : NULL, sub);
 }

@@ -1,0 +1,439 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Host memory the chip processes can use (DESIGN §3.6), on the backend
+ * SIMPLER_TEST_HOSTMEM names (shm on the host, kmod in the VM): inherited
+ * shared memory is visible, anything created later is refused at submit
+ * with a message naming the tensor, its address and both remedies until it
+ * is registered; views inside a registered buffer work, views past its end
+ * are refused; data written by one task is read by a later one in the same
+ * run and by the host after it; the kmod backend copies nothing.
+ */
+#include <stdbool.h>
+#include <sys/mman.h>
+
+#include "test_util.h"
+
+SHARED_ARRAY(uint64_t, seen, 16)	/* k_seen: the address a kernel got, its first word */
+SHARED_ARRAY(char, inherited, 1 << 16)
+
+static int k_fill(const struct simpler_kernel_args *a)
+{
+	uint32_t *p = (uint32_t *)(uintptr_t)a->tensors[0].addr;
+	uint32_t i, n = a->tensors[0].shape[0];
+
+	for (i = 0; i < n; i++)
+		p[i] = (uint32_t)a->scalars[0] + i;
+	return 0;
+}
+
+/* b = 2 * a */
+static int k_double(const struct simpler_kernel_args *a)
+{
+	const uint32_t *x = (const uint32_t *)(uintptr_t)a->tensors[0].addr;
+	uint32_t *y = (uint32_t *)(uintptr_t)a->tensors[1].addr;
+	uint32_t i, n = a->tensors[0].shape[0];
+
+	for (i = 0; i < n; i++)
+		y[i] = 2 * x[i];
+	return 0;
+}
+
+/* b += a, over b's length */
+static int k_addto(const struct simpler_kernel_args *a)
+{
+	const uint32_t *x = (const uint32_t *)(uintptr_t)a->tensors[0].addr;
+	uint32_t *y = (uint32_t *)(uintptr_t)a->tensors[1].addr;
+	uint32_t i, n = a->tensors[1].shape[0];
+
+	for (i = 0; i < n; i++)
+		y[i] += x[i];
+	return 0;
+}
+
+static int k_seen(const struct simpler_kernel_args *a)
+{
+	seen[0] = a->tensors[0].addr;
+	seen[1] = *(const uint64_t *)(uintptr_t)a->tensors[0].addr;
+	return 0;
+}
+
+static bool is_threads(struct simpler_worker *w)
+{
+	return !strcmp(simpler_worker_hostmem(w), "threads");
+}
+
+/* chips as processes with the suite's backend, unless threads is asked for */
+static struct simpler_worker *hm_worker(unsigned flags)
+{
+	struct simpler_worker *w = NULL;
+	TEST_OPTS(o, .nr_chips = 2, .nr_subs = 1, .flags = flags);
+
+	if (simpler_worker_create(&o, &w))
+		FAILF("simpler_worker_create: %s", simpler_last_errmsg());
+	simpler_register(w, "fill", k_fill);
+	simpler_register(w, "double", k_double);
+	simpler_register(w, "addto", k_addto);
+	simpler_register(w, "seen", k_seen);
+	printf("# backend: %s\n", simpler_worker_hostmem(w));
+	return w;
+}
+
+static uint64_t copied(struct simpler_worker *w)
+{
+	struct simpler_stats s = { .sz = sizeof(s) };
+
+	simpler_worker_stats(w, &s);
+	return s.host_bytes_copied;
+}
+
+/* ---- one task, from a test ---- */
+
+struct one {
+	const char *kernel;
+	int chip;		/* -1: the sub */
+	int n;
+	const void *p[3];
+	uint32_t len[3];	/* u32 elements */
+	int acc[3];
+	uint64_t scalar;
+};
+
+static int submit_one(struct simpler_orch *o, const struct one *t)
+{
+	struct simpler_worker *w = simpler_orch_worker(o);
+	struct simpler_args *a = simpler_args_new();
+	SIMPLER_OPTS(simpler_submit_opts, so, .worker = t->chip < 0 ? 0 : t->chip,
+		     .flags = t->chip < 0 ? SIMPLER_SUBMIT_SUB : 0);
+	struct simpler_tensor x;
+	int i, r;
+
+	for (i = 0; i < t->n; i++) {
+		x = t1d(t->p[i], t->len[i], SIMPLER_U32);
+		simpler_args_add_tensor(a, &x, (enum simpler_access)t->acc[i]);
+	}
+	simpler_args_add_scalar(a, t->scalar);
+	r = simpler_submit(o, simpler_callable(w, t->kernel), a, &so);
+	simpler_args_free(a);
+	return r;
+}
+
+static int orch_list(struct simpler_orch *o, void *arg)
+{
+	const struct one *t = arg;
+	int r = 0;
+
+	for (; t->kernel && r >= 0; t++)
+		r = submit_one(o, t);
+	return r < 0 ? r : 0;
+}
+
+static int run_one(struct simpler_worker *w, struct one t)
+{
+	struct one list[2] = { t, { 0 } };
+
+	return simpler_run(w, orch_list, list);
+}
+
+/* ---- visibility ---- */
+
+static void expect_refused(struct simpler_worker *w, const void *p, size_t len, const char *why)
+{
+	CHECK_EQ(simpler_host_check(w, p, len), -EFAULT);
+	CHECK_MSG(strstr(simpler_worker_errmsg(w), why), "%s", simpler_worker_errmsg(w));
+	CHECK(strstr(simpler_worker_errmsg(w), "simpler_host_register()"));
+	CHECK(strstr(simpler_worker_errmsg(w), "MAP_SHARED"));
+}
+
+TEST(inherited_shared_memory_is_visible_private_and_late_memory_is_not)
+{
+	void *priv = mmap(NULL, 1 << 16, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct simpler_worker *w = hm_worker(0);
+	void *late = mmap(NULL, 1 << 16, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	CHECK_OK(simpler_host_check(w, inherited, 1 << 16), w);
+	CHECK_OK(simpler_host_check(w, inherited + 100, 10), w);
+	expect_refused(w, priv, 4096, "private memory");
+	expect_refused(w, late, 4096, "allocated after the chip processes started");
+	/* straddling the end of an inherited mapping into nothing */
+	expect_refused(w, late, (1 << 16) + 1, "allocated after");
+	CHECK_EQ(simpler_host_check(w, NULL, 4), -EINVAL);
+	CHECK_EQ(simpler_host_check(w, inherited, 0), -EINVAL);
+	simpler_worker_destroy(w);
+	munmap(priv, 1 << 16);
+	munmap(late, 1 << 16);
+}
+
+TEST(late_buffer_is_refused_at_submit_until_registered)
+{
+	struct simpler_worker *w = hm_worker(0);
+	size_t n = 1 << 18;	/* 1 MiB of u32: its own mapping, made after the fork */
+	uint32_t *buf = malloc(n * 4);
+	uint64_t h, i;
+	char want[160];
+
+	CHECK(buf);
+	memset(buf, 0, n * 4);
+	expect_refused(w, buf, n * 4, "allocated after the chip processes started");
+	CHECK_EQ(run_one(w, (struct one){ "fill", 0, 1, { buf }, { (uint32_t)n }, { SIMPLER_OUT },
+					  7 }), -EFAULT);
+	/* the message names the tensor, its address and both remedies */
+	snprintf(want, sizeof(want), "tensor 0 at %p (%zu bytes)", (void *)buf, n * 4);
+	CHECK_MSG(strstr(simpler_worker_errmsg(w), want), "%s", simpler_worker_errmsg(w));
+	CHECK(strstr(simpler_worker_errmsg(w), "call simpler_host_register() on it, or allocate it "
+		     "before simpler_worker_create() in shared memory"));
+	CHECK_EQ(buf[5], 0);	/* nothing ran */
+
+	CHECK_OK(simpler_host_register(w, buf, n * 4, 0, &h), w);
+	CHECK_OK(simpler_host_check(w, buf, n * 4), w);
+	CHECK_OK(run_one(w, (struct one){ "fill", 1, 1, { buf }, { (uint32_t)n }, { SIMPLER_OUT },
+					  7 }), w);
+	for (i = 0; i < n; i++)
+		CHECK_MSG(buf[i] == 7 + i, "buf[%lu] = %u", (unsigned long)i, buf[i]);
+	CHECK_OK(simpler_host_unregister(w, h), w);
+	expect_refused(w, buf, n * 4, "allocated after");
+	CHECK_EQ(simpler_host_unregister(w, h), -ENOENT);
+	simpler_worker_destroy(w);
+	free(buf);
+}
+
+TEST(views_inside_a_registered_buffer_resolve_and_views_past_its_end_do_not)
+{
+	struct simpler_worker *w = hm_worker(0);
+	uint32_t *buf = malloc(10000 * 4);
+	uint64_t h;
+	int i;
+
+	CHECK(buf);
+	memset(buf, 0, 10000 * 4);
+	CHECK_OK(simpler_host_register(w, buf, 10000 * 4, 0, &h), w);
+	CHECK_OK(simpler_host_check(w, buf + 5000, 5000 * 4), w);
+	CHECK_EQ(simpler_host_check(w, buf + 5000, 5000 * 4 + 1), -EFAULT);
+	CHECK_MSG(strstr(simpler_worker_errmsg(w), "runs past the end of the registered buffer"),
+		  "%s", simpler_worker_errmsg(w));
+	/* the middle of it, on the sub */
+	CHECK_OK(run_one(w, (struct one){ "fill", -1, 1, { buf + 5000 }, { 100 }, { SIMPLER_OUT },
+					  1 }), w);
+	for (i = 0; i < 100; i++)
+		CHECK_EQ(buf[5000 + i], 1 + i);
+	CHECK_EQ(buf[4999], 0);
+	CHECK_EQ(buf[5100], 0);
+	/* one element past the end */
+	CHECK_EQ(run_one(w, (struct one){ "fill", 0, 1, { buf + 9990 }, { 11 }, { SIMPLER_OUT },
+					  1 }), -EFAULT);
+	CHECK_MSG(strstr(simpler_worker_errmsg(w), "runs 4 bytes past the end of the registered "
+		     "buffer"), "%s", simpler_worker_errmsg(w));
+	CHECK_EQ(buf[9990], 0);
+	CHECK_OK(simpler_host_unregister(w, h), w);
+	simpler_worker_destroy(w);
+	free(buf);
+}
+
+TEST(registration_errors)
+{
+	struct simpler_worker *w = hm_worker(0);
+	char *buf = malloc(8192);
+	uint64_t h, h2;
+
+	CHECK(buf);
+	CHECK_EQ(simpler_host_register(w, NULL, 10, 0, &h), -EINVAL);
+	CHECK_EQ(simpler_host_register(w, buf, 0, 0, &h), -EINVAL);
+	CHECK_EQ(simpler_host_register(w, buf, 10, 0x80, &h), -EINVAL);
+	CHECK(strstr(simpler_worker_errmsg(w), "unknown flags"));
+	CHECK_OK(simpler_host_register(w, buf + 100, 1000, 0, &h), w);
+	CHECK_EQ(simpler_host_register(w, buf + 1000, 1000, 0, &h2), -EEXIST);
+	CHECK_MSG(strstr(simpler_worker_errmsg(w), "overlaps the buffer"), "%s",
+		  simpler_worker_errmsg(w));
+	CHECK_EQ(simpler_host_register(w, buf, 101, 0, &h2), -EEXIST);
+	/* adjacent is fine, even on the same page */
+	CHECK_OK(simpler_host_register(w, buf + 1100, 1000, 0, &h2), w);
+	CHECK(h2 != h);
+	CHECK_EQ(simpler_host_unregister(w, 424242), -ENOENT);
+	CHECK_OK(simpler_host_unregister(w, h), w);
+	CHECK_OK(simpler_host_unregister(w, h2), w);
+	simpler_worker_destroy(w);
+	free(buf);
+}
+
+/* ---- data ---- */
+
+/*
+ * In one run: chip 0 fills a (registered), chip 1 doubles it into b
+ * (registered), the sub adds b into c (inherited), chip 0 adds c into a
+ * second view of a.  Every edge is inferred; every byte is checked.
+ */
+TEST(written_then_read_in_one_run_on_every_backend)
+{
+	struct simpler_worker *w = hm_worker(0);
+	const uint32_t n = 1 << 16;
+	uint32_t *a = malloc(2 * n * 4), *b = malloc(n * 4), *c = (uint32_t *)inherited, i;
+	uint64_t ha, hb, before = copied(w), want;
+	struct one list[] = {
+		{ "fill", 0, 1, { a }, { n }, { SIMPLER_OUT }, 1000 },
+		{ "double", 1, 2, { a, b }, { n, n }, { SIMPLER_IN, SIMPLER_OUT }, 0 },
+		{ "addto", -1, 2, { b, c }, { n, 4096 }, { SIMPLER_IN, SIMPLER_INOUT }, 0 },
+		{ "addto", 0, 2, { c, a + n }, { 4096, 4096 }, { SIMPLER_IN, SIMPLER_INOUT }, 0 },
+		{ 0 },
+	};
+
+	CHECK(a && b);
+	/* c: 4096 u32 of inherited shared memory; the second half of a starts at 5 */
+	for (i = 0; i < 4096; i++)
+		c[i] = 3;
+	for (i = 0; i < n; i++)
+		a[n + i] = 5;
+	CHECK_OK(simpler_host_register(w, a, 2 * n * 4, 0, &ha), w);
+	CHECK_OK(simpler_host_register(w, b, n * 4, 0, &hb), w);
+	CHECK_OK(simpler_run(w, orch_list, list), w);
+	for (i = 0; i < n; i++) {
+		CHECK_MSG(a[i] == 1000 + i, "a[%u] = %u", i, a[i]);
+		CHECK_MSG(b[i] == 2 * (1000 + i), "b[%u] = %u", i, b[i]);
+	}
+	for (i = 0; i < 4096; i++) {
+		CHECK_MSG(c[i] == 3 + 2 * (1000 + i), "c[%u] = %u", i, c[i]);
+		CHECK_MSG(a[n + i] == 5 + c[i], "a[n + %u] = %u", i, a[n + i]);
+	}
+	/* shm: a and b copied in once, both written so both copied back; kmod: nothing */
+	want = !strcmp(simpler_worker_hostmem(w), "shm") ? 2 * (2ULL * n * 4 + n * 4) : 0;
+	CHECK_EQ(copied(w) - before, want);
+	printf("# %s backend copied %llu bytes\n", simpler_worker_hostmem(w),
+	       (unsigned long long)(copied(w) - before));
+
+	/* the host changes a between runs: the next run sees the change */
+	for (i = 0; i < n; i++)
+		a[i] = 1;
+	CHECK_OK(run_one(w, (struct one){ "double", 1, 2, { a, b }, { n, n },
+					  { SIMPLER_IN, SIMPLER_OUT }, 0 }), w);
+	for (i = 0; i < n; i++)
+		CHECK_MSG(b[i] == 2, "b[%u] = %u", i, b[i]);
+	CHECK_OK(simpler_host_unregister(w, ha), w);
+	CHECK_OK(simpler_host_unregister(w, hb), w);
+	simpler_worker_destroy(w);
+	free(a);
+	free(b);
+}
+
+/* two small buffers on one page, registered apart: both work, and apart */
+TEST(buffers_sharing_a_page)
+{
+	struct simpler_worker *w = hm_worker(0);
+	uint32_t *page = aligned_alloc(4096, 4096), i;
+	uint64_t h1, h2;
+
+	CHECK(page);
+	memset(page, 0, 4096);
+	CHECK_OK(simpler_host_register(w, page, 256, 0, &h1), w);
+	CHECK_OK(simpler_host_register(w, page + 512, 256, 0, &h2), w);
+	CHECK_OK(run_one(w, (struct one){ "fill", 0, 1, { page }, { 64 }, { SIMPLER_OUT }, 10 }), w);
+	CHECK_OK(simpler_host_unregister(w, h1), w);
+	CHECK_OK(run_one(w, (struct one){ "fill", 1, 1, { page + 512 }, { 64 }, { SIMPLER_OUT },
+					  20 }), w);
+	for (i = 0; i < 64; i++) {
+		CHECK_EQ(page[i], 10 + i);
+		CHECK_EQ(page[512 + i], 20 + i);
+	}
+	CHECK_EQ(page[64], 0);
+	expect_refused(w, page, 256, "");
+	CHECK_OK(simpler_host_unregister(w, h2), w);
+	simpler_worker_destroy(w);
+	free(page);
+}
+
+static int orch_unregister_busy(struct simpler_orch *o, void *arg)
+{
+	uint64_t *h = arg;
+	struct simpler_worker *w = simpler_orch_worker(o);
+	struct one t = { "fill", 0, 1, { (void *)(uintptr_t)h[1] }, { 16 }, { SIMPLER_OUT }, 1 };
+	int r = submit_one(o, &t);
+
+	if (r < 0)
+		return r;
+	/* the run uses it: refused, and the run goes on */
+	return simpler_host_unregister(w, h[0]) == -EBUSY ? 0 : -EPROTO;
+}
+
+TEST(unregister_during_a_run_that_uses_it_is_refused)
+{
+	struct simpler_worker *w = hm_worker(0);
+	uint32_t *buf = malloc(64);
+	uint64_t h[2];
+
+	CHECK(buf);
+	CHECK_OK(simpler_host_register(w, buf, 64, 0, &h[0]), w);
+	h[1] = (uintptr_t)buf;
+	CHECK_OK(simpler_run(w, orch_unregister_busy, h), w);
+	CHECK_EQ(buf[3], 4);
+	CHECK_OK(simpler_host_unregister(w, h[0]), w);
+	simpler_worker_destroy(w);
+	free(buf);
+}
+
+/*
+ * A buffer at an address the chip process already uses (chip 0's memory
+ * lives there): it cannot be mapped at the same address there, so the
+ * kernel gets another address for the same bytes.
+ */
+TEST(buffer_at_an_address_taken_in_the_chip_is_translated)
+{
+	struct simpler_worker *w = hm_worker(0);
+	uint64_t dev, h;
+	uint64_t *p;
+
+	if (is_threads(w))
+		SKIP("chip memory and host memory are one address space in thread mode");
+	CHECK_OK(simpler_malloc(w, 0, 4096, &dev), w);
+	p = mmap((void *)(uintptr_t)dev, 4096, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	CHECK_MSG(p == (void *)(uintptr_t)dev, "cannot map host memory at 0x%llx: %s",
+		  (unsigned long long)dev, strerror(errno));
+	p[0] = 0x1234567890abcdefULL;
+	CHECK_OK(simpler_host_register(w, p, 4096, 0, &h), w);
+	CHECK_OK(run_one(w, (struct one){ "seen", 0, 1, { p }, { 2 }, { SIMPLER_IN }, 0 }), w);
+	CHECK_EQ(seen[1], 0x1234567890abcdefULL);
+	CHECK(seen[0] != (uintptr_t)p);
+	printf("# host %p, chip 0 saw 0x%llx\n", (void *)p, (unsigned long long)seen[0]);
+	CHECK_OK(simpler_host_unregister(w, h), w);
+	munmap(p, 4096);
+	simpler_worker_destroy(w);
+}
+
+/* kmod: the chip maps the parent's pages at the parent's address when it can */
+TEST(kmod_maps_at_the_same_address_and_copies_nothing)
+{
+	struct simpler_worker *w = hm_worker(0);
+	uint64_t *p = malloc(1 << 20), h;
+
+	if (strcmp(simpler_worker_hostmem(w), "kmod"))
+		SKIP("the %s backend is in use: /dev/simpler is not loaded here (the VM runs "
+		     "this with it)", simpler_worker_hostmem(w));
+	CHECK(p);
+	p[0] = 42;
+	CHECK_OK(simpler_host_register(w, p, 1 << 20, 0, &h), w);
+	CHECK_OK(run_one(w, (struct one){ "seen", 0, 1, { p }, { 2 }, { SIMPLER_IN }, 0 }), w);
+	CHECK_EQ(seen[0], (uintptr_t)p);
+	CHECK_EQ(seen[1], 42);
+	/* the chip's writes land in the application's pages, during the run */
+	CHECK_OK(run_one(w, (struct one){ "fill", 1, 1, { p }, { 1024 }, { SIMPLER_OUT }, 9 }), w);
+	CHECK_EQ(((uint32_t *)p)[1023], 9 + 1023);
+	CHECK_EQ(copied(w), 0);
+	CHECK_OK(simpler_host_unregister(w, h), w);
+	simpler_worker_destroy(w);
+	free(p);
+}
+
+TEST(thread_mode_sees_everything)
+{
+	struct simpler_worker *w = hm_worker(SIMPLER_WORKER_THREADS);
+	char *late = malloc(100);
+	uint64_t h;
+
+	CHECK(late);
+	CHECK(is_threads(w));
+	CHECK_OK(simpler_host_check(w, late, 100), w);
+	CHECK_OK(simpler_host_register(w, late, 100, 0, &h), w);
+	CHECK_EQ(simpler_host_register(w, late + 50, 100, 0, &h), -EEXIST);
+	CHECK_OK(simpler_host_unregister(w, h), w);
+	simpler_worker_destroy(w);
+	free(late);
+}
+
+TEST_MAIN()
