@@ -11,7 +11,15 @@
 # env: KVER (kernel version), BUILD (build dir), VM_MEM (MiB, 2048),
 #      VM_SMP (2), VM_TIMEOUT (seconds for the whole VM, 900),
 #      VM_ARGS (arguments passed to every program), VM_MODPARAMS (insmod args),
-#      VM_ONLY (names of the programs to run, default all)
+#      VM_ONLY (names of the programs to run, default all),
+#      VM_HOST (1: in tests mode also run the host suite in process mode on the
+#      kmod backend, default 1)
+#
+# The host suite is the public-API tests of libsimpler (tests/host), minus
+# the 10M-task scale test and the TensorMap unit test: dynamically linked,
+# so the glibc they need is copied in too.  The debug kernel (KASAN makes
+# everything ~10x slower again) runs the programs that drive the module:
+# test_basic, test_hostmem, test_proc.
 set -u
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD:-$repo/build}
@@ -61,10 +69,39 @@ mkdir -p "$root"/{bin,proc,sys,dev,tmp,mnt,$mode}
 cp /bin/busybox "$root/bin/busybox"
 cp "$repo/tools/vm/init" "$root/init"
 cp "$ko" "$root/simpler.ko"
+host_tests=
+if [ $mode = tests ] && [ "${VM_HOST:-1}" = 1 ]; then
+	for t in "$build"/tests/test_*; do
+		case ${t##*/} in test_scale|test_tensormap) continue ;; esac
+		if [ $debug = 1 ]; then
+			case ${t##*/} in test_basic|test_hostmem|test_proc) ;; *) continue ;; esac
+		fi
+		host_tests="$host_tests $t"
+	done
+	[ -n "$host_tests" ] || die "no host tests in $build/tests (make host-tests)"
+fi
+mkdir -p "$root/host"
 if [ -n "${VM_ONLY:-}" ]; then
-	for p in $VM_ONLY; do cp "$progs/$p" "$root/$mode/" || die "no program $p"; done
+	for p in $VM_ONLY; do
+		if [ -e "$progs/$p" ]; then
+			cp "$progs/$p" "$root/$mode/"
+		elif [ -e "$build/tests/$p" ]; then
+			cp "$build/tests/$p" "$root/host/"
+		else
+			die "no program $p"
+		fi
+	done
 else
 	cp "$progs"/* "$root/$mode/"
+	[ -n "$host_tests" ] && cp $host_tests "$root/host/"
+fi
+if ls "$root"/host/* >/dev/null 2>&1; then
+	cp "$build/tests/libkern_test.so" "$root/host/" || die "no libkern_test.so (make host-tests)"
+	# the loader and libraries they link, at the same paths
+	for lib in $(ldd "$root"/host/test_* | awk '/=> \//{print $3} /^\t\/[^ ]*ld-linux/{print $1}' | sort -u); do
+		mkdir -p "$root$(dirname "$lib")"
+		cp -L "$lib" "$root$lib"
+	done
 fi
 echo "$mode" >"$root/mode"
 echo "${VM_ARGS:-}" >"$root/args"
