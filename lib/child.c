@@ -73,9 +73,8 @@ static simpler_kernel_fn resolve(struct child *c, int id, char *why, size_t len)
 	return c->fn[id] = (simpler_kernel_fn)(uintptr_t)(lm->l_addr + (sc->fn - sc->obj_base));
 }
 
-static void serve_task(struct child *c)
+static void serve_task(struct child *c, struct mb_task *t)
 {
-	struct mb_task *t = &c->mb->task;
 	struct simpler_worker *w = c->w;
 	uint32_t n = atomic_load_explicit(&w->ctab->count, memory_order_acquire);
 	struct launch l;
@@ -164,11 +163,45 @@ static void serve_ctl(struct child *c)
 		snprintf(k->msg, sizeof(k->msg), "%s", err);
 }
 
-static bool has_work(struct mailbox *mb)
+static bool has_work(struct mailbox *mb, uint32_t consumed)
 {
-	return atomic_load_explicit(&mb->task_state, memory_order_acquire) == MB_POSTED ||
+	return atomic_load_explicit(&mb->posted, memory_order_acquire) != consumed ||
 	       atomic_load_explicit(&mb->ctl_state, memory_order_acquire) == MB_POSTED ||
 	       atomic_load_explicit(&mb->shutdown, memory_order_acquire);
+}
+
+/*
+ * Wait for work.  Spinning pays only while a CPU is free to spin on: at most
+ * spin_budget children spin at once (one CPU fewer than the machine has,
+ * kept for the dispatcher), the others sleep at once.
+ */
+static void idle_wait(struct simpler_worker *w, struct mailbox *mb, uint32_t consumed)
+{
+	struct proc_shared *ps = w->pshared;
+	uint64_t deadline;
+	uint32_t key;
+
+	if (has_work(mb, consumed))
+		return;
+	if (atomic_fetch_add_explicit(&ps->spinners, 1, memory_order_relaxed) < ps->spin_budget) {
+		deadline = now_ns() + w->spin_ns;
+		for (unsigned i = 1; !has_work(mb, consumed); i++) {
+			if (i % 64 == 0 && now_ns() > deadline)
+				break;
+			if (i % 64 == 0)
+				sched_yield();
+			else
+				cpu_relax();
+		}
+	}
+	atomic_fetch_sub_explicit(&ps->spinners, 1, memory_order_relaxed);
+	while (!has_work(mb, consumed)) {
+		key = ec_prepare(&mb->child_ec);
+		if (has_work(mb, consumed))
+			ec_cancel(&mb->child_ec);
+		else
+			ec_sleep(&mb->child_ec, key);
+	}
 }
 
 static void boot_fail(struct mailbox *mb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -190,6 +223,7 @@ void child_main(struct simpler_worker *w, struct mailbox *mb, pid_t parent)
 	struct child *c = calloc(1, sizeof(*c));
 	char err[512];
 	pthread_t watcher;
+	uint32_t consumed;
 	int pidfd, ret;
 
 	/* the parent may already be gone: do not outlive it even briefly */
@@ -218,11 +252,13 @@ void child_main(struct simpler_worker *w, struct mailbox *mb, pid_t parent)
 	if (ret)
 		boot_fail(mb, "%s: %s", c->tag, err);
 
+	/* a restarted chip continues where its predecessor's frames ended */
+	consumed = atomic_load_explicit(&mb->done, memory_order_acquire);
 	atomic_store_explicit(&mb->boot, MB_READY, memory_order_seq_cst);
 	ec_notify(&mb->parent_ec);
 
 	for (;;) {
-		EC_WAIT_UNTIL(&mb->child_ec, w->spin_ns, has_work(mb));
+		idle_wait(w, mb, consumed);
 		if (atomic_load_explicit(&mb->shutdown, memory_order_acquire))
 			break;
 		if (atomic_load_explicit(&mb->ctl_state, memory_order_acquire) == MB_POSTED) {
@@ -231,10 +267,12 @@ void child_main(struct simpler_worker *w, struct mailbox *mb, pid_t parent)
 			atomic_store_explicit(&mb->ctl_state, MB_DONE, memory_order_seq_cst);
 			ec_notify(&mb->parent_ec);
 		}
-		if (atomic_load_explicit(&mb->task_state, memory_order_acquire) == MB_POSTED) {
-			serve_task(c);
-			atomic_store_explicit(&mb->task_state, MB_DONE, memory_order_seq_cst);
-			ec_notify(&mb->parent_ec);
+		/* one frame at a time: a control command waits at most one kernel */
+		if (atomic_load_explicit(&mb->posted, memory_order_acquire) != consumed) {
+			serve_task(c, &mb->task[consumed % MB_RING]);
+			/* seq_cst RMW: the result is published, then the dispatcher's waiter check */
+			atomic_exchange_explicit(&mb->done, ++consumed, memory_order_seq_cst);
+			ec_notify_after_rmw(&w->pshared->disp_ec);
 		}
 	}
 	if (c->chip)

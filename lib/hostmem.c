@@ -45,6 +45,7 @@ struct hostmem {
 	size_t n, cap;
 	uint64_t next_handle;
 	uint64_t run;			/* bumped per run */
+	uint64_t cur_run;		/* shm: the run cur was read in */
 	struct range *ok;		/* ranges found visible during this run */
 	size_t nok, capok;
 	/* shm */
@@ -75,6 +76,7 @@ int hostmem_init(struct simpler_worker *w, unsigned want, uint64_t mirror_size)
 		return werr(NULL, -ENOMEM, "out of memory");
 	w->hm = h;
 	h->fd = -1;
+	h->cur_run = UINT64_MAX;
 	if (w->flags & SIMPLER_WORKER_THREADS) {
 		h->kind = HM_THREADS;
 		return 0;
@@ -350,32 +352,67 @@ SIMPLER_API int simpler_host_unregister(struct simpler_worker *w, uint64_t handl
 
 /* ---- visibility ---- */
 
+/*
+ * The ranges found visible during this run: sorted, disjoint, merged when
+ * they touch (visibility holds byte by byte, so a union of visible ranges
+ * is visible).  A lookup is a binary search.
+ */
 static bool ok_cached(struct hostmem *h, uint64_t a, uint64_t e)
 {
-	size_t i;
+	size_t lo = 0, hi = h->nok, mid;
 
-	for (i = 0; i < h->nok; i++)
-		if (h->ok[i].s <= a && e <= h->ok[i].e)
-			return true;
-	return false;
+	/* the last range starting at or before a */
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (h->ok[mid].s <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo && e <= h->ok[lo - 1].e;
 }
 
 static void ok_remember(struct hostmem *h, uint64_t a, uint64_t e)
 {
+	size_t i = 0, j, lo = 0, hi = h->nok, mid;
 	struct range *v;
 
-	if (h->nok == h->capok) {
-		v = realloc(h->ok, (h->capok ? 2 * h->capok : 32) * sizeof(*v));
-		if (!v)
-			return;		/* only a cache */
-		h->ok = v;
-		h->capok = h->capok ? 2 * h->capok : 32;
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (h->ok[mid].e < a)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	h->ok[h->nok++] = (struct range){ a, e };
+	i = lo;		/* the first range that ends at or after a: it may touch */
+	for (j = i; j < h->nok && h->ok[j].s <= e; j++) {
+		a = h->ok[j].s < a ? h->ok[j].s : a;
+		e = h->ok[j].e > e ? h->ok[j].e : e;
+	}
+	if (j == i) {	/* touches nothing: insert */
+		if (h->nok == h->capok) {
+			v = realloc(h->ok, (h->capok ? 2 * h->capok : 32) * sizeof(*v));
+			if (!v)
+				return;		/* only a cache */
+			h->ok = v;
+			h->capok = h->capok ? 2 * h->capok : 32;
+		}
+		memmove(&h->ok[i + 1], &h->ok[i], (h->nok - i) * sizeof(*v));
+		h->nok++;
+	} else {	/* ranges i..j-1 merge into i */
+		memmove(&h->ok[i + 1], &h->ok[j], (h->nok - j) * sizeof(*h->ok));
+		h->nok -= j - i - 1;
+	}
+	h->ok[i] = (struct range){ a, e };
 }
 
-/* the verdict for inherited memory: QUERY, or the maps snapshots */
-static unsigned verdict(struct simpler_worker *w, uint64_t a, uint64_t len, int *bad)
+/*
+ * The verdict for inherited memory: QUERY, or the maps snapshots (the
+ * application's own maps read once per run).  [*lo, *hi) gets the range
+ * the verdict holds for, at least [a, a + len).
+ */
+static unsigned verdict(struct simpler_worker *w, uint64_t a, uint64_t len, int *bad,
+			uint64_t *lo, uint64_t *hi)
 {
 	struct hostmem *h = w->hm;
 	const struct mapsnap *m[2 * MAX_EXECS];
@@ -383,6 +420,8 @@ static unsigned verdict(struct simpler_worker *w, uint64_t a, uint64_t len, int 
 	int i, n = 0;
 
 	*bad = -1;
+	*lo = a;
+	*hi = a + len;
 	if (h->kind == HM_KMOD) {
 		memset(&q, 0, sizeof(q));
 		q.size = sizeof(q);
@@ -396,9 +435,12 @@ static unsigned verdict(struct simpler_worker *w, uint64_t a, uint64_t len, int 
 	for (i = 0; i < 2 * MAX_EXECS; i++)
 		if (h->snaps[i] && proc_slot_alive(w, i))
 			m[n++] = h->snaps[i];
-	if (mapsnap_take(&h->cur, false))
-		return SIMPLER_VIS_UNMAPPED;
-	return mapsnap_verdict(&h->cur, m, n, a, len, bad);
+	if (h->cur_run != h->run) {
+		if (mapsnap_take(&h->cur, false))
+			return SIMPLER_VIS_UNMAPPED;
+		h->cur_run = h->run;
+	}
+	return mapsnap_verdict(&h->cur, m, n, a, len, bad, lo, hi);
 }
 
 static const char *verdict_text(unsigned v)
@@ -420,6 +462,7 @@ static const char *verdict_text(unsigned v)
 static unsigned inherited(struct simpler_worker *w, uint64_t a, uint64_t len)
 {
 	struct hostmem *h = w->hm;
+	uint64_t lo, hi;
 	unsigned v;
 	int bad;
 
@@ -430,9 +473,9 @@ static unsigned inherited(struct simpler_worker *w, uint64_t a, uint64_t len)
 	 * reach a child only through that buffer's handle, which this range
 	 * does not carry.
 	 */
-	v = verdict(w, a, len, &bad);
+	v = verdict(w, a, len, &bad, &lo, &hi);
 	if (v == SIMPLER_VIS_SHARED) {
-		ok_remember(h, a, a + len);
+		ok_remember(h, lo, hi);
 		return 0;
 	}
 	return v;
@@ -512,6 +555,11 @@ SIMPLER_API int simpler_host_check(struct simpler_worker *w, const void *addr, s
 	if (w->hm->kind == HM_THREADS)
 		return 0;	/* threads share the application's address space */
 	pthread_mutex_lock(&w->mem_lock);
+	if (!atomic_load(&w->running)) {
+		/* between runs the application may remap anything: look afresh */
+		w->hm->nok = 0;
+		w->hm->cur_run = UINT64_MAX;
+	}
 	b = hb_find(w->hm, a);
 	if (b && len <= b->len - (a - b->addr)) {
 		pthread_mutex_unlock(&w->mem_lock);
@@ -537,7 +585,7 @@ void hostmem_run_begin(struct simpler_worker *w)
 
 	pthread_mutex_lock(&w->mem_lock);
 	h->run++;
-	h->nok = 0;	/* re-check inherited memory once per run */
+	h->nok = 0;	/* re-check inherited memory once per run: it may have been remapped */
 	pthread_mutex_unlock(&w->mem_lock);
 }
 

@@ -238,6 +238,10 @@ struct exec {
 	int restarts;
 	char restart_note[400];
 	pthread_mutex_t ctl_lock;	/* one control command at a time */
+	/* the dispatcher's: frames posted to the ring and reaped from it */
+	uint32_t posted, reaped;
+	struct qitem *ring_it[MB_RING];
+	bool dead_reported;		/* its running frame was failed */
 	/* pushed LIFO by producers (seq_cst CAS), taken whole and reversed */
 	_Atomic(struct qitem *) inbox __line;
 	struct ec ec __line;		/* the executor sleeps here */
@@ -291,6 +295,9 @@ struct simpler_worker {
 	_Atomic bool proc_stop;
 	pthread_t monitor;
 	bool monitor_started;
+	struct proc_shared *pshared;		/* the dispatcher's eventcount */
+	pthread_t disp;				/* the dispatcher thread */
+	bool disp_started;
 	struct hostmem *hm;
 
 	/* task slots */
@@ -338,7 +345,11 @@ void frame_put(struct simpler_worker *w, struct frame *f, int64_t n);
 int proc_create(struct simpler_worker *w);
 void proc_destroy(struct simpler_worker *w);
 int proc_respawn(struct simpler_worker *w);
-struct failure *proc_exec_member(struct exec *ex, struct task *t, uint32_t m);
+/* the dispatcher's side of a mailbox (sched.c runs it) */
+void proc_post(struct exec *ex, struct qitem *it);
+bool proc_reap(struct exec *ex, struct qitem **it, struct failure **f);
+bool proc_reapable(struct exec *ex);
+struct failure *proc_dead_failure(struct exec *ex, const struct task *t);
 /* a control command; the caller holds ex->ctl_lock */
 int proc_ctl(struct exec *ex, uint32_t op, uint64_t a0, uint64_t a1, uint64_t *r0, char *msg,
 	     size_t len);

@@ -1,11 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * One shared-memory mailbox per chip or sub process, mapped before the
- * fork.  Two independent lanes, so control commands (malloc, free, copies)
- * never race a task: each lane has a state word the parent sets to POSTED
- * (release) and the child to DONE (release), with the frame between.  The
- * child sleeps on child_ec, the parent's waiters on parent_ec; both are
- * process-shared futex eventcounts (spin briefly, then sleep).
+ * fork, with two independent lanes, so control commands (malloc, free,
+ * copies) never race a task:
+ *
+ * - the task lane is a ring of MB_RING frames: the parent's dispatcher
+ *   fills frame posted % MB_RING and bumps posted (seq_cst); the child runs
+ *   frames in order, writes each one's result into it and bumps done
+ *   (seq_cst), then wakes the dispatcher (struct proc_shared);
+ * - the control lane is one frame and a state word the parent sets to
+ *   POSTED and the child to DONE; the caller waits on parent_ec.
+ *
+ * The child sleeps on child_ec.  Every eventcount here is process-shared:
+ * waiters spin briefly, then sleep on a futex.
  */
 #ifndef SIMPLER_MAILBOX_H
 #define SIMPLER_MAILBOX_H
@@ -17,6 +24,7 @@
 
 #define MB_MSG		1024		/* error messages: at least 512 bytes, with where */
 #define MB_WINDOW	(1U << 20)	/* copy window for copy_to/copy_from chunks */
+#define MB_RING		8		/* task frames in flight per child */
 
 enum mb_state { MB_IDLE, MB_POSTED, MB_DONE };
 enum mb_boot { MB_BOOTING, MB_READY, MB_FAILED };
@@ -61,9 +69,10 @@ struct mailbox {
 	char boot_msg[MB_MSG];
 	_Atomic uint32_t shutdown;	/* sticky */
 	struct ec child_ec __attribute__((aligned(64)));	/* the child waits here */
-	struct ec parent_ec __attribute__((aligned(64)));	/* the parent waits here */
-	_Atomic uint32_t task_state __attribute__((aligned(64)));
-	struct mb_task task;
+	struct ec parent_ec __attribute__((aligned(64)));	/* control callers wait here */
+	_Atomic uint32_t posted __attribute__((aligned(64)));	/* frames published */
+	_Atomic uint32_t done __attribute__((aligned(64)));	/* frames finished */
+	struct mb_task task[MB_RING];
 	_Atomic uint32_t ctl_state __attribute__((aligned(64)));
 	struct mb_ctl ctl;
 	char window[MB_WINDOW] __attribute__((aligned(64)));
@@ -80,6 +89,13 @@ struct shared_callable {
 	uint64_t fn;			/* address in the parent */
 	uint64_t obj_base;		/* load address of its object in the parent */
 	char obj[256];			/* path of that object ("" for the main program) */
+};
+
+/* shared by the parent and every child */
+struct proc_shared {
+	struct ec disp_ec __attribute__((aligned(64)));	/* the dispatcher sleeps here */
+	_Atomic uint32_t spinners __attribute__((aligned(64)));	/* children spinning idle */
+	uint32_t spin_budget;		/* how many may: online CPUs - 1, at least 1 */
 };
 
 struct shared_callables {

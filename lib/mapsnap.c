@@ -172,8 +172,22 @@ static unsigned judge_member(const struct mapsnap *m, const struct vma_ident *c,
 	return worst;
 }
 
+/* the extent of the one mapping of m holding [a, e) into [*lo, *hi), else [a, e) */
+static void narrow(const struct mapsnap *m, uint64_t a, uint64_t e, uint64_t *lo, uint64_t *hi)
+{
+	size_t i = first_after(m, a);
+
+	if (i < m->n && m->v[i].start <= a && e <= m->v[i].end) {
+		*lo = m->v[i].start > *lo ? m->v[i].start : *lo;
+		*hi = m->v[i].end < *hi ? m->v[i].end : *hi;
+	} else {
+		*lo = a;
+		*hi = e;
+	}
+}
+
 unsigned mapsnap_verdict(const struct mapsnap *cur, const struct mapsnap *const *members, int n,
-			 uint64_t a, uint64_t len, int *bad)
+			 uint64_t a, uint64_t len, int *bad, uint64_t *lo, uint64_t *hi)
 {
 	uint64_t end = a + len, pos = a, s, e;
 	unsigned worst = SIMPLER_VIS_SHARED, v, floor;
@@ -181,6 +195,12 @@ unsigned mapsnap_verdict(const struct mapsnap *cur, const struct mapsnap *const 
 	int k;
 
 	*bad = -1;
+	/* what holds for the range holds for the mappings it lies in */
+	*lo = 0;
+	*hi = UINT64_MAX;
+	narrow(cur, a, end, lo, hi);
+	for (k = 0; k < n; k++)
+		narrow(members[k], a, end, lo, hi);
 	for (; pos < end; i++) {
 		if (i >= cur->n || cur->v[i].start > pos) {
 			worst = SIMPLER_VIS_UNMAPPED;	/* a hole now */

@@ -31,9 +31,10 @@ void mapsnap_free(struct mapsnap *s);
 /*
  * The verdict (SIMPLER_VIS_*) for [a, a + len) as cur maps it, against the
  * fork-time snapshots of n members; *bad gets the first member that cannot
- * see it (-1: none).
+ * see it (-1: none).  [*lo, *hi) gets the range around it the same verdict
+ * holds for (one mapping in every table), at least [a, a + len).
  */
 unsigned mapsnap_verdict(const struct mapsnap *cur, const struct mapsnap *const *members, int n,
-			 uint64_t a, uint64_t len, int *bad);
+			 uint64_t a, uint64_t len, int *bad, uint64_t *lo, uint64_t *hi);
 
 #endif /* SIMPLER_MAPSNAP_H */

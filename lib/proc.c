@@ -66,6 +66,11 @@ static void reap(struct exec *ex, char *buf, size_t len)
 	describe_status(&si, buf, len);
 }
 
+static bool dead(struct exec *ex)
+{
+	return atomic_load_explicit(&ex->dead, memory_order_acquire);
+}
+
 /* ---- the monitor ---- */
 
 static void *monitor_main(void *arg)
@@ -106,8 +111,9 @@ static void *monitor_main(void *arg)
 			/* pairs with the acquire loads of dead in the waiters */
 			atomic_store_explicit(&who[i]->dead, true, memory_order_seq_cst);
 			pthread_mutex_unlock(&w->proc_lock);
-			/* wake whoever waits on it: the executor, a control caller */
+			/* wake whoever waits on it: the dispatcher, a control caller */
 			ec_notify(&who[i]->mb->parent_ec);
+			ec_notify(&w->pshared->disp_ec);
 		}
 	}
 }
@@ -130,9 +136,9 @@ static int spawn(struct simpler_worker *w, struct exec *ex, int same_as)
 
 	mb->kind = ex->pool->chips;
 	mb->index = ex->index;
+	/* posted and done carry on: the dispatcher's counters continue across restarts */
 	atomic_store(&mb->boot, MB_BOOTING);
 	atomic_store(&mb->shutdown, 0);
-	atomic_store(&mb->task_state, MB_IDLE);
 	atomic_store(&mb->ctl_state, MB_IDLE);
 	ec_init(&mb->child_ec, true);
 	ec_init(&mb->parent_ec, true);
@@ -160,6 +166,7 @@ static int spawn(struct simpler_worker *w, struct exec *ex, int same_as)
 	ex->pid = pid;
 	snprintf(ex->tag, sizeof(ex->tag), "%s %d (pid %d)", ex->pool->chips ? "chip" : "sub",
 		 ex->index, pid);
+	ex->dead_reported = false;
 	atomic_store(&ex->dead, false);
 	pthread_mutex_unlock(&w->proc_lock);
 	return 0;
@@ -235,11 +242,21 @@ static void stop_child(struct exec *ex, int wait_ms)
 int proc_create(struct simpler_worker *w)
 {
 	uint64_t deadline;
+	long ncpu;
 	int i, ret;
 
 	w->proc_evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (w->proc_evfd < 0)
 		return werr(w, -errno, "eventfd: %s", strerror(errno));
+	w->pshared = mmap(NULL, sizeof(*w->pshared), PROT_READ | PROT_WRITE,
+			  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (w->pshared == MAP_FAILED) {
+		w->pshared = NULL;
+		return werr(w, -ENOMEM, "cannot map the dispatcher's shared page");
+	}
+	ec_init(&w->pshared->disp_ec, true);
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	w->pshared->spin_budget = ncpu > 2 ? (uint32_t)ncpu - 1 : 1;
 	for (i = 0; i < nslots(w); i++) {
 		struct exec *ex = slot_exec(w, i);
 
@@ -291,19 +308,23 @@ void proc_destroy(struct simpler_worker *w)
 	if (w->proc_evfd >= 0)
 		close(w->proc_evfd);
 	w->proc_evfd = -1;
+	if (w->pshared)
+		munmap(w->pshared, sizeof(*w->pshared));
+	w->pshared = NULL;
 }
 
 /* at a run's start: fork a new process for every dead one */
 int proc_respawn(struct simpler_worker *w)
 {
 	char old[sizeof(((struct exec *)0)->death)];
-	int i, ret = 0, oldpid;
+	int i, ret = 0, oldpid, n = 0;
 
 	for (i = 0; i < nslots(w) && !ret; i++) {
 		struct exec *ex = slot_exec(w, i);
 
 		if (!atomic_load(&ex->dead))
 			continue;
+		n++;
 		oldpid = ex->pid;
 		snprintf(old, sizeof(old), "%s", ex->death);
 		pthread_mutex_lock(&w->proc_lock);
@@ -325,30 +346,33 @@ int proc_respawn(struct simpler_worker *w)
 			 "gone", ex->pool->chips ? "chip" : "sub", ex->index, oldpid, old);
 		STAT_ADD(w->st_restarts, 1);
 	}
-	monitor_poke(w);
+	if (n)
+		monitor_poke(w);	/* it watches the new pidfds */
 	return ret;
 }
 
 /* ---- the lanes ---- */
 
-static bool dead(struct exec *ex)
+static const char *kernel_name(struct simpler_worker *w, const struct task *t)
 {
-	return atomic_load_explicit(&ex->dead, memory_order_acquire);
+	return w->ctab->v[t->callable].name;
 }
 
-struct failure *proc_exec_member(struct exec *ex, struct task *t, uint32_t m)
+struct failure *proc_dead_failure(struct exec *ex, const struct task *t)
+{
+	return failure_or_oom(failure_new(-ECHILD, "%s is dead (%s): kernel '%s' (task #%" PRIu64
+					  ") did not run; it restarts at the next run", ex->tag,
+					  ex->death, kernel_name(ex->w, t), t->seq));
+}
+
+void proc_post(struct exec *ex, struct qitem *it)
 {
 	struct simpler_worker *w = ex->w;
-	const struct member *mb = &t->members[m];
+	struct task *t = it->task;
+	const struct member *mb = &t->members[it->member];
 	struct mailbox *box = ex->mb;
-	struct mb_task *f = &box->task;
-	const char *name = w->ctab->v[t->callable].name;
-	struct failure *fail;
+	struct mb_task *f = &box->task[ex->posted % MB_RING];
 
-	if (dead(ex))
-		return failure_or_oom(failure_new(-ECHILD, "%s is dead (%s): kernel '%s' (task #%"
-						  PRIu64 ") did not run; it restarts at the next "
-						  "run", ex->tag, ex->death, name, t->seq));
 	f->seq = t->seq;
 	f->callable = t->callable;
 	f->block_dim = t->block_dim;
@@ -366,25 +390,63 @@ struct failure *proc_exec_member(struct exec *ex, struct task *t, uint32_t m)
 	}
 	if (mb->ns)
 		memcpy(f->scalars, &t->scalars[mb->s0], mb->ns * sizeof(*f->scalars));
+	ex->ring_it[ex->posted % MB_RING] = it;
+	ex->posted++;
 	/* seq_cst RMW: the frame is published, then the child's waiter check */
-	atomic_exchange_explicit(&box->task_state, MB_POSTED, memory_order_seq_cst);
+	atomic_exchange_explicit(&box->posted, ex->posted, memory_order_seq_cst);
 	ec_notify_after_rmw(&box->child_ec);
-	EC_WAIT_UNTIL(&box->parent_ec, w->spin_ns,
-		      atomic_load_explicit(&box->task_state, memory_order_acquire) == MB_DONE ||
-		      dead(ex));
-	if (atomic_load_explicit(&box->task_state, memory_order_acquire) != MB_DONE)
-		return failure_or_oom(failure_new(-ECHILD, "%s died while running kernel '%s' "
-						  "(task #%" PRIu64 "): %s", ex->tag, name, t->seq,
-						  ex->death));
-	STAT_ADD(ex->st_staged, f->staged);
-	fail = NULL;
-	if (f->err)
-		fail = failure_or_oom(failure_new(f->err, "%s%s%s", f->msg,
-						  ex->restarts && f->err == -EFAULT ? "; " : "",
-						  ex->restarts && f->err == -EFAULT ?
-						  ex->restart_note : ""));
-	atomic_store_explicit(&box->task_state, MB_IDLE, memory_order_relaxed);
-	return fail;
+}
+
+
+bool proc_reap(struct exec *ex, struct qitem **it, struct failure **fail)
+{
+	struct mailbox *box = ex->mb;
+	uint32_t slot = ex->reaped % MB_RING;
+	const struct mb_task *f = &box->task[slot];
+	struct task *t;
+	bool gone;
+
+	if (ex->reaped == ex->posted)
+		return false;
+	/* death first: a child that finished frames before dying wrote done before */
+	gone = dead(ex);
+	*it = ex->ring_it[slot];
+	t = (*it)->task;
+	if (atomic_load_explicit(&box->done, memory_order_acquire) != ex->reaped) {
+		STAT_ADD(ex->st_staged, f->staged);
+		*fail = NULL;
+		if (f->err)
+			*fail = failure_or_oom(failure_new(f->err, "%s%s%s", f->msg,
+							   ex->restarts && f->err == -EFAULT ?
+							   "; " : "",
+							   ex->restarts && f->err == -EFAULT ?
+							   ex->restart_note : ""));
+	} else if (gone) {
+		/* the frame it was running, then those behind it */
+		if (!ex->dead_reported) {
+			ex->dead_reported = true;
+			*fail = failure_or_oom(failure_new(-ECHILD, "%s died while running kernel "
+							   "'%s' (task #%" PRIu64 "): %s",
+							   ex->tag, kernel_name(ex->w, t), t->seq,
+							   ex->death));
+		} else {
+			*fail = proc_dead_failure(ex, t);
+		}
+	} else {
+		return false;
+	}
+	ex->reaped++;
+	/* a dead child's frames are all accounted for: its successor starts after them */
+	if (gone && ex->reaped == ex->posted)
+		atomic_store_explicit(&box->done, ex->posted, memory_order_release);
+	return true;
+}
+
+bool proc_reapable(struct exec *ex)
+{
+	return ex->reaped != ex->posted &&
+	       (atomic_load_explicit(&ex->mb->done, memory_order_acquire) != ex->reaped ||
+		dead(ex));
 }
 
 int proc_ctl(struct exec *ex, uint32_t op, uint64_t a0, uint64_t a1, uint64_t *r0, char *msg,

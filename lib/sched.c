@@ -13,8 +13,16 @@
  * - a group puts one entry per member into its chips' queues, all under one
  *   lock, so every chip sees groups in the same order (no deadlock).  A chip
  *   that reaches a group entry waits there for its peers: it is reserved.
- * Each executor runs what it pops and finishes it.  Idle executors spin
- * briefly, then sleep on their eventcount.
+ * Thread mode: each executor thread runs what it pops and finishes it.
+ * Idle executors spin briefly, then sleep on their eventcount.
+ *
+ * Process mode: one dispatcher thread serves every chip and sub process.
+ * It drains the same queues into the processes' mailbox rings (up to
+ * MB_RING frames each, so a process runs queued work back to back), reaps
+ * their results and finishes the tasks.  Work for any executor goes only to
+ * an idle process, so a busy chip still never delays it; a group is posted
+ * when every one of its chips has it at the head of its queue and nothing
+ * in flight, so its members start together.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -80,10 +88,20 @@ static inline bool q_nonempty(struct qitem *const *head)
 	return __atomic_load_n(head, __ATOMIC_ACQUIRE) != NULL;
 }
 
+/* where the thread serving ex sleeps: its own (thread mode) or the dispatcher's */
+static inline struct ec *exec_ec(struct exec *ex)
+{
+	return ex->w->mode_threads ? &ex->ec : &ex->w->pshared->disp_ec;
+}
+
 static void pool_notify(struct pool *p)
 {
 	int i;
 
+	if (p->n && !p->ex[0].w->mode_threads) {
+		ec_notify(exec_ec(&p->ex[0]));
+		return;
+	}
 	/* pairs with the seq_cst increment of nsleep in exec_wait() */
 	atomic_thread_fence(memory_order_seq_cst);
 	if (!atomic_load_explicit(&p->nsleep, memory_order_relaxed))
@@ -112,7 +130,43 @@ static void inbox_push(struct exec *ex, struct qitem *it)
 static void exec_push(struct exec *ex, struct qitem *it)
 {
 	inbox_push(ex, it);
-	ec_notify_after_rmw(&ex->ec);
+	ec_notify_after_rmw(exec_ec(ex));
+}
+
+/*
+ * An empty local FIFO takes the whole inbox, reversed into submission
+ * order.  (Everything in the inbox is newer than what is still local.)
+ */
+static void inbox_drain(struct exec *ex)
+{
+	struct qitem *s, *n;
+
+	if (ex->local || !atomic_load_explicit(&ex->inbox, memory_order_relaxed))
+		return;
+	s = atomic_exchange_explicit(&ex->inbox, NULL, memory_order_acquire);
+	for (; s; s = n) {
+		n = s->next;
+		s->next = ex->local;
+		ex->local = s;
+	}
+}
+
+/* the pool queue's head, or NULL */
+static struct qitem *pool_pop(struct pool *p)
+{
+	struct qitem *it;
+
+	if (!q_nonempty(&p->qhead))
+		return NULL;
+	spin_lock(&p->qlock);
+	it = p->qhead;
+	if (it) {
+		__atomic_store_n(&p->qhead, it->next, __ATOMIC_RELAXED);
+		if (!it->next)
+			p->qtail = NULL;
+	}
+	spin_unlock(&p->qlock);
+	return it;
 }
 
 static void pool_push(struct pool *p, struct qitem *it)
@@ -145,7 +199,7 @@ static void enqueue(struct task *t)
 		inbox_push(&p->ex[t->members[i].target], &t->members[i].item);
 	pthread_mutex_unlock(&w->group_lock);
 	for (i = 0; i < t->nr_members; i++)
-		ec_notify(&p->ex[t->members[i].target].ec);
+		ec_notify(exec_ec(&p->ex[t->members[i].target]));
 }
 
 /*
@@ -307,36 +361,15 @@ static struct qitem *exec_next(struct exec *ex)
 	struct qitem *it;
 
 	for (;;) {
+		inbox_drain(ex);
 		if (ex->local) {
 			it = ex->local;
 			ex->local = it->next;
 			return it;
 		}
-		if (atomic_load_explicit(&ex->inbox, memory_order_relaxed)) {
-			/* take the whole LIFO stack and reverse it into submission order */
-			struct qitem *s = atomic_exchange_explicit(&ex->inbox, NULL,
-								   memory_order_acquire), *n;
-
-			for (; s; s = n) {
-				n = s->next;
-				s->next = ex->local;
-				ex->local = s;
-			}
-			continue;
-		}
-		if (q_nonempty(&ex->pool->qhead)) {
-			spin_lock(&ex->pool->qlock);
-			it = ex->pool->qhead;
-			if (it) {
-				__atomic_store_n(&ex->pool->qhead, it->next, __ATOMIC_RELAXED);
-				if (!it->next)
-					ex->pool->qtail = NULL;
-			}
-			spin_unlock(&ex->pool->qlock);
-			if (it)
-				return it;
-			continue;
-		}
+		it = pool_pop(ex->pool);
+		if (it)
+			return it;
 		if (atomic_load_explicit(&ex->w->stop, memory_order_acquire))
 			return NULL;
 		exec_wait(ex);
@@ -368,12 +401,28 @@ static struct failure *exec_local(struct exec *ex, struct task *t, uint32_t m)
 	return ret ? failure_or_oom(failure_new(ret, "%s", msg)) : NULL;
 }
 
+/* a member of t ended on ex with f (reference passed); the last one finishes t */
+static void member_done(struct exec *ex, struct task *t, struct failure *f)
+{
+	struct failure *expected = NULL;
+	uint32_t n = t->nr_members;
+
+	if (n > 1) {
+		if (f && !atomic_compare_exchange_strong(&t->g_fail, &expected, f))
+			failure_put(f);
+		/* one aggregate completion: the last member to finish reports it */
+		if (atomic_fetch_add_explicit(&t->g_done, 1, memory_order_acq_rel) + 1 < n)
+			return;
+		f = atomic_exchange(&t->g_fail, NULL);
+	}
+	task_finish(t, f, ex);
+}
+
 static void run_item(struct exec *ex, struct qitem *it)
 {
 	struct simpler_worker *w = ex->w;
 	struct task *t = it->task;
 	uint32_t n = t->nr_members;
-	struct failure *f, *expected;
 
 	if (n > 1) {
 		/* a group starts when every member reached its chip */
@@ -384,19 +433,7 @@ static void run_item(struct exec *ex, struct qitem *it)
 				      atomic_load_explicit(&t->g_arrived, memory_order_acquire) == n);
 	}
 	atomic_store_explicit(&t->state, TS_RUNNING, memory_order_relaxed);
-	f = w->mode_threads ? exec_local(ex, t, it->member) : proc_exec_member(ex, t, it->member);
-	if (n > 1) {
-		if (f) {
-			expected = NULL;
-			if (!atomic_compare_exchange_strong(&t->g_fail, &expected, f))
-				failure_put(f);
-		}
-		/* one aggregate completion: the last member to finish reports it */
-		if (atomic_fetch_add_explicit(&t->g_done, 1, memory_order_acq_rel) + 1 < n)
-			return;
-		f = atomic_exchange(&t->g_fail, NULL);
-	}
-	task_finish(t, f, ex);
+	member_done(ex, t, exec_local(ex, t, it->member));
 }
 
 static void *exec_main(void *arg)
@@ -422,9 +459,165 @@ static void pool_stop(struct pool *p)
 	}
 }
 
+/* ---- the dispatcher (process mode) ---- */
+
+#define for_each_exec(w, i, ex) \
+	for (i = 0; i < (w)->chips.n + (w)->subs.n && \
+		    ((ex) = i < (w)->chips.n ? &(w)->chips.ex[i] : &(w)->subs.ex[i - (w)->chips.n], 1); \
+	     i++)
+
+static unsigned inflight(const struct exec *ex)
+{
+	return ex->posted - ex->reaped;
+}
+
+static bool alive(struct exec *ex)
+{
+	return !atomic_load_explicit(&ex->dead, memory_order_acquire);
+}
+
+/* give it to ex's process, or fail it at once if the process is dead */
+static void start(struct exec *ex, struct qitem *it)
+{
+	struct task *t = it->task;
+
+	atomic_store_explicit(&t->state, TS_RUNNING, memory_order_relaxed);
+	if (alive(ex))
+		proc_post(ex, it);
+	else
+		member_done(ex, t, proc_dead_failure(ex, t));
+}
+
+/*
+ * Can group t start?  Every member must head its chip's queue with nothing
+ * in flight there.  Groups enter the queues in one global order, so the
+ * chips a group waits for reach it in turn: no deadlock.
+ */
+static bool group_ready(struct simpler_worker *w, struct task *t)
+{
+	struct pool *p = t->sub ? &w->subs : &w->chips;
+	uint32_t m;
+
+	for (m = 0; m < t->nr_members; m++) {
+		struct exec *ex = &p->ex[t->members[m].target];
+
+		inbox_drain(ex);
+		if (ex->local != &t->members[m].item || inflight(ex))
+			return false;
+	}
+	return true;
+}
+
+static void group_start(struct simpler_worker *w, struct task *t)
+{
+	struct pool *p = t->sub ? &w->subs : &w->chips;
+	uint32_t m;
+
+	for (m = 0; m < t->nr_members; m++) {
+		struct exec *ex = &p->ex[t->members[m].target];
+
+		ex->local = ex->local->next;
+		start(ex, &t->members[m].item);
+	}
+}
+
+/* post what ex can take; true if anything moved */
+static bool feed(struct simpler_worker *w, struct exec *ex)
+{
+	struct qitem *it;
+	bool moved = false;
+
+	inbox_drain(ex);
+	while (inflight(ex) < MB_RING) {
+		it = ex->local;
+		if (it && it->task->nr_members > 1) {
+			/* a group reserves the chip until it can start */
+			if (!group_ready(w, it->task))
+				break;
+			group_start(w, it->task);
+		} else if (it) {
+			ex->local = it->next;
+			start(ex, it);
+		} else if (!inflight(ex) && alive(ex) && (it = pool_pop(ex->pool))) {
+			/* work for any chip: only an idle one takes it */
+			start(ex, it);
+		} else {
+			break;
+		}
+		moved = true;
+	}
+	return moved;
+}
+
+/* nobody left to take a pool's work: fail it */
+static bool pool_orphans(struct pool *p)
+{
+	struct qitem *it;
+	bool moved = false;
+	int i;
+
+	for (i = 0; i < p->n; i++)
+		if (alive(&p->ex[i]))
+			return false;
+	while (p->n && (it = pool_pop(p))) {
+		start(&p->ex[0], it);
+		moved = true;
+	}
+	return moved;
+}
+
+/* something the dispatcher can act on (it evaluates this while spinning) */
+static bool disp_has_work(struct simpler_worker *w)
+{
+	struct exec *ex;
+	bool idle = false;
+	int i;
+
+	if (atomic_load_explicit(&w->stop, memory_order_acquire))
+		return true;
+	for_each_exec(w, i, ex) {
+		if (proc_reapable(ex) || atomic_load_explicit(&ex->inbox, memory_order_relaxed))
+			return true;
+		idle |= !inflight(ex);
+	}
+	/* pool work waits for an idle chip (or sub) */
+	return idle && (q_nonempty(&w->chips.qhead) || q_nonempty(&w->subs.qhead));
+}
+
+static void *disp_main(void *arg)
+{
+	struct simpler_worker *w = arg;
+	struct failure *f;
+	struct qitem *it;
+	struct exec *ex;
+	bool moved;
+	int i;
+
+	while (!atomic_load_explicit(&w->stop, memory_order_acquire)) {
+		moved = false;
+		for_each_exec(w, i, ex) {
+			while (proc_reap(ex, &it, &f)) {
+				member_done(ex, it->task, f);
+				moved = true;
+			}
+		}
+		for_each_exec(w, i, ex)
+			moved |= feed(w, ex);
+		moved |= pool_orphans(&w->chips) | pool_orphans(&w->subs);
+		if (!moved)
+			EC_WAIT_UNTIL(&w->pshared->disp_ec, w->spin_ns, disp_has_work(w));
+	}
+	return NULL;
+}
+
 void sched_stop(struct simpler_worker *w)
 {
-	atomic_store_explicit(&w->stop, true, memory_order_release);
+	atomic_store_explicit(&w->stop, true, memory_order_seq_cst);
+	if (w->disp_started) {
+		ec_notify(&w->pshared->disp_ec);
+		pthread_join(w->disp, NULL);
+		w->disp_started = false;
+	}
 	pool_stop(&w->chips);
 	pool_stop(&w->subs);
 }
@@ -445,8 +638,16 @@ static int pool_start(struct simpler_worker *w, struct pool *p)
 
 int sched_start(struct simpler_worker *w)
 {
-	int ret = pool_start(w, &w->chips);
+	int ret;
 
+	if (!w->mode_threads) {
+		ret = -pthread_create(&w->disp, NULL, disp_main, w);
+		if (ret)
+			return werr(w, ret, "cannot start the dispatcher thread: %s", strerror(-ret));
+		w->disp_started = true;
+		return 0;
+	}
+	ret = pool_start(w, &w->chips);
 	if (!ret)
 		ret = pool_start(w, &w->subs);
 	if (ret)

@@ -129,6 +129,8 @@ static inline void ec_notify_after_rmw(struct ec *e)
 						break;                                \
 					}                                             \
 					ec_sleep(e, __key);                           \
+				} else if ((__i & 63) == 0) {                         \
+					sched_yield();                                \
 				} else {                                              \
 					cpu_relax();                                  \
 				}                                                     \

@@ -1,24 +1,38 @@
 // SPDX-License-Identifier: MIT
 /*
- * simpler bench dispatch: per-task cost of empty tasks in four graph shapes
- * on one chip, N tasks per run, median of R runs after a warm-up.
+ * simpler bench dispatch: the cost of dispatching empty tasks in four graph
+ * shapes (indep, chain, diamond, stencil4: see shapes.h).
  *
- * (indep, chain, diamond, stencil4: see shapes.h)
+ * Default, process mode (chips are processes): for 1 and 4 chips, runs of
+ * several sizes N are timed (median of R) and fitted as fixed + N *
+ * marginal: "fixed" is what a run costs beyond its tasks, "marginal" what
+ * one more task costs.  Both are set against the raw inter-process round
+ * trip measured in the same run (two processes bouncing a shared word,
+ * spinning and through futexes): every dependent task needs at least one.
  *
+ * --threads: chips as threads, one chip, N tasks per run, median of R:
  * "submit" is the time the orchestration function spent submitting, per
- * task; "total" is the whole simpler_run() per task.
+ * task; "total" the whole simpler_run() per task.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "shapes.h"
 #include "simpler.h"
 #include "tool.h"
 
-static char regions[SHAPE_REGIONS][64];
+/*
+ * The tensors' memory: shared memory mapped before the chips start (thread
+ * mode), or, in process mode, runtime-owned memory from simpler_orch_alloc()
+ * per run, which needs no visibility check: this measures dispatch, and
+ * `simpler bench check` the checks.
+ */
+static char (*regions)[64];
+static int orch_regions;
 
 static int k_empty(const struct simpler_kernel_args *a)
 {
@@ -41,13 +55,20 @@ static int orch_shape(struct simpler_orch *o, void *arg)
 	struct simpler_tensor t;
 	struct shape_task st;
 	uint64_t i, t0 = tool_now_ns();
+	char (*reg)[64] = regions;
 	int ret = 0, k;
+
+	if (orch_regions) {
+		reg = simpler_orch_alloc(o, SHAPE_REGIONS * 64);
+		if (!reg)
+			return -ENOMEM;
+	}
 
 	for (i = 0; i < r->n && ret >= 0; i++) {
 		shape_task(r->shape, i, &st);
 		simpler_args_reset(a);
 		for (k = 0; k < st.n; k++) {
-			t = simpler_tensor_1d(regions[st.region[k]], 64, SIMPLER_U8);
+			t = simpler_tensor_1d(reg[st.region[k]], 64, SIMPLER_U8);
 			simpler_args_add_tensor(a, &t, acc[st.mode[k]]);
 		}
 		ret = simpler_submit(o, r->cid, a, NULL);
@@ -60,20 +81,25 @@ static int orch_shape(struct simpler_orch *o, void *arg)
 static const double targets_us[] = { 0.5, 1.0, 1.2, 1.5 };
 static const double starpu_us[] = { 3.1, 4.0, 5.2, 6.0 };
 
-int bench_dispatch(int argc, char **argv)
+static int map_regions(void)
 {
-	struct bench_opts b = { .n = 100000, .reps = 5 };
+	regions = mmap(NULL, SHAPE_REGIONS * 64, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (regions == MAP_FAILED) {
+		fprintf(stderr, "simpler: cannot map the benchmark's regions\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int bench_threads(const struct bench_opts *b)
+{
 	unsigned flags = SIMPLER_WORKER_THREADS;
 	double submit[4], total[4], s[16], t[16];
 	struct simpler_worker *w = NULL;
-	int i, k, ret, reps, json;
-	uint64_t n;
+	int i, k, ret, reps = b->reps, json = b->json;
+	uint64_t n = b->n;
 
-	if (bench_parse(argc, argv, &b, "bench dispatch [-n TASKS >= 4] [--reps 1..16] [--json]"))
-		return 2;
-	n = b.n;
-	reps = b.reps;
-	json = b.json;
 	{
 		SIMPLER_OPTS(simpler_worker_opts, o, .nr_chips = 1, .flags = flags);
 
@@ -125,4 +151,161 @@ int bench_dispatch(int argc, char **argv)
 		printf("%-10s %10.3f %10.3f %10.1f %16.1f%s\n", shape_names[k], submit[k], total[k],
 		       targets_us[k], starpu_us[k], total[k] <= targets_us[k] ? "" : "  (over)");
 	return 0;
+}
+
+/* ---- process mode ---- */
+
+#define NSIZES 5
+
+static uint32_t spin_us;	/* --spin-us: the workers' spin before sleeping (0: default) */
+static int verbose;		/* -v: the measured points on stderr */
+
+/* least squares over (x, y): y = a + b x */
+static void fit(const double *x, const double *y, int n, double *a, double *b)
+{
+	double sx = 0, sy = 0, sxx = 0, sxy = 0;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		sx += x[i];
+		sy += y[i];
+		sxx += x[i] * x[i];
+		sxy += x[i] * y[i];
+	}
+	*b = (n * sxy - sx * sy) / (n * sxx - sx * sx);
+	*a = (sy - *b * sx) / n;
+}
+
+struct pconf {
+	int chips, shape;
+	double fixed_us, marginal_us;
+};
+
+static int measure(struct simpler_worker *w, int cid, int shape, uint64_t max, int reps,
+		   struct pconf *c)
+{
+	double x[NSIZES], y[NSIZES], t[16];
+	int i, r;
+
+	for (i = 0; i < NSIZES; i++) {
+		/* 1, then up to max in even steps */
+		struct shape_run run = { .shape = shape, .cid = cid,
+					 .n = i ? max * (uint64_t)i / (NSIZES - 1) : 1 };
+
+		if (simpler_run(w, orch_shape, &run))
+			return -1;
+		for (r = 0; r < reps; r++) {
+			uint64_t t0 = tool_now_ns();
+
+			if (simpler_run(w, orch_shape, &run))
+				return -1;
+			t[r] = (double)(tool_now_ns() - t0) / 1000.0;
+		}
+		x[i] = (double)run.n;
+		y[i] = tool_median(t, reps);
+	}
+	fit(x, y, NSIZES, &c->fixed_us, &c->marginal_us);
+	if (verbose)
+		for (i = 0; i < NSIZES; i++)
+			fprintf(stderr, "# %d chips %-9s N=%-6.0f %10.1f us\n", c->chips,
+				shape_names[shape], x[i], y[i]);
+	return 0;
+}
+
+
+static int bench_process(const struct bench_opts *b)
+{
+	static const int chip_counts[] = { 1, 4 };
+	struct pconf conf[2 * NSHAPES];
+	double spin_ns, futex_ns;
+	int i, k, nc = 0, cid;
+
+	orch_regions = 1;
+	spin_ns = pingpong_ns(false, 20000, b->reps);
+	futex_ns = pingpong_ns(true, 5000, b->reps);
+	if (spin_ns <= 0 || futex_ns <= 0) {
+		fprintf(stderr, "simpler: cannot measure the ping-pong floor (fork failed)\n");
+		return 1;
+	}
+	for (i = 0; i < 2; i++) {
+		struct simpler_worker *w = NULL;
+		SIMPLER_OPTS(simpler_worker_opts, o, .nr_chips = chip_counts[i], .spin_us = spin_us);
+
+		if (simpler_worker_create(&o, &w)) {
+			fprintf(stderr, "simpler: %s\n", simpler_last_errmsg());
+			return 1;
+		}
+		cid = simpler_register(w, "empty", k_empty);
+		for (k = 0; k < NSHAPES; k++) {
+			conf[nc].chips = chip_counts[i];
+			conf[nc].shape = k;
+			if (measure(w, cid, k, b->n, b->reps, &conf[nc])) {
+				fprintf(stderr, "simpler: %s\n", simpler_worker_errmsg(w));
+				simpler_worker_destroy(w);
+				return 1;
+			}
+			nc++;
+		}
+		simpler_worker_destroy(w);
+	}
+
+	if (b->json) {
+		printf("{\"bench\":\"dispatch\",\"mode\":\"process\",\"max_tasks\":%llu,"
+		       "\"reps\":%d,\"floor\":{\"spin_us\":%.3f,\"futex_us\":%.3f},\"runs\":[",
+		       (unsigned long long)b->n, b->reps, spin_ns / 1000, futex_ns / 1000);
+		for (i = 0; i < nc; i++)
+			printf("%s{\"chips\":%d,\"shape\":\"%s\",\"fixed_us\":%.3f,"
+			       "\"marginal_us\":%.3f,\"fixed_x_spin\":%.2f,\"marginal_x_spin\":%.2f}",
+			       i ? "," : "", conf[i].chips, shape_names[conf[i].shape],
+			       conf[i].fixed_us, conf[i].marginal_us,
+			       conf[i].fixed_us * 1000 / spin_ns, conf[i].marginal_us * 1000 / spin_ns);
+		printf("]}\n");
+		return 0;
+	}
+	printf("simpler bench dispatch: chips as processes, empty tasks on simpler_orch_alloc() "
+	       "memory,\nruns of 1..%llu tasks (median of %d) fitted as fixed + N * marginal\n\n",
+	       (unsigned long long)b->n, b->reps);
+	printf("inter-process round trip, same run: spin %.3f us, futex %.3f us\n\n",
+	       spin_ns / 1000, futex_ns / 1000);
+	printf("%-6s %-10s %12s %12s %14s %14s\n", "chips", "shape", "fixed us", "marginal us",
+	       "fixed/spin", "marginal/spin");
+	for (i = 0; i < nc; i++)
+		printf("%-6d %-10s %12.3f %12.3f %13.2fx %13.2fx\n", conf[i].chips,
+		       shape_names[conf[i].shape], conf[i].fixed_us, conf[i].marginal_us,
+		       conf[i].fixed_us * 1000 / spin_ns, conf[i].marginal_us * 1000 / spin_ns);
+	printf("\ntargets: marginal <= 2x, fixed <= 5x the spin round trip\n");
+	return 0;
+}
+
+int bench_dispatch(int argc, char **argv)
+{
+	static const char usage[] = "bench dispatch [--threads] [--spin-us US] [-v] [-n TASKS >= 4] "
+				    "[--reps 1..16] [--json]";
+	struct bench_opts b = { .n = 0, .reps = 5 };
+	char *rest[16];
+	int i, nr = 0, threads = 0;
+
+	for (i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--threads"))
+			threads = 1;
+		else if (!strcmp(argv[i], "-v"))
+			verbose = 1;
+		else if (!strcmp(argv[i], "--spin-us") && i + 1 < argc)
+			spin_us = (uint32_t)atoi(argv[++i]);
+		else if (nr < 16)
+			rest[nr++] = argv[i];
+		else
+			return tool_usage(usage);
+	}
+	b.n = 4;	/* bench_parse wants a valid default */
+	if (bench_parse(nr, rest, &b, usage))
+		return 2;
+	for (i = 0; i < nr; i++)
+		if (!strcmp(rest[i], "-n"))
+			break;
+	if (i == nr)
+		b.n = threads ? 100000 : 2000;
+	if (map_regions())
+		return 1;
+	return threads ? bench_threads(&b) : bench_process(&b);
 }

@@ -3,6 +3,7 @@
 #ifndef SIMPLER_TOOL_H
 #define SIMPLER_TOOL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +62,9 @@ static inline int bench_parse(int argc, char **argv, struct bench_opts *b, const
 		return tool_usage(usage);
 	return 0;
 }
+
+/* pingpong.c: the median inter-process round trip, ns (< 0 if fork failed) */
+double pingpong_ns(bool futex, int iters, int reps);
 
 int bench_dispatch(int argc, char **argv);
 int bench_tensormap(int argc, char **argv);
