@@ -204,7 +204,7 @@ vmtest: kmod ksft
 vmtest-debug: ksft
 	tools/vmtest.sh --debug
 
-vmbench: kmod bench
+vmbench: kmod bench tools
 	VM_TIMEOUT=1800 tools/vmtest.sh --bench
 
 lint:

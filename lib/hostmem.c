@@ -73,7 +73,7 @@ int hostmem_init(struct simpler_worker *w, unsigned want, uint64_t mirror_size)
 	int fd = -1;
 
 	if (!h)
-		return werr(NULL, -ENOMEM, "out of memory");
+		return werr(w, -ENOMEM, "out of memory");
 	w->hm = h;
 	h->fd = -1;
 	h->cur_run = UINT64_MAX;
@@ -84,7 +84,7 @@ int hostmem_init(struct simpler_worker *w, unsigned want, uint64_t mirror_size)
 	if (want != SIMPLER_HOSTMEM_SHM) {
 		fd = kmod_open(why, sizeof(why));
 		if (fd < 0 && want == SIMPLER_HOSTMEM_KMOD)
-			return werr(NULL, fd, "hostmem=kmod: %s", why);
+			return werr(w, fd, "hostmem=kmod: %s", why);
 	}
 	if (fd >= 0) {
 		h->kind = HM_KMOD;
@@ -94,7 +94,7 @@ int hostmem_init(struct simpler_worker *w, unsigned want, uint64_t mirror_size)
 				   SIMPLER_SENTINEL_OFFSET);
 		if (h->sentinel == MAP_FAILED) {
 			h->sentinel = NULL;
-			return werr(NULL, -errno, "cannot map the /dev/simpler sentinel page: %s",
+			return werr(w, -errno, "cannot map the /dev/simpler sentinel page: %s",
 				    strerror(errno));
 		}
 		return 0;
@@ -105,12 +105,12 @@ int hostmem_init(struct simpler_worker *w, unsigned want, uint64_t mirror_size)
 			      MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (h->mirror_base == MAP_FAILED) {
 		h->mirror_base = NULL;
-		return werr(NULL, -ENOMEM, "cannot reserve %" PRIu64 " bytes for host buffer "
+		return werr(w, -ENOMEM, "cannot reserve %" PRIu64 " bytes for host buffer "
 			    "mirrors (shm_mirror_size)", mirror_size);
 	}
 	if (extalloc_init(&h->mirror, (uintptr_t)h->mirror_base, mirror_size,
 			  (uint64_t)sysconf(_SC_PAGESIZE)))
-		return werr(NULL, -ENOMEM, "out of memory");
+		return werr(w, -ENOMEM, "out of memory");
 	return 0;
 }
 

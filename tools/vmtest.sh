@@ -95,12 +95,24 @@ else
 	cp "$progs"/* "$root/$mode/"
 	[ -n "$host_tests" ] && cp $host_tests "$root/host/"
 fi
-if ls "$root"/host/* >/dev/null 2>&1; then
-	cp "$build/tests/libkern_test.so" "$root/host/" || die "no libkern_test.so (make host-tests)"
-	# the loader and libraries they link, at the same paths
-	for lib in $(ldd "$root"/host/test_* | awk '/=> \//{print $3} /^\t\/[^ ]*ld-linux/{print $1}' | sort -u); do
+copy_libs() {	# the loader and libraries these programs link, at the same paths
+	local lib
+	for lib in $(ldd "$@" | awk '/=> \//{print $3} /^\t\/[^ ]*ld-linux/{print $1}' | sort -u); do
 		mkdir -p "$root$(dirname "$lib")"
 		cp -L "$lib" "$root$lib"
+	done
+}
+if ls "$root"/host/* >/dev/null 2>&1; then
+	cp "$build/tests/libkern_test.so" "$root/host/" || die "no libkern_test.so (make host-tests)"
+	copy_libs "$root"/host/test_*
+fi
+if [ $mode = bench ] && [ -z "${VM_ONLY:-}" ]; then
+	# the library's benchmarks that need the module: through the simpler command
+	cp "$build/simpler" "$root/bin/simpler" || die "no $build/simpler (make tools)"
+	copy_libs "$root/bin/simpler"
+	for b in hostbuf check; do
+		printf '#!/bin/sh\nexec /bin/simpler bench %s "$@"\n' "$b" >"$root/bench/simpler-$b"
+		chmod +x "$root/bench/simpler-$b"
 	done
 fi
 echo "$mode" >"$root/mode"

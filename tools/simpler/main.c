@@ -12,7 +12,9 @@ static int usage(void)
 	fprintf(stderr,
 		"usage: simpler <command> [options]\n"
 		"  demo [--chips N] [--quick]     a tiled matmul + elementwise chain on simulated chips\n"
-		"  bench dispatch [--json]        per-task overhead of four graph shapes\n"
+		"  bench dispatch [--threads] [--json]  dispatch cost of four graph shapes\n"
+		"  bench hostbuf [--json]         per-run cost of a registered buffer, kmod vs shm\n"
+		"  bench check [--json]           visibility checks per second, QUERY vs procfs\n"
 		"  bench tensormap [--json]       TensorMap cost per tensor argument\n"
 		"  info                           version, platforms, module\n");
 	return 2;
@@ -31,6 +33,10 @@ int main(int argc, char **argv)
 			return bench_dispatch(argc - 3, argv + 3);
 		if (!strcmp(argv[2], "tensormap"))
 			return bench_tensormap(argc - 3, argv + 3);
+		if (!strcmp(argv[2], "hostbuf"))
+			return bench_hostbuf(argc - 3, argv + 3);
+		if (!strcmp(argv[2], "check"))
+			return bench_check(argc - 3, argv + 3);
 	}
 	return usage();
 }
