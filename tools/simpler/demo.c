@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * simpler demo: a tiled matrix multiply feeding an elementwise chain, on
- * simulated chips, with every dependency inferred from the tensors.
+ * simulated chips (each a process by default), with every dependency
+ * inferred from the tensors; then the serving pattern of serve.c.
  *
  *   C[i][j] += A[i][k] * B[k][j]   for k in order (INOUT chain per C tile,
  *                                  C in runtime-owned orch_alloc memory)
@@ -10,7 +11,9 @@
  *
  * Tiles of different (i, j) are independent and spread over the chips; the
  * result is checked bit for bit against the same arithmetic run
- * sequentially.  Prints what ran where, throughput and a progress bar.
+ * sequentially.  A, B and E are malloc()ed, so the chip processes see them
+ * through simpler_host_register().  Prints what ran where, throughput and a
+ * progress bar.  The counters the kernels bump live in shared memory.
  */
 #include <errno.h>
 #include <math.h>
@@ -21,6 +24,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/mman.h>
+
+#include "serve.h"
 #include "simpler.h"
 #include "tool.h"
 
@@ -36,8 +42,14 @@ struct demo {
 	int *c_chip;			/* which chip produced each C tile (last k) */
 };
 
-static _Atomic uint64_t done_tasks;
-static _Atomic uint64_t ran_on[MAX_CHIPS][3];	/* per chip, per kernel */
+/* bumped by the kernels, in whichever process they run: shared memory */
+struct counters {
+	_Atomic uint64_t done_tasks;
+	_Atomic uint64_t ran_on[MAX_CHIPS][3];	/* per chip, per kernel */
+};
+static struct counters *ctr;
+#define done_tasks (ctr->done_tasks)
+#define ran_on (ctr->ran_on)
 
 static inline float *tile_at(float *m, const struct demo *d, uint32_t i, uint32_t j)
 {
@@ -229,14 +241,18 @@ int cmd_demo(int argc, char **argv)
 	struct demo d = { .n = 768, .tile = 64, .chips = 4, .scale = 0.01f, .bias = -0.5f };
 	struct simpler_stats st = { .sz = sizeof(st) };
 	struct simpler_worker *w = NULL;
-	unsigned flags = SIMPLER_WORKER_THREADS;
+	unsigned flags = 0, hostmem = SIMPLER_HOSTMEM_AUTO;
+	uint32_t requests = 64, max_rows = 256;
 	struct progress prog = { 0 };
+	uint64_t h[3];
 	pthread_t pt;
 	uint64_t t0, t1, t2, mismatches = 0;
 	uint32_t i, elems;
 	double secs, gflop;
 	float *ref;
-	int ret, c;
+	int ret, c, served;
+	static const char usage[] = "demo [--chips N] [--size N] [--tile T] [--quick] [--staging] "
+				    "[--threads] [--hostmem kmod|shm] [--requests N] [--max-rows M]";
 
 	for (i = 0; i < (uint32_t)argc; i++) {
 		if (!strcmp(argv[i], "--chips") && i + 1 < (uint32_t)argc)
@@ -246,15 +262,32 @@ int cmd_demo(int argc, char **argv)
 		else if (!strcmp(argv[i], "--tile") && i + 1 < (uint32_t)argc)
 			d.tile = (uint32_t)atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--quick"))
-			d.n = 256;
+			d.n = 256, requests = 16;
 		else if (!strcmp(argv[i], "--staging"))
 			flags |= SIMPLER_WORKER_STAGING;
+		else if (!strcmp(argv[i], "--threads"))
+			flags |= SIMPLER_WORKER_THREADS;
+		else if (!strcmp(argv[i], "--hostmem") && i + 1 < (uint32_t)argc &&
+			 (!strcmp(argv[i + 1], "kmod") || !strcmp(argv[i + 1], "shm")))
+			hostmem = !strcmp(argv[++i], "kmod") ? SIMPLER_HOSTMEM_KMOD :
+							     SIMPLER_HOSTMEM_SHM;
+		else if (!strcmp(argv[i], "--requests") && i + 1 < (uint32_t)argc)
+			requests = (uint32_t)atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--max-rows") && i + 1 < (uint32_t)argc)
+			max_rows = (uint32_t)atoi(argv[++i]);
 		else
-			return tool_usage("demo [--chips N] [--size N] [--tile T] [--quick] "
-					  "[--staging]");
+			return tool_usage(usage);
 	}
-	if (d.chips < 1 || d.chips > MAX_CHIPS || d.tile < 2 || d.n < d.tile || d.n % d.tile)
-		return tool_usage("demo: 1..64 chips; size a multiple of the tile (>= 2)");
+	if (d.chips < 1 || d.chips > MAX_CHIPS || d.tile < 2 || d.n < d.tile || d.n % d.tile ||
+	    requests < 1 || requests > 100000 || max_rows < 4 || max_rows > 65536)
+		return tool_usage("demo: 1..64 chips; size a multiple of the tile (>= 2); "
+				  "1..100000 requests of 4..65536 rows at most");
+	/* shared with the chip processes: mapped before they start */
+	ctr = mmap(NULL, sizeof(*ctr), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (ctr == MAP_FAILED || serve_load_model(256, 256)) {
+		fprintf(stderr, "simpler demo: cannot map shared memory\n");
+		return 1;
+	}
 	d.nt = d.n / d.tile;
 	elems = d.n * d.n;
 	d.a = malloc(elems * sizeof(float));
@@ -272,7 +305,8 @@ int cmd_demo(int argc, char **argv)
 	d.tasks = (uint64_t)d.nt * d.nt * (d.nt + 2);
 
 	{
-		SIMPLER_OPTS(simpler_worker_opts, o, .nr_chips = d.chips, .flags = flags,
+		SIMPLER_OPTS(simpler_worker_opts, o, .nr_chips = d.chips, .nr_subs = 1,
+			     .flags = flags, .hostmem = hostmem,
 			     .arena_size = (uint64_t)elems * sizeof(float) + (1 << 20));
 
 		ret = simpler_worker_create(&o, &w);
@@ -284,12 +318,23 @@ int cmd_demo(int argc, char **argv)
 	d.k_gemm = simpler_register(w, "gemm_tile", k_gemm);
 	d.k_affine = simpler_register(w, "scale_bias", k_affine);
 	d.k_gelu = simpler_register(w, "gelu", k_gelu);
+	/* malloc()ed memory reaches the chip processes once registered */
+	if (simpler_host_register(w, d.a, elems * sizeof(float), 0, &h[0]) ||
+	    simpler_host_register(w, d.b, elems * sizeof(float), 0, &h[1]) ||
+	    simpler_host_register(w, d.e, elems * sizeof(float), 0, &h[2])) {
+		fprintf(stderr, "simpler demo: %s\n", simpler_worker_errmsg(w));
+		simpler_worker_destroy(w);
+		return 1;
+	}
 
 	printf("simpler demo: C = A x B (%ux%u floats, %ux%u tiles of %ux%u), then E = gelu(C*%.2f%+.2f)\n",
 	       d.n, d.n, d.nt, d.nt, d.tile, d.tile, (double)d.scale, (double)d.bias);
-	printf("  %d simulated chips (threads%s), %llu tasks, dependencies inferred from tensors\n",
-	       d.chips, flags & SIMPLER_WORKER_STAGING ? ", staging like a discrete device" : "",
+	printf("  %d simulated chips (%s%s), %llu tasks, dependencies inferred from tensors\n",
+	       d.chips, flags & SIMPLER_WORKER_THREADS ? "threads" : "processes",
+	       flags & SIMPLER_WORKER_STAGING ? ", staging like a discrete device" : "",
 	       (unsigned long long)d.tasks);
+	printf("  host memory: %s backend (A, B, E registered after the chips started)\n",
+	       simpler_worker_hostmem(w));
 
 	prog.total = d.tasks;
 	prog.tty = isatty(STDOUT_FILENO);
@@ -335,6 +380,17 @@ int cmd_demo(int argc, char **argv)
 		printf("  verified: all %u elements equal the sequential reference bit for bit\n",
 		       elems);
 	}
+	simpler_host_unregister(w, h[0]);
+	simpler_host_unregister(w, h[1]);
+	simpler_host_unregister(w, h[2]);
+
+	served = ret ? 1 : serve_run(w, requests, max_rows, 42);
+	if (served < 0)
+		ret = 1;
+	else if (served > 0)
+		ret = 1;
+	if (!ret)
+		printf("\nverified: all (the matrix product and %u requests)\n", requests);
 	simpler_worker_destroy(w);
 	free(d.a);
 	free(d.b);
