@@ -1,7 +1,7 @@
 # simpler: kernel module, library, tools and tests.
 #
 #   make            build libsimpler (.a, .so, simpler.pc) and the simpler command
-#   make demo       the main job: a tiled matmul + elementwise chain on 4 simulated chips
+#   make demo       the main job: a tiled matmul and a serving loop on 4 simulated chip processes
 #   make check      install what is missing, then run every test (host + VM)
 #   make kmod       build simpler.ko for Debian's 6.1 kernel
 #   make vmtest     boot Debian's kernel in qemu with simpler.ko and run the kselftests
