@@ -218,6 +218,32 @@ static void boot_fail(struct mailbox *mb, const char *fmt, ...)
 	_exit(1);
 }
 
+/*
+ * The application's signal handlers are not ours: every signal gets its
+ * default action back, and the ones a terminal sends to the whole process
+ * group (Ctrl-C, Ctrl-\, Ctrl-Z, hangup) are ignored, so the application
+ * decides what they mean (a child follows the application's exit anyway).
+ */
+static void reset_signals(void)
+{
+	static const int ignored[] = { SIGINT, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGHUP,
+				       SIGPIPE };
+	struct sigaction sa;
+	sigset_t none;
+	int sig;
+	size_t i;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	for (sig = 1; sig < NSIG; sig++)
+		sigaction(sig, &sa, NULL);	/* SIGKILL and SIGSTOP refuse: fine */
+	sa.sa_handler = SIG_IGN;
+	for (i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
+		sigaction(ignored[i], &sa, NULL);
+	sigemptyset(&none);
+	pthread_sigmask(SIG_SETMASK, &none, NULL);
+}
+
 void child_main(struct simpler_worker *w, struct mailbox *mb, pid_t parent)
 {
 	struct child *c = calloc(1, sizeof(*c));
@@ -234,6 +260,7 @@ void child_main(struct simpler_worker *w, struct mailbox *mb, pid_t parent)
 		boot_fail(mb, "out of memory");
 	c->w = w;
 	c->mb = mb;
+	reset_signals();
 	setvbuf(stdout, NULL, _IOLBF, 0);	/* a kernel's printf shows up */
 	snprintf(c->tag, sizeof(c->tag), "%s %d (pid %d)", mb->kind ? "chip" : "sub", mb->index,
 		 getpid());

@@ -210,6 +210,32 @@ TEST(chip_that_exits_in_a_kernel_is_reported)
 	simpler_worker_destroy(w);
 }
 
+static void on_sigint(int sig)
+{
+	(void)sig;
+}
+
+TEST(terminal_signals_are_the_applications_business)
+{
+	struct simpler_worker *w;
+	int n[2] = { 1, 1 }, c, s;
+
+	/* a handler the children must not run, and a signal they must not die of */
+	signal(SIGINT, on_sigint);
+	w = proc_worker(1, 1);
+	simpler_register(w, "pid", k_pid);
+	c = simpler_chip_pid(w, 0);
+	s = simpler_sub_pid(w, 0);
+	CHECK_EQ(kill(c, SIGINT), 0);
+	CHECK_EQ(kill(s, SIGHUP), 0);
+	CHECK_EQ(kill(c, SIGPIPE), 0);
+	sleep_ms(100);
+	CHECK_OK(simpler_run(w, orch_pids, n), w);
+	CHECK_EQ(pids[0], c);	/* the same processes ran them */
+	CHECK_EQ(pids[8], s);
+	simpler_worker_destroy(w);
+}
+
 /* ---- the application dies ---- */
 
 static int orch_block_all(struct simpler_orch *o, void *arg)
