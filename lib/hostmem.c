@@ -491,7 +491,8 @@ int hostmem_submit(struct simpler_worker *w, const struct simpler_tensor *t, uns
 	int ret = 0;
 
 	*reg = 0;
-	if (h->kind == HM_THREADS || !len)
+	/* runtime-owned memory: inherited by construction (the arena is the orchestrator's) */
+	if (h->kind == HM_THREADS || !len || arena_contains(w->arena, (const void *)(uintptr_t)a, len))
 		return 0;
 	pthread_mutex_lock(&w->mem_lock);
 	b = hb_find(h, a);

@@ -238,14 +238,16 @@ struct exec {
 	int restarts;
 	char restart_note[400];
 	pthread_mutex_t ctl_lock;	/* one control command at a time */
-	/* the dispatcher's: frames posted to the ring and reaped from it */
+	/* the dispatcher thread's: frames posted to the ring and reaped from it */
 	uint32_t posted, reaped;
 	struct qitem *ring_it[MB_RING];
+	uint64_t ring_t[MB_RING];	/* when each was posted */
 	bool dead_reported;		/* its running frame was failed */
 	/* pushed LIFO by producers (seq_cst CAS), taken whole and reversed */
 	_Atomic(struct qitem *) inbox __line;
 	struct ec ec __line;		/* the executor sleeps here */
-	struct qitem *local __line;	/* executor-private, FIFO */
+	struct qitem *local __line;	/* executor-private (or the dispatcher's), FIFO */
+	struct qitem *local_tail;
 	_Atomic uint64_t st_completed, st_staged;	/* written by this executor only */
 };
 
@@ -257,6 +259,7 @@ struct pool {
 	spinlock_t qlock __line;	/* the pool queue: tasks for any executor */
 	struct qitem *qhead, *qtail;
 	_Atomic uint32_t nsleep __line;	/* executors about to sleep or asleep */
+	uint64_t ewma_ns;		/* process mode: recent time a task spent in a process */
 };
 
 struct tensormap;

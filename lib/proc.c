@@ -81,6 +81,7 @@ static void *monitor_main(void *arg)
 	uint64_t v;
 	int i, n;
 
+	pthread_setname_np(pthread_self(), "simpler-mon");
 	for (;;) {
 		fds[0] = (struct pollfd){ .fd = w->proc_evfd, .events = POLLIN };
 		n = 1;
@@ -371,7 +372,8 @@ void proc_post(struct exec *ex, struct qitem *it)
 	struct task *t = it->task;
 	const struct member *mb = &t->members[it->member];
 	struct mailbox *box = ex->mb;
-	struct mb_task *f = &box->task[ex->posted % MB_RING];
+	uint32_t posted = ex->posted;
+	struct mb_task *f = &box->task[posted % MB_RING];
 
 	f->seq = t->seq;
 	f->callable = t->callable;
@@ -390,10 +392,11 @@ void proc_post(struct exec *ex, struct qitem *it)
 	}
 	if (mb->ns)
 		memcpy(f->scalars, &t->scalars[mb->s0], mb->ns * sizeof(*f->scalars));
-	ex->ring_it[ex->posted % MB_RING] = it;
-	ex->posted++;
+	ex->ring_it[posted % MB_RING] = it;
+	ex->ring_t[posted % MB_RING] = now_ns();
+	ex->posted = posted + 1;
 	/* seq_cst RMW: the frame is published, then the child's waiter check */
-	atomic_exchange_explicit(&box->posted, ex->posted, memory_order_seq_cst);
+	atomic_exchange_explicit(&box->posted, posted + 1, memory_order_seq_cst);
 	ec_notify_after_rmw(&box->child_ec);
 }
 
@@ -401,18 +404,22 @@ void proc_post(struct exec *ex, struct qitem *it)
 bool proc_reap(struct exec *ex, struct qitem **it, struct failure **fail)
 {
 	struct mailbox *box = ex->mb;
-	uint32_t slot = ex->reaped % MB_RING;
+	uint32_t reaped = ex->reaped, posted = ex->posted;
+	uint32_t slot = reaped % MB_RING;
 	const struct mb_task *f = &box->task[slot];
 	struct task *t;
 	bool gone;
 
-	if (ex->reaped == ex->posted)
+	if (reaped == posted)
 		return false;
 	/* death first: a child that finished frames before dying wrote done before */
 	gone = dead(ex);
 	*it = ex->ring_it[slot];
 	t = (*it)->task;
-	if (atomic_load_explicit(&box->done, memory_order_acquire) != ex->reaped) {
+	if (atomic_load_explicit(&box->done, memory_order_acquire) != reaped) {
+		/* how long work stays in a process, for placing work for any chip */
+		ex->pool->ewma_ns += ((int64_t)(now_ns() - ex->ring_t[slot]) -
+				      (int64_t)ex->pool->ewma_ns) / 8;
 		STAT_ADD(ex->st_staged, f->staged);
 		*fail = NULL;
 		if (f->err)
@@ -435,18 +442,17 @@ bool proc_reap(struct exec *ex, struct qitem **it, struct failure **fail)
 	} else {
 		return false;
 	}
-	ex->reaped++;
+	ex->reaped = ++reaped;
 	/* a dead child's frames are all accounted for: its successor starts after them */
-	if (gone && ex->reaped == ex->posted)
-		atomic_store_explicit(&box->done, ex->posted, memory_order_release);
+	if (gone && reaped == posted)
+		atomic_store_explicit(&box->done, posted, memory_order_release);
 	return true;
 }
 
 bool proc_reapable(struct exec *ex)
 {
 	return ex->reaped != ex->posted &&
-	       (atomic_load_explicit(&ex->mb->done, memory_order_acquire) != ex->reaped ||
-		dead(ex));
+	       (atomic_load_explicit(&ex->mb->done, memory_order_acquire) != ex->reaped || dead(ex));
 }
 
 int proc_ctl(struct exec *ex, uint32_t op, uint64_t a0, uint64_t a1, uint64_t *r0, char *msg,

@@ -88,6 +88,9 @@ static inline bool q_nonempty(struct qitem *const *head)
 	return __atomic_load_n(head, __ATOMIC_ACQUIRE) != NULL;
 }
 
+/* this is the dispatcher thread: what it queues, it dispatches itself */
+static __thread bool dispatching;
+
 /* where the thread serving ex sleeps: its own (thread mode) or the dispatcher's */
 static inline struct ec *exec_ec(struct exec *ex)
 {
@@ -99,7 +102,8 @@ static void pool_notify(struct pool *p)
 	int i;
 
 	if (p->n && !p->ex[0].w->mode_threads) {
-		ec_notify(exec_ec(&p->ex[0]));
+		if (!dispatching)
+			ec_notify(exec_ec(&p->ex[0]));
 		return;
 	}
 	/* pairs with the seq_cst increment of nsleep in exec_wait() */
@@ -129,26 +133,47 @@ static void inbox_push(struct exec *ex, struct qitem *it)
 
 static void exec_push(struct exec *ex, struct qitem *it)
 {
+	if (dispatching) {
+		/* the dispatcher owns the local FIFOs: no atomics, nobody to wake */
+		it->next = NULL;
+		if (ex->local)
+			ex->local_tail->next = it;
+		else
+			ex->local = it;
+		ex->local_tail = it;
+		return;
+	}
 	inbox_push(ex, it);
 	ec_notify_after_rmw(exec_ec(ex));
 }
 
-/*
- * An empty local FIFO takes the whole inbox, reversed into submission
- * order.  (Everything in the inbox is newer than what is still local.)
- */
+/* the whole inbox, reversed into submission order, goes behind the local FIFO */
 static void inbox_drain(struct exec *ex)
 {
-	struct qitem *s, *n;
+	struct qitem *s, *n, *first = NULL, *last;
 
-	if (ex->local || !atomic_load_explicit(&ex->inbox, memory_order_relaxed))
+	if (!atomic_load_explicit(&ex->inbox, memory_order_relaxed))
 		return;
 	s = atomic_exchange_explicit(&ex->inbox, NULL, memory_order_acquire);
-	for (; s; s = n) {
+	for (last = s; s; s = n) {
 		n = s->next;
-		s->next = ex->local;
-		ex->local = s;
+		s->next = first;
+		first = s;
 	}
+	if (ex->local)
+		ex->local_tail->next = first;
+	else
+		ex->local = first;
+	ex->local_tail = last;
+}
+
+static struct qitem *local_pop(struct exec *ex)
+{
+	struct qitem *it = ex->local;
+
+	if (it)
+		ex->local = it->next;	/* local_tail is stale once empty: drain resets it */
+	return it;
 }
 
 /* the pool queue's head, or NULL */
@@ -195,10 +220,16 @@ static void enqueue(struct task *t)
 	}
 	/* a group: into every target queue at once, in one global order */
 	pthread_mutex_lock(&w->group_lock);
-	for (i = 0; i < t->nr_members; i++)
-		inbox_push(&p->ex[t->members[i].target], &t->members[i].item);
+	for (i = 0; i < t->nr_members; i++) {
+		struct exec *ex = &p->ex[t->members[i].target];
+
+		/* behind what the dispatcher already holds for that chip */
+		if (dispatching)
+			inbox_drain(ex);
+		inbox_push(ex, &t->members[i].item);
+	}
 	pthread_mutex_unlock(&w->group_lock);
-	for (i = 0; i < t->nr_members; i++)
+	for (i = 0; i < t->nr_members && !dispatching; i++)
 		ec_notify(exec_ec(&p->ex[t->members[i].target]));
 }
 
@@ -361,12 +392,11 @@ static struct qitem *exec_next(struct exec *ex)
 	struct qitem *it;
 
 	for (;;) {
-		inbox_drain(ex);
-		if (ex->local) {
-			it = ex->local;
-			ex->local = it->next;
+		if (!ex->local)
+			inbox_drain(ex);
+		it = local_pop(ex);
+		if (it)
 			return it;
-		}
 		it = pool_pop(ex->pool);
 		if (it)
 			return it;
@@ -440,6 +470,10 @@ static void *exec_main(void *arg)
 {
 	struct exec *ex = arg;
 	struct qitem *it;
+	char name[16];
+
+	snprintf(name, sizeof(name), "simpler-%s%d", ex->pool->chips ? "chip" : "sub", ex->index);
+	pthread_setname_np(pthread_self(), name);
 
 	while ((it = exec_next(ex)))
 		run_item(ex, it);
@@ -516,7 +550,7 @@ static void group_start(struct simpler_worker *w, struct task *t)
 	for (m = 0; m < t->nr_members; m++) {
 		struct exec *ex = &p->ex[t->members[m].target];
 
-		ex->local = ex->local->next;
+		local_pop(ex);
 		start(ex, &t->members[m].item);
 	}
 }
@@ -536,14 +570,60 @@ static bool feed(struct simpler_worker *w, struct exec *ex)
 				break;
 			group_start(w, it->task);
 		} else if (it) {
-			ex->local = it->next;
-			start(ex, it);
-		} else if (!inflight(ex) && alive(ex) && (it = pool_pop(ex->pool))) {
-			/* work for any chip: only an idle one takes it */
+			local_pop(ex);
 			start(ex, it);
 		} else {
 			break;
 		}
+		moved = true;
+	}
+	return moved;
+}
+
+/* is ex's process asleep (not spinning, not running)? */
+static bool sleeping(struct exec *ex)
+{
+	return !inflight(ex) && atomic_load_explicit(&ex->mb->child_ec.waiters,
+						     memory_order_relaxed);
+}
+
+/*
+ * Work for any executor of p goes only to an idle one, so a busy chip never
+ * holds it.  An awake idle process is preferred: waking a sleeping one costs
+ * a futex wake-up, worth it when tasks are long, or when no busy process is
+ * about to be free (busy for less than hold_ns) to take it instead.
+ */
+static bool pool_feed(struct simpler_worker *w, struct pool *p)
+{
+	uint64_t hold_ns = w->spin_ns / 2, now = 0;
+	struct exec *ex, *pick, *sleeper;
+	struct qitem *it;
+	bool moved = false, soon;
+	int i;
+
+	while (q_nonempty(&p->qhead)) {
+		pick = sleeper = NULL;
+		soon = false;
+		for (i = 0; i < p->n && !pick; i++) {
+			ex = &p->ex[i];
+			if (!alive(ex))
+				continue;
+			if (!inflight(ex) && !ex->local) {
+				if (!sleeping(ex))
+					pick = ex;
+				else if (!sleeper)
+					sleeper = ex;
+			} else if (inflight(ex)) {
+				if (!now)
+					now = now_ns();
+				soon |= now - ex->ring_t[ex->reaped % MB_RING] < hold_ns;
+			}
+		}
+		if (!pick && sleeper && (!soon || p->ewma_ns > hold_ns))
+			pick = sleeper;
+		if (!pick || !(it = pool_pop(p)))
+			break;
+		start(pick, it);
 		moved = true;
 	}
 	return moved;
@@ -578,7 +658,7 @@ static bool disp_has_work(struct simpler_worker *w)
 	for_each_exec(w, i, ex) {
 		if (proc_reapable(ex) || atomic_load_explicit(&ex->inbox, memory_order_relaxed))
 			return true;
-		idle |= !inflight(ex);
+		idle |= !inflight(ex) && alive(ex);
 	}
 	/* pool work waits for an idle chip (or sub) */
 	return idle && (q_nonempty(&w->chips.qhead) || q_nonempty(&w->subs.qhead));
@@ -593,6 +673,8 @@ static void *disp_main(void *arg)
 	bool moved;
 	int i;
 
+	pthread_setname_np(pthread_self(), "simpler-disp");
+	dispatching = true;	/* what this thread queues, it dispatches itself */
 	while (!atomic_load_explicit(&w->stop, memory_order_acquire)) {
 		moved = false;
 		for_each_exec(w, i, ex) {
@@ -603,6 +685,7 @@ static void *disp_main(void *arg)
 		}
 		for_each_exec(w, i, ex)
 			moved |= feed(w, ex);
+		moved |= pool_feed(w, &w->chips) | pool_feed(w, &w->subs);
 		moved |= pool_orphans(&w->chips) | pool_orphans(&w->subs);
 		if (!moved)
 			EC_WAIT_UNTIL(&w->pshared->disp_ec, w->spin_ns, disp_has_work(w));

@@ -4,9 +4,10 @@
  * shapes (indep, chain, diamond, stencil4: see shapes.h).
  *
  * Default, process mode (chips are processes): for 1 and 4 chips, runs of
- * several sizes N are timed (median of R) and fitted as fixed + N *
- * marginal: "fixed" is what a run costs beyond its tasks, "marginal" what
- * one more task costs.  Both are set against the raw inter-process round
+ * 1 and of N/4 .. N tasks are timed (median of R each).  "marginal", what
+ * one more task costs, is the least-squares slope over the large runs;
+ * "fixed", what a run costs beyond its tasks, is the 1-task run minus one
+ * marginal.  Both are set against the raw inter-process round
  * trip measured in the same run (two processes bouncing a shared word,
  * spinning and through futexes): every dependent task needs at least one.
  *
@@ -184,27 +185,33 @@ struct pconf {
 static int measure(struct simpler_worker *w, int cid, int shape, uint64_t max, int reps,
 		   struct pconf *c)
 {
-	double x[NSIZES], y[NSIZES], t[16];
+	double x[NSIZES], y[NSIZES], t[NSIZES][16];
+	struct shape_run run[NSIZES];
 	int i, r;
 
 	for (i = 0; i < NSIZES; i++) {
 		/* 1, then up to max in even steps */
-		struct shape_run run = { .shape = shape, .cid = cid,
-					 .n = i ? max * (uint64_t)i / (NSIZES - 1) : 1 };
-
-		if (simpler_run(w, orch_shape, &run))
+		run[i] = (struct shape_run){ .shape = shape, .cid = cid,
+					     .n = i ? max * (uint64_t)i / (NSIZES - 1) : 1 };
+		x[i] = (double)run[i].n;
+		if (simpler_run(w, orch_shape, &run[i]))	/* warm-up */
 			return -1;
-		for (r = 0; r < reps; r++) {
+	}
+	/* the sizes take turns, so a noisy moment hits them alike */
+	for (r = 0; r < reps; r++) {
+		for (i = 0; i < NSIZES; i++) {
 			uint64_t t0 = tool_now_ns();
 
-			if (simpler_run(w, orch_shape, &run))
+			if (simpler_run(w, orch_shape, &run[i]))
 				return -1;
-			t[r] = (double)(tool_now_ns() - t0) / 1000.0;
+			t[i][r] = (double)(tool_now_ns() - t0) / 1000.0;
 		}
-		x[i] = (double)run.n;
-		y[i] = tool_median(t, reps);
 	}
-	fit(x, y, NSIZES, &c->fixed_us, &c->marginal_us);
+	for (i = 0; i < NSIZES; i++)
+		y[i] = tool_median(t[i], reps);
+	/* the slope from the large runs; the fixed cost from the 1-task run */
+	fit(x + 1, y + 1, NSIZES - 1, &c->fixed_us, &c->marginal_us);
+	c->fixed_us = y[0] - c->marginal_us;
 	if (verbose)
 		for (i = 0; i < NSIZES; i++)
 			fprintf(stderr, "# %d chips %-9s N=%-6.0f %10.1f us\n", c->chips,
@@ -263,7 +270,8 @@ static int bench_process(const struct bench_opts *b)
 		return 0;
 	}
 	printf("simpler bench dispatch: chips as processes, empty tasks on simpler_orch_alloc() "
-	       "memory,\nruns of 1..%llu tasks (median of %d) fitted as fixed + N * marginal\n\n",
+	       "memory;\nmarginal = slope over runs of %llu..%llu tasks, fixed = a 1-task run "
+	       "minus one marginal (median of %d)\n\n", (unsigned long long)b->n / 4,
 	       (unsigned long long)b->n, b->reps);
 	printf("inter-process round trip, same run: spin %.3f us, futex %.3f us\n\n",
 	       spin_ns / 1000, futex_ns / 1000);
@@ -281,7 +289,7 @@ int bench_dispatch(int argc, char **argv)
 {
 	static const char usage[] = "bench dispatch [--threads] [--spin-us US] [-v] [-n TASKS >= 4] "
 				    "[--reps 1..16] [--json]";
-	struct bench_opts b = { .n = 0, .reps = 5 };
+	struct bench_opts b = { .n = 0, .reps = 9 };
 	char *rest[16];
 	int i, nr = 0, threads = 0;
 
