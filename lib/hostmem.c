@@ -20,16 +20,16 @@
 #include "kmod.h"
 #include "mailbox.h"
 #include "mapsnap.h"
+#include "rangeset.h"
 
 struct hbuf {
 	uint64_t addr, len, handle;	/* the application's view */
 	uint64_t kh, klo, khi;		/* kmod: the pinned pages [klo, khi), maybe shared */
-	uint64_t mirror;		/* shm: where the chips see it */
-	uint64_t used_run, dirty_run;	/* shm: copied in / written during run N */
-};
-
-struct range {
-	uint64_t s, e;
+	uint64_t used_run;		/* the last run a task used it in */
+	/* shm, offsets into the buffer, for used_run: */
+	uint64_t mirror;		/* where the chips see it */
+	struct rangeset valid;		/* the mirror holds the run's data there */
+	struct rangeset dirty;		/* tasks write there: copied back at the end */
 };
 
 /* a child's mapping of a kmod buffer */
@@ -46,8 +46,7 @@ struct hostmem {
 	uint64_t next_handle;
 	uint64_t run;			/* bumped per run */
 	uint64_t cur_run;		/* shm: the run cur was read in */
-	struct range *ok;		/* ranges found visible during this run */
-	size_t nok, capok;
+	struct rangeset ok;		/* ranges found visible during this run */
 	/* shm */
 	void *mirror_base;
 	uint64_t mirror_size;
@@ -141,8 +140,12 @@ void hostmem_fini(struct simpler_worker *w)
 		free(h->snaps[i]);
 	}
 	mapsnap_free(&h->cur);
+	for (i = 0; i < h->n; i++) {
+		rangeset_free(&h->v[i].valid);
+		rangeset_free(&h->v[i].dirty);
+	}
 	free(h->v);
-	free(h->ok);
+	rangeset_free(&h->ok);
 	free(h->cm);
 	free(h);
 	w->hm = NULL;
@@ -342,7 +345,10 @@ SIMPLER_API int simpler_host_unregister(struct simpler_worker *w, uint64_t handl
 		ret = kmod_ioctl(h->fd, SIMPLER_IOC_UNREGISTER, &u);
 		if (ret)
 			return werr(w, ret, "host_unregister: simpler.ko: %s", strerror(-ret));
-	} else if (h->kind == HM_SHM) {
+	}
+	if (h->kind == HM_SHM) {
+		rangeset_free(&b.valid);
+		rangeset_free(&b.dirty);
 		/* give the mirror's pages back now, not when the arena is reused */
 		madvise((void *)(uintptr_t)b.mirror, b.len, MADV_REMOVE);
 		extalloc_free(&h->mirror, b.mirror);
@@ -351,60 +357,6 @@ SIMPLER_API int simpler_host_unregister(struct simpler_worker *w, uint64_t handl
 }
 
 /* ---- visibility ---- */
-
-/*
- * The ranges found visible during this run: sorted, disjoint, merged when
- * they touch (visibility holds byte by byte, so a union of visible ranges
- * is visible).  A lookup is a binary search.
- */
-static bool ok_cached(struct hostmem *h, uint64_t a, uint64_t e)
-{
-	size_t lo = 0, hi = h->nok, mid;
-
-	/* the last range starting at or before a */
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		if (h->ok[mid].s <= a)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo && e <= h->ok[lo - 1].e;
-}
-
-static void ok_remember(struct hostmem *h, uint64_t a, uint64_t e)
-{
-	size_t i = 0, j, lo = 0, hi = h->nok, mid;
-	struct range *v;
-
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		if (h->ok[mid].e < a)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	i = lo;		/* the first range that ends at or after a: it may touch */
-	for (j = i; j < h->nok && h->ok[j].s <= e; j++) {
-		a = h->ok[j].s < a ? h->ok[j].s : a;
-		e = h->ok[j].e > e ? h->ok[j].e : e;
-	}
-	if (j == i) {	/* touches nothing: insert */
-		if (h->nok == h->capok) {
-			v = realloc(h->ok, (h->capok ? 2 * h->capok : 32) * sizeof(*v));
-			if (!v)
-				return;		/* only a cache */
-			h->ok = v;
-			h->capok = h->capok ? 2 * h->capok : 32;
-		}
-		memmove(&h->ok[i + 1], &h->ok[i], (h->nok - i) * sizeof(*v));
-		h->nok++;
-	} else {	/* ranges i..j-1 merge into i */
-		memmove(&h->ok[i + 1], &h->ok[j], (h->nok - j) * sizeof(*h->ok));
-		h->nok -= j - i - 1;
-	}
-	h->ok[i] = (struct range){ a, e };
-}
 
 /*
  * The verdict for inherited memory: QUERY, or the maps snapshots (the
@@ -466,7 +418,8 @@ static unsigned inherited(struct simpler_worker *w, uint64_t a, uint64_t len)
 	unsigned v;
 	int bad;
 
-	if (arena_contains(w->arena, (const void *)(uintptr_t)a, len) || ok_cached(h, a, a + len))
+	if (arena_contains(w->arena, (const void *)(uintptr_t)a, len) ||
+	    rangeset_covers(&h->ok, a, a + len))
 		return 0;
 	/*
 	 * REGISTERED is not enough: pages registered for a neighbouring buffer
@@ -475,10 +428,50 @@ static unsigned inherited(struct simpler_worker *w, uint64_t a, uint64_t len)
 	 */
 	v = verdict(w, a, len, &bad, &lo, &hi);
 	if (v == SIMPLER_VIS_SHARED) {
-		ok_remember(h, lo, hi);
+		rangeset_add(&h->ok, lo, hi);	/* only a cache: a failure costs a re-check */
 		return 0;
 	}
 	return v;
+}
+
+struct copy_in {
+	struct hbuf *b;
+	uint64_t bytes;
+};
+
+static void copy_in(uint64_t s, uint64_t e, void *arg)
+{
+	struct copy_in *c = arg;
+
+	memcpy((void *)(uintptr_t)(c->b->mirror + s), (void *)(uintptr_t)(c->b->addr + s), e - s);
+	c->bytes += e - s;
+}
+
+/*
+ * shm: a task of this run uses [s, s + len) of b with acc.  What it may
+ * read comes into the mirror unless the mirror already holds the run's
+ * data there (copied in for an earlier task, or written by one: that task
+ * runs first, the TensorMap orders them); what it may write goes back at
+ * the end of the run.  OUT writes every byte, so it needs nothing copied in.
+ */
+static int mirror_use(struct simpler_worker *w, struct hbuf *b, uint64_t s, uint64_t len,
+		      unsigned acc)
+{
+	struct copy_in c = { b, 0 };
+
+	if (b->used_run != w->hm->run) {
+		rangeset_clear(&b->valid);
+		rangeset_clear(&b->dirty);
+		b->used_run = w->hm->run;
+	}
+	if (acc != SIMPLER_OUT)
+		rangeset_gaps(&b->valid, s, s + len, copy_in, &c);
+	STAT_ADD(w->st_host_copied, c.bytes);
+	if (rangeset_add(&b->valid, s, s + len) ||
+	    (acc != SIMPLER_IN && rangeset_add(&b->dirty, s, s + len)))
+		return werr(w, -ENOMEM, "submit: out of memory tracking the mirror of the buffer "
+			    "registered as handle %" PRIu64, b->handle);
+	return 0;
 }
 
 int hostmem_submit(struct simpler_worker *w, const struct simpler_tensor *t, unsigned acc,
@@ -507,14 +500,7 @@ int hostmem_submit(struct simpler_worker *w, const struct simpler_tensor *t, uns
 			*reg = b->kh;
 			b->used_run = h->run;
 		} else {
-			if (b->used_run != h->run) {
-				/* the run's first use: the chips see the buffer as it is now */
-				memcpy((void *)(uintptr_t)b->mirror, (void *)(uintptr_t)b->addr, b->len);
-				STAT_ADD(w->st_host_copied, b->len);
-				b->used_run = h->run;
-			}
-			if (acc != SIMPLER_IN)
-				b->dirty_run = h->run;
+			ret = mirror_use(w, b, a - b->addr, len, acc);
 			/* dependencies follow the application's address; the chip gets the mirror */
 			*reg = b->mirror - b->addr;
 		}
@@ -558,7 +544,7 @@ SIMPLER_API int simpler_host_check(struct simpler_worker *w, const void *addr, s
 	pthread_mutex_lock(&w->mem_lock);
 	if (!atomic_load(&w->running)) {
 		/* between runs the application may remap anything: look afresh */
-		w->hm->nok = 0;
+		rangeset_clear(&w->hm->ok);
 		w->hm->cur_run = UINT64_MAX;
 	}
 	b = hb_find(w->hm, a);
@@ -586,24 +572,31 @@ void hostmem_run_begin(struct simpler_worker *w)
 
 	pthread_mutex_lock(&w->mem_lock);
 	h->run++;
-	h->nok = 0;	/* re-check inherited memory once per run: it may have been remapped */
+	rangeset_clear(&h->ok);	/* re-check inherited memory once per run: it may have moved */
 	pthread_mutex_unlock(&w->mem_lock);
 }
 
 void hostmem_run_end(struct simpler_worker *w)
 {
 	struct hostmem *h = w->hm;
-	size_t i;
+	size_t i, k;
 
 	if (h->kind != HM_SHM)
 		return;
 	pthread_mutex_lock(&w->mem_lock);
 	for (i = 0; i < h->n; i++) {
-		if (h->v[i].dirty_run != h->run)
+		struct hbuf *b = &h->v[i];
+
+		if (b->used_run != h->run)
 			continue;
-		memcpy((void *)(uintptr_t)h->v[i].addr, (void *)(uintptr_t)h->v[i].mirror,
-		       h->v[i].len);
-		STAT_ADD(w->st_host_copied, h->v[i].len);
+		/* what the run's tasks wrote goes back to the application */
+		for (k = 0; k < b->dirty.n; k++) {
+			memcpy((void *)(uintptr_t)(b->addr + b->dirty.v[k].s),
+			       (void *)(uintptr_t)(b->mirror + b->dirty.v[k].s),
+			       b->dirty.v[k].e - b->dirty.v[k].s);
+			STAT_ADD(w->st_host_copied, b->dirty.v[k].e - b->dirty.v[k].s);
+		}
+		rangeset_clear(&b->dirty);
 	}
 	pthread_mutex_unlock(&w->mem_lock);
 }

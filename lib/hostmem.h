@@ -9,9 +9,10 @@
  *   (LOOKUP + mmap, at the parent's address when free, else translated):
  *   zero copies.  Visibility of the rest comes from SIMPLER_IOC_QUERY.
  * - shm: each registered buffer gets a mirror in a shared arena mapped
- *   before the fork; tasks use the mirror, which is copied in at the run's
- *   first use and back at the end of a run that wrote it.  Visibility of
- *   the rest comes from /proc/self/maps snapshots (mapsnap.h).
+ *   before the fork; tasks use the mirror.  What a task may read is copied
+ *   in at submit unless the run already put it there; what tasks wrote is
+ *   copied back at the end of the run.  Visibility of the rest comes from
+ *   /proc/self/maps snapshots (mapsnap.h).
  *
  * In thread mode everything is visible and registration is bookkeeping.
  */

@@ -290,8 +290,9 @@ SIMPLER_API int simpler_copy_from(struct simpler_worker *w, int chip, void *dst,
  * Make [addr, addr + len) usable by chip and sub tasks, whatever it is
  * (malloc, mmap, stack...).  kmod backend: the pages are pinned and mapped
  * into the chip processes, zero copies.  shm backend: tasks use a shared
- * mirror, copied in at a run's first use and back at the end of a run that
- * wrote it (do not touch the buffer from the host during that run).  Views
+ * mirror; what a task may read is copied in at submit (unless the run
+ * already put it there), what tasks wrote is copied back when the run ends
+ * (do not touch the buffer from the host during the run).  Views
  * inside a registered buffer are accepted; views running past its end are
  * refused at submit.  With SIMPLER_WORKER_THREADS every host address is
  * already visible and this only records the range.  -EEXIST if it overlaps

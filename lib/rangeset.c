@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: MIT
+/* Sorted, merged byte-range sets (see rangeset.h). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rangeset.h"
+
+void rangeset_free(struct rangeset *r)
+{
+	free(r->v);
+	r->v = NULL;
+	r->n = r->cap = 0;
+}
+
+/* the first range that ends after a (or touches it, with touch) */
+static size_t first_end_after(const struct rangeset *r, uint64_t a, bool touch)
+{
+	size_t lo = 0, hi = r->n, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (touch ? r->v[mid].e < a : r->v[mid].e <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+bool rangeset_covers(const struct rangeset *r, uint64_t s, uint64_t e)
+{
+	size_t i = first_end_after(r, s, false);
+
+	return i < r->n && r->v[i].s <= s && e <= r->v[i].e;
+}
+
+int rangeset_add(struct rangeset *r, uint64_t s, uint64_t e)
+{
+	size_t i = first_end_after(r, s, true), j;
+	struct range *v;
+
+	if (s >= e)
+		return 0;
+	for (j = i; j < r->n && r->v[j].s <= e; j++) {
+		s = r->v[j].s < s ? r->v[j].s : s;
+		e = r->v[j].e > e ? r->v[j].e : e;
+	}
+	if (j == i) {	/* touches nothing: insert */
+		if (r->n == r->cap) {
+			v = realloc(r->v, (r->cap ? 2 * r->cap : 16) * sizeof(*v));
+			if (!v)
+				return -ENOMEM;
+			r->v = v;
+			r->cap = r->cap ? 2 * r->cap : 16;
+		}
+		memmove(&r->v[i + 1], &r->v[i], (r->n - i) * sizeof(*r->v));
+		r->n++;
+	} else {	/* ranges i..j-1 merge into i */
+		memmove(&r->v[i + 1], &r->v[j], (r->n - j) * sizeof(*r->v));
+		r->n -= j - i - 1;
+	}
+	r->v[i] = (struct range){ s, e };
+	return 0;
+}
+
+void rangeset_gaps(const struct rangeset *r, uint64_t s, uint64_t e,
+		   void (*fn)(uint64_t s, uint64_t e, void *arg), void *arg)
+{
+	size_t i;
+
+	for (i = first_end_after(r, s, false); i < r->n && r->v[i].s < e && s < e; i++) {
+		if (r->v[i].s > s)
+			fn(s, r->v[i].s, arg);
+		s = r->v[i].e;
+	}
+	if (s < e)
+		fn(s, e, arg);
+}
