@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "extalloc.h"
+#include "vec.h"
 
 /* index of the first extent with addr > a */
 static size_t upper(const struct extents *e, uint64_t a)
@@ -23,15 +24,8 @@ static size_t upper(const struct extents *e, uint64_t a)
 
 static int insert_at(struct extents *e, size_t i, uint64_t addr, uint64_t size)
 {
-	if (e->n == e->cap) {
-		size_t cap = e->cap ? 2 * e->cap : 64;
-		struct extent *v = realloc(e->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		e->v = v;
-		e->cap = cap;
-	}
+	if (VEC_ROOM(e->v, e->n, e->cap, 64))
+		return -ENOMEM;
 	memmove(&e->v[i + 1], &e->v[i], (e->n - i) * sizeof(*e->v));
 	e->v[i] = (struct extent){ addr, size };
 	e->n++;

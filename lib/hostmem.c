@@ -21,6 +21,7 @@
 #include "mailbox.h"
 #include "mapsnap.h"
 #include "rangeset.h"
+#include "vec.h"
 
 struct hbuf {
 	uint64_t addr, len, handle;	/* the application's view */
@@ -220,7 +221,7 @@ SIMPLER_API int simpler_host_register(struct simpler_worker *w, void *addr, size
 	struct simpler_register r;
 	uint64_t a = (uintptr_t)addr, pg = (uint64_t)sysconf(_SC_PAGESIZE), lo, hi;
 	struct hostmem *h;
-	struct hbuf b, *nv;
+	struct hbuf b;
 	size_t i, k;
 	int ret = 0;
 
@@ -245,14 +246,9 @@ SIMPLER_API int simpler_host_register(struct simpler_worker *w, void *addr, size
 			   len, o->addr, o->handle);
 		goto out;
 	}
-	if (h->n == h->cap) {
-		nv = realloc(h->v, (h->cap ? 2 * h->cap : 16) * sizeof(*nv));
-		if (!nv) {
-			ret = werr(w, -ENOMEM, "host_register: out of memory");
-			goto out;
-		}
-		h->v = nv;
-		h->cap = h->cap ? 2 * h->cap : 16;
+	if (VEC_ROOM(h->v, h->n, h->cap, 16)) {
+		ret = werr(w, -ENOMEM, "host_register: out of memory");
+		goto out;
 	}
 	if (h->kind == HM_KMOD) {
 		/* the module pins whole pages: register the pages that hold the buffer */
@@ -618,7 +614,7 @@ int hostmem_child_init(struct simpler_worker *w, char *why, size_t len)
 static struct cmap *cmap_get(struct hostmem *h, uint64_t kh, uint64_t addr, char *why, size_t len)
 {
 	struct simpler_lookup l;
-	struct cmap *m, *v;
+	struct cmap *m;
 	void *p;
 	size_t i;
 	int ret;
@@ -650,15 +646,10 @@ static struct cmap *cmap_get(struct hostmem *h, uint64_t kh, uint64_t addr, char
 			 strerror(errno));
 		return NULL;
 	}
-	if (h->ncm == h->capcm) {
-		v = realloc(h->cm, (h->capcm ? 2 * h->capcm : 16) * sizeof(*v));
-		if (!v) {
-			munmap(p, l.buf_len);
-			snprintf(why, len, "out of memory");
-			return NULL;
-		}
-		h->cm = v;
-		h->capcm = h->capcm ? 2 * h->capcm : 16;
+	if (VEC_ROOM(h->cm, h->ncm, h->capcm, 16)) {
+		munmap(p, l.buf_len);
+		snprintf(why, len, "out of memory");
+		return NULL;
 	}
 	m = &h->cm[h->ncm++];
 	m->kh = l.handle;

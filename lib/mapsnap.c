@@ -10,6 +10,7 @@
 #include <linux/simpler.h>
 
 #include "mapsnap.h"
+#include "vec.h"
 
 static char *slurp(const char *path, size_t *len)
 {
@@ -50,15 +51,8 @@ static char *slurp(const char *path, size_t *len)
 
 static int push(struct mapsnap *s, const struct vma_ident *x)
 {
-	struct vma_ident *v;
-
-	if (s->n == s->cap) {
-		v = realloc(s->v, (s->cap ? 2 * s->cap : 256) * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		s->v = v;
-		s->cap = s->cap ? 2 * s->cap : 256;
-	}
+	if (VEC_ROOM(s->v, s->n, s->cap, 256))
+		return -ENOMEM;
 	s->v[s->n++] = *x;
 	return 0;
 }

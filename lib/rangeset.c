@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "rangeset.h"
+#include "vec.h"
 
 void rangeset_free(struct rangeset *r)
 {
@@ -38,7 +39,6 @@ bool rangeset_covers(const struct rangeset *r, uint64_t s, uint64_t e)
 int rangeset_add(struct rangeset *r, uint64_t s, uint64_t e)
 {
 	size_t i = first_end_after(r, s, true), j;
-	struct range *v;
 
 	if (s >= e)
 		return 0;
@@ -47,13 +47,8 @@ int rangeset_add(struct rangeset *r, uint64_t s, uint64_t e)
 		e = r->v[j].e > e ? r->v[j].e : e;
 	}
 	if (j == i) {	/* touches nothing: insert */
-		if (r->n == r->cap) {
-			v = realloc(r->v, (r->cap ? 2 * r->cap : 16) * sizeof(*v));
-			if (!v)
-				return -ENOMEM;
-			r->v = v;
-			r->cap = r->cap ? 2 * r->cap : 16;
-		}
+		if (VEC_ROOM(r->v, r->n, r->cap, 16))
+			return -ENOMEM;
 		memmove(&r->v[i + 1], &r->v[i], (r->n - i) * sizeof(*r->v));
 		r->n++;
 	} else {	/* ranges i..j-1 merge into i */
