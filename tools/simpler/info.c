@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* simpler info: what this build is and what it finds. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "simpler.h"
@@ -7,11 +10,20 @@
 
 int cmd_info(int argc, char **argv)
 {
+	int fd;
+
 	(void)argc;
 	(void)argv;
-	printf("libsimpler %d.%d, platforms: sim, modes: threads\n", SIMPLER_VERSION_MAJOR,
-	       SIMPLER_VERSION_MINOR);
-	printf("simpler.ko: %s\n", access("/dev/simpler", F_OK) ? "not loaded (/dev/simpler absent)" :
-	       "/dev/simpler present");
+	printf("libsimpler %d.%d, platforms: sim, modes: processes (default), threads\n",
+	       SIMPLER_VERSION_MAJOR, SIMPLER_VERSION_MINOR);
+	fd = open("/dev/simpler", O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		printf("simpler.ko: /dev/simpler opens: host-memory backend kmod (zero copies)\n");
+		close(fd);
+	} else {
+		printf("simpler.ko: /dev/simpler: %s: host-memory backend shm (mirrors)\n",
+		       strerror(errno));
+	}
+	printf("online CPUs: %ld\n", sysconf(_SC_NPROCESSORS_ONLN));
 	return 0;
 }
