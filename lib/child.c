@@ -299,7 +299,9 @@ void child_main(struct simpler_worker *w, struct mailbox *mb, pid_t parent)
 			serve_task(c, &mb->task[consumed % MB_RING]);
 			/* seq_cst RMW: the result is published, then the dispatcher's waiter check */
 			atomic_exchange_explicit(&mb->done, ++consumed, memory_order_seq_cst);
-			ec_notify_after_rmw(&w->pshared->disp_ec);
+			if (atomic_load_explicit(&w->pshared->duty, memory_order_seq_cst) &&
+			    !atomic_load_explicit(&w->pshared->helping, memory_order_relaxed))
+				ec_notify_after_rmw(&w->pshared->disp_ec);
 		}
 	}
 	if (c->chip)

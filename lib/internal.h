@@ -238,15 +238,19 @@ struct exec {
 	int restarts;
 	char restart_note[400];
 	pthread_mutex_t ctl_lock;	/* one control command at a time */
-	/* the dispatcher thread's: frames posted to the ring and reaped from it */
-	uint32_t posted, reaped;
+	/*
+	 * The dispatcher's (whoever holds the baton): frames posted to the ring
+	 * and reaped from it.  Atomic only so that a waiting dispatcher thread
+	 * may peek; one writer at a time.
+	 */
+	_Atomic uint32_t posted, reaped;
 	struct qitem *ring_it[MB_RING];
 	uint64_t ring_t[MB_RING];	/* when each was posted */
 	bool dead_reported;		/* its running frame was failed */
 	/* pushed LIFO by producers (seq_cst CAS), taken whole and reversed */
 	_Atomic(struct qitem *) inbox __line;
 	struct ec ec __line;		/* the executor sleeps here */
-	struct qitem *local __line;	/* executor-private (or the dispatcher's), FIFO */
+	struct qitem *local __line;	/* executor-private (or the baton holder's), FIFO */
 	struct qitem *local_tail;
 	_Atomic uint64_t st_completed, st_staged;	/* written by this executor only */
 };
@@ -301,6 +305,12 @@ struct simpler_worker {
 	struct proc_shared *pshared;		/* the dispatcher's eventcount */
 	pthread_t disp;				/* the dispatcher thread */
 	bool disp_started;
+	/*
+	 * Whoever holds the baton dispatches: the dispatcher thread, or the
+	 * orchestrator, which does it itself at the end of a run and when it
+	 * submits while the dispatcher thread sleeps (no thread to wake).
+	 */
+	_Atomic bool baton __line;
 	struct hostmem *hm;
 
 	/* task slots */
@@ -339,6 +349,29 @@ struct simpler_worker {
 
 /* sched.c */
 int sched_start(struct simpler_worker *w);
+/* process mode: reap what finished, unless the dispatcher thread is at it */
+void sched_catch_up(struct simpler_worker *w);
+/* process mode: a task was published (ready: it was ready at once) */
+void sched_submitted(struct simpler_worker *w, bool ready);
+/* process mode: the orchestrator is about to wait: the dispatcher thread takes care */
+void sched_let_go(struct simpler_worker *w);
+/* process mode: dispatch until cond holds or nothing moves for spin_ns; then let go */
+#define SCHED_FINISH_UNTIL(w, cond)                                                   \
+	do {                                                                          \
+		uint64_t __since = now_ns();                                          \
+                                                                                      \
+		atomic_store_explicit(&(w)->pshared->helping, 1, memory_order_seq_cst); \
+		while (!(cond)) {                                                     \
+			if (sched_help(w))                                            \
+				__since = now_ns();                                   \
+			else if (now_ns() - __since < (w)->spin_ns)                   \
+				cpu_relax();                                          \
+			else                                                          \
+				break;                                                \
+		}                                                                     \
+		sched_let_go(w);                                                      \
+	} while (0)
+bool sched_help(struct simpler_worker *w);
 void sched_stop(struct simpler_worker *w);
 void task_ready(struct task *t);
 void task_finish(struct task *t, struct failure *f, struct exec *ex);

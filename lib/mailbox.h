@@ -96,6 +96,13 @@ struct proc_shared {
 	struct ec disp_ec __attribute__((aligned(64)));	/* the dispatcher sleeps here */
 	_Atomic uint32_t spinners __attribute__((aligned(64)));	/* children spinning idle */
 	uint32_t spin_budget;		/* how many may: online CPUs - 1, at least 1 */
+	/*
+	 * A child that finished a frame wakes the dispatcher thread only while
+	 * it is on duty (the orchestrator left work waiting for completions)
+	 * and the orchestrator is not dispatching at the end of a run.
+	 */
+	_Atomic uint32_t duty __attribute__((aligned(64)));
+	_Atomic uint32_t helping;
 };
 
 struct shared_callables {

@@ -69,6 +69,8 @@ static struct task *slot_get(struct simpler_worker *w)
 		t = atomic_exchange_explicit(&w->free_shared, NULL, memory_order_acquire);
 		if (!t) {
 			STAT_ADD(w->st_submit_waits, 1);
+			if (!w->mode_threads)
+				sched_let_go(w);	/* slots come back as tasks are reaped */
 			EC_WAIT_UNTIL(&w->slot_ec, w->spin_ns,
 				      atomic_load_explicit(&w->free_shared, memory_order_relaxed));
 			t = atomic_exchange_explicit(&w->free_shared, NULL, memory_order_acquire);
@@ -188,6 +190,8 @@ SIMPLER_API void *simpler_orch_alloc(struct simpler_orch *o, size_t nbytes)
 			errno = ENOMEM;
 			return NULL;
 		}
+		if (!w->mode_threads)
+			sched_let_go(w);	/* frames die as their tasks are reaped */
 		EC_WAIT_UNTIL(&w->frame_ec, w->spin_ns,
 			      atomic_load_explicit(&w->frames_dead, memory_order_relaxed) ||
 			      !atomic_load_explicit(&w->frames_closed, memory_order_relaxed));
@@ -420,6 +424,7 @@ static int run_failed(struct simpler_worker *w)
 static int publish(struct simpler_worker *w, struct task *t)
 {
 	struct failure *f;
+	bool ready;
 	int ret;
 
 	ret = track(w, t);
@@ -436,6 +441,8 @@ static int publish(struct simpler_worker *w, struct task *t)
 		failure_put(f);
 		if (atomic_fetch_sub_explicit(&t->pending, 1, memory_order_acq_rel) == 1)
 			task_ready(t);
+		if (!w->mode_threads)
+			sched_submitted(w, true);
 		return ret;
 	}
 	t->frame = w->orch.scope;
@@ -444,8 +451,11 @@ static int publish(struct simpler_worker *w, struct task *t)
 	STAT_ADD(w->st_submitted, 1);
 	atomic_store_explicit(&t->state, TS_PENDING, memory_order_relaxed);
 	/* drop the building guard; pairs with the finishers' decrements */
-	if (atomic_fetch_sub_explicit(&t->pending, 1, memory_order_acq_rel) == 1)
+	ready = atomic_fetch_sub_explicit(&t->pending, 1, memory_order_acq_rel) == 1;
+	if (ready)
 		task_ready(t);
+	if (!w->mode_threads)
+		sched_submitted(w, ready);
 	return (int)(t->seq & INT32_MAX);
 }
 
@@ -495,6 +505,9 @@ static int check_submit(struct simpler_orch *o, int callable)
 	if (callable < 0 || (uint32_t)callable >= n)
 		return werr(w, -EINVAL, "submit: callable %d is not registered (ids 0..%d exist)",
 			    callable, (int)n - 1);
+	/* process mode: what finished while we were away is known before we look */
+	if (!w->mode_threads)
+		sched_catch_up(w);
 	return run_failed(w);
 }
 
@@ -662,6 +675,10 @@ SIMPLER_API int simpler_run(struct simpler_worker *w, simpler_orch_fn fn, void *
 	/* drop the bias: inflight now counts the tasks still running */
 	atomic_fetch_sub_explicit(&w->run.inflight, RUN_BIAS - w->run.submitted,
 				  memory_order_acq_rel);
+	/* process mode: the last tasks are reaped here, no thread to wake */
+	if (!w->mode_threads)
+		SCHED_FINISH_UNTIL(w, atomic_load_explicit(&w->run.inflight,
+							   memory_order_acquire) == 0);
 	EC_WAIT_UNTIL(&w->run.done_ec, w->spin_ns,
 		      atomic_load_explicit(&w->run.inflight, memory_order_acquire) == 0);
 	/* every frame is dead once every task finished */

@@ -372,7 +372,7 @@ void proc_post(struct exec *ex, struct qitem *it)
 	struct task *t = it->task;
 	const struct member *mb = &t->members[it->member];
 	struct mailbox *box = ex->mb;
-	uint32_t posted = ex->posted;
+	uint32_t posted = atomic_load_explicit(&ex->posted, memory_order_relaxed);
 	struct mb_task *f = &box->task[posted % MB_RING];
 
 	f->seq = t->seq;
@@ -394,7 +394,7 @@ void proc_post(struct exec *ex, struct qitem *it)
 		memcpy(f->scalars, &t->scalars[mb->s0], mb->ns * sizeof(*f->scalars));
 	ex->ring_it[posted % MB_RING] = it;
 	ex->ring_t[posted % MB_RING] = now_ns();
-	ex->posted = posted + 1;
+	atomic_store_explicit(&ex->posted, posted + 1, memory_order_relaxed);
 	/* seq_cst RMW: the frame is published, then the child's waiter check */
 	atomic_exchange_explicit(&box->posted, posted + 1, memory_order_seq_cst);
 	ec_notify_after_rmw(&box->child_ec);
@@ -404,7 +404,8 @@ void proc_post(struct exec *ex, struct qitem *it)
 bool proc_reap(struct exec *ex, struct qitem **it, struct failure **fail)
 {
 	struct mailbox *box = ex->mb;
-	uint32_t reaped = ex->reaped, posted = ex->posted;
+	uint32_t reaped = atomic_load_explicit(&ex->reaped, memory_order_relaxed);
+	uint32_t posted = atomic_load_explicit(&ex->posted, memory_order_relaxed);
 	uint32_t slot = reaped % MB_RING;
 	const struct mb_task *f = &box->task[slot];
 	struct task *t;
@@ -442,7 +443,7 @@ bool proc_reap(struct exec *ex, struct qitem **it, struct failure **fail)
 	} else {
 		return false;
 	}
-	ex->reaped = ++reaped;
+	atomic_store_explicit(&ex->reaped, ++reaped, memory_order_relaxed);
 	/* a dead child's frames are all accounted for: its successor starts after them */
 	if (gone && reaped == posted)
 		atomic_store_explicit(&box->done, posted, memory_order_release);
@@ -451,8 +452,10 @@ bool proc_reap(struct exec *ex, struct qitem **it, struct failure **fail)
 
 bool proc_reapable(struct exec *ex)
 {
-	return ex->reaped != ex->posted &&
-	       (atomic_load_explicit(&ex->mb->done, memory_order_acquire) != ex->reaped || dead(ex));
+	uint32_t reaped = atomic_load_explicit(&ex->reaped, memory_order_relaxed);
+
+	return reaped != atomic_load_explicit(&ex->posted, memory_order_relaxed) &&
+	       (atomic_load_explicit(&ex->mb->done, memory_order_acquire) != reaped || dead(ex));
 }
 
 int proc_ctl(struct exec *ex, uint32_t op, uint64_t a0, uint64_t a1, uint64_t *r0, char *msg,

@@ -88,24 +88,15 @@ static inline bool q_nonempty(struct qitem *const *head)
 	return __atomic_load_n(head, __ATOMIC_ACQUIRE) != NULL;
 }
 
-/* this is the dispatcher thread: what it queues, it dispatches itself */
+/* this thread holds the baton: what it queues, it dispatches itself */
 static __thread bool dispatching;
-
-/* where the thread serving ex sleeps: its own (thread mode) or the dispatcher's */
-static inline struct ec *exec_ec(struct exec *ex)
-{
-	return ex->w->mode_threads ? &ex->ec : &ex->w->pshared->disp_ec;
-}
 
 static void pool_notify(struct pool *p)
 {
 	int i;
 
-	if (p->n && !p->ex[0].w->mode_threads) {
-		if (!dispatching)
-			ec_notify(exec_ec(&p->ex[0]));
-		return;
-	}
+	if (p->n && !p->ex[0].w->mode_threads)
+		return;		/* sched_submitted() decides who dispatches it */
 	/* pairs with the seq_cst increment of nsleep in exec_wait() */
 	atomic_thread_fence(memory_order_seq_cst);
 	if (!atomic_load_explicit(&p->nsleep, memory_order_relaxed))
@@ -144,7 +135,9 @@ static void exec_push(struct exec *ex, struct qitem *it)
 		return;
 	}
 	inbox_push(ex, it);
-	ec_notify_after_rmw(exec_ec(ex));
+	if (ex->w->mode_threads)
+		ec_notify_after_rmw(&ex->ec);
+	/* process mode: sched_submitted() decides who dispatches it */
 }
 
 /* the whole inbox, reversed into submission order, goes behind the local FIFO */
@@ -229,8 +222,8 @@ static void enqueue(struct task *t)
 		inbox_push(ex, &t->members[i].item);
 	}
 	pthread_mutex_unlock(&w->group_lock);
-	for (i = 0; i < t->nr_members && !dispatching; i++)
-		ec_notify(exec_ec(&p->ex[t->members[i].target]));
+	for (i = 0; i < t->nr_members && w->mode_threads; i++)
+		ec_notify(&p->ex[t->members[i].target].ec);
 }
 
 /*
@@ -500,9 +493,10 @@ static void pool_stop(struct pool *p)
 		    ((ex) = i < (w)->chips.n ? &(w)->chips.ex[i] : &(w)->subs.ex[i - (w)->chips.n], 1); \
 	     i++)
 
-static unsigned inflight(const struct exec *ex)
+static unsigned inflight(struct exec *ex)
 {
-	return ex->posted - ex->reaped;
+	return atomic_load_explicit(&ex->posted, memory_order_relaxed) -
+	       atomic_load_explicit(&ex->reaped, memory_order_relaxed);
 }
 
 static bool alive(struct exec *ex)
@@ -616,7 +610,9 @@ static bool pool_feed(struct simpler_worker *w, struct pool *p)
 			} else if (inflight(ex)) {
 				if (!now)
 					now = now_ns();
-				soon |= now - ex->ring_t[ex->reaped % MB_RING] < hold_ns;
+				soon |= now - ex->ring_t[atomic_load_explicit(&ex->reaped,
+									memory_order_relaxed) % MB_RING] <
+					hold_ns;
 			}
 		}
 		if (!pick && sleeper && (!soon || p->ewma_ns > hold_ns))
@@ -664,31 +660,179 @@ static bool disp_has_work(struct simpler_worker *w)
 	return idle && (q_nonempty(&w->chips.qhead) || q_nonempty(&w->subs.qhead));
 }
 
-static void *disp_main(void *arg)
+static bool baton_take(struct simpler_worker *w)
 {
-	struct simpler_worker *w = arg;
+	return !atomic_load_explicit(&w->baton, memory_order_relaxed) &&
+	       !atomic_exchange_explicit(&w->baton, true, memory_order_acquire);
+}
+
+static void baton_drop(struct simpler_worker *w)
+{
+	atomic_store_explicit(&w->baton, false, memory_order_release);
+}
+
+/* the baton, from a dispatcher thread in the middle of one pass at most */
+static void baton_wait(struct simpler_worker *w)
+{
+	unsigned n;
+
+	for (n = 1; !baton_take(w); n++) {
+		if (n % 64 == 0)
+			sched_yield();
+		else
+			cpu_relax();
+	}
+}
+
+/* one pass: reap every ring, feed every process; the caller holds the baton */
+static bool disp_pass(struct simpler_worker *w)
+{
 	struct failure *f;
 	struct qitem *it;
 	struct exec *ex;
-	bool moved;
+	bool moved = false;
 	int i;
 
+	dispatching = true;
+	for_each_exec(w, i, ex) {
+		while (proc_reap(ex, &it, &f)) {
+			member_done(ex, it->task, f);
+			moved = true;
+		}
+	}
+	for_each_exec(w, i, ex)
+		moved |= feed(w, ex);
+	moved |= pool_feed(w, &w->chips) | pool_feed(w, &w->subs);
+	moved |= pool_orphans(&w->chips) | pool_orphans(&w->subs);
+	dispatching = false;
+	return moved;
+}
+
+bool sched_help(struct simpler_worker *w)
+{
+	bool moved;
+
+	if (!baton_take(w))
+		return false;
+	moved = disp_pass(w);
+	baton_drop(w);
+	return moved;
+}
+
+/* work queued but not in a ring yet; the caller holds the baton */
+static bool disp_queued(struct simpler_worker *w)
+{
+	struct exec *ex;
+	int i;
+
+	for_each_exec(w, i, ex)
+		if (ex->local || atomic_load_explicit(&ex->inbox, memory_order_relaxed))
+			return true;
+	return q_nonempty(&w->chips.qhead) || q_nonempty(&w->subs.qhead);
+}
+
+/* the dispatcher thread must go on without the orchestrator: wake it */
+static void disp_duty(struct simpler_worker *w)
+{
+	atomic_store_explicit(&w->pshared->duty, 1, memory_order_seq_cst);
+	ec_notify(&w->pshared->disp_ec);
+}
+
+void sched_let_go(struct simpler_worker *w)
+{
+	struct exec *ex;
+	bool pending;
+	int i;
+
+	atomic_store_explicit(&w->pshared->helping, 0, memory_order_seq_cst);
+	/* on duty and up already: it carries on (the notify covers its dozing off) */
+	if (atomic_load_explicit(&w->pshared->duty, memory_order_relaxed) &&
+	    !atomic_load_explicit(&w->pshared->disp_ec.waiters, memory_order_seq_cst)) {
+		ec_notify(&w->pshared->disp_ec);
+		return;
+	}
+	baton_wait(w);
+	pending = disp_queued(w);
+	for_each_exec(w, i, ex)
+		pending |= inflight(ex) != 0;
+	baton_drop(w);
+	if (pending)
+		disp_duty(w);
+	else	/* nothing anywhere: finishing children need wake nobody */
+		atomic_store_explicit(&w->pshared->duty, 0, memory_order_relaxed);
+}
+
+void sched_catch_up(struct simpler_worker *w)
+{
+	/* an awake dispatcher thread reaps as things finish */
+	if (atomic_load_explicit(&w->pshared->disp_ec.waiters, memory_order_relaxed))
+		sched_help(w);
+}
+
+void sched_submitted(struct simpler_worker *w, bool ready)
+{
+	struct ec *e = &w->pshared->disp_ec;
+	bool queued = true;
+
+	/* the dispatcher thread is up: it takes it (the notify covers its dozing off) */
+	if (!atomic_load_explicit(&e->waiters, memory_order_seq_cst)) {
+		if (!ready)
+			atomic_store_explicit(&w->pshared->duty, 1, memory_order_seq_cst);
+		ec_notify(e);
+		return;
+	}
+	/* it sleeps: post what is ready now rather than wake it for that */
+	if (baton_take(w)) {
+		disp_pass(w);
+		queued = disp_queued(w);
+		baton_drop(w);
+	}
+	/* what waits for running tasks, or for room in a ring, needs it while we are away */
+	if (!ready || queued)
+		disp_duty(w);
+}
+
+/* for the dispatcher thread: stopping, or work while the orchestrator is away */
+static bool disp_wanted(struct simpler_worker *w)
+{
+	return atomic_load_explicit(&w->stop, memory_order_acquire) ||
+	       (!atomic_load_explicit(&w->pshared->helping, memory_order_acquire) &&
+		disp_has_work(w));
+}
+
+static void *disp_main(void *arg)
+{
+	struct simpler_worker *w = arg;
+	struct ec *e = &w->pshared->disp_ec;
+	uint64_t deadline;
+	uint32_t key;
+	unsigned n;
+
 	pthread_setname_np(pthread_self(), "simpler-disp");
-	dispatching = true;	/* what this thread queues, it dispatches itself */
 	while (!atomic_load_explicit(&w->stop, memory_order_acquire)) {
-		moved = false;
-		for_each_exec(w, i, ex) {
-			while (proc_reap(ex, &it, &f)) {
-				member_done(ex, it->task, f);
-				moved = true;
+		if (!atomic_load_explicit(&w->pshared->helping, memory_order_acquire) &&
+		    sched_help(w))
+			continue;
+		/*
+		 * Spin a while for more; but sleep at once while the orchestrator
+		 * finishes a run itself: it needs the CPU, not a rival.
+		 */
+		deadline = now_ns() + w->spin_ns;
+		for (n = 1; !disp_wanted(w); n++) {
+			if (atomic_load_explicit(&w->pshared->helping, memory_order_relaxed) ||
+			    (n % 64 == 0 && now_ns() > deadline)) {
+				key = ec_prepare(e);
+				if (disp_wanted(w))
+					ec_cancel(e);
+				else
+					ec_sleep(e, key);
+				deadline = now_ns() + w->spin_ns;
+			} else if (n % 64 == 0) {
+				sched_yield();
+			} else {
+				cpu_relax();
 			}
 		}
-		for_each_exec(w, i, ex)
-			moved |= feed(w, ex);
-		moved |= pool_feed(w, &w->chips) | pool_feed(w, &w->subs);
-		moved |= pool_orphans(&w->chips) | pool_orphans(&w->subs);
-		if (!moved)
-			EC_WAIT_UNTIL(&w->pshared->disp_ec, w->spin_ns, disp_has_work(w));
 	}
 	return NULL;
 }

@@ -4,7 +4,8 @@
  * shapes (indep, chain, diamond, stencil4: see shapes.h).
  *
  * Default, process mode (chips are processes): for 1 and 4 chips, runs of
- * 1 and of N/4 .. N tasks are timed (median of R each).  "marginal", what
+ * N/4 .. N tasks are timed (median of R each, sizes taking turns), and
+ * 1-task runs back to back (median of R batches of 200).  "marginal", what
  * one more task costs, is the least-squares slope over the large runs;
  * "fixed", what a run costs beyond its tasks, is the 1-task run minus one
  * marginal.  Both are set against the raw inter-process round
@@ -187,7 +188,7 @@ static int measure(struct simpler_worker *w, int cid, int shape, uint64_t max, i
 {
 	double x[NSIZES], y[NSIZES], t[NSIZES][16];
 	struct shape_run run[NSIZES];
-	int i, r;
+	int i, r, k;
 
 	for (i = 0; i < NSIZES; i++) {
 		/* 1, then up to max in even steps */
@@ -197,15 +198,27 @@ static int measure(struct simpler_worker *w, int cid, int shape, uint64_t max, i
 		if (simpler_run(w, orch_shape, &run[i]))	/* warm-up */
 			return -1;
 	}
-	/* the sizes take turns, so a noisy moment hits them alike */
+	/* the large sizes take turns, so a noisy moment hits them alike */
 	for (r = 0; r < reps; r++) {
-		for (i = 0; i < NSIZES; i++) {
+		for (i = 1; i < NSIZES; i++) {
 			uint64_t t0 = tool_now_ns();
 
 			if (simpler_run(w, orch_shape, &run[i]))
 				return -1;
 			t[i][r] = (double)(tool_now_ns() - t0) / 1000.0;
 		}
+	}
+	/* 1-task runs back to back, as a loop of small runs issues them: batches of 200 */
+	for (k = 0; k < 1000; k++)
+		if (simpler_run(w, orch_shape, &run[0]))
+			return -1;
+	for (r = 0; r < reps; r++) {
+		uint64_t t0 = tool_now_ns();
+
+		for (k = 0; k < 200; k++)
+			if (simpler_run(w, orch_shape, &run[0]))
+				return -1;
+		t[0][r] = (double)(tool_now_ns() - t0) / 1000.0 / 200;
 	}
 	for (i = 0; i < NSIZES; i++)
 		y[i] = tool_median(t[i], reps);
@@ -271,7 +284,7 @@ static int bench_process(const struct bench_opts *b)
 	}
 	printf("simpler bench dispatch: chips as processes, empty tasks on simpler_orch_alloc() "
 	       "memory;\nmarginal = slope over runs of %llu..%llu tasks, fixed = a 1-task run "
-	       "minus one marginal (median of %d)\n\n", (unsigned long long)b->n / 4,
+	       "(back to back) minus one marginal (median of %d)\n\n", (unsigned long long)b->n / 4,
 	       (unsigned long long)b->n, b->reps);
 	printf("inter-process round trip, same run: spin %.3f us, futex %.3f us\n\n",
 	       spin_ns / 1000, futex_ns / 1000);
