@@ -215,14 +215,120 @@ static struct hbuf *hb_find(struct hostmem *h, uint64_t a)
 	return NULL;
 }
 
+static int kmod_register(struct simpler_worker *w, uint64_t lo, uint64_t hi, uint64_t *kh)
+{
+	struct simpler_register r;
+	int ret;
+
+	memset(&r, 0, sizeof(r));
+	r.size = sizeof(r);
+	r.addr = lo;
+	r.len = hi - lo;
+	ret = kmod_ioctl(w->hm->fd, SIMPLER_IOC_REGISTER, &r);
+	*kh = r.handle;
+	return ret;
+}
+
+/* the children drop their mappings of kh, then the module unpins it */
+static int kmod_unregister(struct simpler_worker *w, uint64_t kh)
+{
+	struct simpler_unregister u;
+
+	proc_unmap_all(w, kh);
+	memset(&u, 0, sizeof(u));
+	u.size = sizeof(u);
+	u.handle = kh;
+	return kmod_ioctl(w->hm->fd, SIMPLER_IOC_UNREGISTER, &u);
+}
+
+/*
+ * kmod: pin the pages that hold b ([addr, addr + len)).  Registrations are
+ * page ranges and may not overlap, while buffers may share pages: a buffer
+ * inside a registered range shares it; one that straddles registered
+ * ranges replaces them by their union (children unmap the old ones first,
+ * so not while the run in progress uses them).  mem_lock is held.
+ */
+static int kmod_pages(struct simpler_worker *w, struct hbuf *b, void *addr, size_t len)
+{
+	struct hostmem *h = w->hm;
+	uint64_t pg = (uint64_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)addr;
+	uint64_t lo = a & ~(pg - 1), hi = (a + len + pg - 1) & ~(pg - 1), kh;
+	bool grew = true, several = false, exact = false;
+	struct hbuf *busy = NULL;
+	size_t k, n;
+	int ret;
+
+	/* the union of every registration it touches, until nothing more is touched */
+	while (grew) {
+		grew = false;
+		for (k = 0; k < h->n; k++) {
+			struct hbuf *o = &h->v[k];
+
+			if (o->klo < hi && lo < o->khi && (o->klo < lo || o->khi > hi)) {
+				lo = o->klo < lo ? o->klo : lo;
+				hi = o->khi > hi ? o->khi : hi;
+				grew = true;
+			}
+		}
+	}
+	b->klo = lo;
+	b->khi = hi;
+	b->kh = 0;
+	for (k = 0; k < h->n; k++) {
+		struct hbuf *o = &h->v[k];
+
+		if (o->khi <= lo || hi <= o->klo)
+			continue;
+		several |= b->kh && o->kh != b->kh;
+		b->kh = o->kh;
+		exact = o->klo == lo && o->khi == hi;
+		if (atomic_load(&w->running) && o->used_run == h->run)
+			busy = o;
+	}
+	/* inside one registration: share it */
+	if (b->kh && !several && exact)
+		return 0;
+	if (busy)
+		return werr(w, -EBUSY, "host_register: %p (%zu bytes) shares pages with the buffer "
+			    "at 0x%" PRIx64 " (handle %" PRIu64 "), which the run in progress uses: "
+			    "register it between runs, or align buffers to pages", addr, len,
+			    busy->addr, busy->handle);
+	/* a new registration for the union, replacing those it covers */
+	for (k = 0; k < h->n; k++) {
+		if (h->v[k].klo < hi && lo < h->v[k].khi && h->v[k].kh) {
+			kh = h->v[k].kh;
+			ret = kmod_unregister(w, kh);
+			if (ret)
+				return werr(w, ret, "host_register: simpler.ko would not let go of "
+					    "registration %" PRIu64 ": %s", kh, strerror(-ret));
+			for (n = 0; n < h->n; n++)
+				if (h->v[n].kh == kh)
+					h->v[n].kh = 0;	/* re-pointed below */
+		}
+	}
+	ret = kmod_register(w, lo, hi, &b->kh);
+	if (ret)
+		return werr(w, ret, "host_register: simpler.ko refused %p (%zu bytes as pages "
+			    "0x%" PRIx64 "..0x%" PRIx64 "): %s%s", addr, len, lo, hi,
+			    strerror(-ret), ret == -ENOMEM ? " (RLIMIT_MEMLOCK or the module's "
+			    "max_pinned_mb)" : "");
+	for (k = 0; k < h->n; k++) {
+		if (h->v[k].klo < hi && lo < h->v[k].khi) {
+			h->v[k].kh = b->kh;
+			h->v[k].klo = lo;
+			h->v[k].khi = hi;
+		}
+	}
+	return 0;
+}
+
 SIMPLER_API int simpler_host_register(struct simpler_worker *w, void *addr, size_t len,
 				      unsigned flags, uint64_t *handle)
 {
-	struct simpler_register r;
-	uint64_t a = (uintptr_t)addr, pg = (uint64_t)sysconf(_SC_PAGESIZE), lo, hi;
+	uint64_t a = (uintptr_t)addr;
 	struct hostmem *h;
 	struct hbuf b;
-	size_t i, k;
+	size_t i;
 	int ret = 0;
 
 	if (!w)
@@ -252,33 +358,9 @@ SIMPLER_API int simpler_host_register(struct simpler_worker *w, void *addr, size
 	}
 	if (h->kind == HM_KMOD) {
 		/* the module pins whole pages: register the pages that hold the buffer */
-		lo = a & ~(pg - 1);
-		hi = (a + len + pg - 1) & ~(pg - 1);
-		b.klo = lo;
-		b.khi = hi;
-		/* buffers sharing pages with a registered one share its registration */
-		for (k = 0; k < h->n; k++) {
-			if (h->v[k].klo <= lo && hi <= h->v[k].khi) {
-				b.kh = h->v[k].kh;
-				b.klo = h->v[k].klo;
-				b.khi = h->v[k].khi;
-				goto insert;
-			}
-		}
-		memset(&r, 0, sizeof(r));
-		r.size = sizeof(r);
-		r.addr = lo;
-		r.len = hi - lo;
-		ret = kmod_ioctl(h->fd, SIMPLER_IOC_REGISTER, &r);
-		if (ret) {
-			ret = werr(w, ret, "host_register: simpler.ko refused %p (%zu bytes as pages "
-				   "0x%" PRIx64 "..0x%" PRIx64 "): %s%s", addr, len, lo, hi,
-				   strerror(-ret), ret == -ENOMEM ? " (RLIMIT_MEMLOCK or the module's "
-				   "max_pinned_mb)" : ret == -EEXIST ? " (its pages are shared with "
-				   "another registered buffer: align buffers to pages)" : "");
+		ret = kmod_pages(w, &b, addr, len);
+		if (ret)
 			goto out;
-		}
-		b.kh = r.handle;
 	} else if (h->kind == HM_SHM) {
 		ret = extalloc_alloc(&h->mirror, len, &b.mirror);
 		if (ret) {
@@ -288,7 +370,6 @@ SIMPLER_API int simpler_host_register(struct simpler_worker *w, void *addr, size
 			goto out;
 		}
 	}
-insert:
 	b.handle = ++h->next_handle;
 	memmove(&h->v[i + 1], &h->v[i], (h->n - i) * sizeof(*h->v));
 	h->v[i] = b;
@@ -302,7 +383,6 @@ out:
 
 SIMPLER_API int simpler_host_unregister(struct simpler_worker *w, uint64_t handle)
 {
-	struct simpler_unregister u;
 	struct hostmem *h;
 	struct hbuf b;
 	size_t i;
@@ -333,12 +413,7 @@ SIMPLER_API int simpler_host_unregister(struct simpler_worker *w, uint64_t handl
 	pthread_mutex_unlock(&w->mem_lock);
 
 	if (h->kind == HM_KMOD && b.kh) {
-		/* children drop their mappings, then the module unpins */
-		proc_unmap_all(w, b.kh);
-		memset(&u, 0, sizeof(u));
-		u.size = sizeof(u);
-		u.handle = b.kh;
-		ret = kmod_ioctl(h->fd, SIMPLER_IOC_UNREGISTER, &u);
+		ret = kmod_unregister(w, b.kh);
 		if (ret)
 			return werr(w, ret, "host_unregister: simpler.ko: %s", strerror(-ret));
 	}

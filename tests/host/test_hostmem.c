@@ -379,6 +379,61 @@ TEST(buffers_sharing_a_page)
 	free(page);
 }
 
+/*
+ * Buffers whose pages overlap without one holding the other: the kmod
+ * backend replaces their registrations by the union (never while the run
+ * in progress uses them); every buffer keeps working.
+ */
+static int orch_register_busy(struct simpler_orch *o, void *arg)
+{
+	char **p = arg;
+	struct simpler_worker *w = simpler_orch_worker(o);
+	struct one t = { "fill", 0, 1, { p[0] }, { 16 }, { SIMPLER_OUT }, 5 };
+	uint64_t h;
+	int r = submit_one(o, &t), busy;
+
+	if (r < 0)
+		return r;
+	/* straddles pages of the buffer the run uses */
+	busy = simpler_host_register(w, p[1], 2 * 4096, 0, &h);
+	if (strcmp(simpler_worker_hostmem(w), "kmod"))	/* mirrors share no pages */
+		return busy ? -EPROTO : simpler_host_unregister(w, h);
+	return busy == -EBUSY && strstr(simpler_worker_errmsg(w), "run in progress") ? 0 : -EPROTO;
+}
+
+TEST(buffers_straddling_each_others_pages)
+{
+	struct simpler_worker *w = hm_worker(0);
+	char *pages = aligned_alloc(4096, 4 * 4096), *p[2];
+	uint32_t *a = (uint32_t *)(pages + 100), *b = (uint32_t *)(pages + 4096 + 200), i;
+	uint64_t ha, hb, hc;
+
+	CHECK(pages);
+	memset(pages, 0, 4 * 4096);
+	/* a: pages 0-1; b: pages 1-2 */
+	CHECK_OK(simpler_host_register(w, a, 4096, 0, &ha), w);
+	CHECK_OK(simpler_host_register(w, b, 4096, 0, &hb), w);
+	/* between them, inside what is registered now */
+	CHECK_OK(simpler_host_register(w, pages + 4200, 50, 0, &hc), w);
+	CHECK_OK(run_one(w, (struct one){ "fill", 0, 1, { a }, { 1000 }, { SIMPLER_OUT }, 1 }), w);
+	CHECK_OK(run_one(w, (struct one){ "fill", 1, 1, { b }, { 1000 }, { SIMPLER_OUT }, 2 }), w);
+	for (i = 0; i < 1000; i++) {
+		CHECK_EQ(a[i], 1 + i);
+		CHECK_EQ(b[i], 2 + i);
+	}
+	CHECK_OK(simpler_host_unregister(w, ha), w);
+	CHECK_OK(simpler_host_unregister(w, hc), w);
+	CHECK_OK(run_one(w, (struct one){ "fill", 0, 1, { b }, { 1000 }, { SIMPLER_OUT }, 3 }), w);
+	CHECK_EQ(b[999], 3 + 999);
+	/* not while a run uses the pages it would take over */
+	p[0] = (char *)b;
+	p[1] = pages + 3 * 4096 - 100;
+	CHECK_OK(simpler_run(w, orch_register_busy, p), w);
+	CHECK_OK(simpler_host_unregister(w, hb), w);
+	simpler_worker_destroy(w);
+	free(pages);
+}
+
 static int orch_unregister_busy(struct simpler_orch *o, void *arg)
 {
 	uint64_t *h = arg;
