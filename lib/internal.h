@@ -35,6 +35,8 @@
 #define DEFAULT_CHIP_MEM	((uint64_t)1 << 30)
 #define DEFAULT_CORES		4
 #define DEFAULT_SPIN_US		50
+/* the longest a dispatcher thread stands by while the orchestrator is away */
+#define STANDBY_MIN_NS		200000
 #define DEFAULT_START_TIMEOUT_MS 10000
 #define DEFAULT_MIRROR_SIZE	((uint64_t)16 << 30)
 
@@ -311,6 +313,13 @@ struct simpler_worker {
 	 * submits while the dispatcher thread sleeps (no thread to wake).
 	 */
 	_Atomic bool baton __line;
+	/*
+	 * Bumped by the orchestrator as it dispatches; a dispatcher thread
+	 * standing by takes over when it stops moving for standby_ns.
+	 */
+	_Atomic uint64_t beat __line;
+	uint64_t standby_ns;
+	uint64_t pass_ns;	/* the baton holder's clock, read once a pass (0: not yet) */
 	struct hostmem *hm;
 
 	/* task slots */
@@ -355,22 +364,48 @@ void sched_catch_up(struct simpler_worker *w);
 void sched_submitted(struct simpler_worker *w, bool ready);
 /* process mode: the orchestrator is about to wait: the dispatcher thread takes care */
 void sched_let_go(struct simpler_worker *w);
-/* process mode: dispatch until cond holds or nothing moves for spin_ns; then let go */
-#define SCHED_FINISH_UNTIL(w, cond)                                                   \
+/*
+ * process mode: dispatch until cond holds or nothing moves for spin_ns.
+ * Gave up: let go (the caller is about to sleep).  cond holds: the
+ * orchestrator stays in charge when it goes on submitting (leave false),
+ * lets go when it leaves the library (leave true).
+ */
+#define SCHED_HELP_UNTIL(w, cond, leave)                                              \
 	do {                                                                          \
-		uint64_t __since = now_ns();                                          \
+		uint64_t __since = 0;                                                 \
+		unsigned __idle = 0;                                                  \
                                                                                       \
-		atomic_store_explicit(&(w)->pshared->helping, 1, memory_order_seq_cst); \
+		sched_present(w);                                                     \
 		while (!(cond)) {                                                     \
-			if (sched_help(w))                                            \
-				__since = now_ns();                                   \
-			else if (now_ns() - __since < (w)->spin_ns)                   \
+			sched_beat(w);                                                \
+			if (sched_help(w)) {                                          \
+				__idle = 0;                                           \
+			} else if (++__idle % 32) {                                   \
 				cpu_relax();                                          \
-			else                                                          \
+			} else if (!__since || __idle == 32) {                        \
+				__since = now_ns();  /* idle from here */             \
+			} else if (now_ns() - __since >= (w)->spin_ns) {              \
 				break;                                                \
+			}                                                             \
 		}                                                                     \
-		sched_let_go(w);                                                      \
+		if ((leave) || !(cond))                                               \
+			sched_let_go(w);                                              \
 	} while (0)
+/* the baton holder's clock: one reading serves a whole dispatch pass */
+static inline uint64_t pass_clock(struct simpler_worker *w)
+{
+	if (!w->pass_ns)
+		w->pass_ns = now_ns();
+	return w->pass_ns;
+}
+/* the orchestrator is here and dispatches itself: the dispatcher thread stands by */
+void sched_present(struct simpler_worker *w);
+/* the orchestrator's heartbeat, which keeps the dispatcher thread standing by */
+static inline void sched_beat(struct simpler_worker *w)
+{
+	atomic_store_explicit(&w->beat, atomic_load_explicit(&w->beat, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
 bool sched_help(struct simpler_worker *w);
 void sched_stop(struct simpler_worker *w);
 void task_ready(struct task *t);

@@ -69,8 +69,11 @@ static struct task *slot_get(struct simpler_worker *w)
 		t = atomic_exchange_explicit(&w->free_shared, NULL, memory_order_acquire);
 		if (!t) {
 			STAT_ADD(w->st_submit_waits, 1);
+			/* slots come back as tasks are reaped: reap them ourselves */
 			if (!w->mode_threads)
-				sched_let_go(w);	/* slots come back as tasks are reaped */
+				SCHED_HELP_UNTIL(w, atomic_load_explicit(&w->free_shared,
+									 memory_order_relaxed),
+						 false);
 			EC_WAIT_UNTIL(&w->slot_ec, w->spin_ns,
 				      atomic_load_explicit(&w->free_shared, memory_order_relaxed));
 			t = atomic_exchange_explicit(&w->free_shared, NULL, memory_order_acquire);
@@ -190,8 +193,12 @@ SIMPLER_API void *simpler_orch_alloc(struct simpler_orch *o, size_t nbytes)
 			errno = ENOMEM;
 			return NULL;
 		}
+		/* frames die as their tasks are reaped */
 		if (!w->mode_threads)
-			sched_let_go(w);	/* frames die as their tasks are reaped */
+			SCHED_HELP_UNTIL(w, atomic_load_explicit(&w->frames_dead,
+								 memory_order_relaxed) ||
+				 !atomic_load_explicit(&w->frames_closed, memory_order_relaxed),
+				 false);
 		EC_WAIT_UNTIL(&w->frame_ec, w->spin_ns,
 			      atomic_load_explicit(&w->frames_dead, memory_order_relaxed) ||
 			      !atomic_load_explicit(&w->frames_closed, memory_order_relaxed));
@@ -677,8 +684,8 @@ SIMPLER_API int simpler_run(struct simpler_worker *w, simpler_orch_fn fn, void *
 				  memory_order_acq_rel);
 	/* process mode: the last tasks are reaped here, no thread to wake */
 	if (!w->mode_threads)
-		SCHED_FINISH_UNTIL(w, atomic_load_explicit(&w->run.inflight,
-							   memory_order_acquire) == 0);
+		SCHED_HELP_UNTIL(w, atomic_load_explicit(&w->run.inflight,
+							 memory_order_acquire) == 0, true);
 	EC_WAIT_UNTIL(&w->run.done_ec, w->spin_ns,
 		      atomic_load_explicit(&w->run.inflight, memory_order_acquire) == 0);
 	/* every frame is dead once every task finished */

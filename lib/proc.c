@@ -393,7 +393,7 @@ void proc_post(struct exec *ex, struct qitem *it)
 	if (mb->ns)
 		memcpy(f->scalars, &t->scalars[mb->s0], mb->ns * sizeof(*f->scalars));
 	ex->ring_it[posted % MB_RING] = it;
-	ex->ring_t[posted % MB_RING] = now_ns();
+	ex->ring_t[posted % MB_RING] = pass_clock(w);
 	atomic_store_explicit(&ex->posted, posted + 1, memory_order_relaxed);
 	/* seq_cst RMW: the frame is published, then the child's waiter check */
 	atomic_exchange_explicit(&box->posted, posted + 1, memory_order_seq_cst);
@@ -419,7 +419,7 @@ bool proc_reap(struct exec *ex, struct qitem **it, struct failure **fail)
 	t = (*it)->task;
 	if (atomic_load_explicit(&box->done, memory_order_acquire) != reaped) {
 		/* how long work stays in a process, for placing work for any chip */
-		ex->pool->ewma_ns += ((int64_t)(now_ns() - ex->ring_t[slot]) -
+		ex->pool->ewma_ns += ((int64_t)(pass_clock(ex->w) - ex->ring_t[slot]) -
 				      (int64_t)ex->pool->ewma_ns) / 8;
 		STAT_ADD(ex->st_staged, f->staged);
 		*fail = NULL;

@@ -608,8 +608,7 @@ static bool pool_feed(struct simpler_worker *w, struct pool *p)
 				else if (!sleeper)
 					sleeper = ex;
 			} else if (inflight(ex)) {
-				if (!now)
-					now = now_ns();
+				now = pass_clock(w);
 				soon |= now - ex->ring_t[atomic_load_explicit(&ex->reaped,
 									memory_order_relaxed) % MB_RING] <
 					hold_ns;
@@ -694,6 +693,7 @@ static bool disp_pass(struct simpler_worker *w)
 	int i;
 
 	dispatching = true;
+	w->pass_ns = 0;
 	for_each_exec(w, i, ex) {
 		while (proc_reap(ex, &it, &f)) {
 			member_done(ex, it->task, f);
@@ -765,30 +765,35 @@ void sched_let_go(struct simpler_worker *w)
 void sched_catch_up(struct simpler_worker *w)
 {
 	/* an awake dispatcher thread reaps as things finish */
-	if (atomic_load_explicit(&w->pshared->disp_ec.waiters, memory_order_relaxed))
+	if (atomic_load_explicit(&w->pshared->disp_ec.waiters, memory_order_relaxed)) {
+		sched_beat(w);
 		sched_help(w);
+	}
+}
+
+void sched_present(struct simpler_worker *w)
+{
+	sched_beat(w);
+	if (!atomic_load_explicit(&w->pshared->helping, memory_order_relaxed))
+		atomic_store_explicit(&w->pshared->helping, 1, memory_order_seq_cst);
 }
 
 void sched_submitted(struct simpler_worker *w, bool ready)
 {
-	struct ec *e = &w->pshared->disp_ec;
 	bool queued = true;
 
-	/* the dispatcher thread is up: it takes it (the notify covers its dozing off) */
-	if (!atomic_load_explicit(&e->waiters, memory_order_seq_cst)) {
-		if (!ready)
-			atomic_store_explicit(&w->pshared->duty, 1, memory_order_seq_cst);
-		ec_notify(e);
-		return;
-	}
-	/* it sleeps: post what is ready now rather than wake it for that */
+	/* the orchestrator posts what is ready itself: no thread to wake for it */
+	sched_present(w);
 	if (baton_take(w)) {
 		disp_pass(w);
 		queued = disp_queued(w);
 		baton_drop(w);
 	}
-	/* what waits for running tasks, or for room in a ring, needs it while we are away */
-	if (!ready || queued)
+	/*
+	 * What waits for running tasks, or for room in a ring, needs someone
+	 * while we are away: the dispatcher thread stands by (one wake a run).
+	 */
+	if ((!ready || queued) && !atomic_load_explicit(&w->pshared->duty, memory_order_relaxed))
 		disp_duty(w);
 }
 
@@ -796,31 +801,73 @@ void sched_submitted(struct simpler_worker *w, bool ready)
 static bool disp_wanted(struct simpler_worker *w)
 {
 	return atomic_load_explicit(&w->stop, memory_order_acquire) ||
-	       (!atomic_load_explicit(&w->pshared->helping, memory_order_acquire) &&
-		disp_has_work(w));
+	       atomic_load_explicit(&w->pshared->helping, memory_order_acquire) ||
+	       disp_has_work(w);
+}
+
+/*
+ * The orchestrator dispatches itself: sleep, with a timer while work waits
+ * for completions (duty), and take over if its heartbeat stood still for
+ * standby_ns: it went off into the application's code mid-run.
+ */
+static void disp_standby(struct simpler_worker *w, uint64_t *beat, uint64_t *since)
+{
+	struct ec *e = &w->pshared->disp_ec;
+	uint64_t b = atomic_load_explicit(&w->beat, memory_order_relaxed), now = now_ns();
+	uint32_t key;
+
+	if (b != *beat) {
+		*beat = b;
+		*since = now;
+	}
+	if (!atomic_load_explicit(&w->pshared->duty, memory_order_acquire)) {
+		*since = now;		/* nothing waits: no clock runs */
+		key = ec_prepare(e);
+		if (atomic_load_explicit(&w->stop, memory_order_acquire) ||
+		    !atomic_load_explicit(&w->pshared->helping, memory_order_acquire) ||
+		    atomic_load_explicit(&w->pshared->duty, memory_order_acquire))
+			ec_cancel(e);
+		else
+			ec_sleep(e, key);
+		return;
+	}
+	if (now - *since >= w->standby_ns) {
+		/* away: ours until it comes back (and children wake us meanwhile) */
+		uint32_t one = 1;
+
+		atomic_compare_exchange_strong_explicit(&w->pshared->helping, &one, 0,
+							memory_order_seq_cst, memory_order_relaxed);
+		*since = now;
+		return;
+	}
+	key = ec_prepare(e);
+	if (atomic_load_explicit(&w->stop, memory_order_acquire) ||
+	    !atomic_load_explicit(&w->pshared->helping, memory_order_acquire))
+		ec_cancel(e);
+	else
+		ec_sleep_for(e, key, w->standby_ns - (now - *since));
 }
 
 static void *disp_main(void *arg)
 {
 	struct simpler_worker *w = arg;
 	struct ec *e = &w->pshared->disp_ec;
-	uint64_t deadline;
+	uint64_t deadline, beat = 0, since = 0;
 	uint32_t key;
 	unsigned n;
 
 	pthread_setname_np(pthread_self(), "simpler-disp");
 	while (!atomic_load_explicit(&w->stop, memory_order_acquire)) {
-		if (!atomic_load_explicit(&w->pshared->helping, memory_order_acquire) &&
-		    sched_help(w))
+		if (atomic_load_explicit(&w->pshared->helping, memory_order_acquire)) {
+			disp_standby(w, &beat, &since);
 			continue;
-		/*
-		 * Spin a while for more; but sleep at once while the orchestrator
-		 * finishes a run itself: it needs the CPU, not a rival.
-		 */
+		}
+		if (sched_help(w))
+			continue;
+		/* spin a while for more, then sleep until a child or the orchestrator wakes us */
 		deadline = now_ns() + w->spin_ns;
 		for (n = 1; !disp_wanted(w); n++) {
-			if (atomic_load_explicit(&w->pshared->helping, memory_order_relaxed) ||
-			    (n % 64 == 0 && now_ns() > deadline)) {
+			if (n % 64 == 0 && now_ns() > deadline) {
 				key = ec_prepare(e);
 				if (disp_wanted(w))
 					ec_cancel(e);

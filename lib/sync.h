@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Waiting without burning CPU and without timers: futex wrappers, an
- * eventcount (spin briefly, then sleep until notified), a tiny spinlock.
- * Every wait a task's latency passes through uses these: it spins for at
- * most spin_ns, then sleeps on a futex until a producer notifies it.
+ * Waiting without burning CPU: futex wrappers, an eventcount (spin briefly,
+ * then sleep until notified), a tiny spinlock.  Every wait a task's latency
+ * passes through uses these: it spins for at most spin_ns, then sleeps on a
+ * futex until a producer notifies it.  One wait has a timer: a dispatcher
+ * thread standing by for an orchestrator that dispatches itself.
  */
 #ifndef SIMPLER_SYNC_H
 #define SIMPLER_SYNC_H
@@ -86,6 +87,15 @@ static inline void ec_cancel(struct ec *e)
 static inline void ec_sleep(struct ec *e, uint32_t key)
 {
 	futex_wait(&e->seq, key, e->shared, NULL);
+	atomic_fetch_sub_explicit(&e->waiters, 1, memory_order_relaxed);
+}
+
+/* the same, for ns at most (the one timed wait: a dispatcher standing by) */
+static inline void ec_sleep_for(struct ec *e, uint32_t key, uint64_t ns)
+{
+	struct timespec ts = { (time_t)(ns / 1000000000ULL), (long)(ns % 1000000000ULL) };
+
+	futex_wait(&e->seq, key, e->shared, &ts);
 	atomic_fetch_sub_explicit(&e->waiters, 1, memory_order_relaxed);
 }
 

@@ -229,6 +229,7 @@ SIMPLER_API int simpler_worker_create(const struct simpler_worker_opts *o, struc
 			      DEFAULT_START_TIMEOUT_MS;
 	w->spin_ns = (uint64_t)(OPTS_GET(o, spin_us, 0) ? OPTS_GET(o, spin_us, 0) :
 				DEFAULT_SPIN_US) * 1000;
+	w->standby_ns = w->spin_ns * 4 > STANDBY_MIN_NS ? w->spin_ns * 4 : STANDBY_MIN_NS;
 	w->orch.w = w;
 
 	w->plat = simpler_platform_find(pname ? pname : "sim");
