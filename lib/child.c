@@ -19,6 +19,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "boot.h"
 #include "chip.h"
 #include "hostmem.h"
 #include "internal.h"
@@ -275,6 +276,13 @@ void child_main(struct simpler_worker *w, struct mailbox *mb, pid_t parent)
 	}
 	if (chipside_init(&c->cs, w->plat, c->chip, w->caps, mb->index, getpid()))
 		boot_fail(mb, "%s: out of memory", c->tag);
+	if (c->chip && w->boot) {
+		c->cs.boot = w->boot;
+		ret = boot_chip(&c->cs, w->boot, !mb->booted, true, err, sizeof(err));
+		if (ret)
+			boot_fail(mb, "chip %d bootstrap failed: %s", mb->index, err);
+		mb->booted = 1;
+	}
 	ret = hostmem_child_init(w, err, sizeof(err));
 	if (ret)
 		boot_fail(mb, "%s: %s", c->tag, err);

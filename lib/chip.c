@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "boot.h"
 #include "chip.h"
 #include "internal.h"
 
@@ -177,6 +178,14 @@ int chipside_launch(struct chipside *cs, const struct launch *l, char *msg, size
 	}
 	if (staging)
 		unstage(cs, l->nt);
+	/* the outputs reach the host before the task is reported done; never after a failure */
+	if (!ret && cs->boot && cs->boot->chip[cs->index].nstore) {
+		ret = boot_store(cs, err, sizeof(err));
+		if (ret)
+			snprintf(msg, len, "%s: kernel '%s' (task #%" PRIu64 ") ran, but %s",
+				 cs->where, l->name, l->seq, err);
+		return ret;
+	}
 	if (!ret)
 		return 0;
 	if (failed_block == UINT32_MAX)

@@ -14,6 +14,7 @@
 #include "../platform/platform.h"
 
 struct exec_ctx;
+struct boot;
 
 struct chipside {
 	const struct simpler_platform_ops *plat;
@@ -22,6 +23,7 @@ struct chipside {
 	int index;
 	char where[48];			/* "chip 1", "chip 1 (pid 4242)", "sub 0" */
 	struct exec_ctx *ctx;		/* launch scratch */
+	const struct boot *boot;	/* a bootstrapped chip: its buffers to store */
 };
 
 struct launch {

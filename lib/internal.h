@@ -321,6 +321,7 @@ struct simpler_worker {
 	uint64_t standby_ns;
 	uint64_t pass_ns;	/* the baton holder's clock, read once a pass (0: not yet) */
 	struct hostmem *hm;
+	struct boot *boot;		/* chip bootstrap configs and comm domains, or NULL */
 
 	/* task slots */
 	struct task *tasks;
@@ -355,6 +356,9 @@ struct simpler_worker {
 };
 
 /* ---- between the files ---- */
+
+/* for tests (not exported): processes forked by the library so far */
+extern _Atomic unsigned long simpler_forks;
 
 /* sched.c */
 int sched_start(struct simpler_worker *w);

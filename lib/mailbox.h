@@ -68,6 +68,7 @@ struct mailbox {
 	_Atomic uint32_t boot;		/* enum mb_boot, set once by the child */
 	char boot_msg[MB_MSG];
 	_Atomic uint32_t shutdown;	/* sticky */
+	uint32_t booted;		/* a chip bootstrapped here once: restarts only re-attach */
 	struct ec child_ec __attribute__((aligned(64)));	/* the child waits here */
 	struct ec parent_ec __attribute__((aligned(64)));	/* control callers wait here */
 	_Atomic uint32_t posted __attribute__((aligned(64)));	/* frames published */

@@ -18,6 +18,7 @@
 
 #include "args.h"
 #include "arena.h"
+#include "boot.h"
 #include "hostmem.h"
 #include "internal.h"
 #include "mailbox.h"
@@ -394,13 +395,17 @@ static int track(struct simpler_worker *w, struct task *t)
 
 		for (i = mb->t0; i < mb->t0 + mb->nt; i++) {
 			const struct simpler_tensor *ts = &t->tensors[i];
-			uint32_t space = ts->child_memory ? 1 + (uint32_t)mb->target : 0;
+			uint32_t space = 0;
 
 			if (t->acc[i] == SIMPLER_NO_DEP)
 				continue;
 			nbytes = simpler_tensor_nbytes(ts);
 			if (!nbytes)
 				continue;
+			/* chip memory is per chip; comm windows are one space for all */
+			if (ts->child_memory &&
+			    !(w->boot && boot_in_windows(w, ts->addr, nbytes)))
+				space = 1 + (uint32_t)mb->target;
 			ret = tm_access(w->tm, t, &t->refs[t->nr_refs], space, ts->addr,
 					ts->addr + nbytes, t->acc[i], wire, &x);
 			if (ret < 0)

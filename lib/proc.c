@@ -129,6 +129,8 @@ static void monitor_poke(struct simpler_worker *w)
 
 /* ---- forking ---- */
 
+_Atomic unsigned long simpler_forks;
+
 static int spawn(struct simpler_worker *w, struct exec *ex, int same_as)
 {
 	struct mailbox *mb = ex->mb;
@@ -149,6 +151,8 @@ static int spawn(struct simpler_worker *w, struct exec *ex, int same_as)
 			    strerror(-ret));
 	fflush(NULL);	/* nothing buffered twice */
 	pid = fork();
+	if (pid > 0)
+		atomic_fetch_add(&simpler_forks, 1);
 	if (pid == 0)
 		child_main(w, mb, parent);
 	if (pid < 0)
@@ -230,7 +234,8 @@ static void stop_child(struct exec *ex, int wait_ms)
 	if (ex->pid > 0 && !atomic_load(&ex->dead)) {
 		atomic_store_explicit(&ex->mb->shutdown, 1, memory_order_seq_cst);
 		ec_notify(&ex->mb->child_ec);
-		if (poll(&p, 1, wait_ms) <= 0)
+		/* still starting (a failed create): it has nothing to finish */
+		if (atomic_load(&ex->mb->boot) != MB_READY || poll(&p, 1, wait_ms) <= 0)
 			kill(ex->pid, SIGKILL);
 		reap(ex, why, sizeof(why));
 	}

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "arena.h"
+#include "boot.h"
 #include "hostmem.h"
 #include "internal.h"
 #include "mailbox.h"
@@ -120,6 +121,13 @@ static int pool_init(struct simpler_worker *w, struct pool *p, bool chips, int n
 				w->plat->chip_close(chip);
 			return werr(w, -ENOMEM, "out of memory");
 		}
+		/* one thread bootstraps them all, in order: no barrier to meet */
+		if (chip && w->boot) {
+			ex->cs.boot = w->boot;
+			ret = boot_chip(&ex->cs, w->boot, true, false, err, sizeof(err));
+			if (ret)
+				return werr(w, ret, "chip %d bootstrap failed: %s", i, err);
+		}
 	}
 	return 0;
 }
@@ -135,6 +143,7 @@ static void worker_free(struct simpler_worker *w)
 		proc_destroy(w);
 	pool_fini(w, &w->chips);
 	pool_fini(w, &w->subs);
+	boot_fini(w);		/* after every chip: the domains go exactly once */
 	hostmem_fini(w);
 	orch_free_all(w);	/* releases TensorMap registrations and edges */
 	for (i = 0; w->tasks && i < w->ring_size; i++) {
@@ -266,7 +275,12 @@ SIMPLER_API int simpler_worker_create(const struct simpler_worker_opts *o, struc
 		w->free_local = &w->tasks[i];
 	}
 
-	ret = pool_init(w, &w->chips, true, nr_chips);
+	/* the bootstrap configs, checked before any chip or comm state exists */
+	ret = boot_prepare(w, o, nr_chips);
+	if (!ret)
+		ret = boot_comm_create(w);
+	if (!ret)
+		ret = pool_init(w, &w->chips, true, nr_chips);
 	if (!ret)
 		ret = pool_init(w, &w->subs, false, nr_subs);
 	/* the sentinel (kmod) or the mirror arena, then the forks, then threads */

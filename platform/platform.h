@@ -24,6 +24,7 @@ struct simpler_platform_cfg {
 };
 
 struct simpler_chip;			/* a platform's per-chip state */
+struct simpler_comm;			/* a platform's comm domain */
 
 struct simpler_platform_ops {
 	const char *name;
@@ -52,6 +53,27 @@ struct simpler_platform_ops {
 	 */
 	int (*launch)(struct simpler_chip *chip, simpler_kernel_fn fn,
 		      const struct simpler_kernel_args *args, uint32_t *failed_block);
+
+	/*
+	 * Comm domains.  comm_create runs in the application before any chip
+	 * starts: nranks windows of comm_window_size(window_size) bytes each
+	 * (0 if the platform cannot), at addresses valid in every chip process
+	 * started afterwards.  comm_attach runs on the chip: it joins rank
+	 * (zeroing its window first when zero is set); afterwards the chip's
+	 * kernels and copies may use any window of the domain.  comm_barrier
+	 * waits until every rank arrived (-ETIMEDOUT after timeout_ms).
+	 * comm_destroy releases the domain and sets *comm to NULL: a second
+	 * call does nothing.
+	 */
+	uint64_t (*comm_window_size)(uint64_t window_size);
+	int (*comm_create)(const char *domain, uint32_t nranks, uint64_t window_size,
+			   struct simpler_comm **comm, char *err, size_t errlen);
+	uint64_t (*comm_window)(const struct simpler_comm *comm, uint32_t rank);
+	int (*comm_attach)(struct simpler_chip *chip, struct simpler_comm *comm, uint32_t rank,
+			   int zero, char *err, size_t errlen);
+	int (*comm_barrier)(struct simpler_comm *comm, uint32_t timeout_ms, char *err,
+			    size_t errlen);
+	void (*comm_destroy)(struct simpler_comm **comm);
 };
 
 /* the platform called name, or NULL */

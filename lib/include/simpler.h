@@ -155,6 +155,45 @@ struct simpler_orch;
 #define SIMPLER_HOSTMEM_KMOD	1	/* simpler.ko pins and maps them: zero copies */
 #define SIMPLER_HOSTMEM_SHM	2	/* a shared mirror, copied in and out per run */
 
+/*
+ * Chip bootstrap (simpler_worker_opts.bootstrap, one entry per chip): a comm
+ * domain and named buffers carved from the chip's window, staged from and to
+ * host memory.  Everything is validated before any chip or comm state is
+ * touched; a failure makes simpler_worker_create() fail with "chip N
+ * bootstrap failed: <reason>".
+ */
+#define SIMPLER_LOAD_FROM_HOST	(1U << 0)	/* copy load_from into the buffer at bootstrap */
+#define SIMPLER_STORE_TO_HOST	(1U << 1)	/* copy the buffer to store_to after every
+						   successful task on the chip, before it is done */
+#define SIMPLER_MAX_BUFFERS	64		/* per chip */
+#define SIMPLER_BUFFER_NAME_LEN	32		/* names: 1..31 bytes, unique per chip */
+
+struct simpler_comm_config {
+	const char *domain;	/* NULL or "": no comm (and no buffers); chips naming the
+				   same domain share it, ranks 0..nranks-1 each exactly once */
+	int rank, nranks;
+	uint64_t window_size;	/* bytes per rank; the platform may round it up */
+};
+
+struct simpler_buffer_config {
+	const char *name;
+	uint64_t nbytes;	/* > 0; buffers are carved back to back, in order, from the window */
+	unsigned flags;		/* SIMPLER_LOAD_FROM_HOST | SIMPLER_STORE_TO_HOST */
+	const void *load_from;	/* LOAD_FROM_HOST: host memory read once, at create */
+	uint64_t load_size;	/* its size: must equal nbytes */
+	void *store_to;		/* STORE_TO_HOST: host memory written after every successful
+				   task; in process mode it must be shared memory mapped
+				   before create (MAP_SHARED, memfd, SysV), read it only
+				   after simpler_run() returned */
+	uint64_t store_size;	/* its size: must equal nbytes */
+};
+
+struct simpler_bootstrap_config {
+	struct simpler_comm_config comm;
+	const struct simpler_buffer_config *buffers;
+	int nr_buffers;		/* 0..SIMPLER_MAX_BUFFERS */
+};
+
 struct simpler_worker_opts {
 	size_t sz;
 	const char *platform;	/* NULL: "sim" */
@@ -169,6 +208,9 @@ struct simpler_worker_opts {
 	unsigned hostmem;	/* SIMPLER_HOSTMEM_*; ignored with SIMPLER_WORKER_THREADS */
 	uint32_t start_timeout_ms; /* deadline for the chip processes to start; 0: 10000 */
 	uint64_t shm_mirror_size; /* shm: address space reserved for mirrors; 0: 16 GiB */
+	/* NULL, or nr_chips entries (chip i bootstraps with bootstrap[i]); copied at create */
+	const struct simpler_bootstrap_config *bootstrap;
+	uint32_t comm_timeout_ms; /* bootstrap barrier of a comm domain; 0: 10000 */
 };
 
 /*
@@ -194,6 +236,39 @@ SIMPLER_API int simpler_chip_pid(const struct simpler_worker *w, int chip);
 SIMPLER_API int simpler_sub_pid(const struct simpler_worker *w, int sub);
 /* the host-memory backend in use: "kmod", "shm" or "threads" */
 SIMPLER_API const char *simpler_worker_hostmem(const struct simpler_worker *w);
+
+/* a bootstrapped buffer: its chip address (in the chip's window) */
+struct simpler_chip_buffer {
+	const char *name;
+	uint64_t addr, nbytes;
+	unsigned flags;
+};
+
+/*
+ * What a chip was bootstrapped with.  Window addresses are the same in every
+ * process of the worker: a kernel on one rank may read and write a peer's
+ * window (pass it as a child_memory tensor of the task's chip, and the
+ * TensorMap orders the accesses across chips).
+ */
+struct simpler_chip_context {
+	size_t sz;
+	const char *domain;	/* "" without comm */
+	int rank, nranks;	/* 0 and 1 without comm */
+	uint64_t window_base;	/* this rank's window; 0 without comm */
+	uint64_t window_size;	/* the actual size (the platform may round up) */
+	int nr_buffers;
+	const struct simpler_chip_buffer *buffers;	/* valid while the worker lives */
+};
+
+/* the bootstrap context of chip; -EINVAL for a chip that does not exist */
+SIMPLER_API int simpler_chip_context(const struct simpler_worker *w, int chip,
+				     struct simpler_chip_context *ctx);
+/* the chip address of chip's buffer called name; -ENOENT (with a message) if none */
+SIMPLER_API int simpler_chip_buffer(struct simpler_worker *w, int chip, const char *name,
+				    uint64_t *addr);
+/* the chip address of rank's window in chip's comm domain; -EINVAL if out of range */
+SIMPLER_API int simpler_chip_peer_window(struct simpler_worker *w, int chip, int rank,
+					 uint64_t *addr);
 
 /*
  * Register a kernel under a name; returns its callable id (>= 0).  -EEXIST if

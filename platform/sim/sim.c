@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "../../lib/extalloc.h"
 #include "../../lib/sync.h"
@@ -33,8 +35,35 @@ struct sim_launch {
 	_Atomic uint32_t failed_block;
 };
 
+/*
+ * A comm domain: one shared-memory region (a memfd, mapped in the
+ * application before the chips start, so every chip process has it at the
+ * same address): a header page with the barrier, then a window per rank.
+ */
+#define SIM_COMM_HDR 4096
+#define SIM_COMM_ALIGN (64 * 1024)	/* windows are rounded up to this */
+#define SIM_COMM_MAX (1ULL << 40)	/* bytes per window at most */
+
+struct sim_comm_hdr {
+	_Atomic uint32_t arrived;	/* ranks in the current barrier */
+	_Atomic uint32_t gen;		/* bumped when a barrier opens (futex word) */
+};
+
+struct simpler_comm {
+	char *base;
+	uint64_t len, window;
+	uint32_t nranks;
+	char name[64];
+};
+
+/* for tests (not exported): domains created and destroyed in this process */
+_Atomic unsigned long sim_comm_created, sim_comm_destroyed;
+
 struct simpler_chip {
 	int index;
+	const struct simpler_comm *comm;	/* attached domain: its windows are ours to use */
+	uint64_t copy_delay_us;		/* fault injection: per MiB copied out (see sim_copy_from) */
+	bool fail_to, fail_from;	/* fault injection: copies in or out fail */
 	char *base;
 	uint64_t size;
 	bool staging;
@@ -102,12 +131,26 @@ static int sim_mem_free(struct simpler_chip *c, uint64_t addr, char *err, size_t
 	return ret;
 }
 
+/* [addr, addr + n) inside the windows of the chip's comm domain */
+static bool in_windows(const struct simpler_chip *c, uint64_t addr, size_t n)
+{
+	uint64_t lo, hi;
+
+	if (!c->comm)
+		return false;
+	lo = (uintptr_t)c->comm->base + SIM_COMM_HDR;
+	hi = (uintptr_t)c->comm->base + c->comm->len;
+	return addr >= lo && addr <= hi && n <= hi - addr;
+}
+
 /* caller holds mem_lock */
 static int sim_check_locked(struct simpler_chip *c, uint64_t addr, size_t n, char *err,
 			    size_t errlen)
 {
 	const struct extent *e = extalloc_find(&c->mem, addr);
 
+	if (!e && in_windows(c, addr, n))
+		return 0;
 	if (!e) {
 		snprintf(err, errlen, "0x%" PRIx64 " is not inside a live allocation on this chip",
 			 addr);
@@ -137,6 +180,10 @@ static int sim_copy_to(struct simpler_chip *c, uint64_t dst, const void *src, si
 {
 	int ret = sim_mem_check(c, dst, n, err, errlen);
 
+	if (!ret && c->fail_to) {
+		snprintf(err, errlen, "copy to the chip failed (SIMPLER_SIM_FAIL_COPY=to)");
+		return -EIO;
+	}
 	if (!ret)
 		memcpy((void *)(uintptr_t)dst, src, n);
 	return ret;
@@ -146,10 +193,27 @@ static int sim_copy_from(struct simpler_chip *c, void *dst, uint64_t src, size_t
 			 size_t errlen)
 {
 	int ret = sim_mem_check(c, src, n, err, errlen);
+	struct timespec ts = { (time_t)(c->copy_delay_us / 1000000),
+			       (long)(c->copy_delay_us % 1000000) * 1000 };
+	size_t off, k;
 
-	if (!ret)
+	if (ret)
+		return ret;
+	if (c->fail_from) {
+		snprintf(err, errlen, "copy from the chip failed (SIMPLER_SIM_FAIL_COPY=from)");
+		return -EIO;
+	}
+	if (!c->copy_delay_us) {
 		memcpy(dst, (const void *)(uintptr_t)src, n);
-	return ret;
+		return 0;
+	}
+	/* a slow device: a MiB at a time, a pause after each */
+	for (off = 0; off < n; off += k) {
+		k = n - off < (1U << 20) ? n - off : (1U << 20);
+		memcpy((char *)dst + off, (const char *)(uintptr_t)src + off, k);
+		nanosleep(&ts, NULL);
+	}
+	return 0;
 }
 
 /* ---- launches ---- */
@@ -321,6 +385,16 @@ static int sim_chip_open(const struct simpler_platform_cfg *cfg, int index,
 		return -ENOMEM;
 	}
 	c->index = index;
+	/*
+	 * Fault injection for tests: SIMPLER_SIM_COPY_DELAY_US pauses copies out
+	 * of the chip after every MiB; SIMPLER_SIM_FAIL_COPY=to|from fails them.
+	 */
+	if (getenv("SIMPLER_SIM_COPY_DELAY_US"))
+		c->copy_delay_us = strtoull(getenv("SIMPLER_SIM_COPY_DELAY_US"), NULL, 10);
+	if (getenv("SIMPLER_SIM_FAIL_COPY")) {
+		c->fail_to = !strcmp(getenv("SIMPLER_SIM_FAIL_COPY"), "to");
+		c->fail_from = !strcmp(getenv("SIMPLER_SIM_FAIL_COPY"), "from");
+	}
 	c->size = cfg->mem_size;
 	c->staging = cfg->staging;
 	c->spin_ns = (uint64_t)cfg->spin_us * 1000;
@@ -375,6 +449,125 @@ fail:
 	return ret;
 }
 
+/* ---- comm ---- */
+
+static uint64_t sim_comm_window_size(uint64_t window_size)
+{
+	if (!window_size || window_size > SIM_COMM_MAX)
+		return 0;
+	return (window_size + SIM_COMM_ALIGN - 1) / SIM_COMM_ALIGN * SIM_COMM_ALIGN;
+}
+
+static int sim_comm_create(const char *domain, uint32_t nranks, uint64_t window_size,
+			   struct simpler_comm **comm, char *err, size_t errlen)
+{
+	struct simpler_comm *m = calloc(1, sizeof(*m));
+	char label[80];
+	int fd, ret;
+
+	*comm = NULL;
+	if (!m) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	snprintf(m->name, sizeof(m->name), "%s", domain);
+	m->nranks = nranks;
+	m->window = sim_comm_window_size(window_size);
+	if (!m->window || !nranks || nranks > 4096) {
+		free(m);
+		snprintf(err, errlen, "%u windows of %" PRIu64 " bytes are impossible here",
+			 nranks, window_size);
+		return -EINVAL;
+	}
+	m->len = SIM_COMM_HDR + (uint64_t)nranks * m->window;
+	snprintf(label, sizeof(label), "simpler-comm-%s", domain);
+	fd = memfd_create(label, MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, (off_t)m->len)) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot create the shared memory of domain '%s' "
+			 "(%" PRIu64 " bytes): %s", domain, m->len, strerror(-ret));
+		goto fail;
+	}
+	/* fresh memfd pages read as zero; the ranks still zero their windows at attach */
+	m->base = mmap(NULL, m->len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+	if (m->base == MAP_FAILED) {
+		m->base = NULL;
+		ret = -errno;
+		snprintf(err, errlen, "cannot map the shared memory of domain '%s' "
+			 "(%" PRIu64 " bytes): %s", domain, m->len, strerror(-ret));
+		goto fail;
+	}
+	close(fd);
+	*comm = m;
+	atomic_fetch_add(&sim_comm_created, 1);
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	free(m);
+	return ret;
+}
+
+static uint64_t sim_comm_window(const struct simpler_comm *m, uint32_t rank)
+{
+	return rank < m->nranks ? (uintptr_t)m->base + SIM_COMM_HDR + rank * m->window : 0;
+}
+
+static int sim_comm_attach(struct simpler_chip *c, struct simpler_comm *m, uint32_t rank,
+			   int zero, char *err, size_t errlen)
+{
+	if (rank >= m->nranks) {
+		snprintf(err, errlen, "rank %u is outside domain '%s' (%u ranks)", rank, m->name,
+			 m->nranks);
+		return -EINVAL;
+	}
+	if (zero)
+		memset((void *)(uintptr_t)sim_comm_window(m, rank), 0, m->window);
+	c->comm = m;
+	return 0;
+}
+
+static int sim_comm_barrier(struct simpler_comm *m, uint32_t timeout_ms, char *err, size_t errlen)
+{
+	struct sim_comm_hdr *h = (struct sim_comm_hdr *)m->base;
+	uint32_t gen = atomic_load_explicit(&h->gen, memory_order_acquire);
+	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000, now;
+	struct timespec ts;
+
+	if (atomic_fetch_add_explicit(&h->arrived, 1, memory_order_acq_rel) + 1 == m->nranks) {
+		/* the last one in opens it for everyone */
+		atomic_store_explicit(&h->arrived, 0, memory_order_relaxed);
+		atomic_fetch_add_explicit(&h->gen, 1, memory_order_release);
+		futex_wake(&h->gen, INT_MAX, true);
+		return 0;
+	}
+	while (atomic_load_explicit(&h->gen, memory_order_acquire) == gen) {
+		now = now_ns();
+		if (now >= deadline) {
+			snprintf(err, errlen, "barrier of comm domain '%s' timed out after %u ms "
+				 "(%u of %u ranks arrived)", m->name, timeout_ms,
+				 atomic_load(&h->arrived), m->nranks);
+			return -ETIMEDOUT;
+		}
+		ts.tv_sec = (time_t)((deadline - now) / 1000000000ULL);
+		ts.tv_nsec = (long)((deadline - now) % 1000000000ULL);
+		futex_wait(&h->gen, gen, true, &ts);
+	}
+	return 0;
+}
+
+static void sim_comm_destroy(struct simpler_comm **comm)
+{
+	struct simpler_comm *m = *comm;
+
+	if (!m)
+		return;
+	munmap(m->base, m->len);
+	free(m);
+	*comm = NULL;
+	atomic_fetch_add(&sim_comm_destroyed, 1);
+}
+
 const struct simpler_platform_ops simpler_platform_sim = {
 	.name = "sim",
 	.caps = sim_caps,
@@ -386,4 +579,10 @@ const struct simpler_platform_ops simpler_platform_sim = {
 	.copy_from = sim_copy_from,
 	.mem_check = sim_mem_check,
 	.launch = sim_launch_checked,
+	.comm_window_size = sim_comm_window_size,
+	.comm_create = sim_comm_create,
+	.comm_window = sim_comm_window,
+	.comm_attach = sim_comm_attach,
+	.comm_barrier = sim_comm_barrier,
+	.comm_destroy = sim_comm_destroy,
 };
