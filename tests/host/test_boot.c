@@ -10,6 +10,7 @@
  */
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <sys/mman.h>
 
@@ -501,6 +502,45 @@ TEST(allreduce_on_two_chips)
 TEST(allreduce_on_four_chips)
 {
 	allreduce_case(4);
+}
+
+/* a restarted rank re-attaches: its window keeps what its predecessor left */
+TEST(a_restarted_rank_keeps_its_window)
+{
+	struct simpler_bootstrap_config c[4];
+	struct simpler_buffer_config b[4][2];
+	struct simpler_worker *w;
+	struct ar_plan p = { .n = 2 };
+	float back[NX];
+	int pid, r, i, bad = 0;
+
+	if (test_threads())
+		SKIP("chips are threads: nothing to kill");
+	allreduce_cfg(c, b, 2);
+	w = boot_worker(2, c);
+	simpler_register(w, "scale", k_scale);
+	simpler_register(w, "allreduce", k_allreduce);
+	for (r = 0; r < 2; r++) {
+		CHECK_OK(simpler_chip_buffer(w, r, "x", &p.x[r]), w);
+		CHECK_OK(simpler_chip_buffer(w, r, "sum", &p.sum[r]), w);
+	}
+	CHECK_OK(simpler_run(w, orch_allreduce, &p), w);	/* x[1] is now 2 * xin[1] */
+	pid = simpler_chip_pid(w, 1);
+	CHECK(pid > 0);
+	kill(pid, SIGKILL);
+	for (i = 0; i < 2000 && simpler_chip_pid(w, 1) > 0; i++)
+		usleep(1000);
+	CHECK_EQ(simpler_chip_pid(w, 1), -ECHILD);
+	/* the next run restarts it; the window was not zeroed or reloaded */
+	CHECK_OK(simpler_run(w, orch_allreduce, &p), w);
+	CHECK(simpler_chip_pid(w, 1) > 0 && simpler_chip_pid(w, 1) != pid);
+	CHECK_OK(simpler_copy_from(w, 1, back, p.x[1], NX * 4), w);
+	for (i = 0; i < NX; i++)
+		bad += back[i] != xin[1][i] * 4;
+	for (i = 0; i < NX; i++)
+		bad += sums[NX + i] != xin[0][i] * 1 + xin[1][i] * 4;
+	CHECK_MSG(bad == 0, "%d wrong values after the restart", bad);
+	simpler_worker_destroy(w);
 }
 
 TEST(domains_are_destroyed_exactly_once)

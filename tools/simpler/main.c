@@ -15,6 +15,7 @@ static int usage(void)
 		"  bench dispatch [--threads] [--json]  dispatch cost of four graph shapes\n"
 		"  bench hostbuf [--json]         per-run cost of a registered buffer, kmod vs shm\n"
 		"  bench check [--json]           visibility checks per second, QUERY vs procfs\n"
+		"  bench allreduce [--threads] [--json]  an allreduce across 2 and 4 chips vs memcpy\n"
 		"  bench tensormap [--json]       TensorMap cost per tensor argument\n"
 		"  info                           version, platforms, module\n");
 	return 2;
@@ -37,6 +38,8 @@ int main(int argc, char **argv)
 			return bench_hostbuf(argc - 3, argv + 3);
 		if (!strcmp(argv[2], "check"))
 			return bench_check(argc - 3, argv + 3);
+		if (!strcmp(argv[2], "allreduce"))
+			return bench_allreduce(argc - 3, argv + 3);
 	}
 	return usage();
 }

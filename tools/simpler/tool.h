@@ -67,6 +67,7 @@ static inline int bench_parse(int argc, char **argv, struct bench_opts *b, const
 double pingpong_ns(bool futex, int iters, int reps);
 
 int bench_dispatch(int argc, char **argv);
+int bench_allreduce(int argc, char **argv);
 int bench_hostbuf(int argc, char **argv);
 int bench_check(int argc, char **argv);
 int bench_tensormap(int argc, char **argv);
