@@ -287,6 +287,8 @@ int boot_comm_create(struct simpler_worker *w)
 		if (ret)
 			return bfail(w, b->dom[i].first, ret, "comm domain '%s': %s",
 				     b->dom[i].name, err);
+		b->dom[i].lo = w->plat->comm_window(b->dom[i].comm, 0);
+		b->dom[i].hi = b->dom[i].lo + b->dom[i].window * b->dom[i].nranks;
 	}
 	for (i = 0; i < b->nchips; i++) {
 		struct boot_chip *bc = &b->chip[i];
@@ -389,15 +391,12 @@ int boot_store(struct chipside *cs, char *msg, size_t len)
 bool boot_in_windows(const struct simpler_worker *w, uint64_t addr, uint64_t n)
 {
 	const struct boot *b = w->boot;
-	uint64_t lo, hi;
 	int i;
 
-	for (i = 0; b && i < b->ndom; i++) {
-		lo = w->plat->comm_window(b->dom[i].comm, 0);
-		hi = lo + b->dom[i].window * b->dom[i].nranks;
-		if (addr >= lo && addr < hi && n <= hi - addr)
+	/* on the submit path: bounds kept at create, no call into the platform */
+	for (i = 0; b && i < b->ndom; i++)
+		if (addr >= b->dom[i].lo && addr < b->dom[i].hi && n <= b->dom[i].hi - addr)
 			return true;
-	}
 	return false;
 }
 

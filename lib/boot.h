@@ -33,6 +33,7 @@ struct boot_dom {
 	uint32_t nranks;
 	uint64_t window_req, window;	/* asked for, and what the platform gives */
 	struct simpler_comm *comm;
+	uint64_t lo, hi;		/* its windows, once it exists */
 	int first;			/* the first chip that named it */
 };
 

@@ -386,7 +386,7 @@ void sched_let_go(struct simpler_worker *w);
 				__idle = 0;                                           \
 			} else if (++__idle % 32) {                                   \
 				cpu_relax();                                          \
-			} else if (!__since || __idle == 32) {                        \
+			} else if (__idle == 32) {                                    \
 				__since = now_ns();  /* idle from here */             \
 			} else if (now_ns() - __since >= (w)->spin_ns) {              \
 				break;                                                \
