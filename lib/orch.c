@@ -185,8 +185,15 @@ SIMPLER_API void *simpler_orch_alloc(struct simpler_orch *o, size_t nbytes)
 			break;
 		if (errno != ENOMEM)
 			return NULL;
-		/* only frames that ended can give memory back */
+		/*
+		 * Only frames that ended can give memory back.  A finisher
+		 * pushes a dead frame before it drops frames_closed, so a
+		 * frame may have died since orch_reclaim() above: reclaim
+		 * it before calling the arena full.
+		 */
 		if (!atomic_load_explicit(&w->frames_closed, memory_order_acquire)) {
+			if (atomic_load_explicit(&w->frames_dead, memory_order_relaxed))
+				continue;
 			werr(w, -ENOMEM, "orch_alloc: %zu bytes do not fit in the arena "
 			     "(%" PRIu64 " of %" PRIu64 " bytes held by open scopes): "
 			     "end scopes sooner or raise arena_size", nbytes,
