@@ -10,6 +10,9 @@ struct simpler_args {
 	struct simpler_tensor tensors[SIMPLER_MAX_TENSORS];
 	uint8_t acc[SIMPLER_MAX_TENSORS];
 	uint64_t scalars[SIMPLER_MAX_SCALARS];
+	/* the first refused add since the last reset: submit fails with it */
+	int err;
+	char why[160];
 };
 
 #endif /* SIMPLER_ARGS_H */

@@ -313,9 +313,18 @@ static int add_member(struct simpler_worker *w, struct task *t, uint32_t m,
 {
 	struct member *mb = &t->members[m];
 	uint32_t i, nt = a ? a->nr_tensors : 0, ns = a ? a->nr_scalars : 0;
-	char why[160];
 	void *p;
 
+	/* simpler_args_add_* validated every tensor; a refused one poisons the args */
+	if (unlikely(a && a->err)) {
+		if (t->nr_members > 1)
+			return werr(w, a->err, "submit_group: member %u: an argument was refused "
+				    "when it was added, so the task would run without it: %s "
+				    "(simpler_args_reset() the args and add valid ones)", m, a->why);
+		return werr(w, a->err, "submit: an argument was refused when it was added, so "
+			    "the task would run without it: %s (simpler_args_reset() the args "
+			    "and add valid ones)", a->why);
+	}
 	if (t->nr_tensors + nt > t->cap_tensors) {
 		p = grow(t->tensors, &t->cap_tensors, t->nr_tensors + nt, sizeof(*t->tensors));
 		if (!p)
@@ -357,8 +366,6 @@ static int add_member(struct simpler_worker *w, struct task *t, uint32_t m,
 		int ret;
 
 		t->reg[mb->t0 + i] = 0;
-		if (unlikely(tensor_check(x, why, sizeof(why))))
-			return werr(w, -EINVAL, "submit: tensor %u: %s", i, why);
 		if (x->child_memory) {
 			if (t->sub || target < 0)
 				return werr(w, -EINVAL,

@@ -35,14 +35,9 @@ SIMPLER_API uint64_t simpler_tensor_nbytes(const struct simpler_tensor *t)
 
 SIMPLER_API struct simpler_tensor simpler_tensor_1d(const void *addr, uint32_t n, uint8_t dtype)
 {
-	struct simpler_tensor t;
-
-	memset(&t, 0, sizeof(t));
-	t.addr = (uintptr_t)addr;
-	t.shape[0] = n;
-	t.ndims = 1;
-	t.dtype = dtype;
-	return t;
+	/* a literal, not memset + stores: no partial stores read back whole */
+	return (struct simpler_tensor){ .addr = (uintptr_t)addr, .shape = { n }, .ndims = 1,
+					.dtype = dtype };
 }
 
 /* 0, or -EINVAL with the reason */

@@ -108,10 +108,15 @@ SIMPLER_API struct simpler_args *simpler_args_new(void);
 SIMPLER_API void simpler_args_free(struct simpler_args *a);
 /* drop every tensor and scalar, keep the allocation */
 SIMPLER_API void simpler_args_reset(struct simpler_args *a);
-/* append a tensor: its index, -E2BIG past 256, -EINVAL for a bad access or tensor */
+/*
+ * Append a tensor: its index, -E2BIG past 256, -EINVAL for a bad access or
+ * tensor (the reason in simpler_last_errmsg()).  A refused tensor or scalar
+ * is remembered: simpler_submit() with these args fails with the reason
+ * until simpler_args_reset(), so a kernel never runs short of an argument.
+ */
 SIMPLER_API int simpler_args_add_tensor(struct simpler_args *a, const struct simpler_tensor *t,
 					enum simpler_access acc);
-/* append a scalar: its index, -E2BIG past 128 */
+/* append a scalar: its index, -E2BIG past 128 (remembered like a refused tensor) */
 SIMPLER_API int simpler_args_add_scalar(struct simpler_args *a, uint64_t v);
 SIMPLER_API int simpler_args_nr_tensors(const struct simpler_args *a);
 SIMPLER_API int simpler_args_nr_scalars(const struct simpler_args *a);

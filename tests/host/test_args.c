@@ -41,30 +41,111 @@ TEST(args_limits_and_validation)
 	for (i = 0; i < SIMPLER_MAX_TENSORS; i++)
 		CHECK_EQ(simpler_args_add_tensor(a, &t, SIMPLER_IN), i);
 	CHECK_EQ(simpler_args_add_tensor(a, &t, SIMPLER_IN), -E2BIG);
+	CHECK_MSG(!strcmp(simpler_last_errmsg(), "simpler_args_add_tensor: more than 256 tensors"),
+		  "%s", simpler_last_errmsg());
 	for (i = 0; i < SIMPLER_MAX_SCALARS; i++)
 		CHECK_EQ(simpler_args_add_scalar(a, (uint64_t)i), i);
 	CHECK_EQ(simpler_args_add_scalar(a, 1), -E2BIG);
+	CHECK_MSG(!strcmp(simpler_last_errmsg(), "simpler_args_add_scalar: more than 128 scalars"),
+		  "%s", simpler_last_errmsg());
 	simpler_args_reset(a);
 	CHECK_EQ(simpler_args_nr_tensors(a), 0);
 
-	CHECK_EQ(simpler_args_add_tensor(a, &t, (enum simpler_access)5), -EINVAL);
+#define REFUSED(tensor, acc, msg)                                                       \
+	do {                                                                            \
+		CHECK_EQ(simpler_args_add_tensor(a, tensor, acc), -EINVAL);             \
+		CHECK_MSG(!strcmp(simpler_last_errmsg(), "simpler_args_add_tensor: " msg), \
+			  "%s", simpler_last_errmsg());                                 \
+	} while (0)
+	REFUSED(&t, (enum simpler_access)5,
+		"tensor 0: access 5 is unknown (SIMPLER_IN..SIMPLER_NO_DEP)");
+	REFUSED(NULL, SIMPLER_IN, "tensor 0 is NULL");
 	bad = t;
 	bad.ndims = 0;
-	CHECK_EQ(simpler_args_add_tensor(a, &bad, SIMPLER_IN), -EINVAL);
+	REFUSED(&bad, SIMPLER_IN, "tensor 0: ndims is 0, must be 1..5");
 	bad = t;
 	bad.shape[3] = 2;	/* beyond ndims */
-	CHECK_EQ(simpler_args_add_tensor(a, &bad, SIMPLER_IN), -EINVAL);
+	REFUSED(&bad, SIMPLER_IN, "tensor 0: shape[3] is 2 but ndims is 1: unused dims must be 0");
 	bad = t;
 	bad.reserved[2] = 1;
-	CHECK_EQ(simpler_args_add_tensor(a, &bad, SIMPLER_IN), -EINVAL);
+	REFUSED(&bad, SIMPLER_IN, "tensor 0: reserved bytes must be zero");
 	bad = t;
 	bad.dtype = 99;
-	CHECK_EQ(simpler_args_add_tensor(a, &bad, SIMPLER_IN), -EINVAL);
+	REFUSED(&bad, SIMPLER_IN, "tensor 0: dtype 99 is unknown");
 	bad = t;
 	bad.addr = ~0ULL - 4;	/* wraps */
-	CHECK_EQ(simpler_args_add_tensor(a, &bad, SIMPLER_IN), -EINVAL);
+	REFUSED(&bad, SIMPLER_IN,
+		"tensor 0: 0xfffffffffffffffb + 16 bytes wraps around the address space");
+#undef REFUSED
 	CHECK_EQ(simpler_args_nr_tensors(a), 0);	/* nothing bad got in */
+	CHECK_EQ(simpler_args_add_tensor(NULL, &t, SIMPLER_IN), -EINVAL);
+	CHECK_EQ(simpler_args_add_scalar(NULL, 1), -EINVAL);
 	simpler_args_free(a);
+}
+
+SHARED_ARRAY(uint32_t, refused_mem, 16)
+SHARED_ARRAY(_Atomic int, refused_ran_, 1)
+#define refused_ran (*refused_ran_)
+
+static int k_count(const struct simpler_kernel_args *a)
+{
+	(void)a;
+	atomic_fetch_add(&refused_ran, 1);
+	return 0;
+}
+
+/*
+ * A tensor refused by simpler_args_add_tensor() (whose return value the
+ * orchestration function ignores) fails the submit; nothing runs.  After a
+ * reset the same args submit fine.  arg: how many group members (0: a
+ * plain submit).
+ */
+static int orch_refused(struct simpler_orch *o, void *arg)
+{
+	int members = (int)(intptr_t)arg;
+	struct simpler_worker *w = simpler_orch_worker(o);
+	struct simpler_args *a = simpler_args_new(), *g[2];
+	struct simpler_tensor t = simpler_tensor_1d(refused_mem, 16, SIMPLER_U32), bad = t;
+	int r;
+
+	bad.dtype = 99;
+	simpler_args_add_tensor(a, &t, SIMPLER_OUT);
+	simpler_args_add_tensor(a, &bad, SIMPLER_IN);	/* refused */
+	simpler_args_add_scalar(a, 7);
+	g[0] = g[1] = a;
+	r = members ? simpler_submit_group(o, 0, g, members, NULL) : simpler_submit(o, 0, a, NULL);
+	CHECK_EQ(r, -EINVAL);
+	CHECK_MSG(strstr(simpler_worker_errmsg(w),
+			 members ? "submit_group: member 0: an argument was refused when it was "
+				   "added, so the task would run without it: simpler_args_add_tensor: "
+				   "tensor 1: dtype 99 is unknown (simpler_args_reset() the args and "
+				   "add valid ones)"
+				 : "submit: an argument was refused when it was added, so the task "
+				   "would run without it: simpler_args_add_tensor: tensor 1: dtype 99 "
+				   "is unknown (simpler_args_reset() the args and add valid ones)"),
+		  "%s", simpler_worker_errmsg(w));
+	/* the refusal stays until a reset, even past later good adds */
+	simpler_args_add_scalar(a, 8);
+	r = members ? simpler_submit_group(o, 0, g, members, NULL) : simpler_submit(o, 0, a, NULL);
+	CHECK_EQ(r, -EINVAL);
+	simpler_args_reset(a);
+	simpler_args_add_tensor(a, &t, SIMPLER_INOUT);
+	r = members ? simpler_submit_group(o, 0, g, members, NULL) : simpler_submit(o, 0, a, NULL);
+	simpler_args_free(a);
+	return r < 0 ? r : 0;
+}
+
+TEST(a_refused_argument_fails_the_submit)
+{
+	struct simpler_worker *w = make_worker(2, 0, 0, 0);
+
+	simpler_register(w, "count", k_count);
+	CHECK_OK(simpler_run(w, orch_refused, (void *)(intptr_t)0), w);
+	CHECK_EQ(refused_ran, 1);	/* only the submit after the reset ran */
+	refused_ran = 0;
+	CHECK_OK(simpler_run(w, orch_refused, (void *)(intptr_t)2), w);
+	CHECK_EQ(refused_ran, 2);	/* both members of the group after the reset */
+	simpler_worker_destroy(w);
 }
 
 SHARED_ARRAY(_Atomic int, seen_ok_, 1)
