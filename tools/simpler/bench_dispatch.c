@@ -304,11 +304,19 @@ static int bench_process(const struct bench_opts *b)
 	       spin_ns / 1000, futex_ns / 1000);
 	printf("%-6s %-10s %10s %12s %11s %14s %22s\n", "chips", "shape", "fixed us",
 	       "marginal us", "fixed/spin", "marginal/spin", "threads fixed/marginal");
-	for (i = 0; i < nc; i++)
-		printf("%-6d %-10s %10.3f %12.3f %10.2fx %13.2fx %12.3f / %.3f\n", conf[i].chips,
+	for (i = 0; i < nc; i++) {
+		char thr_fixed[32];
+
+		/* a slope inflated by noise can exceed the whole 1-task run */
+		if (conf[i].thr_fixed_us < 0)
+			snprintf(thr_fixed, sizeof(thr_fixed), "noisy");
+		else
+			snprintf(thr_fixed, sizeof(thr_fixed), "%.3f", conf[i].thr_fixed_us);
+		printf("%-6d %-10s %10.3f %12.3f %10.2fx %13.2fx %12s / %.3f\n", conf[i].chips,
 		       shape_names[conf[i].shape], conf[i].fixed_us, conf[i].marginal_us,
 		       conf[i].fixed_us * 1000 / spin_ns, conf[i].marginal_us * 1000 / spin_ns,
-		       conf[i].thr_fixed_us, conf[i].thr_marginal_us);
+		       thr_fixed, conf[i].thr_marginal_us);
+	}
 	printf("\ntargets: marginal <= 2x, fixed <= 5x the spin round trip; \"threads\": the "
 	       "same runs with chips\nas threads, no process boundary (what submitting, "
 	       "inferring and retiring cost alone)\n");
