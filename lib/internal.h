@@ -286,6 +286,7 @@ struct simpler_worker {
 	unsigned caps;
 	unsigned flags;
 	uint64_t spin_ns;
+	int ncpus;		/* CPUs this process may run on, at create */
 
 	_Atomic bool stop;		/* read in every idle poll: written once */
 	struct pool chips, subs;

@@ -261,7 +261,8 @@ int proc_create(struct simpler_worker *w)
 		return werr(w, -ENOMEM, "cannot map the dispatcher's shared page");
 	}
 	ec_init(&w->pshared->disp_ec, true);
-	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	/* the CPUs this process may use (a cpuset may hold fewer than the machine has) */
+	ncpu = w->ncpus;
 	w->pshared->spin_budget = ncpu > 2 ? (uint32_t)ncpu - 1 : 1;
 	for (i = 0; i < nslots(w); i++) {
 		struct exec *ex = slot_exec(w, i);

@@ -20,8 +20,21 @@
 #include <time.h>
 #include <unistd.h>
 
+/*
+ * Set when this process may run on one CPU only (its affinity mask, as a
+ * cpuset or taskset leaves it): whatever a spinner waits for can then only
+ * happen once it gives the CPU away, so a spin yields instead of pausing.
+ */
+extern _Atomic bool sync_one_cpu;
+/* how many CPUs this process may run on; sets sync_one_cpu */
+int sync_usable_cpus(void);
+
 static inline void cpu_relax(void)
 {
+	if (__builtin_expect(atomic_load_explicit(&sync_one_cpu, memory_order_relaxed), 0)) {
+		sched_yield();
+		return;
+	}
 #if defined(__x86_64__) || defined(__i386__)
 	__builtin_ia32_pause();
 #elif defined(__aarch64__)

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <link.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,23 @@
 #include "tensormap.h"
 
 static __thread char last_errmsg[ERRMSG_LEN];
+
+_Atomic bool sync_one_cpu;
+
+int sync_usable_cpus(void)
+{
+	cpu_set_t set;
+	long n = 0;
+
+	if (!sched_getaffinity(0, sizeof(set), &set))
+		n = CPU_COUNT(&set);
+	if (n < 1)	/* more CPUs than a cpu_set_t holds, or no answer */
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	atomic_store_explicit(&sync_one_cpu, n == 1, memory_order_relaxed);
+	return (int)n;
+}
 
 int werr(struct simpler_worker *w, int err, const char *fmt, ...)
 {
@@ -239,6 +257,7 @@ SIMPLER_API int simpler_worker_create(const struct simpler_worker_opts *o, struc
 	w->spin_ns = (uint64_t)(OPTS_GET(o, spin_us, 0) ? OPTS_GET(o, spin_us, 0) :
 				DEFAULT_SPIN_US) * 1000;
 	w->standby_ns = w->spin_ns * 4 > STANDBY_MIN_NS ? w->spin_ns * 4 : STANDBY_MIN_NS;
+	w->ncpus = sync_usable_cpus();
 	w->orch.w = w;
 
 	w->plat = simpler_platform_find(pname ? pname : "sim");

@@ -27,6 +27,10 @@ stage() {	# stage NAME COMMAND...: run a runner, fold its summary into the total
 	total_skip=$((total_skip + ${s:-0}))
 }
 
+first_cpu() {	# the first CPU this process may run on
+	awk '/^Cpus_allowed_list:/ { sub(/[^0-9].*/, "", $2); print $2 }' /proc/self/status
+}
+
 build() {
 	if make all host-tests sanitize-tests kmod ksft; then
 		echo "1 passed, 0 failed"
@@ -53,6 +57,9 @@ stage host env SIMPLER_TEST_MODE=process SIMPLER_TEST_HOSTMEM=shm \
 	tests/host/run.sh build/tests/test_* build/tests/basic-shared
 stage host-threads env SIMPLER_TEST_MODE=threads \
 	tests/host/run.sh $(ls build/tests/test_* | grep -v "test_proc\|test_hostmem")
+# confined to one CPU (as a cpuset can leave a service): every wait yields instead of spinning
+stage host-one-cpu env SIMPLER_TEST_MODE=process SIMPLER_TEST_HOSTMEM=shm \
+	taskset -c "$(first_cpu)" tests/host/run.sh $(ls build/tests/test_* | grep -v test_scale)
 stage host-asan env SIMPLER_TEST_MODE=process tests/host/run.sh build/asan/tests/test_*
 stage host-tsan env SIMPLER_TEST_MODE=threads TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 	tests/host/run.sh $(ls build/tsan/tests/test_* | grep -v "test_proc\|test_hostmem")

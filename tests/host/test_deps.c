@@ -7,6 +7,8 @@
  * different chips (only an edge can order them); unordered pairs prove they
  * ran at the same time with a latch.
  */
+#include <sched.h>
+
 #include "probe.h"
 
 SHARED_ARRAY(char, X, 1 << 16)
@@ -263,6 +265,65 @@ TEST(inout_chain_runs_in_submission_order_across_chips)
 	/* a producer that already finished needs no edge */
 	CHECK(edges() <= 63);
 	simpler_worker_destroy(W);
+}
+
+/* each task finds the count its predecessor left, or the chain broke */
+static int k_step(const struct simpler_kernel_args *a)
+{
+	uint64_t *v = (uint64_t *)(uintptr_t)a->tensors[0].addr;
+
+	if (*v != a->scalars[0]) {
+		simpler_kernel_errmsg(a, "step %llu found %llu", (unsigned long long)a->scalars[0],
+				      (unsigned long long)*v);
+		return -EINVAL;
+	}
+	*v = a->scalars[0] + 1;
+	return 0;
+}
+
+#define ONE_CPU_CHAIN 10000	/* past the 4096-slot ring: the orchestrator must wait */
+
+static int orch_steps(struct simpler_orch *o, void *arg)
+{
+	struct simpler_args *a = simpler_args_new();
+	struct simpler_tensor t = t1d(X, 1, SIMPLER_U64);
+	int i, r = 0, k = simpler_callable(simpler_orch_worker(o), "step");
+
+	for (i = 0; i < ONE_CPU_CHAIN && r >= 0; i++) {
+		simpler_args_reset(a);
+		simpler_args_add_tensor(a, &t, SIMPLER_INOUT);
+		simpler_args_add_scalar(a, (uint64_t)i);
+		r = simpler_submit(o, k, a, NULL);	/* any chip */
+	}
+	simpler_args_free(a);
+	return r < 0 ? r : 0;
+}
+
+/*
+ * Confined to one CPU (a cpuset or taskset), every wait yields instead of
+ * spinning: the chain still runs in order, to the end, on every chip.
+ */
+TEST(a_long_chain_on_one_cpu_runs_in_order)
+{
+	cpu_set_t saved, one;
+	int cpu;
+
+	CHECK(!sched_getaffinity(0, sizeof(saved), &saved));
+	for (cpu = 0; cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &saved); cpu++)
+		;
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	CHECK(!sched_setaffinity(0, sizeof(one), &one));	/* the worker inherits it */
+	setup(2);
+	simpler_register(W, "step", k_step);
+	memset(X, 0, 8);
+	CHECK_OK(simpler_run(W, orch_steps, NULL), W);
+	CHECK_EQ(*(uint64_t *)X, ONE_CPU_CHAIN);
+	memset(X, 0, 8);
+	CHECK_OK(simpler_run(W, orch_steps, NULL), W);	/* and again, warm */
+	CHECK_EQ(*(uint64_t *)X, ONE_CPU_CHAIN);
+	simpler_worker_destroy(W);
+	CHECK(!sched_setaffinity(0, sizeof(saved), &saved));
 }
 
 TEST_MAIN()

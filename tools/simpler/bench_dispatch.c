@@ -236,6 +236,15 @@ static int measure(struct simpler_worker *w, int cid, int shape, uint64_t max, i
 }
 
 
+/* a fixed cost as text: "noisy" when the slope's noise made it negative */
+static void fmt_fixed(char *buf, size_t len, const char *fmt, double us, double scale)
+{
+	if (us < 0)
+		snprintf(buf, len, "noisy");
+	else
+		snprintf(buf, len, fmt, us * scale);
+}
+
 static int bench_process(const struct bench_opts *b)
 {
 	static const int chip_counts[] = { 1, 4 };
@@ -300,22 +309,21 @@ static int bench_process(const struct bench_opts *b)
 	       "memory;\nmarginal = slope over runs of %llu..%llu tasks, fixed = a 1-task run "
 	       "(back to back) minus one marginal (median of %d)\n\n", (unsigned long long)b->n / 4,
 	       (unsigned long long)b->n, b->reps);
-	printf("inter-process round trip, same run: spin %.3f us, futex %.3f us\n\n",
-	       spin_ns / 1000, futex_ns / 1000);
+	printf("inter-process round trip, same run: spin %.3f us, futex %.3f us%s\n\n",
+	       spin_ns / 1000, futex_ns / 1000,
+	       tool_cpus() == 1 ? " (confined to one CPU: every spin yields the CPU instead)" : "");
 	printf("%-6s %-10s %10s %12s %11s %14s %22s\n", "chips", "shape", "fixed us",
 	       "marginal us", "fixed/spin", "marginal/spin", "threads fixed/marginal");
 	for (i = 0; i < nc; i++) {
-		char thr_fixed[32];
+		char fixed[32], fixed_x[32], thr_fixed[32];
 
 		/* a slope inflated by noise can exceed the whole 1-task run */
-		if (conf[i].thr_fixed_us < 0)
-			snprintf(thr_fixed, sizeof(thr_fixed), "noisy");
-		else
-			snprintf(thr_fixed, sizeof(thr_fixed), "%.3f", conf[i].thr_fixed_us);
-		printf("%-6d %-10s %10.3f %12.3f %10.2fx %13.2fx %12s / %.3f\n", conf[i].chips,
-		       shape_names[conf[i].shape], conf[i].fixed_us, conf[i].marginal_us,
-		       conf[i].fixed_us * 1000 / spin_ns, conf[i].marginal_us * 1000 / spin_ns,
-		       thr_fixed, conf[i].thr_marginal_us);
+		fmt_fixed(fixed, sizeof(fixed), "%.3f", conf[i].fixed_us, 1);
+		fmt_fixed(fixed_x, sizeof(fixed_x), "%.2fx", conf[i].fixed_us, 1000 / spin_ns);
+		fmt_fixed(thr_fixed, sizeof(thr_fixed), "%.3f", conf[i].thr_fixed_us, 1);
+		printf("%-6d %-10s %10s %12.3f %11s %13.2fx %12s / %.3f\n", conf[i].chips,
+		       shape_names[conf[i].shape], fixed, conf[i].marginal_us, fixed_x,
+		       conf[i].marginal_us * 1000 / spin_ns, thr_fixed, conf[i].thr_marginal_us);
 	}
 	printf("\ntargets: marginal <= 2x, fixed <= 5x the spin round trip; \"threads\": the "
 	       "same runs with chips\nas threads, no process boundary (what submitting, "

@@ -24,6 +24,7 @@ int cmd_info(int argc, char **argv)
 		printf("simpler.ko: /dev/simpler: %s: host-memory backend shm (mirrors)\n",
 		       strerror(errno));
 	}
-	printf("online CPUs: %ld\n", sysconf(_SC_NPROCESSORS_ONLN));
+	printf("online CPUs: %ld, usable by this process: %d\n", sysconf(_SC_NPROCESSORS_ONLN),
+	       tool_cpus());
 	return 0;
 }

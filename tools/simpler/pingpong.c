@@ -4,8 +4,10 @@
  * shared word, the parent setting it to 1 and waiting for 2, the child the
  * reverse.  "spin": both busy-wait; "futex": both sleep in FUTEX_WAIT and
  * are woken with FUTEX_WAKE every time.  Round trips, nanoseconds each.
+ * Confined to one CPU, a spinner yields instead, as libsimpler's waits do.
  */
 #include <errno.h>
+#include <sched.h>
 #include <linux/futex.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -21,6 +23,8 @@ struct pp {
 	_Atomic uint32_t word __attribute__((aligned(64)));
 };
 
+static bool one_cpu;
+
 static void pp_wait(struct pp *p, uint32_t want, bool futex)
 {
 	uint32_t v;
@@ -28,6 +32,8 @@ static void pp_wait(struct pp *p, uint32_t want, bool futex)
 	while ((v = atomic_load_explicit(&p->word, memory_order_acquire)) != want) {
 		if (futex)
 			syscall(SYS_futex, &p->word, FUTEX_WAIT, v, NULL, NULL, 0);
+		else if (one_cpu)
+			sched_yield();
 		else
 			__builtin_ia32_pause();
 	}
@@ -50,6 +56,7 @@ double pingpong_ns(bool futex, int iters, int reps)
 
 	if (p == MAP_FAILED)
 		return -1;
+	one_cpu = tool_cpus() == 1;
 	atomic_store(&p->word, 0);
 	child = fork();
 	if (child < 0) {

@@ -3,12 +3,14 @@
 #ifndef SIMPLER_TOOL_H
 #define SIMPLER_TOOL_H
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static inline uint64_t tool_now_ns(void)
 {
@@ -16,6 +18,19 @@ static inline uint64_t tool_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* the CPUs this process may run on (its affinity: a cpuset or taskset may allow fewer) */
+static inline int tool_cpus(void)
+{
+	cpu_set_t set;
+	long n = 0;
+
+	if (!sched_getaffinity(0, sizeof(set), &set))
+		n = CPU_COUNT(&set);
+	if (n < 1)	/* more CPUs than a cpu_set_t holds */
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (int)n : 1;
 }
 
 static inline int tool_cmp_double(const void *a, const void *b)
