@@ -317,13 +317,13 @@ static int add_member(struct simpler_worker *w, struct task *t, uint32_t m,
 
 	/* simpler_args_add_* validated every tensor; a refused one poisons the args */
 	if (unlikely(a && a->err)) {
+		char where[48] = "submit";
+
 		if (t->nr_members > 1)
-			return werr(w, a->err, "submit_group: member %u: an argument was refused "
-				    "when it was added, so the task would run without it: %s "
-				    "(simpler_args_reset() the args and add valid ones)", m, a->why);
-		return werr(w, a->err, "submit: an argument was refused when it was added, so "
-			    "the task would run without it: %s (simpler_args_reset() the args "
-			    "and add valid ones)", a->why);
+			snprintf(where, sizeof(where), "submit_group: member %u", m);
+		return werr(w, a->err, "%s: an argument was refused when it was added, so the "
+			    "task would run without it: %s (simpler_args_reset() the args and add "
+			    "valid ones)", where, a->why);
 	}
 	if (t->nr_tensors + nt > t->cap_tensors) {
 		p = grow(t->tensors, &t->cap_tensors, t->nr_tensors + nt, sizeof(*t->tensors));

@@ -248,7 +248,6 @@ static void stop_child(struct exec *ex, int wait_ms)
 int proc_create(struct simpler_worker *w)
 {
 	uint64_t deadline;
-	long ncpu;
 	int i, ret;
 
 	w->proc_evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -262,8 +261,7 @@ int proc_create(struct simpler_worker *w)
 	}
 	ec_init(&w->pshared->disp_ec, true);
 	/* the CPUs this process may use (a cpuset may hold fewer than the machine has) */
-	ncpu = w->ncpus;
-	w->pshared->spin_budget = ncpu > 2 ? (uint32_t)ncpu - 1 : 1;
+	w->pshared->spin_budget = w->ncpus > 2 ? (uint32_t)w->ncpus - 1 : 1;
 	for (i = 0; i < nslots(w); i++) {
 		struct exec *ex = slot_exec(w, i);
 
