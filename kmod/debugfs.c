@@ -5,6 +5,7 @@
  * members).  Read-only; the format is for humans and tests, not an ABI.
  */
 #include <linux/debugfs.h>
+#include <linux/pid.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 
@@ -35,6 +36,7 @@ static int simpler_stats_show(struct seq_file *s, void *unused)
 	SHOW(verifies);
 	SHOW(stale);
 	SHOW(forks);
+	SHOW(zap_fallbacks);
 #undef SHOW
 	return 0;
 }
@@ -48,12 +50,14 @@ static int simpler_domain_show(struct seq_file *s, void *unused)
 	unsigned long handle;
 
 	mutex_lock(&dom->lock);
+	/* pids as the reader's pid namespace sees them */
 	seq_printf(s, "owner_pid %d\npinned_pages %ld\nbuffers %u\nmembers %u\n",
-		   dom->owner_tgid, atomic_long_read(&dom->pinned_pages), dom->nr_bufs,
+		   pid_vnr(dom->owner_pid), atomic_long_read(&dom->pinned_pages), dom->nr_bufs,
 		   dom->nr_members);
 	xa_for_each(&dom->bufs, handle, buf)
-		seq_printf(s, "buffer %lu addr 0x%lx pages %lu state %s maps %d\n", handle,
-			   buf->addr, buf->npages, simpler_state_names[buf->state],
+		seq_printf(s, "buffer %lu addr 0x%lx pages %lu offset %lu state %s maps %d\n",
+			   handle, buf->addr, buf->npages, buf->pgoff,
+			   simpler_state_names[READ_ONCE(buf->state)],
 			   atomic_read(&buf->nr_maps));
 	list_for_each_entry(m, &dom->members, node)
 		seq_printf(s, "member %u pid %d vmas_at_fork %u\n", m->id, simpler_member_pid(m),

@@ -24,6 +24,7 @@
 
 /* ---- members ---- */
 
+/* the member's pid as the caller's pid namespace sees it (0: not at all) */
 pid_t simpler_member_pid(const struct simpler_member *m)
 {
 	pid_t pid = 0;
@@ -33,7 +34,7 @@ pid_t simpler_member_pid(const struct simpler_member *m)
 	rcu_read_lock();
 	t = rcu_dereference(m->mm->owner);
 	if (t)
-		pid = task_tgid_nr(t);
+		pid = task_tgid_vnr(t);
 	rcu_read_unlock();
 #endif
 	return pid;
@@ -61,7 +62,7 @@ static void simpler_member_snapshot(struct simpler_member *m, struct mm_struct *
 
 	/* mmap_assert_write_locked() needs dump_mm, not exported to modules */
 	lockdep_assert_held_write(&mm->mmap_lock);
-	m->ident = kvcalloc(mm->map_count, sizeof(*m->ident), GFP_KERNEL);
+	m->ident = kvcalloc(mm->map_count, sizeof(*m->ident), GFP_KERNEL_ACCOUNT);
 	if (!m->ident)
 		return;
 	for_each_vma(vmi, vma) {
@@ -98,7 +99,7 @@ static void simpler_member_fork(struct simpler_domain *dom, struct vm_area_struc
 		return;
 	}
 
-	m = kzalloc(sizeof(*m), GFP_KERNEL);
+	m = kzalloc(sizeof(*m), GFP_KERNEL_ACCOUNT);
 	if (!m) {
 		/* ->open cannot fail: the child simply does not join */
 		vma->vm_private_data = NULL;

@@ -16,17 +16,25 @@
  *
  * The notifier can run from reclaim, so its lock (buf->lock, a spinlock) is
  * never held across an allocation.  A fault inserts PTEs without it and then
- * re-checks buf->zap_seq: if the state changed meanwhile it removes its own
+ * re-checks buf->zap_gen: if the state changed meanwhile it removes its own
  * PTEs.  Either the later zap sees the new PTEs or the fault sees the change.
  *
  * Zapping member PTEs (unmap_mapping_range) itself runs mmu notifiers, so it
- * must not happen inside ours.  The notifier queues the buffer and the zap
- * runs as task work of the thread that changed the owner's memory, before
- * that thread returns to user space: when munmap() or madvise() returns, the
- * members' mappings are gone.  Kernel threads (reclaim, khugepaged), which
- * never return to user space, hand the zap to a workqueue; what they do
- * keeps the pinned pages mapped (a failed migration, a THP split), so a
- * later zap is only conservative.
+ * must not happen inside ours.  The notifier asks for a zap that runs as
+ * task work of the thread that changed the owner's memory, before that
+ * thread returns to user space: when munmap() or madvise() returns, the
+ * members' mappings are gone.  Every thread whose change hits a buffer
+ * with a zap still owed asks for one of its own (a second owner thread
+ * must not return before the first thread's zap has run).  When that
+ * request cannot be allocated the notifier hands the zap to the domain's
+ * worker and, if it may sleep, waits for it.  Kernel threads (reclaim,
+ * khugepaged), which never return to user space, hand it to the worker
+ * without waiting; what they do keeps the pinned pages mapped (a failed
+ * migration, a THP split), so that zap is only conservative.
+ *
+ * A zap request holds the domain's file, taken only while the file has
+ * references: once the last one is gone no mapping of the domain exists
+ * and there is nothing to zap, and the file is not brought back to life.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -40,6 +48,7 @@
 #include <linux/slab.h>
 #include <linux/task_work.h>
 #include <linux/uaccess.h>
+#include <linux/wait.h>
 
 #include "internal.h"
 
@@ -48,27 +57,6 @@
 	IS_ENABLED(CONFIG_IOMMUFD) || defined(CONFIG_SECRETMEM))
 #error "simpler.ko charges pins to user_struct.locked_vm: enable CONFIG_NET or CONFIG_IO_URING"
 #endif
-
-/*
- * Handles come from one IDA for all domains (they name mmap offsets in the
- * shared address_space) and are handed out cyclically, so a stale handle held
- * by user space does not name a new buffer until a million later.
- */
-static DEFINE_IDA(simpler_handle_ida);
-static unsigned int simpler_handle_next = 1;
-
-static int simpler_handle_alloc(void)
-{
-	unsigned int from = READ_ONCE(simpler_handle_next);
-	int id;
-
-	id = ida_alloc_range(&simpler_handle_ida, from, SIMPLER_MAX_HANDLE, GFP_KERNEL);
-	if (id == -ENOSPC && from > 1)
-		id = ida_alloc_range(&simpler_handle_ida, 1, from - 1, GFP_KERNEL);
-	if (id > 0)	/* racing allocators only make the cursor approximate */
-		WRITE_ONCE(simpler_handle_next, id == SIMPLER_MAX_HANDLE ? 1 : id + 1);
-	return id;
-}
 
 /* member PTEs are installed this many pages around a faulting one */
 #define SIMPLER_FAULT_AROUND	512UL
@@ -124,6 +112,7 @@ static void simpler_uncharge(struct simpler_buf *buf)
 static void simpler_buf_release(struct kref *ref)
 {
 	struct simpler_buf *buf = container_of(ref, struct simpler_buf, ref);
+	struct simpler_domain *dom = buf->dom;
 
 	WARN_ON(buf->notifier_on);
 	if (buf->npinned) {
@@ -132,9 +121,13 @@ static void simpler_buf_release(struct kref *ref)
 		atomic64_sub(buf->npinned, &simpler_stats.pinned_pages);
 	}
 	simpler_uncharge(buf);
-	if (buf->reserved)
-		atomic_long_sub(buf->npages, &buf->dom->pinned_pages);
-	ida_free(&simpler_handle_ida, buf->handle);
+	if (buf->reserved) {
+		/* the offsets go last: no mapping of this buffer can be left */
+		mutex_lock(&dom->lock);
+		interval_tree_remove(&buf->off_itn, &dom->offs);
+		mutex_unlock(&dom->lock);
+		atomic_long_sub(buf->npages, &dom->pinned_pages);
+	}
 	kvfree(buf->pages);
 	mmdrop(buf->mm);
 	atomic64_dec(&simpler_stats.buffers);
@@ -146,20 +139,96 @@ void simpler_buf_put(struct simpler_buf *buf)
 	kref_put(&buf->ref, simpler_buf_release);
 }
 
-/* ---- the owner's range changed: mmu interval notifier ---- */
+/* ---- zapping member PTEs ---- */
 
-/* Zap member PTEs of every queued buffer.  Process context, no locks held. */
+/*
+ * Tasks inside one of our zaps.  A zap runs the notifiers of the mm it
+ * zaps; if one of ours fires there and falls back to the worker, it must not
+ * wait for it: the worker may need the i_mmap_rwsem this task holds.  A full
+ * table only makes every such fallback not wait.
+ */
+static struct task_struct *simpler_zappers[32];
+static atomic_t simpler_zappers_overflow = ATOMIC_INIT(0);
+
+static int simpler_zap_enter(void)
+{
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(simpler_zappers); i++)
+		if (!cmpxchg(&simpler_zappers[i], NULL, current))
+			return i;
+	atomic_inc(&simpler_zappers_overflow);
+	return -1;
+}
+
+static void simpler_zap_exit(int slot)
+{
+	if (slot < 0)
+		atomic_dec(&simpler_zappers_overflow);
+	else
+		WRITE_ONCE(simpler_zappers[slot], NULL);
+}
+
+static bool simpler_zapping(void)
+{
+	int i;
+
+	if (atomic_read(&simpler_zappers_overflow))
+		return true;
+	for (i = 0; i < ARRAY_SIZE(simpler_zappers); i++)
+		if (READ_ONCE(simpler_zappers[i]) == current)
+			return true;
+	return false;
+}
+
+/* a != b in generations that wrap */
+static bool simpler_gen_after(unsigned long a, unsigned long b)
+{
+	return (long)(a - b) > 0;
+}
+
+/* Remove every member PTE of the buffer; then zap request gen is done. */
+static void simpler_buf_zap(struct simpler_buf *buf, unsigned long gen)
+{
+	struct simpler_domain *dom = buf->dom;
+	int slot;
+
+	slot = simpler_zap_enter();
+	unmap_mapping_range(simpler_dom_mapping(dom), simpler_buf_offset(buf),
+			    (loff_t)buf->npages << PAGE_SHIFT, 1);
+	simpler_zap_exit(slot);
+	spin_lock(&buf->lock);
+	if (simpler_gen_after(gen, buf->zap_done))
+		buf->zap_done = gen;
+	spin_unlock(&buf->lock);
+	/* pairs with the waiter's prepare_to_wait() in simpler_zap_request() */
+	if (wq_has_sleeper(&dom->zap_wq))
+		wake_up_all(&dom->zap_wq);
+}
+
+static bool simpler_buf_zapped(struct simpler_buf *buf, unsigned long gen)
+{
+	bool done;
+
+	spin_lock(&buf->lock);
+	done = !simpler_gen_after(gen, buf->zap_done);
+	spin_unlock(&buf->lock);
+	return done;
+}
+
+/* Zap every buffer queued for the worker.  Process context, no locks held. */
 void simpler_zap_drain(struct simpler_domain *dom)
 {
 	struct llist_node *list = llist_del_all(&dom->zaps);
 	struct simpler_buf *buf, *next;
+	unsigned long gen;
 
 	llist_for_each_entry_safe(buf, next, list, zap_node) {
 		spin_lock(&buf->lock);
-		buf->zap_queued = false;	/* a later change queues it again */
+		buf->zap_queued = false;	/* a later request queues it again */
+		gen = buf->zap_gen;
 		spin_unlock(&buf->lock);
-		unmap_mapping_range(simpler_mapping, simpler_buf_offset(buf),
-				    (loff_t)buf->npages << PAGE_SHIFT, 1);
+		simpler_buf_zap(buf, gen);
 		simpler_buf_put(buf);
 	}
 }
@@ -169,39 +238,79 @@ void simpler_zap_work(struct work_struct *work)
 	simpler_zap_drain(container_of(work, struct simpler_domain, zap_work));
 }
 
-struct simpler_zap_tw {
+struct simpler_zap_req {
 	struct callback_head cb;
-	struct file *file;	/* keeps the domain (and the module) alive */
+	struct simpler_buf *buf;	/* reference held */
+	struct file *file;		/* keeps the domain (and the module) alive */
+	unsigned long gen;
 };
 
-static void simpler_zap_tw_run(struct callback_head *cb)
+static void simpler_zap_req_run(struct callback_head *cb)
 {
-	struct simpler_zap_tw *tw = container_of(cb, struct simpler_zap_tw, cb);
+	struct simpler_zap_req *req = container_of(cb, struct simpler_zap_req, cb);
 
-	simpler_zap_drain(tw->file->private_data);
-	fput(tw->file);
-	kfree(tw);
+	simpler_buf_zap(req->buf, req->gen);
+	simpler_buf_put(req->buf);
+	fput(req->file);
+	kfree(req);
 }
 
-/* Called from the notifier: make sure the queued zaps run soon, see above. */
-static void simpler_zap_soon(struct simpler_domain *dom)
+/*
+ * From the notifier: member PTEs of buf must be gone before this task
+ * returns to user space (zap request gen).  The notifier may run in reclaim:
+ * nothing here reclaims.  The buffer cannot go away meanwhile: its notifier
+ * is registered, so its registration reference is held.
+ */
+static void simpler_zap_request(struct simpler_buf *buf, unsigned long gen, bool blockable)
 {
-	struct simpler_zap_tw *tw;
+	struct simpler_domain *dom = buf->dom;
+	struct simpler_zap_req *req;
+	bool queue;
 
+	/*
+	 * No reference left: no VMA maps the domain (each holds one), so there
+	 * is nothing to zap, and ->release is on its way to revoke everything.
+	 */
+	if (!get_file_rcu(dom->file)) {
+		spin_lock(&buf->lock);
+		if (simpler_gen_after(gen, buf->zap_done))
+			buf->zap_done = gen;
+		spin_unlock(&buf->lock);
+		return;
+	}
 	if (!(current->flags & (PF_KTHREAD | PF_IO_WORKER))) {
-		/* no reclaim from here: the notifier may itself be running in reclaim */
-		tw = kmalloc(sizeof(*tw), GFP_NOWAIT | __GFP_NOWARN);
-		if (tw) {
-			tw->file = get_file(dom->file);
-			init_task_work(&tw->cb, simpler_zap_tw_run);
-			if (!task_work_add(current, &tw->cb, TWA_RESUME))
+		req = kmalloc(sizeof(*req), GFP_ATOMIC | __GFP_NOWARN);
+		if (req) {
+			kref_get(&buf->ref);
+			req->buf = buf;
+			req->file = dom->file;
+			req->gen = gen;
+			init_task_work(&req->cb, simpler_zap_req_run);
+			if (!task_work_add(current, &req->cb, TWA_RESUME))
 				return;
-			fput(tw->file);	/* not the last reference: the domain is open */
-			kfree(tw);
+			/* an exiting task: not the last references (see above) */
+			simpler_buf_put(buf);
+			kfree(req);
 		}
 	}
+
+	atomic64_inc(&simpler_stats.zap_fallbacks);
+	spin_lock(&buf->lock);
+	queue = !buf->zap_queued;
+	buf->zap_queued = true;
+	spin_unlock(&buf->lock);
+	if (queue) {
+		kref_get(&buf->ref);	/* dropped by the drain */
+		llist_add(&buf->zap_node, &dom->zaps);
+	}
 	schedule_work(&dom->zap_work);
+	if (blockable && !(current->flags & (PF_KTHREAD | PF_IO_WORKER)) && !simpler_zapping())
+		wait_event_killable(dom->zap_wq, simpler_buf_zapped(buf, gen));
+	/* maybe the last reference now: then __fput runs later, not here */
+	fput(dom->file);
 }
+
+/* ---- the owner's range changed: mmu interval notifier ---- */
 
 static bool simpler_buf_invalidate(struct mmu_interval_notifier *mni,
 				   const struct mmu_notifier_range *range,
@@ -209,6 +318,7 @@ static bool simpler_buf_invalidate(struct mmu_interval_notifier *mni,
 {
 	struct simpler_buf *buf = container_of(mni, struct simpler_buf, mni);
 	bool zap = false, reap = false;
+	unsigned long gen = 0;
 
 	switch (range->event) {
 	case MMU_NOTIFY_PROTECTION_VMA:
@@ -222,31 +332,27 @@ static bool simpler_buf_invalidate(struct mmu_interval_notifier *mni,
 	atomic64_inc(&simpler_stats.invalidations);
 	spin_lock(&buf->lock);
 	mmu_interval_set_seq(mni, cur_seq);
+	/* a zap still owed: this caller must not return before it is done either */
+	zap = buf->zap_done != buf->zap_gen;
 	if (range->event == MMU_NOTIFY_RELEASE) {
 		/* the owner's address space is going away */
-		zap = buf->state == SIMPLER_BUF_LIVE;
+		zap |= buf->state == SIMPLER_BUF_LIVE;
 		if (buf->state == SIMPLER_BUF_LIVE || buf->state == SIMPLER_BUF_SUSPECT) {
 			buf->state = SIMPLER_BUF_STALE_ST;
 			atomic64_inc(&simpler_stats.stale);
 		}
 		reap = true;
 	} else if (buf->state == SIMPLER_BUF_LIVE) {
+		/* PTEs exist only while LIVE; a fault racing with us re-checks zap_gen */
 		buf->state = SIMPLER_BUF_SUSPECT;
 		zap = true;
 	}
-	if (zap) {
-		buf->zap_seq++;
-		zap = !buf->zap_queued;
-		buf->zap_queued = true;
-	}
+	if (zap)
+		gen = ++buf->zap_gen;
 	spin_unlock(&buf->lock);
 
-	/* PTEs exist only while LIVE; a fault racing with us re-checks zap_seq */
-	if (zap) {
-		kref_get(&buf->ref);	/* dropped by the drain */
-		llist_add(&buf->zap_node, &buf->dom->zaps);
-		simpler_zap_soon(buf->dom);
-	}
+	if (zap)
+		simpler_zap_request(buf, gen, mmu_notifier_range_blockable(range));
 	if (reap)
 		schedule_work(&buf->dom->reap_work);
 	return true;
@@ -259,6 +365,9 @@ static const struct mmu_interval_notifier_ops simpler_buf_mni_ops = {
 /*
  * Does the owner still map exactly the pinned pages?  Caller holds the
  * owner's mmap_lock for read.  No fault is taken: an absent page is a change.
+ * On 6.1 hugetlb GUP ignores FOLL_NOFAULT; FOLL_DUMP stops it at a hole with
+ * no page cache behind it instead of allocating a huge page in the owner
+ * (a shared hugetlb page still in the page cache is mapped back, not made).
  */
 static bool simpler_buf_matches(struct simpler_buf *buf)
 {
@@ -270,7 +379,7 @@ static bool simpler_buf_matches(struct simpler_buf *buf)
 	while (done < buf->npages && same) {
 		want = min_t(unsigned long, buf->npages - done, ARRAY_SIZE(batch));
 		n = get_user_pages_remote(buf->mm, buf->addr + (done << PAGE_SHIFT), want,
-					  FOLL_NOFAULT, batch, NULL, NULL);
+					  FOLL_NOFAULT | FOLL_DUMP, batch, NULL, NULL);
 		if (n <= 0)
 			return false;
 		for (i = 0; i < n; i++) {
@@ -363,8 +472,8 @@ static bool simpler_buf_live(struct simpler_buf *buf, unsigned long *seq, bool s
 	bool live;
 
 	spin_lock(&buf->lock);
-	live = buf->state == SIMPLER_BUF_LIVE && (snapshot || buf->zap_seq == *seq);
-	*seq = buf->zap_seq;
+	live = buf->state == SIMPLER_BUF_LIVE && (snapshot || buf->zap_gen == *seq);
+	*seq = buf->zap_gen;
 	spin_unlock(&buf->lock);
 	return live;
 }
@@ -420,6 +529,9 @@ static int simpler_buf_vm_access(struct vm_area_struct *vma, unsigned long addr,
 	int done = 0, n;
 	void *kaddr;
 
+	/* a read-only mapping (or one of an O_RDONLY fd) is read-only here too */
+	if (write && !(vma->vm_flags & VM_WRITE))
+		return -EACCES;
 	/* the VMA's reference keeps the pages pinned; only refuse a dead buffer */
 	if (READ_ONCE(buf->state) != SIMPLER_BUF_LIVE)
 		return -EIO;
@@ -453,23 +565,27 @@ static const struct vm_operations_struct simpler_buf_vm_ops = {
 /* mmap of a buffer by the owner or a member; mmap_lock held for write */
 int simpler_buf_mmap(struct simpler_domain *dom, struct vm_area_struct *vma)
 {
-	unsigned long handle = vma->vm_pgoff >> (SIMPLER_BUF_SHIFT - PAGE_SHIFT);
+	struct interval_tree_node *n;
 	struct simpler_buf *buf;
 	unsigned long first;
 	int ret = 0;
 
+	/* data, never code: the sentinel refuses PROT_EXEC as well */
+	if (vma->vm_flags & VM_EXEC)
+		return -EACCES;
 	mutex_lock(&dom->lock);
 	if (!simpler_is_owner(dom) && !simpler_member_find(dom, current->mm)) {
 		ret = -EACCES;
 		goto out;
 	}
-	buf = xa_load(&dom->bufs, handle);
-	if (!buf || buf->state == SIMPLER_BUF_PENDING) {
+	n = interval_tree_iter_first(&dom->offs, vma->vm_pgoff, vma->vm_pgoff);
+	buf = n ? container_of(n, struct simpler_buf, off_itn) : NULL;
+	if (!buf || buf->state == SIMPLER_BUF_PENDING || buf->state == SIMPLER_BUF_REVOKED) {
 		ret = -EINVAL;
 		goto out;
 	}
 	first = vma->vm_pgoff - buf->pgoff;
-	if (first >= buf->npages || vma_pages(vma) > buf->npages - first) {
+	if (vma_pages(vma) > buf->npages - first) {
 		ret = -EINVAL;
 		goto out;
 	}
@@ -478,6 +594,7 @@ int simpler_buf_mmap(struct simpler_domain *dom, struct vm_area_struct *vma)
 		goto out;
 	}
 	vma->vm_flags |= VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP | VM_DONTCOPY;
+	vma->vm_flags &= ~VM_MAYEXEC;
 	vma->vm_ops = &simpler_buf_vm_ops;
 	vma->vm_private_data = buf;
 	simpler_buf_vm_open(vma);
@@ -571,13 +688,15 @@ static void simpler_buf_unpublish(struct simpler_domain *dom, struct simpler_buf
 /* Revoke an unpublished buffer and drop the registration reference. */
 static void simpler_buf_revoke(struct simpler_buf *buf)
 {
+	unsigned long gen;
+
 	spin_lock(&buf->lock);
 	WRITE_ONCE(buf->state, SIMPLER_BUF_REVOKED);
-	buf->zap_seq++;
+	gen = ++buf->zap_gen;
 	spin_unlock(&buf->lock);
-	unmap_mapping_range(simpler_mapping, simpler_buf_offset(buf),
-			    (loff_t)buf->npages << PAGE_SHIFT, 1);
+	simpler_buf_zap(buf, gen);
 	if (buf->notifier_on) {
+		/* waits for a notifier still running on the buffer */
 		mmu_interval_notifier_remove(&buf->mni);
 		buf->notifier_on = false;
 	}
@@ -587,30 +706,16 @@ static void simpler_buf_revoke(struct simpler_buf *buf)
 static struct simpler_buf *simpler_buf_alloc(struct simpler_domain *dom, u64 addr, u64 len)
 {
 	struct simpler_buf *buf;
-	int id;
 
-	buf = kzalloc(sizeof(*buf), GFP_KERNEL);
+	buf = kzalloc(sizeof(*buf), GFP_KERNEL_ACCOUNT);
 	if (!buf)
 		return ERR_PTR(-ENOMEM);
-	buf->npages = len >> PAGE_SHIFT;
-	buf->pages = kvmalloc_array(buf->npages, sizeof(*buf->pages), GFP_KERNEL);
-	if (!buf->pages) {
-		kfree(buf);
-		return ERR_PTR(-ENOMEM);
-	}
-	id = simpler_handle_alloc();
-	if (id < 0) {
-		kvfree(buf->pages);
-		kfree(buf);
-		return ERR_PTR(id == -ENOSPC ? -ENOSPC : -ENOMEM);
-	}
 	kref_init(&buf->ref);
 	spin_lock_init(&buf->lock);
 	buf->state = SIMPLER_BUF_PENDING;
 	buf->dom = dom;
-	buf->handle = id;
 	buf->addr = addr;
-	buf->pgoff = (pgoff_t)id << (SIMPLER_BUF_SHIFT - PAGE_SHIFT);
+	buf->npages = len >> PAGE_SHIFT;
 	buf->itn.start = addr;
 	buf->itn.last = addr + len - 1;
 	mmgrab(current->mm);
@@ -619,11 +724,44 @@ static struct simpler_buf *simpler_buf_alloc(struct simpler_domain *dom, u64 add
 	return buf;
 }
 
-/* Reserve the range in the domain: limits, overlap, handle.  dom->lock held. */
+/*
+ * A range of npages mmap offsets no buffer of the domain holds, searched
+ * cyclically from where the last one ended.  dom->lock held.
+ */
+static int simpler_off_find(struct simpler_domain *dom, unsigned long npages,
+			    unsigned long *first)
+{
+	unsigned long start = dom->next_off;
+	struct interval_tree_node *n;
+	bool wrapped = false;
+
+	for (;;) {
+		if (start < SIMPLER_OFF_FIRST || npages > SIMPLER_OFF_END - start) {
+			if (wrapped)
+				return -ENOSPC;
+			wrapped = true;
+			start = SIMPLER_OFF_FIRST;
+			continue;
+		}
+		n = interval_tree_iter_first(&dom->offs, start, start + npages - 1);
+		if (!n) {
+			*first = start;
+			return 0;
+		}
+		start = n->last + 1;
+	}
+}
+
+/*
+ * Reserve the buffer in the domain: limits, overlap, mmap offsets, handle.
+ * dom->lock held.  Nothing is allocated before the limits are checked.
+ */
 static int simpler_buf_reserve(struct simpler_domain *dom, struct simpler_buf *buf)
 {
 	struct interval_tree_node *n;
 	struct simpler_buf *other;
+	unsigned long off;
+	u32 handle;
 	int ret;
 
 	lockdep_assert_held(&dom->lock);
@@ -638,13 +776,48 @@ static int simpler_buf_reserve(struct simpler_domain *dom, struct simpler_buf *b
 		if (other->state != SIMPLER_BUF_STALE_ST)
 			return -EEXIST;
 	}
-	ret = xa_insert(&dom->bufs, buf->handle, buf, GFP_KERNEL);
+	ret = simpler_off_find(dom, buf->npages, &off);
 	if (ret)
-		return ret == -EBUSY ? -EEXIST : ret;
+		return ret;
+	ret = xa_alloc_cyclic(&dom->bufs, &handle, buf, XA_LIMIT(1, SIMPLER_MAX_HANDLE),
+			      &dom->next_handle, GFP_KERNEL_ACCOUNT);
+	if (ret < 0)
+		return ret == -EBUSY ? -ENOSPC : ret;
+	buf->handle = handle;
+	buf->pgoff = off;
+	buf->off_itn.start = off;
+	buf->off_itn.last = off + buf->npages - 1;
+	interval_tree_insert(&buf->off_itn, &dom->offs);
+	dom->next_off = off + buf->npages;
 	interval_tree_insert(&buf->itn, &dom->tree);
 	dom->nr_bufs++;
 	atomic_long_add(buf->npages, &dom->pinned_pages);
 	buf->reserved = true;
+	return 0;
+}
+
+/*
+ * Pinning itself can invalidate the range (COW breaks after a fork,
+ * migration out of ZONE_MOVABLE).  Until nothing did since seq, check that
+ * the owner maps exactly the pages we pinned.  The buffer is still PENDING:
+ * nobody else looks at it.
+ */
+static int simpler_buf_verify_pending(struct simpler_buf *buf, unsigned long *seq)
+{
+	bool same;
+
+	while (mmu_interval_read_retry(&buf->mni, *seq)) {
+		*seq = mmu_interval_read_begin(&buf->mni);
+		if (mmap_read_lock_killable(buf->mm))
+			return -EINTR;
+		same = simpler_buf_matches(buf);
+		mmap_read_unlock(buf->mm);
+		atomic64_inc(&simpler_stats.verifies);
+		if (!same)
+			return -EAGAIN;
+		if (fatal_signal_pending(current))
+			return -EINTR;
+	}
 	return 0;
 }
 
@@ -653,7 +826,6 @@ int simpler_ioctl_register(struct simpler_domain *dom, void __user *uarg)
 	struct mm_struct *mm = current->mm;
 	struct simpler_register r;
 	struct simpler_buf *buf;
-	enum simpler_buf_state state;
 	unsigned long seq;
 	u32 usize;
 	int ret;
@@ -677,19 +849,21 @@ int simpler_ioctl_register(struct simpler_domain *dom, void __user *uarg)
 	buf = simpler_buf_alloc(dom, r.addr, r.len);
 	if (IS_ERR(buf))
 		return PTR_ERR(buf);
-
+	/* every limit before the page array, which is up to 128 MiB */
+	ret = simpler_charge(buf);
+	if (ret)
+		goto err_put;
 	mutex_lock(&dom->lock);
 	ret = simpler_buf_reserve(dom, buf);
 	mutex_unlock(&dom->lock);
-	if (ret) {
-		simpler_buf_put(buf);
-		return ret;
-	}
-
-	ret = simpler_charge(buf);
 	if (ret)
-		goto err_unpublish;
+		goto err_put;
 
+	buf->pages = kvmalloc_array(buf->npages, sizeof(*buf->pages), GFP_KERNEL_ACCOUNT);
+	if (!buf->pages) {
+		ret = -ENOMEM;
+		goto err_unpublish;
+	}
 	/* may take mmap_lock for write (first notifier of this mm): no lock held */
 	ret = mmu_interval_notifier_insert(&buf->mni, mm, r.addr, r.len, &simpler_buf_mni_ops);
 	if (ret)
@@ -705,30 +879,28 @@ int simpler_ioctl_register(struct simpler_domain *dom, void __user *uarg)
 	if (!ret)
 		ret = simpler_pin(buf);
 	mmap_read_unlock(mm);
+	if (!ret)
+		ret = simpler_buf_verify_pending(buf, &seq);
+	if (ret)
+		goto err_unpublish;
+
+	/* the last step that can fail comes before anyone else can see the buffer */
+	r.handle = buf->handle;
+	r.mmap_offset = simpler_buf_offset(buf);
+	ret = simpler_copy_out(uarg, usize, &r, sizeof(r));
 	if (ret)
 		goto err_unpublish;
 
 	/*
-	 * Pinning itself can invalidate the range (COW breaks, migration out of
-	 * ZONE_MOVABLE); anything that did makes the buffer SUSPECT, and settling
-	 * it now tells whether the owner still maps what we pinned.
+	 * Publish.  From here UNREGISTER (handles are easy to guess) or the
+	 * owner's exit may drop the buffer at any time: do not touch it again.
+	 * A change since seq leaves it SUSPECT, settled on its next use.
 	 */
+	atomic64_inc(&simpler_stats.registers);
 	spin_lock(&buf->lock);
 	WRITE_ONCE(buf->state, mmu_interval_read_retry(&buf->mni, seq) ? SIMPLER_BUF_SUSPECT :
-									SIMPLER_BUF_LIVE);
+									 SIMPLER_BUF_LIVE);
 	spin_unlock(&buf->lock);
-	state = simpler_buf_settle(buf, false);
-	if (state != SIMPLER_BUF_LIVE) {
-		ret = fatal_signal_pending(current) ? -EINTR : -EAGAIN;
-		goto err_unpublish;
-	}
-
-	r.handle = buf->handle;
-	r.mmap_offset = simpler_buf_offset(buf);
-	atomic64_inc(&simpler_stats.registers);
-	ret = simpler_copy_out(uarg, usize, &r, sizeof(r));
-	if (ret)
-		goto err_unpublish;
 	return 0;
 
 err_unpublish:
@@ -736,6 +908,9 @@ err_unpublish:
 	simpler_buf_unpublish(dom, buf);
 	mutex_unlock(&dom->lock);
 	simpler_buf_revoke(buf);
+	return ret;
+err_put:
+	simpler_buf_put(buf);
 	return ret;
 }
 

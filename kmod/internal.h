@@ -7,7 +7,7 @@
  *   mmap_lock of the faulting/forking/unmapping mm
  *     -> mmap_lock of a domain owner (nested; only the buffer fault path)
  *     -> simpler_domain.lock
- *     -> i_mmap_rwsem of the shared address_space (unmap_mapping_range)
+ *     -> i_mmap_rwsem of the domain's address_space (unmap_mapping_range)
  * simpler_buf.lock is a leaf spinlock (the mmu notifier takes it, maybe from
  * reclaim): nothing allocates or sleeps under it.
  * No ioctl takes mmap_lock while holding domain.lock.
@@ -23,19 +23,24 @@
 #include <linux/mmu_notifier.h>
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
+#include <linux/wait.h>
 #include <linux/workqueue.h>
 #include <linux/xarray.h>
 
 #include <linux/simpler.h>
 
 /*
- * mmap offsets: the sentinel page is at 0; buffer with handle h starts at
- * h << SIMPLER_BUF_SHIFT.  Handles are unique across all domains because all
- * opens share one address_space, which unmap_mapping_range() zaps by offset.
+ * mmap offsets, in pages, of one domain's address_space: the sentinel page is
+ * at 0; each buffer gets a range of its own in [SIMPLER_OFF_FIRST,
+ * SIMPLER_OFF_END), cyclically, and keeps it until it is freed, so a zap of
+ * one buffer never touches another's mappings.  The whole space fits the
+ * 32-bit page offset of mmap2(), so compat members can map every buffer.
  */
-#define SIMPLER_BUF_SHIFT	36
-#define SIMPLER_BUF_MAX_BYTES	BIT_ULL(SIMPLER_BUF_SHIFT)
-#define SIMPLER_MAX_HANDLE	((1U << 20) - 1)
+#define SIMPLER_OFF_FIRST	1UL
+#define SIMPLER_OFF_END		(1UL << 32)
+#define SIMPLER_BUF_MAX_BYTES	(64ULL << 30)
+/* handles are per domain, handed out cyclically */
+#define SIMPLER_MAX_HANDLE	((1U << 31) - 1)
 
 enum simpler_buf_state {
 	SIMPLER_BUF_PENDING,	/* being pinned; invisible to LOOKUP/QUERY/mmap */
@@ -48,25 +53,34 @@ enum simpler_buf_state {
 struct simpler_domain;
 
 struct simpler_buf {
-	struct kref ref;		/* registration + member VMAs + transient users */
-	struct simpler_domain *dom;	/* outlives the buffer: VMAs pin the file */
+	struct kref ref;		/* registration, member VMAs, zap requests, transient users */
+	struct simpler_domain *dom;	/* outlives the buffer, see simpler_release() */
 	u64 handle;
 	unsigned long addr;		/* owner address */
 	unsigned long npages;
 	unsigned long npinned;		/* pages[0..npinned) hold a FOLL_PIN */
 	pgoff_t pgoff;			/* first page offset of the member mapping */
 	struct page **pages;
-	struct interval_tree_node itn;	/* dom->tree, under dom->lock */
+	struct interval_tree_node itn;	/* dom->tree, by owner address, under dom->lock */
+	struct interval_tree_node off_itn; /* dom->offs, by mmap offset, under dom->lock */
 	struct mmu_interval_notifier mni;
 	bool notifier_on;
-	bool reserved;			/* counted in dom->pinned_pages */
+	bool reserved;			/* counted in dom->pinned_pages, holds its offsets */
 	bool charged;
 	struct mm_struct *mm;		/* owner mm (mmgrab) for pinned_vm */
 	struct user_struct *user;	/* charged user, NULL with CAP_IPC_LOCK */
-	/* protects state, zap_seq and the notifier's seq; a leaf lock */
+	/* protects state and the zap generations; a leaf lock */
 	spinlock_t lock;
 	enum simpler_buf_state state;	/* written under lock, READ_ONCE outside */
-	unsigned long zap_seq;		/* bumped whenever member PTEs must go */
+	/*
+	 * zap_gen counts requests to remove every member PTE of the buffer
+	 * (a fault that raced with one takes its PTEs back); zap_done is the
+	 * newest request known to be complete.  zap_done != zap_gen: a zap is
+	 * owed, and nobody whose call changed the owner's range may return to
+	 * user space before it is done.
+	 */
+	unsigned long zap_gen;
+	unsigned long zap_done;
 	bool zap_queued;		/* on dom->zaps, holding a reference */
 	struct llist_node zap_node;
 	atomic_t nr_maps;		/* member VMAs, for debugfs */
@@ -92,22 +106,27 @@ struct simpler_member {
 };
 
 struct simpler_domain {
-	/* protects bufs, tree, members, nr_* below; nests inside mmap_lock */
+	/* protects bufs, tree, offs, members, nr_* below; nests inside mmap_lock */
 	struct mutex lock;
 	struct mm_struct *owner_mm;	/* mmgrab; identity of the owner */
-	pid_t owner_tgid;
+	struct pid *owner_pid;		/* shown in the reader's pid namespace */
 	u64 id;
 	struct xarray bufs;		/* handle -> buffer (the registration ref) */
+	u32 next_handle;		/* cyclic handle allocation */
 	struct rb_root_cached tree;	/* registered ranges by owner address */
+	struct rb_root_cached offs;	/* mmap offsets of every buffer not yet freed */
+	unsigned long next_off;		/* cyclic offset allocation */
 	unsigned int nr_bufs;
 	atomic_long_t pinned_pages;	/* pinned for this domain, until unpinned */
 	struct list_head members;
 	unsigned int nr_members;
 	u32 next_member_id;
 	struct work_struct reap_work;	/* unregister all once the owner mm is gone */
-	struct llist_head zaps;		/* buffers whose member PTEs must be zapped */
-	struct work_struct zap_work;	/* drains zaps queued from kernel threads */
+	struct llist_head zaps;		/* buffers the worker must zap */
+	struct work_struct zap_work;	/* zaps that could not run as task work */
+	wait_queue_head_t zap_wq;	/* a zap finished (zap_done moved) */
 	struct file *file;		/* the open file this domain is */
+	struct inode *inode;		/* its own address_space: member mappings */
 	struct dentry *dbg;
 };
 
@@ -124,10 +143,10 @@ struct simpler_stats {
 	atomic64_t verifies;
 	atomic64_t stale;
 	atomic64_t forks;
+	atomic64_t zap_fallbacks;	/* zaps handed to the worker */
 };
 
 extern struct simpler_stats simpler_stats;
-extern struct address_space *simpler_mapping;
 extern struct page *simpler_sentinel_page;
 extern unsigned long simpler_max_pinned_mb;
 extern unsigned int simpler_max_buffers;
@@ -137,6 +156,7 @@ bool simpler_is_owner(const struct simpler_domain *dom);
 struct simpler_member *simpler_member_find(struct simpler_domain *dom, struct mm_struct *mm);
 int simpler_copy_arg(void *karg, size_t ksize, size_t ver0, const void __user *uarg, u32 *usize);
 int simpler_copy_out(void __user *uarg, u32 usize, const void *karg, size_t ksize);
+struct address_space *simpler_dom_mapping(const struct simpler_domain *dom);
 
 /* hostbuf.c */
 int simpler_ioctl_register(struct simpler_domain *dom, void __user *uarg);

@@ -12,6 +12,7 @@
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/mount.h>
+#include <linux/pid.h>
 #include <linux/pseudo_fs.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
@@ -29,16 +30,16 @@ module_param_named(max_buffers, simpler_max_buffers, uint, 0644);
 MODULE_PARM_DESC(max_buffers, "Registered buffers per domain");
 
 struct simpler_stats simpler_stats;
-struct address_space *simpler_mapping;
 struct page *simpler_sentinel_page;
 
 static atomic64_t simpler_next_domain_id;
 
 /*
- * Every open shares one address_space so that unregister can zap member
- * mappings of a buffer with unmap_mapping_range().  Core mm wants a real
- * inode behind it, hence a tiny internal pseudo filesystem (as DRM does).
- * The type has no .owner: a kernel mount must not hold the module.
+ * Each open has an address_space of its own, so that unregister can zap the
+ * member mappings of a buffer with unmap_mapping_range() and mmap offsets
+ * are per domain.  Core mm wants a real inode behind it, hence a tiny
+ * internal pseudo filesystem (as DRM does).  The type has no .owner: a
+ * kernel mount must not hold the module.
  */
 #define SIMPLER_FS_MAGIC	0x53504d4c
 
@@ -55,7 +56,11 @@ static struct file_system_type simpler_fs_type = {
 
 static struct vfsmount *simpler_fs_mnt;
 static int simpler_fs_count;
-static struct inode *simpler_inode;
+
+struct address_space *simpler_dom_mapping(const struct simpler_domain *dom)
+{
+	return dom->inode->i_mapping;
+}
 
 bool simpler_is_owner(const struct simpler_domain *dom)
 {
@@ -127,13 +132,15 @@ static int simpler_ioctl_info(struct simpler_domain *dom, void __user *uarg)
 	info.features = SIMPLER_FEAT_HOSTBUF | SIMPLER_FEAT_FORKTRACK | SIMPLER_FEAT_STALE;
 	if (IS_ENABLED(CONFIG_HUGETLB_PAGE))
 		info.features |= SIMPLER_FEAT_HUGETLB;
-	info.pinned_bytes = (u64)atomic_long_read(&dom->pinned_pages) << PAGE_SHIFT;
 	info.pinned_limit = simpler_pinned_limit_pages() << PAGE_SHIFT;
 	info.domain_id = dom->id;
 
+	/*
+	 * Anyone holding the fd learns its role and the module's facts; the
+	 * domain's own state (what the owner pinned, how many members it
+	 * has) only the owner and its members.
+	 */
 	mutex_lock(&dom->lock);
-	info.nr_buffers = dom->nr_bufs;
-	info.nr_members = dom->nr_members;
 	if (simpler_is_owner(dom)) {
 		info.role = SIMPLER_ROLE_OWNER;
 	} else {
@@ -142,6 +149,11 @@ static int simpler_ioctl_info(struct simpler_domain *dom, void __user *uarg)
 			info.role = SIMPLER_ROLE_MEMBER;
 			info.member_id = m->id;
 		}
+	}
+	if (info.role != SIMPLER_ROLE_NONE) {
+		info.pinned_bytes = (u64)atomic_long_read(&dom->pinned_pages) << PAGE_SHIFT;
+		info.nr_buffers = dom->nr_bufs;
+		info.nr_members = dom->nr_members;
 	}
 	mutex_unlock(&dom->lock);
 
@@ -187,48 +199,68 @@ static int simpler_mmap(struct file *file, struct vm_area_struct *vma)
 static int simpler_open(struct inode *inode, struct file *file)
 {
 	struct simpler_domain *dom;
+	int ret;
 
 	if (!current->mm)
 		return -EINVAL;
-	dom = kzalloc(sizeof(*dom), GFP_KERNEL);
+	dom = kzalloc(sizeof(*dom), GFP_KERNEL_ACCOUNT);
 	if (!dom)
 		return -ENOMEM;
+	dom->inode = alloc_anon_inode(simpler_fs_mnt->mnt_sb);
+	if (IS_ERR(dom->inode)) {
+		ret = PTR_ERR(dom->inode);
+		kfree(dom);
+		return ret;
+	}
 
 	mutex_init(&dom->lock);
-	xa_init(&dom->bufs);
+	xa_init_flags(&dom->bufs, XA_FLAGS_ALLOC1 | XA_FLAGS_ACCOUNT);
+	dom->next_handle = 1;
 	dom->tree = RB_ROOT_CACHED;
+	dom->offs = RB_ROOT_CACHED;
+	dom->next_off = SIMPLER_OFF_FIRST;
 	INIT_LIST_HEAD(&dom->members);
 	INIT_WORK(&dom->reap_work, simpler_reap_work);
 	INIT_WORK(&dom->zap_work, simpler_zap_work);
 	init_llist_head(&dom->zaps);
+	init_waitqueue_head(&dom->zap_wq);
 	dom->file = file;
 	atomic_long_set(&dom->pinned_pages, 0);
 	mmgrab(current->mm);
 	dom->owner_mm = current->mm;
-	dom->owner_tgid = task_tgid_vnr(current);
+	dom->owner_pid = get_pid(task_tgid(current));
 	dom->id = atomic64_inc_return(&simpler_next_domain_id);
 
 	file->private_data = dom;
-	file->f_mapping = simpler_mapping;
+	file->f_mapping = dom->inode->i_mapping;
 	atomic64_inc(&simpler_stats.domains);
 	simpler_debugfs_domain_add(dom);
 	return 0;
 }
 
-/* Last reference to the file: no VMA of ours exists any more (each holds the file). */
+/*
+ * Last reference to the file: no VMA of ours exists any more (each holds the
+ * file), no ioctl runs, and no zap request is pending (each holds the file
+ * too).  Notifiers still running on our buffers hold the file only if they
+ * got a reference while it was non-zero; unregistering removes them, which
+ * waits for them to finish.
+ */
 static int simpler_release(struct inode *inode, struct file *file)
 {
 	struct simpler_domain *dom = file->private_data;
 
 	simpler_debugfs_domain_remove(dom);
 	simpler_domain_unregister_all(dom);
-	/* no notifier is left to queue more; queued task work holds the file */
+	/* no notifier is left to queue more */
 	cancel_work_sync(&dom->reap_work);
 	cancel_work_sync(&dom->zap_work);
 	simpler_zap_drain(dom);
 	WARN_ON(!list_empty(&dom->members));
 	WARN_ON(atomic_long_read(&dom->pinned_pages));
+	WARN_ON(!xa_empty(&dom->bufs));
 	xa_destroy(&dom->bufs);
+	iput(dom->inode);
+	put_pid(dom->owner_pid);
 	mmdrop(dom->owner_mm);
 	atomic64_dec(&simpler_stats.domains);
 	kfree(dom);
@@ -276,12 +308,6 @@ static int __init simpler_init(void)
 	ret = simple_pin_fs(&simpler_fs_type, &simpler_fs_mnt, &simpler_fs_count);
 	if (ret)
 		goto err_free_page;
-	simpler_inode = alloc_anon_inode(simpler_fs_mnt->mnt_sb);
-	if (IS_ERR(simpler_inode)) {
-		ret = PTR_ERR(simpler_inode);
-		goto err_release_fs;
-	}
-	simpler_mapping = simpler_inode->i_mapping;
 
 	simpler_debugfs_init();
 	ret = misc_register(&simpler_misc);
@@ -293,8 +319,6 @@ static int __init simpler_init(void)
 
 err_debugfs:
 	simpler_debugfs_exit();
-	iput(simpler_inode);
-err_release_fs:
 	simple_release_fs(&simpler_fs_mnt, &simpler_fs_count);
 err_free_page:
 	__free_page(simpler_sentinel_page);
@@ -305,7 +329,6 @@ static void __exit simpler_exit(void)
 {
 	misc_deregister(&simpler_misc);
 	simpler_debugfs_exit();
-	iput(simpler_inode);
 	simple_release_fs(&simpler_fs_mnt, &simpler_fs_count);
 	__free_page(simpler_sentinel_page);
 }

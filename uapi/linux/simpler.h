@@ -62,10 +62,10 @@ struct simpler_info {
 	__u32 abi_version;	/* out: SIMPLER_ABI_VERSION */
 	__u32 page_size;	/* out */
 	__u64 features;		/* out: SIMPLER_FEAT_* */
-	__u64 pinned_bytes;	/* out: pinned by this domain */
+	__u64 pinned_bytes;	/* out: pinned by this domain (owner, member) */
 	__u64 pinned_limit;	/* out: this domain's cap (module parameter) */
-	__u32 nr_buffers;	/* out: registered, including stale */
-	__u32 nr_members;	/* out: live members */
+	__u32 nr_buffers;	/* out: registered, including stale (owner, member) */
+	__u32 nr_members;	/* out: live members (owner, member) */
 	__u32 role;		/* out: SIMPLER_ROLE_* of the caller */
 	__u32 member_id;	/* out: caller's member id when role is MEMBER */
 	__u64 domain_id;	/* out: unique per open */
@@ -74,13 +74,22 @@ struct simpler_info {
 #define SIMPLER_INFO_SIZE_VER0	64
 
 /*
+ * INFO answers whoever holds the fd.  A caller that is neither the owner nor
+ * a member (a grandchild, an fd passed with SCM_RIGHTS or pidfd_getfd) gets
+ * role NONE and zero pinned_bytes, nr_buffers and nr_members.
+ */
+
+/*
  * REGISTER (owner only): pin [addr, addr + len) of the caller.  addr and len
  * are page aligned, len > 0.  Anonymous, shmem/memfd/SysV and hugetlb memory
  * is accepted.  Errors: EINVAL unaligned, ERANGE zero length, EOVERFLOW
  * wraps or exceeds the address space, EFAULT hole, ENXIO VM_IO/VM_PFNMAP,
  * EOPNOTSUPP regular-file mapping, EACCES not writable, EEXIST overlaps a
  * live registration, ENOMEM over RLIMIT_MEMLOCK or the module cap, ENOSPC
- * too many buffers, EPERM not the owner, EAGAIN range changed while pinning.
+ * too many buffers, EPERM not the owner, EAGAIN range changed while pinning,
+ * EFBIG longer than 64 GiB.  Handles are per domain and handed out
+ * cyclically; mmap_offset is below 2^44, so 32-bit members can map it
+ * through mmap2().  Until REGISTER returns, the buffer is invisible.
  */
 struct simpler_register {
 	__u32 size;
@@ -88,7 +97,7 @@ struct simpler_register {
 	__u64 addr;		/* in */
 	__u64 len;		/* in */
 	__u64 handle;		/* out: non-zero */
-	__u64 mmap_offset;	/* out: pass to mmap() in a member */
+	__u64 mmap_offset;	/* out: pass to mmap() (MAP_SHARED, never PROT_EXEC) */
 };
 
 #define SIMPLER_REGISTER_SIZE_VER0	40
