@@ -11,9 +11,13 @@
 # env: KVER (kernel version), BUILD (build dir), VM_MEM (MiB, 2048),
 #      VM_SMP (2), VM_TIMEOUT (seconds for the whole VM, 900),
 #      VM_ARGS (arguments passed to every program), VM_MODPARAMS (insmod args),
+#      VM_ENV (NAME=VALUE words exported to every program; SX_ONLY=word runs
+#      only the kselftests whose name contains the word),
 #      VM_ONLY (names of the programs to run, default all),
 #      VM_HOST (1: in tests mode also run the host suite in process mode on the
-#      kmod backend, default 1)
+#      kmod backend, default 1),
+#      VM_KMOD_REV (a git revision: boot the module built from it instead of
+#      the working tree's, to show that a test fails before a fix)
 #
 # The host suite is the public-API tests of libsimpler (tests/host), minus
 # the 10M-task scale test and the TensorMap unit test: dynamically linked,
@@ -39,24 +43,40 @@ die() {
 	exit 1
 }
 
+# the module's sources: the working tree, or VM_KMOD_REV's
+ksrc=$repo
+if [ -n "${VM_KMOD_REV:-}" ]; then
+	ksrc=$build/kmod-rev
+	rm -rf "$ksrc"
+	mkdir -p "$ksrc"
+	git -C "$repo" archive "$VM_KMOD_REV" Kbuild kmod uapi | tar -x -C "$ksrc" ||
+		die "cannot export the module at $VM_KMOD_REV"
+fi
 if [ $debug = 1 ]; then
 	tree=$("$repo/tools/vm/debug-kernel.sh") || die "no debug kernel"
 	kernel=$tree/arch/x86/boot/bzImage
-	# the module again, against the debug tree, out of the source directory
+	kdir=$tree
 	kobj=$build/kmod-debug
-	rm -rf "$kobj"
-	mkdir -p "$kobj"
-	cp -r "$repo/Kbuild" "$repo/kmod" "$repo/uapi" "$kobj/"
-	make -s -C "$tree" M="$kobj" modules >"$build/kmod-debug.log" 2>&1 ||
-		{ cat "$build/kmod-debug.log"; die "simpler.ko does not build against $tree"; }
-	ko=$kobj/simpler.ko
 else
 	kver=${KVER:-$("$repo/tools/kver.sh")} || die "no kernel"
 	kernel=/boot/vmlinuz-$kver
 	[ -r "$kernel" ] || die "$kernel not readable (run as root; make deps installs linux-image-amd64)"
+	kdir=/lib/modules/$kver/build
+	kobj=$build/kmod-vm
+fi
+if [ $debug = 1 ] || [ -n "${VM_KMOD_REV:-}" ]; then
+	# the module again, against that kernel, out of the source directory
+	rm -rf "$kobj"
+	mkdir -p "$kobj"
+	cp -r "$ksrc/Kbuild" "$ksrc/kmod" "$ksrc/uapi" "$kobj/"
+	make -s -C "$kdir" M="$kobj" modules >"$kobj.log" 2>&1 ||
+		{ cat "$kobj.log"; die "simpler.ko does not build against $kdir"; }
+	ko=$kobj/simpler.ko
+else
 	ko=$repo/simpler.ko
 	[ -f "$ko" ] || die "simpler.ko not built (make kmod)"
 fi
+[ -n "${VM_KMOD_REV:-}" ] && echo "vmtest: simpler.ko from $VM_KMOD_REV"
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing (make deps)"
 [ -x /bin/busybox ] || die "/bin/busybox missing (make deps installs busybox-static)"
 progs=$build/$([ $mode = tests ] && echo ksft || echo bench)/bin
@@ -117,6 +137,7 @@ if [ $mode = bench ] && [ -z "${VM_ONLY:-}" ]; then
 fi
 echo "$mode" >"$root/mode"
 echo "${VM_ARGS:-}" >"$root/args"
+echo "${VM_ENV:-}" >"$root/env"
 echo "${VM_MODPARAMS:-}" >"$root/modparams"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$vm/initramfs.gz" ||
 	die "cannot pack the initramfs"

@@ -30,6 +30,8 @@
 #include <unistd.h>
 
 #include <linux/simpler.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
@@ -63,6 +65,17 @@ static inline int sx_open(void)
 			SKIP(_exit(255), "%s missing: load simpler.ko (insmod simpler.ko)", \
 			     SX_DEV);                                              \
 		ASSERT_LE(0, (fd)) TH_LOG("open %s: %s", SX_DEV, strerror(-(fd))); \
+	} while (0)
+
+/*
+ * SX_ONLY=word in the environment runs only the tests whose name contains
+ * the word; the others skip (to run one test, e.g. against an older module).
+ */
+#define SX_ONLY()                                                                  \
+	do {                                                                       \
+		const char *only_ = getenv("SX_ONLY");                             \
+		if (only_ && *only_ && !strstr(_metadata->name, only_))            \
+			SKIP(_exit(255), "SX_ONLY=%s", only_);                     \
 	} while (0)
 
 static inline int sx_ioctl(int fd, unsigned long cmd, void *arg)
@@ -466,6 +479,147 @@ static inline bool sx_wait_pins_balanced(int ms)
 		usleep(10000);
 	}
 	return sx_pins_outstanding() == 0;
+}
+
+/* ---- holding the kernel still: userfaultfd, task states ---- */
+
+/* a userfaultfd with the features asked for (-errno: none, or not those) */
+static inline int sx_uffd_open(uint64_t features)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = features };
+	int fd = syscall(__NR_userfaultfd, O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, UFFDIO_API, &api) || (api.features & features) != features) {
+		close(fd);
+		return -EOPNOTSUPP;
+	}
+	return fd;
+}
+
+static inline int sx_uffd_register(int uffd, void *addr, size_t len, uint64_t mode)
+{
+	struct uffdio_register r = {
+		.range = { .start = (uintptr_t)addr, .len = len },
+		.mode = mode,
+	};
+
+	return ioctl(uffd, UFFDIO_REGISTER, &r) ? -errno : 0;
+}
+
+/* write-protect (wp) or release (!wp) [addr, addr + len) */
+static inline int sx_uffd_wp(int uffd, void *addr, size_t len, bool wp)
+{
+	struct uffdio_writeprotect w = {
+		.range = { .start = (uintptr_t)addr, .len = len },
+		.mode = wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
+	};
+
+	return ioctl(uffd, UFFDIO_WRITEPROTECT, &w) ? -errno : 0;
+}
+
+/* the next page fault someone is blocked on: its address, or 0 after ms */
+static inline uint64_t sx_uffd_next_fault(int uffd, int ms)
+{
+	struct pollfd p = { .fd = uffd, .events = POLLIN };
+	struct uffd_msg m;
+
+	if (poll(&p, 1, ms) != 1 || read(uffd, &m, sizeof(m)) != sizeof(m))
+		return 0;
+	return m.event == UFFD_EVENT_PAGEFAULT ? m.arg.pagefault.address : 0;
+}
+
+/* state letter of a thread of this process (R, S, D...), 0 if unknown */
+static inline char sx_task_state(pid_t pid, pid_t tid)
+{
+	char path[96], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/* wait (bounded) until a thread sleeps uninterruptibly (in the kernel) */
+static inline bool sx_wait_task_state(pid_t pid, pid_t tid, char state, int ms)
+{
+	for (; ms > 0; ms -= 5) {
+		if (sx_task_state(pid, tid) == state)
+			return true;
+		usleep(5000);
+	}
+	return false;
+}
+
+/* is the page at addr of process pid mapped (a PTE present)? */
+static inline bool sx_present(pid_t pid, const void *addr)
+{
+	char path[64];
+	uint64_t ent = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return false;
+	if (pread(fd, &ent, 8, ((uintptr_t)addr / SX_PAGE) * 8) != 8)
+		ent = 0;
+	close(fd);
+	return ent >> 63;
+}
+
+/* /sys/kernel/debug/simpler/domains/<id> of a domain */
+static inline void sx_domain_path(int fd, char *path, size_t len)
+{
+	struct simpler_info info;
+
+	path[0] = 0;
+	if (!sx_info(fd, &info))
+		snprintf(path, len, "/sys/kernel/debug/simpler/domains/%llu",
+			 (unsigned long long)info.domain_id);
+}
+
+/* write a number to /proc/self/task/<tid>/fail-nth; -errno if there is none */
+static inline int sx_fail_nth(int n)
+{
+	char path[64], v[16];
+	int fd, len, ret = 0;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/fail-nth", (long)syscall(SYS_gettid));
+	fd = open(path, O_RDWR);
+	if (fd < 0)
+		return -errno;
+	len = snprintf(v, sizeof(v), "%d", n);
+	if (write(fd, v, len) != len)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/* what is left of this thread's fail-nth (0: the Nth point was reached) */
+static inline int sx_fail_nth_left(void)
+{
+	char path[64], v[16] = "";
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/fail-nth", (long)syscall(SYS_gettid));
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	if (read(fd, v, sizeof(v) - 1) < 0)
+		v[0] = 0;
+	close(fd);
+	return atoi(v);
 }
 
 #endif /* SIMPLER_TEST_H */
