@@ -180,8 +180,10 @@ function finish_prog() {
 }
 /^# simpler-vm: dmesg begin/ { indmesg = 1; dmesg_seen = 1; next }
 /^# simpler-vm: dmesg end/ { indmesg = 0; dmesg_done = 1; next }
+indmesg && /simpler-vm: tests begin/ { begun = 1; next }
+indmesg && !begun { next }
 indmesg {
-	if ($0 ~ /BUG|WARNING|Oops|possible circular|possible recursive|inconsistent lock|lockdep.*(off|disabled|turning)|KASAN|suspected memory leak|unreferenced object|general protection|Call Trace|blocked for more than|refcount_t|bad page/) {
+	if ($0 ~ /BUG|WARNING|Oops|possible circular|possible recursive|inconsistent lock|lockdep.*(off|disabled|turning)|KASAN|unreferenced object|general protection|Call Trace|blocked for more than|refcount_t|bad page/) {
 		bad++
 		if (bad <= 20) print "KERNEL: " $0
 	}
@@ -197,6 +199,7 @@ cur != "" && /^not ok [0-9]+/ { fail++; seen[cur]++; progfail[cur]++; print "FAI
 END {
 	if (cur != "") { printf "FAIL: %s did not finish (VM died or timed out)\n", cur; fail++; cur = "" }
 	if (!dmesg_done) { print "FAIL: the VM did not reach its final kernel-log dump"; fail++ }
+	else if (!begun) { print "FAIL: the kernel log has no start marker"; fail++ }
 	while ((getline line < console) > 0)
 		if (line ~ /Kernel panic|BUG:|Oops|WARNING:|KASAN|suspected memory leak|possible circular|possible recursive/) {
 			print "CONSOLE: " line; consolebad++
