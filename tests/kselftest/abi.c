@@ -228,4 +228,42 @@ TEST(sentinel_page_is_read_only_magic)
 	close(fd);
 }
 
+/*
+ * mmap offsets stay below 2^44 (a 32-bit mmap2 page offset) however many
+ * buffers the domain (or anyone else) registered: this program also runs as
+ * a 32-bit binary, whose member must map the buffer.
+ */
+TEST(member_maps_after_hundreds_of_registrations)
+{
+	uint64_t h, off, *p;
+	struct sx_chan c;
+	int fd, i;
+	pid_t m;
+
+	fd = sx_open();
+	SX_SKIP_NO_DEV(fd);
+	ASSERT_NE(NULL, sx_map_sentinel(fd));
+	ASSERT_EQ(0, sx_chan_init(&c));
+	m = sx_fork(&c);
+	ASSERT_LE(0, m);
+	if (m == 0) {
+		uint64_t o = sx_recv_u64(c.down[0]);
+		uint64_t *q = sx_map_buf(fd, NULL, SX_PAGE, o);
+
+		_exit(!q ? 10 : q[0] == 0x5eed ? 0 : 11);
+	}
+	p = sx_anon(SX_PAGE);
+	ASSERT_NE(NULL, p);
+	p[0] = 0x5eed;
+	for (i = 0; i < 300; i++) {
+		ASSERT_EQ(0, sx_register(fd, p, SX_PAGE, &h, &off));
+		ASSERT_EQ(0, sx_unregister(fd, h));
+	}
+	ASSERT_EQ(0, sx_register(fd, p, SX_PAGE, &h, &off));
+	EXPECT_GT(1ULL << 44, off);
+	sx_send_u64(c.down[1], off);
+	EXPECT_EQ(0, sx_reap(m));
+	close(fd);
+}
+
 TEST_HARNESS_MAIN

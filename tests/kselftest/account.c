@@ -2,16 +2,23 @@
 /*
  * Accounting of pinned memory: per user against RLIMIT_MEMLOCK unless
  * CAP_IPC_LOCK (as io_uring does), so more processes do not mean more budget;
- * and the module's per-domain cap, which holds even for root.
+ * the module's per-domain cap, which holds even for root; and the kernel
+ * memory a REGISTER allocates, charged to the caller's memory cgroup and
+ * allocated only once every limit said yes.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include "kselftest_harness.h"
 #include "simpler_test.h"
 
 #define NOBODY 65534
+
+FIXTURE(mc) {};
+FIXTURE_SETUP(mc) {}
+FIXTURE_TEARDOWN(mc) {}
 #define LIMIT (1 * SX_MIB)
 
 /* become an unprivileged user (no CAP_IPC_LOCK) with a 1 MiB memlock limit */
@@ -187,6 +194,132 @@ TEST(too_many_buffers_enospc)
 	EXPECT_EQ(-ENOSPC, sx_register(fd, p + 4 * SX_PAGE, SX_PAGE, NULL, NULL));
 	ASSERT_EQ(0, write_param("max_buffers", old, NULL, 0));
 	close(fd);
+}
+
+/*
+ * A memory cgroup of its own for a forked child (cgroup2, mounted here if
+ * nothing is); its directory in dir, or -1 when there is no memory cgroup.
+ */
+static int memcg_make(char *dir, size_t len)
+{
+	const char *root = "/sys/fs/cgroup";
+	char path[160];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/cgroup.controllers", root);
+	if (access(path, R_OK) && mount("none", root, "cgroup2", 0, NULL))
+		return -1;
+	snprintf(path, sizeof(path), "%s/cgroup.subtree_control", root);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -1;
+	(void)!write(fd, "+memory", 7);
+	close(fd);
+	snprintf(dir, len, "%s/simpler-test-%d", root, getpid());
+	if (mkdir(dir, 0755) && errno != EEXIST)
+		return -1;
+	snprintf(path, sizeof(path), "%s/memory.peak", dir);
+	return access(path, R_OK) ? -1 : 0;
+}
+
+static int memcg_enter(const char *dir)
+{
+	char path[160], pid[16];
+	int fd, n, ret;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -1;
+	n = snprintf(pid, sizeof(pid), "%d", getpid());
+	ret = write(fd, pid, n) == n ? 0 : -1;
+	close(fd);
+	return ret;
+}
+
+static long long memcg_value(const char *dir, const char *file)
+{
+	char path[160], v[32] = "";
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	if (read(fd, v, sizeof(v) - 1) < 0)
+		v[0] = 0;
+	close(fd);
+	return atoll(v);
+}
+
+#define CHARGED (256 * SX_MIB)
+
+TEST_F_TIMEOUT(mc, register_charges_its_kernel_memory_to_the_memcg, 300)
+{
+	char dir[128];
+	pid_t pid;
+	int fd;
+
+	fd = sx_open();
+	SX_SKIP_NO_DEV(fd);
+	close(fd);
+	if (geteuid() != 0 || memcg_make(dir, sizeof(dir)))
+		SKIP(return, "no memory cgroup to run in (root, cgroup2)");
+	pid = sx_fork(NULL);
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		long long before, after;
+		char *p;
+
+		fd = sx_open();
+		p = sx_anon(CHARGED);
+		if (fd < 0 || !p || memcg_enter(dir))
+			_exit(10);
+		madvise(p, CHARGED, MADV_NOHUGEPAGE);
+		memset(p, 1, CHARGED);
+		before = memcg_value(dir, "memory.current");
+		if (sx_register(fd, p, CHARGED, NULL, NULL))
+			_exit(11);
+		after = memcg_value(dir, "memory.current");
+		/* 8 bytes a page for the page array, beyond the charge batch */
+		_exit(after - before >= (long long)(CHARGED / SX_PAGE * 8 / 2) ? 0 : 12);
+	}
+	EXPECT_EQ(0, sx_reap(pid));
+	rmdir(dir);
+	EXPECT_TRUE(sx_wait_pins_balanced(5000));
+}
+
+/* over RLIMIT_MEMLOCK: refused before the page array (128 MiB for 64 GiB) exists */
+TEST_F_TIMEOUT(mc, over_the_limit_register_allocates_nothing, 300)
+{
+	char dir[128];
+	pid_t pid;
+	int fd;
+
+	fd = sx_open();
+	SX_SKIP_NO_DEV(fd);
+	close(fd);
+	if (geteuid() != 0 || memcg_make(dir, sizeof(dir)))
+		SKIP(return, "no memory cgroup to run in (root, cgroup2)");
+	pid = sx_fork(NULL);
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		long long before, after;
+		char *p;
+
+		if (memcg_enter(dir))
+			_exit(9);
+		fd = nobody_owner(&p, SX_PAGE);
+		if (fd < 0)
+			_exit(10);
+		before = memcg_value(dir, "memory.peak");
+		if (sx_register(fd, (void *)(64ULL << 30), 64ULL << 30, NULL, NULL) != -ENOMEM)
+			_exit(11);
+		after = memcg_value(dir, "memory.peak");
+		_exit(after - before < (long long)SX_MIB ? 0 : 12);
+	}
+	EXPECT_EQ(0, sx_reap(pid));
+	rmdir(dir);
 }
 
 TEST_HARNESS_MAIN

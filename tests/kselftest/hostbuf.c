@@ -386,4 +386,65 @@ TEST(registration_survives_owner_fork)
 	close(fd);
 }
 
+/*
+ * The owner drops a registered private hugetlb range: a member's LOOKUP and
+ * touch find it stale, and settling it must not fault a new huge page into
+ * the owner (6.1's hugetlb GUP ignores FOLL_NOFAULT).
+ */
+TEST(stale_hugetlb_settles_without_allocating)
+{
+	uint64_t h, off, hp = 2 * SX_MIB;
+	struct sx_chan c;
+	long long free0;
+	char *buf;
+	int fd;
+	pid_t m;
+
+	fd = sx_open();
+	SX_SKIP_NO_DEV(fd);
+	ASSERT_NE(NULL, sx_map_sentinel(fd));
+	ASSERT_EQ(0, sx_chan_init(&c));
+	m = sx_fork(&c);
+	ASSERT_LE(0, m);
+	if (m == 0) {
+		uint64_t addr = sx_recv_u64(c.down[0]), o = sx_recv_u64(c.down[0]), v;
+		struct simpler_lookup l;
+		uint64_t *p;
+
+		sx_probe_install();
+		p = sx_map_buf(fd, NULL, hp, o);
+		if (!p || p[0] != 42)
+			_exit(10);
+		sx_send_u64(c.up[1], 1);
+		if (sx_recv_u64(c.down[0]) != 2)	/* the owner dropped it */
+			_exit(11);
+		if (sx_lookup(fd, (void *)(uintptr_t)addr, &l) != -ESTALE)
+			_exit(12);
+		if (sx_probe_read(p + 1, &v) != SIGBUS)
+			_exit(13);
+		_exit(0);
+	}
+	buf = mmap(NULL, hp, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE, -1, 0);
+	if (buf == MAP_FAILED) {
+		kill(m, SIGKILL);
+		sx_reap(m);
+		SKIP(return, "no huge page (vm.nr_hugepages)");
+	}
+	buf[0] = 42;
+	ASSERT_EQ(0, sx_register(fd, buf, hp, &h, &off));
+	sx_send_u64(c.down[1], (uintptr_t)buf);
+	sx_send_u64(c.down[1], off);
+	ASSERT_EQ(1, sx_recv_u64(c.up[0]));
+	ASSERT_EQ(0, madvise(buf, hp, MADV_DONTNEED));
+	free0 = sx_file_value("/proc/meminfo", "HugePages_Free");
+	sx_send_u64(c.down[1], 2);
+	EXPECT_EQ(0, sx_reap(m));
+	EXPECT_EQ(free0, sx_file_value("/proc/meminfo", "HugePages_Free"));
+	EXPECT_FALSE(sx_present(getpid(), buf)) TH_LOG("a huge page was faulted into the owner");
+	EXPECT_EQ(0, sx_unregister(fd, h));
+	close(fd);
+	EXPECT_TRUE(sx_wait_pins_balanced(5000));
+}
+
 TEST_HARNESS_MAIN

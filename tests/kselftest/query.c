@@ -6,6 +6,8 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <dirent.h>
+#include <sched.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>
 #include "kselftest_harness.h"
@@ -302,6 +304,80 @@ TEST_F(q, bad_ranges_refused)
 	ASSERT_NE(NULL, p);
 	EXPECT_EQ(1000 + ERANGE, sx_verdict(self->fd, p, 0));
 	EXPECT_EQ(1000 + EOVERFLOW, sx_verdict(self->fd, (void *)(uintptr_t)~0xfffULL, 0x2000));
+}
+
+/*
+ * Pids the module reports are in the caller's pid namespace: QUERY's
+ * member_pid, and debugfs's owner_pid for whoever reads it.
+ */
+TEST(pids_are_in_the_callers_namespace)
+{
+	struct dirent *de;
+	struct sx_chan c;
+	char path[320];
+	pid_t owner;
+	DIR *dir;
+	int fd;
+
+	fd = sx_open();
+	SX_SKIP_NO_DEV(fd);
+	close(fd);
+	if (unshare(CLONE_NEWPID))
+		SKIP(return, "cannot make a pid namespace (root, CONFIG_PID_NS)");
+	ASSERT_EQ(0, sx_chan_init(&c));
+	/* pid 1 of the new namespace (sx_fork's parent check cannot see its parent) */
+	owner = fork();
+	ASSERT_LE(0, owner);
+	if (owner == 0) {
+		char *priv = sx_anon(LEN);
+		struct simpler_query q;
+		long long dbg_pid;
+		pid_t m;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(c.down[1]);
+		close(c.up[0]);
+		fd = sx_open();
+		if (fd < 0 || !priv || !sx_map_sentinel(fd) || getpid() != 1)
+			_exit(10);
+		priv[0] = 1;
+		m = fork();
+		if (m == 0) {
+			for (;;)
+				pause();
+		}
+		if (sx_query(fd, priv, LEN, &q) || q.verdict != SIMPLER_VIS_PRIVATE)
+			_exit(11);
+		if (q.member_pid != m)
+			_exit(12);
+		sx_domain_path(fd, path, sizeof(path));
+		dbg_pid = sx_file_value(path, "owner_pid");
+		if (dbg_pid >= 0 && dbg_pid != 1)
+			_exit(13);
+		sx_send_u64(c.up[1], 1);
+		sx_recv_u64(c.down[0]);	/* until the test has read it too */
+		kill(m, SIGKILL);
+		waitpid(m, NULL, 0);
+		_exit(0);
+	}
+	close(c.down[0]);
+	close(c.up[1]);
+	ASSERT_EQ(1, sx_recv_u64(c.up[0])) TH_LOG("owner exited %d", sx_reap(owner));
+	/* from the parent namespace the same owner has its real pid (read here:
+	 * a child of this process would be in the new namespace) */
+	dir = opendir("/sys/kernel/debug/simpler/domains");
+	if (dir) {
+		bool seen = false;
+
+		while ((de = readdir(dir))) {
+			snprintf(path, sizeof(path), "/sys/kernel/debug/simpler/domains/%s", de->d_name);
+			seen |= sx_file_value(path, "owner_pid") == owner;
+		}
+		closedir(dir);
+		EXPECT_TRUE(seen);
+	}
+	sx_send_u64(c.down[1], 1);
+	EXPECT_EQ(0, sx_reap(owner));
 }
 
 TEST_HARNESS_MAIN
