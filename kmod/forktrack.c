@@ -62,7 +62,7 @@ static void simpler_member_snapshot(struct simpler_member *m, struct mm_struct *
 
 	/* mmap_assert_write_locked() needs dump_mm, not exported to modules */
 	lockdep_assert_held_write(&mm->mmap_lock);
-	m->ident = kvcalloc(mm->map_count, sizeof(*m->ident), GFP_KERNEL_ACCOUNT);
+	m->ident = kvcalloc(mm->map_count, sizeof(*m->ident), GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	if (!m->ident)
 		return;
 	for_each_vma(vmi, vma) {

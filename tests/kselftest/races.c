@@ -480,27 +480,24 @@ TEST_F_TIMEOUT(race, second_thread_does_not_return_before_the_owed_zap, 600)
 
 TEST_F_TIMEOUT(race, zap_request_allocation_failure_still_zaps_before_return, 600)
 {
+	int n, nth, injected = 0, fallbacks = 0, violations = 0;
 	struct mapped m;
 	long long fb0;
-	int n, injected = 0, fallbacks = 0, violations = 0;
 
 	m.fd = sx_open();
 	SX_SKIP_NO_DEV(m.fd);
-	if (sx_fail_nth(0))
+	nth = sx_fail_nth_open();
+	if (nth < 0)
 		SKIP(return, "no /proc/self/task/TID/fail-nth (CONFIG_FAULT_INJECTION)");
 	if (access("/sys/kernel/debug/simpler/stats", R_OK))
 		SKIP(return, "needs debugfs (root) for the module's counters");
 	sx_probe_install();
 	for (n = 1; n <= 6; n++) {
-		int left;
-
 		ASSERT_EQ(0, mapped_new(&m));
 		fb0 = sx_stat("zap_fallbacks");
-		ASSERT_EQ(0, sx_fail_nth(n));
+		ASSERT_EQ(0, sx_fail_nth(nth, n));
 		madvise(m.buf, SX_PAGE, MADV_DONTNEED);
-		left = sx_fail_nth_left();
-		sx_fail_nth(0);
-		injected += left == 0;
+		injected += sx_fail_nth_reached(nth);
 		fallbacks += sx_stat("zap_fallbacks") > fb0;
 		violations += mapped_any_present(&m);
 		mapped_done(&m);

@@ -589,37 +589,41 @@ static inline void sx_domain_path(int fd, char *path, size_t len)
 			 (unsigned long long)info.domain_id);
 }
 
-/* write a number to /proc/self/task/<tid>/fail-nth; -errno if there is none */
-static inline int sx_fail_nth(int n)
+/*
+ * fail-nth of the calling thread, kept open: opening it (a struct file) and
+ * even reading it (a user copy) are injection points themselves.  -errno if
+ * the kernel has no fault injection.
+ */
+static inline int sx_fail_nth_open(void)
 {
-	char path[64], v[16];
-	int fd, len, ret = 0;
-
-	snprintf(path, sizeof(path), "/proc/self/task/%ld/fail-nth", (long)syscall(SYS_gettid));
-	fd = open(path, O_RDWR);
-	if (fd < 0)
-		return -errno;
-	len = snprintf(v, sizeof(v), "%d", n);
-	if (write(fd, v, len) != len)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
-/* what is left of this thread's fail-nth (0: the Nth point was reached) */
-static inline int sx_fail_nth_left(void)
-{
-	char path[64], v[16] = "";
+	char path[64];
 	int fd;
 
 	snprintf(path, sizeof(path), "/proc/self/task/%ld/fail-nth", (long)syscall(SYS_gettid));
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -1;
-	if (read(fd, v, sizeof(v) - 1) < 0)
-		v[0] = 0;
-	close(fd);
-	return atoi(v);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/* fail the nth injection point of this thread from now on (0: none) */
+static inline int sx_fail_nth(int fd, int n)
+{
+	char v[16];
+	int len = snprintf(v, sizeof(v), "%d", n);
+
+	return pwrite(fd, v, len, 0) == len ? 0 : -errno;
+}
+
+/*
+ * Was the nth point reached (then stop injecting)?  A read that fails was
+ * itself an injection point, so the call before it had fewer than n.
+ */
+static inline bool sx_fail_nth_reached(int fd)
+{
+	char v[16] = "";
+	ssize_t n = pread(fd, v, sizeof(v) - 1, 0);
+
+	sx_fail_nth(fd, 0);
+	return n > 0 && atoi(v) == 0;
 }
 
 #endif /* SIMPLER_TEST_H */
