@@ -6,7 +6,9 @@
 #   make kmod       build simpler.ko for Debian's 6.1 kernel
 #   make vmtest     boot Debian's kernel in qemu with simpler.ko and run the kselftests
 #   make vmtest-debug  the kselftests on a cached 6.1 debug kernel (lockdep, KASAN, kmemleak)
-#   make vmbench    the same VM, running the benchmarks instead
+#   make vmbench    the same VM, running the benchmarks instead (BASE=<git rev>: kmod-bench
+#                   on that revision's module too, before/after in one run)
+#   make fuzz       the module's fuzzer in the VM on both kernels (SECONDS=300 each, SEED=)
 #   make deps       install the Debian packages everything needs
 #   make clean
 
@@ -38,7 +40,7 @@ LIB_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -fvisibility=hidden -pth
 LIBA      := $(BUILD)/libsimpler.a
 LIBSO     := $(BUILD)/libsimpler.so.$(VERSION)
 
-.PHONY: all lib tools host-tests hosttest sanitize-tests demo bench-starpu kmod ksft ksft-intree bench vmtest vmbench vmtest-debug check deps lint clean \
+.PHONY: all lib tools host-tests hosttest sanitize-tests demo bench-starpu kmod ksft ksft-intree bench vmtest vmbench vmtest-debug fuzz check deps lint clean \
 	install-kmod dkms-src
 
 all: lib tools
@@ -205,7 +207,17 @@ vmtest-debug: ksft
 	tools/vmtest.sh --debug
 
 vmbench: kmod bench tools
-	VM_TIMEOUT=1800 tools/vmtest.sh --bench
+	VM_TIMEOUT=1800 VM_BASE_REV=$(BASE) tools/vmtest.sh --bench
+
+# the fuzzer alone, longer than make check runs it, on Debian's kernel and the debug kernel
+SECONDS ?= 300
+fuzz: kmod ksft
+	VM_ONLY=fuzz VM_HOST=0 VM_TIMEOUT=$$(( $(SECONDS) * 3 + 900 )) \
+		VM_ENV="SIMPLER_FUZZ_SECONDS=$(SECONDS) $(if $(SEED),SIMPLER_FUZZ_SEED=$(SEED))" \
+		tools/vmtest.sh
+	VM_ONLY=fuzz VM_HOST=0 VM_TIMEOUT=$$(( $(SECONDS) * 3 + 900 )) \
+		VM_ENV="SIMPLER_FUZZ_SECONDS=$(SECONDS) $(if $(SEED),SIMPLER_FUZZ_SEED=$(SEED))" \
+		tools/vmtest.sh --debug
 
 lint:
 	tools/lint.sh

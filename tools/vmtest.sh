@@ -17,7 +17,9 @@
 #      VM_HOST (1: in tests mode also run the host suite in process mode on the
 #      kmod backend, default 1),
 #      VM_KMOD_REV (a git revision: boot the module built from it instead of
-#      the working tree's, to show that a test fails before a fix)
+#      the working tree's, to show that a test fails before a fix),
+#      VM_BASE_REV (--bench: run kmod-bench on the module of that revision
+#      first, then everything on this one: before/after in one run)
 #
 # The host suite is the public-API tests of libsimpler (tests/host), minus
 # the 10M-task scale test and the TensorMap unit test: dynamically linked,
@@ -43,40 +45,47 @@ die() {
 	exit 1
 }
 
-# the module's sources: the working tree, or VM_KMOD_REV's
-ksrc=$repo
-if [ -n "${VM_KMOD_REV:-}" ]; then
-	ksrc=$build/kmod-rev
-	rm -rf "$ksrc"
-	mkdir -p "$ksrc"
-	git -C "$repo" archive "$VM_KMOD_REV" Kbuild kmod uapi | tar -x -C "$ksrc" ||
-		die "cannot export the module at $VM_KMOD_REV"
-fi
 if [ $debug = 1 ]; then
 	tree=$("$repo/tools/vm/debug-kernel.sh") || die "no debug kernel"
 	kernel=$tree/arch/x86/boot/bzImage
 	kdir=$tree
-	kobj=$build/kmod-debug
 else
 	kver=${KVER:-$("$repo/tools/kver.sh")} || die "no kernel"
 	kernel=/boot/vmlinuz-$kver
 	[ -r "$kernel" ] || die "$kernel not readable (run as root; make deps installs linux-image-amd64)"
 	kdir=/lib/modules/$kver/build
-	kobj=$build/kmod-vm
 fi
+
+build_ko() {	# build_ko REV|"" DIR: simpler.ko of a git revision (or the tree) for $kdir
+	local rev=$1 dir=$2
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	if [ -n "$rev" ]; then
+		git -C "$repo" archive "$rev" Kbuild kmod uapi | tar -x -C "$dir" ||
+			die "cannot export the module at $rev"
+	else
+		cp -r "$repo/Kbuild" "$repo/kmod" "$repo/uapi" "$dir/"
+	fi
+	make -s -C "$kdir" M="$dir" modules >"$dir.log" 2>&1 ||
+		{ cat "$dir.log"; die "simpler.ko${rev:+ at $rev} does not build against $kdir"; }
+}
+
 if [ $debug = 1 ] || [ -n "${VM_KMOD_REV:-}" ]; then
 	# the module again, against that kernel, out of the source directory
-	rm -rf "$kobj"
-	mkdir -p "$kobj"
-	cp -r "$ksrc/Kbuild" "$ksrc/kmod" "$ksrc/uapi" "$kobj/"
-	make -s -C "$kdir" M="$kobj" modules >"$kobj.log" 2>&1 ||
-		{ cat "$kobj.log"; die "simpler.ko does not build against $kdir"; }
+	kobj=$build/kmod-$([ $debug = 1 ] && echo debug || echo vm)
+	build_ko "${VM_KMOD_REV:-}" "$kobj"
 	ko=$kobj/simpler.ko
+	[ -n "${VM_KMOD_REV:-}" ] && echo "vmtest: simpler.ko from $VM_KMOD_REV"
 else
 	ko=$repo/simpler.ko
 	[ -f "$ko" ] || die "simpler.ko not built (make kmod)"
 fi
-[ -n "${VM_KMOD_REV:-}" ] && echo "vmtest: simpler.ko from $VM_KMOD_REV"
+base_ko=
+if [ $mode = bench ] && [ -n "${VM_BASE_REV:-}" ]; then
+	build_ko "$VM_BASE_REV" "$build/kmod-base"
+	base_ko=$build/kmod-base/simpler.ko
+	echo "vmtest: kmod-bench also on simpler.ko from $VM_BASE_REV"
+fi
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing (make deps)"
 [ -x /bin/busybox ] || die "/bin/busybox missing (make deps installs busybox-static)"
 progs=$build/$([ $mode = tests ] && echo ksft || echo bench)/bin
@@ -89,6 +98,7 @@ mkdir -p "$root"/{bin,proc,sys,dev,tmp,mnt,$mode}
 cp /bin/busybox "$root/bin/busybox"
 cp "$repo/tools/vm/init" "$root/init"
 cp "$ko" "$root/simpler.ko"
+[ -n "$base_ko" ] && cp "$base_ko" "$root/simpler-base.ko"
 host_tests=
 if [ $mode = tests ] && [ "${VM_HOST:-1}" = 1 ]; then
 	for t in "$build"/tests/test_*; do

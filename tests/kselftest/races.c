@@ -17,6 +17,7 @@
 #define _GNU_SOURCE
 #endif
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include "kselftest_harness.h"
 #include "simpler_test.h"
@@ -408,15 +409,18 @@ static void mapped_done(struct mapped *m)
 	munmap(m->buf, BIG);
 }
 
-/* does any PTE of the view survive (a read without a fault)? */
+/*
+ * Does any PTE of the view survive (a read without a fault)?  From the end:
+ * a zap still running elsewhere goes up from the start.
+ */
 static bool mapped_any_present(struct mapped *m)
 {
 	uint64_t o, v;
 	bool left = false;
 
-	for (o = 0; o < BIG; o += BIG / 8)
-		left |= !sx_probe_read(m->view + o / 8, &v);
-	return left | !sx_probe_read(m->view + (BIG - SX_PAGE) / 8, &v);
+	for (o = BIG; o > 0; o -= BIG / 8)
+		left |= !sx_probe_read(m->view + (o - SX_PAGE) / 8, &v);
+	return left;
 }
 
 struct first_thread {
@@ -492,6 +496,21 @@ TEST_F_TIMEOUT(race, zap_request_allocation_failure_still_zaps_before_return, 60
 	if (access("/sys/kernel/debug/simpler/stats", R_OK))
 		SKIP(return, "needs debugfs (root) for the module's counters");
 	sx_probe_install();
+	/*
+	 * Real time on one CPU: the worker a fallback queues runs on this CPU
+	 * (system_wq is per CPU) only once this thread sleeps, so a call that
+	 * returned without waiting for it leaves its PTEs for us to find.
+	 */
+	{
+		struct sched_param sp = { .sched_priority = 1 };
+		cpu_set_t one;
+
+		CPU_ZERO(&one);
+		CPU_SET(sched_getcpu(), &one);
+		if (sched_setaffinity(0, sizeof(one), &one) ||
+		    sched_setscheduler(0, SCHED_FIFO, &sp))
+			TH_LOG("not real time on one CPU: a lost zap may go unseen");
+	}
 	for (n = 1; n <= 6; n++) {
 		ASSERT_EQ(0, mapped_new(&m));
 		fb0 = sx_stat("zap_fallbacks");
