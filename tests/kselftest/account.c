@@ -252,74 +252,76 @@ static long long memcg_value(const char *dir, const char *file)
 	return atoll(v);
 }
 
+/*
+ * Run body in a forked child with a memory cgroup of its own to enter (the
+ * body decides when); its exit status, or skip when there is no memcg.
+ */
+#define RUN_IN_MEMCG(body)                                                         \
+	do {                                                                       \
+		char dir_[128];                                                    \
+		pid_t pid_;                                                        \
+		int fd_ = sx_open();                                               \
+                                                                                   \
+		SX_SKIP_NO_DEV(fd_);                                               \
+		close(fd_);                                                        \
+		if (geteuid() != 0 || memcg_make(dir_, sizeof(dir_)))              \
+			SKIP(return, "no memory cgroup to run in (root, cgroup2)"); \
+		pid_ = sx_fork(NULL);                                              \
+		ASSERT_LE(0, pid_);                                                \
+		if (pid_ == 0)                                                     \
+			_exit(body(dir_));                                         \
+		EXPECT_EQ(0, sx_reap(pid_));                                       \
+		rmdir(dir_);                                                       \
+	} while (0)
+
 #define CHARGED (256 * SX_MIB)
+
+static int register_charged(const char *dir)
+{
+	long long before, after;
+	int fd = sx_open();
+	char *p = sx_anon(CHARGED);
+
+	if (fd < 0 || !p || memcg_enter(dir))
+		return 10;
+	madvise(p, CHARGED, MADV_NOHUGEPAGE);
+	memset(p, 1, CHARGED);
+	before = memcg_value(dir, "memory.current");
+	if (sx_register(fd, p, CHARGED, NULL, NULL))
+		return 11;
+	after = memcg_value(dir, "memory.current");
+	/* 8 bytes a page for the page array, beyond the charge batch */
+	return after - before >= (long long)(CHARGED / SX_PAGE * 8 / 2) ? 0 : 12;
+}
 
 TEST_F_TIMEOUT(mc, register_charges_its_kernel_memory_to_the_memcg, 300)
 {
-	char dir[128];
-	pid_t pid;
+	RUN_IN_MEMCG(register_charged);
+	EXPECT_TRUE(sx_wait_pins_balanced(5000));
+}
+
+static int register_over_the_limit(const char *dir)
+{
+	long long before, after;
+	char *p;
 	int fd;
 
-	fd = sx_open();
-	SX_SKIP_NO_DEV(fd);
-	close(fd);
-	if (geteuid() != 0 || memcg_make(dir, sizeof(dir)))
-		SKIP(return, "no memory cgroup to run in (root, cgroup2)");
-	pid = sx_fork(NULL);
-	ASSERT_LE(0, pid);
-	if (pid == 0) {
-		long long before, after;
-		char *p;
-
-		fd = sx_open();
-		p = sx_anon(CHARGED);
-		if (fd < 0 || !p || memcg_enter(dir))
-			_exit(10);
-		madvise(p, CHARGED, MADV_NOHUGEPAGE);
-		memset(p, 1, CHARGED);
-		before = memcg_value(dir, "memory.current");
-		if (sx_register(fd, p, CHARGED, NULL, NULL))
-			_exit(11);
-		after = memcg_value(dir, "memory.current");
-		/* 8 bytes a page for the page array, beyond the charge batch */
-		_exit(after - before >= (long long)(CHARGED / SX_PAGE * 8 / 2) ? 0 : 12);
-	}
-	EXPECT_EQ(0, sx_reap(pid));
-	rmdir(dir);
-	EXPECT_TRUE(sx_wait_pins_balanced(5000));
+	if (memcg_enter(dir))
+		return 9;
+	fd = nobody_owner(&p, SX_PAGE);
+	if (fd < 0)
+		return 10;
+	before = memcg_value(dir, "memory.peak");
+	if (sx_register(fd, (void *)(64ULL << 30), 64ULL << 30, NULL, NULL) != -ENOMEM)
+		return 11;
+	after = memcg_value(dir, "memory.peak");
+	return after - before < (long long)SX_MIB ? 0 : 12;
 }
 
 /* over RLIMIT_MEMLOCK: refused before the page array (128 MiB for 64 GiB) exists */
 TEST_F_TIMEOUT(mc, over_the_limit_register_allocates_nothing, 300)
 {
-	char dir[128];
-	pid_t pid;
-	int fd;
-
-	fd = sx_open();
-	SX_SKIP_NO_DEV(fd);
-	close(fd);
-	if (geteuid() != 0 || memcg_make(dir, sizeof(dir)))
-		SKIP(return, "no memory cgroup to run in (root, cgroup2)");
-	pid = sx_fork(NULL);
-	ASSERT_LE(0, pid);
-	if (pid == 0) {
-		long long before, after;
-		char *p;
-
-		if (memcg_enter(dir))
-			_exit(9);
-		fd = nobody_owner(&p, SX_PAGE);
-		if (fd < 0)
-			_exit(10);
-		before = memcg_value(dir, "memory.peak");
-		if (sx_register(fd, (void *)(64ULL << 30), 64ULL << 30, NULL, NULL) != -ENOMEM)
-			_exit(11);
-		after = memcg_value(dir, "memory.peak");
-		_exit(after - before < (long long)SX_MIB ? 0 : 12);
-	}
-	EXPECT_EQ(0, sx_reap(pid));
-	rmdir(dir);
+	RUN_IN_MEMCG(register_over_the_limit);
 }
 
 TEST_HARNESS_MAIN
