@@ -52,7 +52,14 @@ TOOL_SRC := $(wildcard tools/simpler/*.c)
 $(BUILD)/simpler: $(TOOL_SRC) $(wildcard tools/simpler/*.h) $(LIBA)
 	$(CC) $(LIB_CFLAGS) -Itools/simpler -o $@ $(TOOL_SRC) $(LIBA) -lpthread -lm
 
-tools: lib $(BUILD)/simpler
+# the StarPU side of `simpler bench work`, when Debian's libstarpu-dev is there (make deps)
+STARPU_OK := $(shell pkg-config --exists starpu-1.3 2>/dev/null && echo 1)
+$(BUILD)/bench/starpu-work: tools/bench/starpu-work.c tools/simpler/work.h tools/simpler/tool.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -pthread -Itools/simpler \
+		$$(pkg-config --cflags starpu-1.3) -o $@ $< $$(pkg-config --libs starpu-1.3) -lm
+
+tools: lib $(BUILD)/simpler $(if $(STARPU_OK),$(BUILD)/bench/starpu-work)
 
 # host tests: one program per behaviour area, linked statically
 HOST_TESTS := $(patsubst tests/host/%.c,$(BUILD)/tests/%,$(wildcard tests/host/test_*.c))

@@ -17,6 +17,8 @@ static int usage(void)
 		"  bench check [--json]           visibility checks per second, QUERY vs procfs\n"
 		"  bench allreduce [--threads] [--json]  an allreduce across 2 and 4 chips vs memcpy\n"
 		"  bench tensormap [--json]       TensorMap cost per tensor argument\n"
+		"  bench work [--json]            real work (GEMM, stencil, independent tiles) against\n"
+		"                                 sequential, threads, processes and StarPU, idle and busy\n"
 		"  info                           version, platforms, module\n");
 	return 2;
 }
@@ -38,6 +40,8 @@ int main(int argc, char **argv)
 			return bench_hostbuf(argc - 3, argv + 3);
 		if (!strcmp(argv[2], "check"))
 			return bench_check(argc - 3, argv + 3);
+		if (!strcmp(argv[2], "work"))
+			return bench_work(argc - 3, argv + 3);
 		if (!strcmp(argv[2], "allreduce"))
 			return bench_allreduce(argc - 3, argv + 3);
 	}

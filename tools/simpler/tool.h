@@ -86,6 +86,7 @@ int bench_allreduce(int argc, char **argv);
 int bench_hostbuf(int argc, char **argv);
 int bench_check(int argc, char **argv);
 int bench_tensormap(int argc, char **argv);
+int bench_work(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 

@@ -1,0 +1,668 @@
+// SPDX-License-Identifier: MIT
+/*
+ * simpler bench work: real, compute-bound task graphs (work.h: a tiled GEMM
+ * then an elementwise chain, a Jacobi sweep over tiles, independent tiles)
+ * with tasks of about 20 us, 200 us and 2 ms, run sequentially with no
+ * library, on simpler with chips as threads, on simpler with chips as
+ * processes, and on StarPU 1.3 (build/bench/starpu-work), idle and with K
+ * busy processes the benchmark starts itself (K = 1 and K = usable CPUs).
+ * Every run is checked against the sequential result.  Reports the median
+ * wall time of R runs, the speedup over the sequential run under the same
+ * load, and CPU time per task (user + sys of every process and thread of
+ * the run: the application, its chip processes, StarPU's workers).
+ *
+ *   simpler bench work [--json] [--reps R] [--seconds S] [--chips N]
+ *                      [--only SHAPE] [--sizes 20,200,2000] [--loads 0,1,2]
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "simpler.h"
+#include "tool.h"
+#include "work.h"
+
+enum { M_SEQ, M_THREADS, M_PROCS, M_STARPU, NR_MODES };
+static const char *const mode_names[] = { "sequential", "threads", "processes", "starpu" };
+
+#define MAX_SIZES 4
+#define MAX_LOADS 4
+
+struct cell {
+	int shape, load;
+	uint32_t target_us;
+	int mode;
+	uint64_t tasks, parallelism;
+	uint32_t T;
+	double wall, cpu;	/* seconds: median wall, the CPU of that run */
+	double speedup;		/* sequential wall / wall, same load */
+	bool ran, ok;
+	char note[96];
+};
+
+struct bw {
+	int reps, chips, cpus, json;
+	double seconds;
+	int only;
+	uint32_t sizes[MAX_SIZES];
+	int nsizes;
+	int loads[MAX_LOADS];
+	int nloads;
+	char starpu[512];	/* the helper's path, "" if there is none */
+	uint32_t tile_gemm[MAX_SIZES], tile_stencil[MAX_SIZES];	/* calibrated */
+	struct cell *cells;
+	int ncells, done;
+	pid_t busy[64];
+	int nbusy;
+};
+
+/* ---- CPU time ---- */
+
+static double tv_s(struct timeval tv)
+{
+	return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+static double self_cpu(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return tv_s(ru.ru_utime) + tv_s(ru.ru_stime);
+}
+
+/* CPU seconds of another process, all its threads (its CPU-time clock) */
+static double proc_cpu(pid_t pid)
+{
+	struct timespec ts;
+	clockid_t cid;
+
+	if (pid <= 0 || clock_getcpuclockid(pid, &cid) || clock_gettime(cid, &ts))
+		return 0;
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* this process and its chip processes */
+static double tree_cpu(struct simpler_worker *w)
+{
+	double s = self_cpu();
+	int i, n = w ? simpler_worker_nr_chips(w) : 0;
+
+	for (i = 0; i < n; i++)
+		s += proc_cpu(simpler_chip_pid(w, i));
+	return s;
+}
+
+/* ---- busy processes ---- */
+
+static void busy_start(struct bw *b, int k)
+{
+	pid_t parent = getpid(), pid;
+	volatile uint64_t x = 0;
+
+	while (b->nbusy < k && b->nbusy < 64) {
+		pid = fork();
+		if (pid == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (getppid() != parent)
+				_exit(0);
+			for (;;)
+				x++;
+		}
+		if (pid < 0)
+			break;
+		b->busy[b->nbusy++] = pid;
+	}
+}
+
+static void busy_stop(struct bw *b)
+{
+	while (b->nbusy) {
+		b->nbusy--;
+		kill(b->busy[b->nbusy], SIGKILL);
+		waitpid(b->busy[b->nbusy], NULL, 0);
+	}
+}
+
+/* ---- calibration: tiles that take about the target time ---- */
+
+static double time_kernel(int kernel, uint32_t T)
+{
+	struct work_graph g;
+	float *p[WORK_MAX_ARGS];
+	uint64_t t0, n = 0;
+	int k;
+
+	work_graph_init(&g, kernel == WK_STENCIL ? WS_STENCIL : WS_INDEP, T, 1);
+	g.mem = calloc(g.nr_tiles, g.tile_floats * sizeof(float));
+	if (!g.mem)
+		return 1;
+	work_fill(&g);
+	for (k = 0; k < WORK_MAX_ARGS; k++)
+		p[k] = work_tile(&g, (size_t)k % g.nr_tiles);
+	t0 = tool_now_ns();
+	do {
+		work_run(kernel, p, T);
+		n++;
+	} while (tool_now_ns() - t0 < 30000000);
+	free(g.mem);
+	return (double)(tool_now_ns() - t0) / (double)n;
+}
+
+static uint32_t round8(double x)
+{
+	uint32_t v = (uint32_t)(x / 8 + 0.5) * 8;
+
+	return v < 8 ? 8 : v;
+}
+
+/*
+ * The tile edge whose kernel takes about target_ns: time scales as T^order
+ * (3 for a GEMM tile, 2 for a sweep), but caches bend it, so refine.
+ */
+static uint32_t tile_for(int kernel, double target_ns, double order)
+{
+	uint32_t T = 64, prev = 0;
+	int i;
+
+	for (i = 0; i < 5 && T != prev; i++) {
+		prev = T;
+		T = round8(T * pow(target_ns / time_kernel(kernel, T), 1 / order));
+	}
+	return T;
+}
+
+static void calibrate(struct bw *b)
+{
+	int z;
+
+	for (z = 0; z < b->nsizes; z++) {
+		b->tile_gemm[z] = tile_for(WK_INDEP, b->sizes[z] * 1000.0, 3);
+		b->tile_stencil[z] = tile_for(WK_STENCIL, b->sizes[z] * 1000.0, 2);
+	}
+}
+
+/* the graph of a shape whose tasks take about target_us, sized for b->seconds */
+static void size_graph(struct bw *b, int shape, uint32_t target_us, struct work_graph *g)
+{
+	double task = target_us * 1000.0, budget = b->seconds * 1e9;
+	uint32_t T, n;
+	int z;
+
+	for (z = 0; z < b->nsizes - 1 && b->sizes[z] != target_us; z++)
+		;
+	if (shape == WS_STENCIL) {
+		T = b->tile_stencil[z];
+		n = (uint32_t)fmax(2, round(budget / (WORK_STENCIL_G * WORK_STENCIL_G * task)));
+	} else {
+		T = b->tile_gemm[z];
+		if (shape == WS_GEMM)
+			n = (uint32_t)fmax(2, round(cbrt(budget / task)));
+		else
+			n = (uint32_t)fmax(2.0 * b->cpus, round(budget / task));
+	}
+	work_graph_init(g, shape, T, n);
+}
+
+/* ---- sequential ---- */
+
+static int run_seq(struct work_graph *g, double *wall, double *cpu, uint64_t *sum)
+{
+	struct rusage r0, r1;
+	uint64_t t0;
+
+	work_fill(g);
+	getrusage(RUSAGE_THREAD, &r0);
+	t0 = tool_now_ns();
+	work_sequential(g);
+	*wall = (double)(tool_now_ns() - t0) / 1e9;
+	getrusage(RUSAGE_THREAD, &r1);
+	*cpu = tv_s(r1.ru_utime) + tv_s(r1.ru_stime) - tv_s(r0.ru_utime) - tv_s(r0.ru_stime);
+	*sum = work_sum(g);
+	return 0;
+}
+
+/* ---- simpler ---- */
+
+/* scalars: T, kernel */
+static int k_work(const struct simpler_kernel_args *a)
+{
+	float *p[WORK_MAX_ARGS];
+	uint32_t i;
+
+	for (i = 0; i < a->nr_tensors && i < WORK_MAX_ARGS; i++)
+		p[i] = (float *)(uintptr_t)a->tensors[i].addr;
+	work_run((int)a->scalars[1], p, (uint32_t)a->scalars[0]);
+	return 0;
+}
+
+struct orch_arg {
+	struct work_graph *g;
+	int callable;
+};
+
+static int orch_work(struct simpler_orch *o, void *arg)
+{
+	static const enum simpler_access acc[] = { SIMPLER_IN, SIMPLER_OUT, SIMPLER_INOUT };
+	struct orch_arg *oa = arg;
+	struct simpler_args *a = simpler_args_new();
+	struct simpler_tensor t;
+	struct work_task wt;
+	uint64_t i;
+	int k, ret = 0;
+
+	if (!a)
+		return -ENOMEM;
+	for (i = 0; i < oa->g->tasks && ret >= 0; i++) {
+		work_task(oa->g, i, &wt);
+		simpler_args_reset(a);
+		for (k = 0; k < wt.nargs; k++) {
+			t = simpler_tensor_1d(wt.a[k].p, oa->g->tile_floats, SIMPLER_F32);
+			simpler_args_add_tensor(a, &t, acc[wt.a[k].acc]);
+		}
+		simpler_args_add_scalar(a, oa->g->T);
+		simpler_args_add_scalar(a, (uint64_t)wt.kernel);
+		ret = simpler_submit(o, oa->callable, a, NULL);
+	}
+	simpler_args_free(a);
+	return ret < 0 ? ret : 0;
+}
+
+static int run_simpler(struct bw *b, struct work_graph *g, bool threads, double *walls,
+		       double *cpus, uint64_t ref, char *note, size_t notelen)
+{
+	SIMPLER_OPTS(simpler_worker_opts, opts, .nr_chips = b->chips,
+		     .flags = threads ? SIMPLER_WORKER_THREADS : 0,
+		     .hostmem = SIMPLER_HOSTMEM_SHM);
+	struct orch_arg oa = { .g = g };
+	struct simpler_worker *w;
+	uint64_t t0;
+	double c0;
+	int rep, ret;
+
+	ret = simpler_worker_create(&opts, &w);
+	if (ret) {
+		snprintf(note, notelen, "create: %s", simpler_last_errmsg());
+		return ret;
+	}
+	oa.callable = simpler_register(w, "work", k_work);
+	for (rep = 0; rep < b->reps && oa.callable >= 0; rep++) {
+		work_fill(g);
+		c0 = tree_cpu(w);
+		t0 = tool_now_ns();
+		ret = simpler_run(w, orch_work, &oa);
+		walls[rep] = (double)(tool_now_ns() - t0) / 1e9;
+		cpus[rep] = tree_cpu(w) - c0;
+		if (ret) {
+			snprintf(note, notelen, "%s", simpler_worker_errmsg(w));
+			break;
+		}
+		if (work_sum(g) != ref) {
+			snprintf(note, notelen, "result differs from the sequential run");
+			ret = -EIO;
+			break;
+		}
+	}
+	if (oa.callable < 0)
+		ret = oa.callable;
+	simpler_worker_destroy(w);
+	return ret;
+}
+
+/* ---- StarPU, in a process of its own ---- */
+
+static int run_starpu(struct bw *b, struct work_graph *g, double *walls, double *cpus,
+		      uint64_t ref, char *note, size_t notelen)
+{
+	char cmd[768], line[128];
+	unsigned long long wall, cpu, sum = 0;
+	int rep = 0;
+	FILE *f;
+
+	if (!b->starpu[0]) {
+		snprintf(note, notelen, "no build/bench/starpu-work (make bench-starpu)");
+		return -ENOENT;
+	}
+	snprintf(cmd, sizeof(cmd), "STARPU_SILENT=1 %s %d %u %u %d %d", b->starpu, g->shape,
+		 g->T, g->n, b->cpus, b->reps);
+	f = popen(cmd, "r");
+	if (!f) {
+		snprintf(note, notelen, "cannot run %s", b->starpu);
+		return -errno;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "sum %llx", &sum) == 1)
+			continue;
+		if (rep < b->reps && sscanf(line, "%llu %llu", &wall, &cpu) == 2) {
+			walls[rep] = (double)wall / 1e9;
+			cpus[rep] = (double)cpu / 1e9;
+			rep++;
+		}
+	}
+	if (pclose(f) != 0 || rep != b->reps) {
+		snprintf(note, notelen, "starpu-work failed");
+		return -EIO;
+	}
+	if (sum != ref) {
+		snprintf(note, notelen, "result differs from the sequential run");
+		return -EIO;
+	}
+	return 0;
+}
+
+/* ---- the table ---- */
+
+static void median_of(double *walls, double *cpus, int n, double *wall, double *cpu)
+{
+	int i, best = 0;
+	double sorted[16], m;
+
+	memcpy(sorted, walls, (size_t)n * sizeof(double));
+	m = tool_median(sorted, n);
+	for (i = 1; i < n; i++)
+		if (fabs(walls[i] - m) < fabs(walls[best] - m))
+			best = i;
+	*wall = walls[best];
+	*cpu = cpus[best];
+}
+
+static void progress(struct bw *b, const char *what)
+{
+	fprintf(stderr, "\r  [%3d/%d] %-48s", b->done, b->ncells, what);
+	fflush(stderr);
+}
+
+static void run_graph(struct bw *b, int shape, uint32_t target_us, int load)
+{
+	struct work_graph g;
+	double walls[16], cpus[16], seq_wall = 0, seq_cpu = 0;
+	uint64_t ref = 0;
+	struct cell *c;
+	char what[96];
+	int mode, rep, ret;
+
+	size_graph(b, shape, target_us, &g);
+	g.mem = mmap(NULL, work_bytes(&g), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+		     -1, 0);
+	for (mode = 0; mode < NR_MODES; mode++) {
+		c = &b->cells[b->done];
+		*c = (struct cell){ .shape = shape, .load = load, .target_us = target_us,
+				    .mode = mode, .tasks = g.tasks, .parallelism = g.parallelism,
+				    .T = g.T };
+		snprintf(what, sizeof(what), "%s %u us, %d busy: %s", work_shape_names[shape],
+			 target_us, load, mode_names[mode]);
+		progress(b, what);
+		if (g.mem == MAP_FAILED) {
+			snprintf(c->note, sizeof(c->note), "out of memory");
+			b->done++;
+			continue;
+		}
+		ret = 0;
+		switch (mode) {
+		case M_SEQ:
+			for (rep = 0; rep < b->reps; rep++)
+				run_seq(&g, &walls[rep], &cpus[rep], &ref);
+			break;
+		case M_THREADS:
+		case M_PROCS:
+			ret = run_simpler(b, &g, mode == M_THREADS, walls, cpus, ref, c->note,
+					  sizeof(c->note));
+			break;
+		default:
+			ret = run_starpu(b, &g, walls, cpus, ref, c->note, sizeof(c->note));
+			break;
+		}
+		c->ran = true;
+		c->ok = ret == 0;
+		if (c->ok) {
+			median_of(walls, cpus, b->reps, &c->wall, &c->cpu);
+			if (mode == M_SEQ) {
+				seq_wall = c->wall;
+				seq_cpu = c->cpu;
+			}
+			c->speedup = seq_wall / c->wall;
+		}
+		b->done++;
+	}
+	(void)seq_cpu;
+	if (g.mem != MAP_FAILED)
+		munmap(g.mem, work_bytes(&g));
+}
+
+static struct cell *find(struct bw *b, int shape, uint32_t us, int load, int mode)
+{
+	int i;
+
+	for (i = 0; i < b->done; i++)
+		if (b->cells[i].shape == shape && b->cells[i].target_us == us &&
+		    b->cells[i].load == load && b->cells[i].mode == mode && b->cells[i].ok)
+			return &b->cells[i];
+	return NULL;
+}
+
+static void print_table(struct bw *b)
+{
+	struct cell *c, *seq;
+	int i;
+
+	printf("simpler bench work: %d usable CPUs, %d chips, median of %d runs; speedup over the "
+	       "sequential run under the same load; CPU = user + sys of every process and thread "
+	       "of the run\n\n", b->cpus, b->chips, b->reps);
+	printf("%-8s %8s %7s %6s %5s %-11s %9s %8s %12s %10s  %s\n", "shape", "task us", "tasks",
+	       "tile", "busy", "mode", "wall s", "speedup", "CPU us/task", "CPU/seq", "");
+	for (i = 0; i < b->done; i++) {
+		c = &b->cells[i];
+		seq = find(b, c->shape, c->target_us, c->load, M_SEQ);
+		if (!c->ok) {
+			printf("%-8s %8u %7" PRIu64 " %6u %5d %-11s %9s %8s %12s %10s  %s\n",
+			       work_shape_names[c->shape], c->target_us, c->tasks, c->T, c->load,
+			       mode_names[c->mode], "-", "-", "-", "-", c->note);
+			continue;
+		}
+		printf("%-8s %8.0f %7" PRIu64 " %6u %5d %-11s %9.3f %7.2fx %12.1f %9.2fx\n",
+		       work_shape_names[c->shape],
+		       seq ? seq->wall / (double)c->tasks * 1e6 : 0.0, c->tasks, c->T, c->load,
+		       mode_names[c->mode], c->wall, c->speedup, c->cpu / (double)c->tasks * 1e6,
+		       seq && seq->cpu > 0 ? c->cpu / seq->cpu : 0.0);
+	}
+}
+
+/* the targets, as ratios of this run: what misses */
+static void print_targets(struct bw *b)
+{
+	struct cell *seq, *thr, *prc, *stp;
+	int s, z, l, misses = 0, checks = 0;
+	double want;
+
+	printf("\ntargets (ratios of this run):\n");
+	for (s = 0; s < NR_WORK_SHAPES; s++)
+		for (z = 0; z < b->nsizes; z++)
+			for (l = 0; l < b->nloads; l++) {
+				uint32_t us = b->sizes[z];
+				int load = b->loads[l];
+
+				seq = find(b, s, us, load, M_SEQ);
+				thr = find(b, s, us, load, M_THREADS);
+				prc = find(b, s, us, load, M_PROCS);
+				stp = find(b, s, us, load, M_STARPU);
+				if (!seq || !thr || !prc)
+					continue;
+#define CHECK(cond, ...) do { checks++; if (!(cond)) { misses++; printf("  miss: %s %u us, %d busy: ", work_shape_names[s], us, load); printf(__VA_ARGS__); printf("\n"); } } while (0)
+				if (load == 0 && us >= 200) {
+					want = 0.85 * fmin(b->cpus, (double)seq->parallelism);
+					CHECK(thr->speedup >= want, "threads %.2fx < %.2fx", thr->speedup, want);
+					CHECK(prc->speedup >= want, "processes %.2fx < %.2fx", prc->speedup, want);
+				}
+				if (load == 1) {
+					CHECK(prc->wall <= 1.15 * thr->wall, "processes %.3f s > 1.15 x threads %.3f s",
+					      prc->wall, thr->wall);
+					CHECK(prc->wall <= seq->wall, "processes %.3f s slower than sequential %.3f s",
+					      prc->wall, seq->wall);
+				}
+				if (load >= b->cpus) {
+					CHECK(thr->wall <= 1.3 * seq->wall, "threads %.2fx slower than sequential",
+					      thr->wall / seq->wall);
+					CHECK(prc->wall <= 1.3 * seq->wall, "processes %.2fx slower than sequential",
+					      prc->wall / seq->wall);
+				}
+				CHECK(prc->cpu <= 1.2 * thr->cpu, "processes use %.2fx the CPU of threads",
+				      prc->cpu / thr->cpu);
+				if (stp) {
+					CHECK(thr->wall <= stp->wall, "threads %.3f s slower than StarPU %.3f s",
+					      thr->wall, stp->wall);
+					CHECK(prc->wall <= stp->wall, "processes %.3f s slower than StarPU %.3f s",
+					      prc->wall, stp->wall);
+				}
+#undef CHECK
+			}
+	printf("  %d of %d checks met\n", checks - misses, checks);
+}
+
+static void print_json(struct bw *b)
+{
+	struct cell *c;
+	int i;
+
+	printf("{\"bench\":\"work\",\"cpus\":%d,\"chips\":%d,\"reps\":%d,\"results\":[", b->cpus,
+	       b->chips, b->reps);
+	for (i = 0; i < b->done; i++) {
+		c = &b->cells[i];
+		printf("%s{\"shape\":\"%s\",\"target_us\":%u,\"tile\":%u,\"tasks\":%" PRIu64
+		       ",\"parallelism\":%" PRIu64 ",\"busy\":%d,\"mode\":\"%s\",\"ok\":%s",
+		       i ? "," : "", work_shape_names[c->shape], c->target_us, c->T, c->tasks,
+		       c->parallelism, c->load, mode_names[c->mode], c->ok ? "true" : "false");
+		if (c->ok)
+			printf(",\"wall_s\":%.6f,\"speedup\":%.4f,\"cpu_s\":%.6f,\"cpu_us_per_task\":%.3f",
+			       c->wall, c->speedup, c->cpu, c->cpu / (double)c->tasks * 1e6);
+		else
+			printf(",\"error\":\"%s\"", c->note);
+		printf("}");
+	}
+	printf("]}\n");
+}
+
+/* the StarPU helper: beside this program's build directory */
+static void find_starpu(struct bw *b)
+{
+	char self[400];
+	ssize_t n;
+	char *slash;
+
+	if (getenv("SIMPLER_STARPU_WORK")) {
+		snprintf(b->starpu, sizeof(b->starpu), "%s", getenv("SIMPLER_STARPU_WORK"));
+		return;
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return;
+	self[n] = 0;
+	slash = strrchr(self, '/');
+	if (!slash)
+		return;
+	*slash = 0;
+	snprintf(b->starpu, sizeof(b->starpu), "%s/bench/starpu-work", self);
+	if (access(b->starpu, X_OK))
+		b->starpu[0] = 0;
+}
+
+static int parse_list(const char *s, uint32_t *v, int max)
+{
+	int n = 0;
+	char *end;
+
+	while (*s && n < max) {
+		v[n++] = (uint32_t)strtoul(s, &end, 10);
+		if (end == s)
+			return -1;
+		s = *end == ',' ? end + 1 : end;
+	}
+	return n;
+}
+
+int bench_work(int argc, char **argv)
+{
+	static const char usage[] = "bench work [--json] [--reps R] [--seconds S] [--chips N] "
+				    "[--only gemm|stencil|indep] [--sizes 20,200,2000] [--loads 0,1,2]";
+	struct bw b = { .reps = 3, .seconds = 0.4, .only = -1 };
+	uint32_t loads[MAX_LOADS];
+	int i, s, z, l;
+
+	b.cpus = tool_cpus();
+	b.chips = b.cpus;
+	b.sizes[0] = 20;
+	b.sizes[1] = 200;
+	b.sizes[2] = 2000;
+	b.nsizes = 3;
+	b.loads[0] = 0;
+	b.loads[1] = 1;
+	b.loads[2] = b.cpus;
+	b.nloads = b.cpus > 1 ? 3 : 2;
+	for (i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			b.json = 1;
+		else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+			b.reps = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
+			b.seconds = atof(argv[++i]);
+		else if (!strcmp(argv[i], "--chips") && i + 1 < argc)
+			b.chips = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
+			for (b.only = 0; b.only < NR_WORK_SHAPES; b.only++)
+				if (!strcmp(argv[i + 1], work_shape_names[b.only]))
+					break;
+			if (b.only == NR_WORK_SHAPES)
+				return tool_usage(usage);
+			i++;
+		} else if (!strcmp(argv[i], "--sizes") && i + 1 < argc) {
+			b.nsizes = parse_list(argv[++i], b.sizes, MAX_SIZES);
+			if (b.nsizes < 1)
+				return tool_usage(usage);
+		} else if (!strcmp(argv[i], "--loads") && i + 1 < argc) {
+			b.nloads = parse_list(argv[++i], loads, MAX_LOADS);
+			if (b.nloads < 1)
+				return tool_usage(usage);
+			for (l = 0; l < b.nloads; l++)
+				b.loads[l] = (int)loads[l];
+		} else {
+			return tool_usage(usage);
+		}
+	}
+	if (b.reps < 1 || b.reps > 16 || b.chips < 1 || b.seconds <= 0)
+		return tool_usage(usage);
+	find_starpu(&b);
+	b.ncells = NR_WORK_SHAPES * b.nsizes * b.nloads * NR_MODES;
+	b.cells = calloc((size_t)b.ncells, sizeof(*b.cells));
+	if (!b.cells)
+		return 1;
+	fprintf(stderr, "simpler bench work: calibrating on an idle machine...\n");
+	calibrate(&b);
+	for (l = 0; l < b.nloads; l++) {
+		busy_start(&b, b.loads[l]);
+		for (s = 0; s < NR_WORK_SHAPES; s++) {
+			if (b.only >= 0 && s != b.only) {
+				b.ncells -= b.nsizes * NR_MODES;
+				continue;
+			}
+			for (z = 0; z < b.nsizes; z++)
+				run_graph(&b, s, b.sizes[z], b.loads[l]);
+		}
+		busy_stop(&b);
+	}
+	fprintf(stderr, "\n");
+	print_table(&b);
+	print_targets(&b);
+	if (b.json)
+		print_json(&b);
+	free(b.cells);
+	return 0;
+}
