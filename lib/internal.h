@@ -252,6 +252,13 @@ struct exec {
 	/* pushed LIFO by producers (seq_cst CAS), taken whole and reversed */
 	_Atomic(struct qitem *) inbox __line;
 	struct ec ec __line;		/* the executor sleeps here */
+	/*
+	 * Thread mode: 1 while it sleeps (or is about to) and nobody has
+	 * claimed it yet.  A waker claims it (1 -> 0) before waking it, so the
+	 * next wake-up goes to an executor still asleep, not to one already
+	 * woken that has not run yet.
+	 */
+	_Atomic uint32_t asleep;
 	struct qitem *local __line;	/* executor-private (or the baton holder's), FIFO */
 	struct qitem *local_tail;
 	_Atomic uint64_t st_completed, st_staged;	/* written by this executor only */

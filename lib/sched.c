@@ -91,6 +91,22 @@ static inline bool q_nonempty(struct qitem *const *head)
 /* this thread holds the baton: what it queues, it dispatches itself */
 static __thread bool dispatching;
 
+/*
+ * Thread mode: wake ex if it sleeps and nobody claimed it yet; true if this
+ * call claimed it.  The work is published (seq_cst) before the claim.
+ */
+static bool exec_wake(struct exec *ex)
+{
+	uint32_t one = 1;
+
+	if (!atomic_compare_exchange_strong_explicit(&ex->asleep, &one, 0, memory_order_seq_cst,
+						     memory_order_relaxed))
+		return false;
+	ec_notify_after_rmw(&ex->ec);
+	return true;
+}
+
+/* work for any executor of p: wake one that sleeps, if any */
 static void pool_notify(struct pool *p)
 {
 	int i;
@@ -101,12 +117,9 @@ static void pool_notify(struct pool *p)
 	atomic_thread_fence(memory_order_seq_cst);
 	if (!atomic_load_explicit(&p->nsleep, memory_order_relaxed))
 		return;
-	for (i = 0; i < p->n; i++) {
-		if (atomic_load_explicit(&p->ex[i].ec.waiters, memory_order_relaxed)) {
-			ec_notify(&p->ex[i].ec);
+	for (i = 0; i < p->n; i++)
+		if (exec_wake(&p->ex[i]))
 			return;
-		}
-	}
 }
 
 /* push onto an executor's inbox; the caller notifies it */
@@ -136,7 +149,7 @@ static void exec_push(struct exec *ex, struct qitem *it)
 	}
 	inbox_push(ex, it);
 	if (ex->w->mode_threads)
-		ec_notify_after_rmw(&ex->ec);
+		exec_wake(ex);
 	/* process mode: sched_submitted() decides who dispatches it */
 }
 
@@ -223,7 +236,7 @@ static void enqueue(struct task *t)
 	}
 	pthread_mutex_unlock(&w->group_lock);
 	for (i = 0; i < t->nr_members && w->mode_threads; i++)
-		ec_notify(&p->ex[t->members[i].target].ec);
+		exec_wake(&p->ex[t->members[i].target]);
 }
 
 /*
@@ -367,12 +380,15 @@ static void exec_wait(struct exec *ex)
 		}
 		/* pairs with the fence in pool_notify() */
 		atomic_fetch_add_explicit(&ex->pool->nsleep, 1, memory_order_seq_cst);
+		/* claimable from here; pairs with the CAS in exec_wake() */
+		atomic_store_explicit(&ex->asleep, 1, memory_order_seq_cst);
 		key = ec_prepare(&ex->ec);
 		if (exec_has_work(ex)) {
 			ec_cancel(&ex->ec);
 		} else {
 			ec_sleep(&ex->ec, key);
 		}
+		atomic_store_explicit(&ex->asleep, 0, memory_order_relaxed);
 		atomic_fetch_sub_explicit(&ex->pool->nsleep, 1, memory_order_relaxed);
 		deadline = now_ns() + ex->w->spin_ns;
 		backoff = 1;
@@ -388,8 +404,15 @@ static struct qitem *exec_next(struct exec *ex)
 		if (!ex->local)
 			inbox_drain(ex);
 		it = local_pop(ex);
-		if (it)
+		if (it) {
+			/*
+			 * It may have been woken for work of the pool: its own
+			 * comes first, so pass the wake-up on to a sleeper.
+			 */
+			if (q_nonempty(&ex->pool->qhead))
+				pool_notify(ex->pool);
 			return it;
+		}
 		it = pool_pop(ex->pool);
 		if (it)
 			return it;

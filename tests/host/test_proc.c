@@ -327,14 +327,19 @@ static int count_shared_maps(void)
 	return n;
 }
 
-static int count_dir(const char *path)
+/*
+ * Shared-memory names the library could have left: only ours (it names
+ * everything "simpler..."), never every entry of the machine's /dev/shm,
+ * which other programs use at the same time.
+ */
+static int count_our_shm_names(void)
 {
-	DIR *d = opendir(path);
+	DIR *d = opendir("/dev/shm");
 	struct dirent *e;
 	int n = 0;
 
 	while (d && (e = readdir(d)))
-		n++;
+		n += !strncmp(e->d_name, "simpler", 7);
 	if (d)
 		closedir(d);
 	return n;
@@ -342,7 +347,7 @@ static int count_dir(const char *path)
 
 TEST(destroy_is_bounded_with_a_stopped_chip_and_leaves_nothing)
 {
-	int maps = count_shared_maps(), shm = count_dir("/dev/shm"), n[2] = { 3, 2 }, i;
+	int maps = count_shared_maps(), shm = count_our_shm_names(), n[2] = { 3, 2 }, i;
 	struct simpler_worker *w = proc_worker(3, 2);
 	pid_t p[5];
 	double t0, took;
@@ -364,9 +369,14 @@ TEST(destroy_is_bounded_with_a_stopped_chip_and_leaves_nothing)
 	for (i = 0; i < 5; i++)
 		CHECK_MSG(kill(p[i], 0) == -1 && errno == ESRCH, "pid %d still exists", p[i]);
 	CHECK_EQ(count_shared_maps(), maps);
-	CHECK_EQ(count_dir("/dev/shm"), shm);
+	CHECK_EQ(count_our_shm_names(), shm);
 }
 
+/*
+ * Idle children answer the shutdown request: destroy never reaches the 2 s
+ * deadline after which it kills them.  (Milliseconds on an idle machine; a
+ * loaded KASAN VM is much slower, hence no tighter bound.)
+ */
 TEST(destroy_of_an_idle_worker_is_quick)
 {
 	struct simpler_worker *w = proc_worker(4, 2);
@@ -374,7 +384,9 @@ TEST(destroy_of_an_idle_worker_is_quick)
 
 	simpler_worker_destroy(w);
 	took = now_s() - t0;
-	CHECK_MSG(took < 0.5, "destroy took %.3f s", took);
+	printf("# destroy of an idle worker with 6 children took %.3f s\n", took);
+	CHECK_MSG(took < 1.9, "destroy took %.3f s: children did not answer before the kill "
+		  "deadline", took);
 }
 
 /* ---- create ---- */

@@ -4,7 +4,8 @@
  * work; sub tasks never wait behind chip tasks; groups start all members at
  * once on distinct chips (named or chosen), complete once, reserve their
  * chips while blocked, and fail as one; a full ring makes submit sleep, not
- * spin.
+ * spin; a task for any chip starts on the idle chip while the others are
+ * busy (no wake-up lost to a chip that was woken for its own work).
  */
 #include <sys/resource.h>
 
@@ -336,6 +337,78 @@ TEST(idle_executors_use_no_cpu)
 			r0.ru_stime.tv_sec) + (double)(r1.ru_utime.tv_usec - r0.ru_utime.tv_usec +
 						       r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) / 1e6;
 	CHECK_MSG(used < 0.03, "6 idle executors used %.3f s of CPU in 0.3 s", used);
+	simpler_worker_destroy(W);
+}
+
+/* ---- a task for any chip, with every other chip busy ---- */
+
+SHARED_ARRAY(_Atomic int, any_round, 1)
+
+/* a busy chip: hold until this round's task for any chip ran (bounded) */
+static int k_hold(const struct simpler_kernel_args *a)
+{
+	struct timespec ts = { 0, 1000000 };
+	int i, round = (int)a->scalars[0];
+
+	for (i = 0; i < 5000 && atomic_load(&any_round[0]) != round; i++)
+		nanosleep(&ts, NULL);
+	if (atomic_load(&any_round[0]) != round) {
+		simpler_kernel_errmsg(a, "round %d: the task for any chip did not start in 5 s "
+				      "while this chip was busy and another one idle", round);
+		return -ETIMEDOUT;
+	}
+	return 0;
+}
+
+static int k_mark(const struct simpler_kernel_args *a)
+{
+	atomic_store(&any_round[0], (int)a->scalars[0]);
+	return 0;
+}
+
+static int hold_cid, mark_cid;
+
+static int orch_any_chip(struct simpler_orch *o, void *arg)
+{
+	int round = *(int *)arg, c, r = 0;
+	struct simpler_args *a = simpler_args_new();
+	SIMPLER_OPTS(simpler_submit_opts, so);
+	struct simpler_tensor t;
+
+	/* chips 0..2 busy with their own work, woken one after the other */
+	for (c = 0; c < 3 && r >= 0; c++) {
+		simpler_args_reset(a);
+		t = tbytes(X, (uint64_t)c * 64, 8);
+		simpler_args_add_tensor(a, &t, SIMPLER_OUT);
+		simpler_args_add_scalar(a, (uint64_t)round);
+		so.worker = c;
+		r = simpler_submit(o, hold_cid, a, &so);
+	}
+	/* then work for any chip: only chip 3 is free to take it */
+	simpler_args_reset(a);
+	t = tbytes(X, 7 * 64, 8);
+	simpler_args_add_tensor(a, &t, SIMPLER_OUT);
+	simpler_args_add_scalar(a, (uint64_t)round);
+	if (r >= 0)
+		r = simpler_submit(o, mark_cid, a, NULL);
+	simpler_args_free(a);
+	return r < 0 ? r : 0;
+}
+
+TEST(task_for_any_chip_starts_on_the_idle_chip)
+{
+	struct timespec idle = { 0, 2000000 };
+	int round;
+
+	setup(4, 0, 0);
+	hold_cid = simpler_register(W, "hold", k_hold);
+	mark_cid = simpler_register(W, "mark", k_mark);
+	atomic_store(&any_round[0], 0);
+	for (round = 1; round <= 200; round++) {
+		/* every executor goes to sleep between rounds */
+		nanosleep(&idle, NULL);
+		CHECK_OK(simpler_run(W, orch_any_chip, &round), W);
+	}
 	simpler_worker_destroy(W);
 }
 
