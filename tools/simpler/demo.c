@@ -249,6 +249,7 @@ int cmd_demo(int argc, char **argv)
 	uint64_t t0, t1, t2, mismatches = 0;
 	uint32_t i, elems;
 	double secs, gflop;
+	int free_cpus;
 	float *ref;
 	int ret, c, served;
 	static const char usage[] = "demo [--chips N] [--size N] [--tile T] [--quick] [--staging] "
@@ -335,6 +336,12 @@ int cmd_demo(int argc, char **argv)
 	       (unsigned long long)d.tasks);
 	printf("  host memory: %s backend (A, B, E registered after the chips started)\n",
 	       simpler_worker_hostmem(w));
+	free_cpus = tool_free_cpus();
+	if (free_cpus < d.chips)
+		printf("  note: %d simulated chips share %d free CPU%s (of %d usable%s): expect at "
+		       "most %dx the sequential speed\n", d.chips, free_cpus, free_cpus == 1 ? "" : "s",
+		       tool_cpus(), free_cpus < tool_cpus() ? "; other programs keep the rest busy" : "",
+		       free_cpus > 1 ? free_cpus : 1);
 
 	prog.total = d.tasks;
 	prog.tty = isatty(STDOUT_FILENO);
@@ -366,9 +373,10 @@ int cmd_demo(int argc, char **argv)
 		       (unsigned long long)atomic_load(&ran_on[c][0]),
 		       (unsigned long long)atomic_load(&ran_on[c][1]),
 		       (unsigned long long)atomic_load(&ran_on[c][2]));
-	printf("\n  %llu tasks in %.3f s: %.0f tasks/s, %.2f GFLOP/s (sequential reference: %.3f s)\n",
+	printf("\n  %llu tasks in %.3f s: %.0f tasks/s, %.2f GFLOP/s (sequential reference: %.3f s, "
+	       "%.2fx its speed)\n",
 	       (unsigned long long)st.tasks_completed, secs, (double)st.tasks_completed / secs,
-	       gflop / secs, (double)(t2 - t1) / 1e9);
+	       gflop / secs, (double)(t2 - t1) / 1e9, (double)(t2 - t1) / 1e9 / secs);
 	printf("  %llu dependency edges inferred; TensorMap fast path %llu, overlap search %llu\n",
 	       (unsigned long long)st.edges, (unsigned long long)st.tensormap_fast,
 	       (unsigned long long)st.tensormap_slow);

@@ -33,6 +33,39 @@ static inline int tool_cpus(void)
 	return n > 0 ? (int)n : 1;
 }
 
+/*
+ * CPUs other programs leave free, roughly: usable CPUs minus the runnable
+ * tasks of the machine besides this one (/proc/stat procs_running, the
+ * median of a few looks 10 ms apart).  For telling the user why a run is
+ * slow, not for deciding anything.
+ */
+static inline int tool_free_cpus(void)
+{
+	int cpus = tool_cpus(), k, j, v[5], t, others;
+	char line[128];
+	FILE *f;
+
+	for (k = 0; k < 5; k++) {
+		v[k] = 1;
+		f = fopen("/proc/stat", "r");
+		while (f && fgets(line, sizeof(line), f))
+			if (sscanf(line, "procs_running %d", &v[k]) == 1)
+				break;
+		if (f)
+			fclose(f);
+		if (k < 4)
+			usleep(10000);
+	}
+	for (k = 1; k < 5; k++)	/* insertion sort: the median of five */
+		for (j = k; j > 0 && v[j - 1] > v[j]; j--) {
+			t = v[j];
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+	others = v[2] - 1;
+	return others >= cpus ? 0 : cpus - (others > 0 ? others : 0);
+}
+
 static inline int tool_cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
