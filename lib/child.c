@@ -164,11 +164,38 @@ static void serve_ctl(struct child *c)
 		snprintf(k->msg, sizeof(k->msg), "%s", err);
 }
 
-static bool has_work(struct mailbox *mb, uint32_t consumed)
+static bool has_work(struct mailbox *mb, struct pool_ring *r, uint32_t consumed)
 {
 	return atomic_load_explicit(&mb->posted, memory_order_acquire) != consumed ||
+	       atomic_load_explicit(&r->avail, memory_order_acquire) ||
 	       atomic_load_explicit(&mb->ctl_state, memory_order_acquire) == MB_POSTED ||
 	       atomic_load_explicit(&mb->shutdown, memory_order_acquire);
+}
+
+/* claim the oldest frame posted in the pool's shared ring: its index, or -1 */
+static int pool_claim(struct pool_ring *r, uint32_t slot)
+{
+	uint32_t posted;
+	int i, best;
+
+	while (atomic_load_explicit(&r->avail, memory_order_acquire)) {
+		best = -1;
+		for (i = 0; i < PR_FRAMES; i++)
+			/* acquire: the frame and its order were written before */
+			if (atomic_load_explicit(&r->state[i], memory_order_acquire) == PR_POSTED &&
+			    (best < 0 || r->order[i] < r->order[best]))
+				best = i;
+		if (best < 0)
+			return -1;
+		posted = PR_POSTED;
+		if (atomic_compare_exchange_strong_explicit(&r->state[best], &posted,
+							    PR_CLAIMED + slot, memory_order_acq_rel,
+							    memory_order_relaxed)) {
+			atomic_fetch_sub_explicit(&r->avail, 1, memory_order_relaxed);
+			return best;
+		}
+	}
+	return -1;
 }
 
 /*
@@ -176,17 +203,18 @@ static bool has_work(struct mailbox *mb, uint32_t consumed)
  * spin_budget children spin at once (one CPU fewer than the machine has,
  * kept for the dispatcher), the others sleep at once.
  */
-static void idle_wait(struct simpler_worker *w, struct mailbox *mb, uint32_t consumed)
+static void idle_wait(struct simpler_worker *w, struct mailbox *mb, struct pool_ring *r,
+		      uint32_t consumed)
 {
 	struct proc_shared *ps = w->pshared;
 	uint64_t deadline;
 	uint32_t key;
 
-	if (has_work(mb, consumed))
+	if (has_work(mb, r, consumed))
 		return;
 	if (atomic_fetch_add_explicit(&ps->spinners, 1, memory_order_relaxed) < ps->spin_budget) {
 		deadline = now_ns() + w->spin_ns;
-		for (unsigned i = 1; !has_work(mb, consumed); i++) {
+		for (unsigned i = 1; !has_work(mb, r, consumed); i++) {
 			if (i % 64 == 0 && now_ns() > deadline)
 				break;
 			if (i % 64 == 0)
@@ -196,9 +224,9 @@ static void idle_wait(struct simpler_worker *w, struct mailbox *mb, uint32_t con
 		}
 	}
 	atomic_fetch_sub_explicit(&ps->spinners, 1, memory_order_relaxed);
-	while (!has_work(mb, consumed)) {
+	while (!has_work(mb, r, consumed)) {
 		key = ec_prepare(&mb->child_ec);
-		if (has_work(mb, consumed))
+		if (has_work(mb, r, consumed))
 			ec_cancel(&mb->child_ec);
 		else
 			ec_sleep(&mb->child_ec, key);
@@ -249,9 +277,10 @@ void child_main(struct simpler_worker *w, struct mailbox *mb, pid_t parent)
 {
 	struct child *c = calloc(1, sizeof(*c));
 	char err[512];
+	struct pool_ring *ring;
 	pthread_t watcher;
-	uint32_t consumed;
-	int pidfd, ret;
+	uint32_t consumed, slot;
+	int pidfd, ret, i;
 
 	/* the parent may already be gone: do not outlive it even briefly */
 	pidfd = (int)syscall(SYS_pidfd_open, parent, 0);
@@ -292,8 +321,10 @@ void child_main(struct simpler_worker *w, struct mailbox *mb, pid_t parent)
 	atomic_store_explicit(&mb->boot, MB_READY, memory_order_seq_cst);
 	ec_notify(&mb->parent_ec);
 
+	ring = &w->pshared->ring[mb->kind ? 0 : 1];
+	slot = mb->kind ? mb->index : mb->index + w->chips.n;
 	for (;;) {
-		idle_wait(w, mb, consumed);
+		idle_wait(w, mb, ring, consumed);
 		if (atomic_load_explicit(&mb->shutdown, memory_order_acquire))
 			break;
 		if (atomic_load_explicit(&mb->ctl_state, memory_order_acquire) == MB_POSTED) {
@@ -304,10 +335,28 @@ void child_main(struct simpler_worker *w, struct mailbox *mb, pid_t parent)
 		}
 		/* one frame at a time: a control command waits at most one kernel */
 		if (atomic_load_explicit(&mb->posted, memory_order_acquire) != consumed) {
+			atomic_store_explicit(&mb->running, 1, memory_order_relaxed);
 			serve_task(c, &mb->task[consumed % MB_RING]);
+			atomic_store_explicit(&mb->running, 0, memory_order_relaxed);
 			/* seq_cst RMW: the result is published, then the dispatcher's waiter check */
 			atomic_exchange_explicit(&mb->done, ++consumed, memory_order_seq_cst);
 			if (atomic_load_explicit(&w->pshared->duty, memory_order_seq_cst) &&
+			    !atomic_load_explicit(&w->pshared->helping, memory_order_relaxed))
+				ec_notify_after_rmw(&w->pshared->disp_ec);
+		} else if ((i = pool_claim(ring, slot)) >= 0) {
+			atomic_store_explicit(&mb->running, 1, memory_order_relaxed);
+			ring->task[i].ran_on = slot;
+			serve_task(c, &ring->task[i]);
+			atomic_store_explicit(&mb->running, 0, memory_order_relaxed);
+			/* seq_cst RMW: the result is published, then the dispatcher's waiter check */
+			atomic_exchange_explicit(&ring->state[i], PR_DONE, memory_order_seq_cst);
+			/*
+			 * The dispatcher has reaping and refilling to do, but the others
+			 * are fed while at least one frame each is waiting: wake it only
+			 * when the ring runs low.
+			 */
+			if (atomic_load_explicit(&ring->avail, memory_order_relaxed) < ring->nkids &&
+			    atomic_load_explicit(&w->pshared->duty, memory_order_seq_cst) &&
 			    !atomic_load_explicit(&w->pshared->helping, memory_order_relaxed))
 				ec_notify_after_rmw(&w->pshared->disp_ec);
 		}

@@ -273,6 +273,12 @@ struct pool {
 	struct qitem *qhead, *qtail;
 	_Atomic uint32_t nsleep __line;	/* executors about to sleep or asleep */
 	uint64_t ewma_ns;		/* process mode: recent time a task spent in a process */
+	/* process mode: the pool's shared ring, as the baton holder sees it */
+	struct pool_ring *ring;
+	struct qitem *pr_it[PR_FRAMES];	/* the task of each frame; NULL: free */
+	uint64_t pr_t[PR_FRAMES];	/* when it was posted */
+	uint64_t pr_order;
+	unsigned pr_used;		/* frames not free */
 };
 
 struct tensormap;
@@ -430,6 +436,10 @@ void proc_destroy(struct simpler_worker *w);
 int proc_respawn(struct simpler_worker *w);
 /* the dispatcher's side of a mailbox (sched.c runs it) */
 void proc_post(struct exec *ex, struct qitem *it);
+void proc_pool_post(struct simpler_worker *w, struct pool *p, unsigned i, struct qitem *it);
+bool proc_pool_reap(struct simpler_worker *w, struct pool *p, unsigned i, struct qitem **it,
+		    struct exec **ran, struct failure **fail);
+bool proc_pool_unpost(struct pool *p, unsigned i, struct qitem **it);
 bool proc_reap(struct exec *ex, struct qitem **it, struct failure **f);
 bool proc_reapable(struct exec *ex);
 struct failure *proc_dead_failure(struct exec *ex, const struct task *t);

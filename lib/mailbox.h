@@ -11,6 +11,13 @@
  * - the control lane is one frame and a state word the parent sets to
  *   POSTED and the child to DONE; the caller waits on parent_ec.
  *
+ * Work for any chip (or any sub) goes through one more ring, shared by every
+ * process of the pool (struct pool_ring): the dispatcher posts up to
+ * PR_FRAMES ready tasks there, and whichever process is free first claims
+ * the oldest, runs it and marks it done; the dispatcher reaps it later.  So
+ * a free process never waits for the dispatcher while such work is ready,
+ * and a busy one never holds it.  A process serves its own ring first.
+ *
  * The child sleeps on child_ec.  Every eventcount here is process-shared:
  * waiters spin briefly, then sleep on a futex.
  */
@@ -25,6 +32,7 @@
 #define MB_MSG		1024		/* error messages: at least 512 bytes, with where */
 #define MB_WINDOW	(1U << 20)	/* copy window for copy_to/copy_from chunks */
 #define MB_RING		8		/* task frames in flight per child */
+#define PR_FRAMES	16		/* task frames in a pool's shared ring */
 
 enum mb_state { MB_IDLE, MB_POSTED, MB_DONE };
 enum mb_boot { MB_BOOTING, MB_READY, MB_FAILED };
@@ -41,6 +49,7 @@ enum mb_op {
 
 struct mb_task {
 	uint64_t seq;
+	int32_t ran_on;			/* pool ring: the slot of the process that ran it */
 	int32_t callable;
 	uint32_t block_dim, nr_tensors, nr_scalars;
 	struct simpler_tensor tensors[SIMPLER_MAX_TENSORS];
@@ -73,6 +82,7 @@ struct mailbox {
 	struct ec parent_ec __attribute__((aligned(64)));	/* control callers wait here */
 	_Atomic uint32_t posted __attribute__((aligned(64)));	/* frames published */
 	_Atomic uint32_t done __attribute__((aligned(64)));	/* frames finished */
+	_Atomic uint32_t running;	/* the child is running a frame (own or pool) */
 	struct mb_task task[MB_RING];
 	_Atomic uint32_t ctl_state __attribute__((aligned(64)));
 	struct mb_ctl ctl;
@@ -92,8 +102,20 @@ struct shared_callable {
 	char obj[256];			/* path of that object ("" for the main program) */
 };
 
+/* pool ring frame states; a claimed frame holds PR_CLAIMED + the claimer's slot */
+enum pr_state { PR_FREE, PR_POSTED, PR_DONE, PR_CLAIMED };
+
+struct pool_ring {
+	_Atomic uint32_t avail __attribute__((aligned(64)));	/* frames POSTED, not claimed */
+	uint32_t nkids;			/* processes of the pool */
+	_Atomic uint32_t state[PR_FRAMES] __attribute__((aligned(64)));
+	uint64_t order[PR_FRAMES];	/* posting order: the oldest is claimed first */
+	struct mb_task task[PR_FRAMES];
+};
+
 /* shared by the parent and every child */
 struct proc_shared {
+	struct pool_ring ring[2];	/* work for any chip [0], any sub [1] */
 	struct ec disp_ec __attribute__((aligned(64)));	/* the dispatcher sleeps here */
 	_Atomic uint32_t spinners __attribute__((aligned(64)));	/* children spinning idle */
 	uint32_t spin_budget;		/* how many may: online CPUs - 1, at least 1 */

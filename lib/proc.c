@@ -260,6 +260,10 @@ int proc_create(struct simpler_worker *w)
 		return werr(w, -ENOMEM, "cannot map the dispatcher's shared page");
 	}
 	ec_init(&w->pshared->disp_ec, true);
+	w->pshared->ring[0].nkids = (uint32_t)w->chips.n;
+	w->pshared->ring[1].nkids = (uint32_t)w->subs.n;
+	w->chips.ring = &w->pshared->ring[0];
+	w->subs.ring = &w->pshared->ring[1];
 	/* the CPUs this process may use (a cpuset may hold fewer than the machine has) */
 	w->pshared->spin_budget = w->ncpus > 2 ? (uint32_t)w->ncpus - 1 : 1;
 	for (i = 0; i < nslots(w); i++) {
@@ -370,14 +374,11 @@ struct failure *proc_dead_failure(struct exec *ex, const struct task *t)
 					  ex->death, kernel_name(ex->w, t), t->seq));
 }
 
-void proc_post(struct exec *ex, struct qitem *it)
+/* write task member it into frame f */
+static void frame_fill(struct simpler_worker *w, struct mb_task *f, struct qitem *it)
 {
-	struct simpler_worker *w = ex->w;
 	struct task *t = it->task;
 	const struct member *mb = &t->members[it->member];
-	struct mailbox *box = ex->mb;
-	uint32_t posted = atomic_load_explicit(&ex->posted, memory_order_relaxed);
-	struct mb_task *f = &box->task[posted % MB_RING];
 
 	f->seq = t->seq;
 	f->callable = t->callable;
@@ -396,6 +397,15 @@ void proc_post(struct exec *ex, struct qitem *it)
 	}
 	if (mb->ns)
 		memcpy(f->scalars, &t->scalars[mb->s0], mb->ns * sizeof(*f->scalars));
+}
+
+void proc_post(struct exec *ex, struct qitem *it)
+{
+	struct simpler_worker *w = ex->w;
+	struct mailbox *box = ex->mb;
+	uint32_t posted = atomic_load_explicit(&ex->posted, memory_order_relaxed);
+
+	frame_fill(w, &box->task[posted % MB_RING], it);
 	ex->ring_it[posted % MB_RING] = it;
 	ex->ring_t[posted % MB_RING] = pass_clock(w);
 	atomic_store_explicit(&ex->posted, posted + 1, memory_order_relaxed);
@@ -404,6 +414,81 @@ void proc_post(struct exec *ex, struct qitem *it)
 	ec_notify_after_rmw(&box->child_ec);
 }
 
+/* post it into free frame i of p's shared ring; waking someone is the caller's */
+void proc_pool_post(struct simpler_worker *w, struct pool *p, unsigned i, struct qitem *it)
+{
+	struct pool_ring *r = p->ring;
+
+	frame_fill(w, &r->task[i], it);
+	r->task[i].ran_on = -1;
+	r->order[i] = ++p->pr_order;
+	p->pr_it[i] = it;
+	p->pr_t[i] = pass_clock(w);
+	p->pr_used++;
+	/* the frame, then its state (a claimer acquires it), then the count */
+	atomic_store_explicit(&r->state[i], PR_POSTED, memory_order_release);
+	atomic_fetch_add_explicit(&r->avail, 1, memory_order_seq_cst);
+}
+
+/*
+ * Frame i of p's shared ring, if it is over: done (its result), or claimed by
+ * a process that died.  Then it is free again.
+ */
+bool proc_pool_reap(struct simpler_worker *w, struct pool *p, unsigned i, struct qitem **it,
+		    struct exec **ran, struct failure **fail)
+{
+	struct pool_ring *r = p->ring;
+	uint32_t st = atomic_load_explicit(&r->state[i], memory_order_acquire);
+	const struct mb_task *f = &r->task[i];
+	struct exec *ex;
+	struct task *t;
+
+	if (!p->pr_it[i] || st == PR_POSTED || st == PR_FREE)
+		return false;
+	*it = p->pr_it[i];
+	t = (*it)->task;
+	if (st == PR_DONE) {
+		ex = slot_exec(w, f->ran_on);
+		p->ewma_ns += ((int64_t)(pass_clock(w) - p->pr_t[i]) - (int64_t)p->ewma_ns) / 8;
+		STAT_ADD(ex->st_staged, f->staged);
+		*fail = NULL;
+		if (f->err)
+			*fail = failure_or_oom(failure_new(f->err, "%s%s%s", f->msg,
+							   ex->restarts && f->err == -EFAULT ?
+							   "; " : "",
+							   ex->restarts && f->err == -EFAULT ?
+							   ex->restart_note : ""));
+	} else {
+		ex = slot_exec(w, (int)(st - PR_CLAIMED));
+		if (!dead(ex))
+			return false;	/* still running there */
+		*fail = failure_or_oom(failure_new(-ECHILD, "%s died while running kernel '%s' "
+						   "(task #%" PRIu64 "): %s", ex->tag,
+						   kernel_name(w, t), t->seq, ex->death));
+		ex->dead_reported = true;
+	}
+	*ran = ex;
+	p->pr_it[i] = NULL;
+	p->pr_used--;
+	atomic_store_explicit(&r->state[i], PR_FREE, memory_order_release);
+	return true;
+}
+
+/* nobody of p is left to claim frame i: take it back unrun */
+bool proc_pool_unpost(struct pool *p, unsigned i, struct qitem **it)
+{
+	uint32_t posted = PR_POSTED;
+
+	if (!p->pr_it[i] || !atomic_compare_exchange_strong_explicit(&p->ring->state[i], &posted,
+								     PR_FREE, memory_order_acq_rel,
+								     memory_order_relaxed))
+		return false;
+	atomic_fetch_sub_explicit(&p->ring->avail, 1, memory_order_relaxed);
+	*it = p->pr_it[i];
+	p->pr_it[i] = NULL;
+	p->pr_used--;
+	return true;
+}
 
 bool proc_reap(struct exec *ex, struct qitem **it, struct failure **fail)
 {

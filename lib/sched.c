@@ -604,47 +604,98 @@ static bool sleeping(struct exec *ex)
 						     memory_order_relaxed);
 }
 
+/* is ex's process free to claim pool work at once (alive, awake, idle)? */
+static bool awake_idle(struct exec *ex)
+{
+	return alive(ex) && !inflight(ex) && !ex->local &&
+	       !atomic_load_explicit(&ex->mb->running, memory_order_relaxed) &&
+	       !atomic_load_explicit(&ex->mb->child_ec.waiters, memory_order_relaxed);
+}
+
 /*
- * Work for any executor of p goes only to an idle one, so a busy chip never
- * holds it.  An awake idle process is preferred: waking a sleeping one costs
- * a futex wake-up, worth it when tasks are long, or when no busy process is
- * about to be free (busy for less than hold_ns) to take it instead.
+ * Work for any executor of p goes into p's shared ring, where whichever
+ * process is free first claims it, so a busy one never holds it.  Then enough
+ * sleeping processes are woken for what the awake idle ones will not take:
+ * waking costs a futex wake-up, worth it when tasks are long, or when no busy
+ * process is about to be free (busy for less than hold_ns) to take it.
  */
 static bool pool_feed(struct simpler_worker *w, struct pool *p)
 {
-	uint64_t hold_ns = w->spin_ns / 2, now = 0;
-	struct exec *ex, *pick, *sleeper;
+	uint64_t hold_ns = w->spin_ns / 2, now;
+	unsigned i, avail, idle = 0;
 	struct qitem *it;
-	bool moved = false, soon;
-	int i;
+	bool moved = false, soon = false;
+	struct exec *ex;
 
-	while (q_nonempty(&p->qhead)) {
-		pick = sleeper = NULL;
-		soon = false;
-		for (i = 0; i < p->n && !pick; i++) {
-			ex = &p->ex[i];
-			if (!alive(ex))
-				continue;
-			if (!inflight(ex) && !ex->local) {
-				if (!sleeping(ex))
-					pick = ex;
-				else if (!sleeper)
-					sleeper = ex;
-			} else if (inflight(ex)) {
-				now = pass_clock(w);
-				soon |= now - ex->ring_t[atomic_load_explicit(&ex->reaped,
-									memory_order_relaxed) % MB_RING] <
-					hold_ns;
-			}
-		}
-		if (!pick && sleeper && (!soon || p->ewma_ns > hold_ns))
-			pick = sleeper;
-		if (!pick || !(it = pool_pop(p)))
+	for (i = 0; q_nonempty(&p->qhead) && p->pr_used < PR_FRAMES && i < PR_FRAMES; i++) {
+		if (p->pr_it[i])
+			continue;
+		it = pool_pop(p);
+		if (!it)
 			break;
-		start(pick, it);
+		atomic_store_explicit(&it->task->state, TS_RUNNING, memory_order_relaxed);
+		proc_pool_post(w, p, i, it);
 		moved = true;
 	}
+	avail = atomic_load_explicit(&p->ring->avail, memory_order_seq_cst);
+	if (!avail)
+		return moved;
+	for (i = 0; i < (unsigned)p->n; i++)
+		idle += awake_idle(&p->ex[i]);
+	if (avail <= idle)
+		return moved;
+	/* a frame about to finish in the ring frees a process for the next */
+	now = pass_clock(w);
+	for (i = 0; i < PR_FRAMES && !soon; i++)
+		soon = p->pr_it[i] && now - p->pr_t[i] < hold_ns &&
+		       atomic_load_explicit(&p->ring->state[i], memory_order_relaxed) >= PR_CLAIMED;
+	if (soon && p->ewma_ns <= hold_ns)
+		return moved;
+	for (i = 0; i < (unsigned)p->n && avail > idle; i++) {
+		ex = &p->ex[i];
+		if (alive(ex) && sleeping(ex)) {
+			ec_notify(&ex->mb->child_ec);
+			avail--;
+		}
+	}
 	return moved;
+}
+
+/* reap every finished frame of p's shared ring */
+static bool pool_reap(struct simpler_worker *w, struct pool *p)
+{
+	struct failure *f;
+	struct qitem *it;
+	struct exec *ex;
+	bool moved = false;
+	unsigned i;
+
+	for (i = 0; p->pr_used && i < PR_FRAMES; i++) {
+		if (proc_pool_reap(w, p, i, &it, &ex, &f)) {
+			member_done(ex, it->task, f);
+			moved = true;
+		}
+	}
+	return moved;
+}
+
+/* is anything of p's shared ring over (done, or its process dead)? */
+static bool pool_reapable(struct simpler_worker *w, struct pool *p)
+{
+	uint32_t st;
+	unsigned i;
+
+	for (i = 0; p->pr_used && i < PR_FRAMES; i++) {
+		if (!p->pr_it[i])
+			continue;
+		st = atomic_load_explicit(&p->ring->state[i], memory_order_acquire);
+		if (st == PR_DONE ||
+		    (st >= PR_CLAIMED && !alive(st - PR_CLAIMED < (uint32_t)w->chips.n ?
+						&w->chips.ex[st - PR_CLAIMED] :
+						&w->subs.ex[st - PR_CLAIMED - w->chips.n])))
+			return true;
+	}
+	return false;
 }
 
 /* nobody left to take a pool's work: fail it */
@@ -652,11 +703,18 @@ static bool pool_orphans(struct pool *p)
 {
 	struct qitem *it;
 	bool moved = false;
-	int i;
+	unsigned i;
+	int k;
 
-	for (i = 0; i < p->n; i++)
-		if (alive(&p->ex[i]))
+	for (k = 0; k < p->n; k++)
+		if (alive(&p->ex[k]))
 			return false;
+	for (i = 0; i < PR_FRAMES; i++) {
+		if (p->n && proc_pool_unpost(p, i, &it)) {
+			start(&p->ex[0], it);
+			moved = true;
+		}
+	}
 	while (p->n && (it = pool_pop(p))) {
 		start(&p->ex[0], it);
 		moved = true;
@@ -676,10 +734,13 @@ static bool disp_has_work(struct simpler_worker *w)
 	for_each_exec(w, i, ex) {
 		if (proc_reapable(ex) || atomic_load_explicit(&ex->inbox, memory_order_relaxed))
 			return true;
-		idle |= !inflight(ex) && alive(ex);
+		idle |= alive(ex);
 	}
-	/* pool work waits for an idle chip (or sub) */
-	return idle && (q_nonempty(&w->chips.qhead) || q_nonempty(&w->subs.qhead));
+	if (pool_reapable(w, &w->chips) || pool_reapable(w, &w->subs))
+		return true;
+	/* pool work waits for room in its ring */
+	return idle && ((q_nonempty(&w->chips.qhead) && w->chips.pr_used < PR_FRAMES) ||
+			(q_nonempty(&w->subs.qhead) && w->subs.pr_used < PR_FRAMES));
 }
 
 static bool baton_take(struct simpler_worker *w)
@@ -723,6 +784,7 @@ static bool disp_pass(struct simpler_worker *w)
 			moved = true;
 		}
 	}
+	moved |= pool_reap(w, &w->chips) | pool_reap(w, &w->subs);
 	for_each_exec(w, i, ex)
 		moved |= feed(w, ex);
 	moved |= pool_feed(w, &w->chips) | pool_feed(w, &w->subs);
@@ -775,7 +837,7 @@ void sched_let_go(struct simpler_worker *w)
 		return;
 	}
 	baton_wait(w);
-	pending = disp_queued(w);
+	pending = disp_queued(w) || w->chips.pr_used || w->subs.pr_used;
 	for_each_exec(w, i, ex)
 		pending |= inflight(ex) != 0;
 	baton_drop(w);
