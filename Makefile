@@ -47,17 +47,25 @@ all: lib tools
 
 lib: $(LIBA) $(LIBSO) $(BUILD)/simpler.pc
 
-TOOL_SRC := $(wildcard tools/simpler/*.c)
+TOOL_SRC := $(filter-out tools/simpler/work.c,$(wildcard tools/simpler/*.c))
 
-$(BUILD)/simpler: $(TOOL_SRC) $(wildcard tools/simpler/*.h) $(LIBA)
-	$(CC) $(LIB_CFLAGS) -Itools/simpler -o $@ $(TOOL_SRC) $(LIBA) -lpthread -lm
+# the bench's kernels: one object, linked by the simpler command and the StarPU side alike
+$(BUILD)/obj/tools/work.o: tools/simpler/work.c tools/simpler/work.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) -std=gnu11 -c -o $@ $<
+
+$(BUILD)/simpler: $(TOOL_SRC) $(wildcard tools/simpler/*.h) $(LIBA) $(BUILD)/obj/tools/work.o
+	$(CC) $(LIB_CFLAGS) -Itools/simpler -o $@ $(TOOL_SRC) $(BUILD)/obj/tools/work.o $(LIBA) \
+		-lpthread -lm
 
 # the StarPU side of `simpler bench work`, when Debian's libstarpu-dev is there (make deps)
 STARPU_OK := $(shell pkg-config --exists starpu-1.3 2>/dev/null && echo 1)
-$(BUILD)/bench/starpu-work: tools/bench/starpu-work.c tools/simpler/work.h tools/simpler/tool.h
+$(BUILD)/bench/starpu-work: tools/bench/starpu-work.c tools/simpler/work.h tools/simpler/tool.h \
+		$(BUILD)/obj/tools/work.o
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -pthread -Itools/simpler \
-		$$(pkg-config --cflags starpu-1.3) -o $@ $< $$(pkg-config --libs starpu-1.3) -lm
+		$$(pkg-config --cflags starpu-1.3) -o $@ $< $(BUILD)/obj/tools/work.o \
+		$$(pkg-config --libs starpu-1.3) -lm
 
 tools: lib $(BUILD)/simpler $(if $(STARPU_OK),$(BUILD)/bench/starpu-work)
 

@@ -199,9 +199,31 @@ static int pool_claim(struct pool_ring *r, uint32_t slot)
 }
 
 /*
- * Wait for work.  Spinning pays only while a CPU is free to spin on: at most
- * spin_budget children spin at once (one CPU fewer than the machine has,
- * kept for the dispatcher), the others sleep at once.
+ * May this child spin for work?  Only if someone who posts work is awake
+ * (the dispatcher thread, or the orchestrator dispatching itself), and a CPU
+ * is left for the spinner after the processes running frames, that
+ * dispatching party and other programs' runnable tasks: a spinner that takes
+ * the CPU the dispatcher needs delays the very work it waits for.
+ */
+static bool may_spin(struct simpler_worker *w)
+{
+	struct proc_shared *ps = w->pshared;
+	unsigned busy = 0;
+	int i;
+
+	if (atomic_load_explicit(&ps->disp_ec.waiters, memory_order_relaxed) &&
+	    !atomic_load_explicit(&ps->helping, memory_order_relaxed))
+		return false;
+	for (i = 0; i < w->chips.n + w->subs.n; i++)
+		busy += atomic_load_explicit(&(i < w->chips.n ? &w->chips.ex[i] :
+					       &w->subs.ex[i - w->chips.n])->mb->running,
+					     memory_order_relaxed);
+	return atomic_load_explicit(&ps->others, memory_order_relaxed) + busy + 2 <= ps->ncpus;
+}
+
+/*
+ * Wait for work: spin while that pays (at most spin_budget children at once,
+ * and see may_spin()), then sleep.
  */
 static void idle_wait(struct simpler_worker *w, struct mailbox *mb, struct pool_ring *r,
 		      uint32_t consumed)
@@ -212,7 +234,8 @@ static void idle_wait(struct simpler_worker *w, struct mailbox *mb, struct pool_
 
 	if (has_work(mb, r, consumed))
 		return;
-	if (atomic_fetch_add_explicit(&ps->spinners, 1, memory_order_relaxed) < ps->spin_budget) {
+	if (atomic_fetch_add_explicit(&ps->spinners, 1, memory_order_relaxed) < ps->spin_budget &&
+	    may_spin(w)) {
 		deadline = now_ns() + w->spin_ns;
 		for (unsigned i = 1; !has_work(mb, r, consumed); i++) {
 			if (i % 64 == 0 && now_ns() > deadline)

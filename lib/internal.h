@@ -334,6 +334,8 @@ struct simpler_worker {
 	_Atomic uint64_t beat __line;
 	uint64_t standby_ns;
 	uint64_t pass_ns;	/* the baton holder's clock, read once a pass (0: not yet) */
+	int loadavg_fd;		/* /proc/loadavg, read by the baton holder every few ms */
+	uint64_t load_ns;	/* when it was read last */
 	struct hostmem *hm;
 	struct boot *boot;		/* chip bootstrap configs and comm domains, or NULL */
 
@@ -390,7 +392,7 @@ void sched_let_go(struct simpler_worker *w);
  */
 #define SCHED_HELP_UNTIL(w, cond, leave)                                              \
 	do {                                                                          \
-		uint64_t __since = 0;                                                 \
+		uint64_t __since = 0, __spin = 0;                                     \
 		unsigned __idle = 0;                                                  \
                                                                                       \
 		sched_present(w);                                                     \
@@ -402,7 +404,8 @@ void sched_let_go(struct simpler_worker *w);
 				cpu_relax();                                          \
 			} else if (__idle == 32) {                                    \
 				__since = now_ns();  /* idle from here */             \
-			} else if (now_ns() - __since >= (w)->spin_ns) {              \
+				__spin = sched_spin_ns(w);                            \
+			} else if (now_ns() - __since >= __spin) {                    \
 				break;                                                \
 			}                                                             \
 		}                                                                     \
@@ -425,6 +428,13 @@ static inline void sched_beat(struct simpler_worker *w)
 			      memory_order_relaxed);
 }
 bool sched_help(struct simpler_worker *w);
+/*
+ * How long a dispatching party (the orchestrator, the dispatcher thread)
+ * may spin for completions before it sleeps: 0 when tasks take longer than
+ * a spin, or when spinning would take a CPU that a running process or
+ * another program needs.
+ */
+uint64_t sched_spin_ns(struct simpler_worker *w);
 void sched_stop(struct simpler_worker *w);
 void task_ready(struct task *t);
 void task_finish(struct task *t, struct failure *f, struct exec *ex);

@@ -119,6 +119,13 @@ struct proc_shared {
 	struct ec disp_ec __attribute__((aligned(64)));	/* the dispatcher sleeps here */
 	_Atomic uint32_t spinners __attribute__((aligned(64)));	/* children spinning idle */
 	uint32_t spin_budget;		/* how many may: online CPUs - 1, at least 1 */
+	uint32_t ncpus;			/* usable CPUs */
+	/*
+	 * Runnable tasks of other programs at the last look (the baton holder
+	 * reads /proc/loadavg every few ms): a spinner must leave a CPU for
+	 * them, for our running processes and for whoever it waits for.
+	 */
+	_Atomic uint32_t others;
 	/*
 	 * A child that finished a frame wakes the dispatcher thread only while
 	 * it is on duty (the orchestrator left work waiting for completions)

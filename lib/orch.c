@@ -705,7 +705,7 @@ SIMPLER_API int simpler_run(struct simpler_worker *w, simpler_orch_fn fn, void *
 	if (!w->mode_threads)
 		SCHED_HELP_UNTIL(w, atomic_load_explicit(&w->run.inflight,
 							 memory_order_acquire) == 0, true);
-	EC_WAIT_UNTIL(&w->run.done_ec, w->spin_ns,
+	EC_WAIT_UNTIL(&w->run.done_ec, w->mode_threads ? w->spin_ns : sched_spin_ns(w),
 		      atomic_load_explicit(&w->run.inflight, memory_order_acquire) == 0);
 	/* every frame is dead once every task finished */
 	EC_WAIT_UNTIL(&w->frame_ec, w->spin_ns,

@@ -767,6 +767,66 @@ static void baton_wait(struct simpler_worker *w)
 	}
 }
 
+/* processes of the worker running a frame now */
+static unsigned running_kids(struct simpler_worker *w)
+{
+	struct exec *ex;
+	unsigned n = 0;
+	int i;
+
+	for_each_exec(w, i, ex)
+		n += atomic_load_explicit(&ex->mb->running, memory_order_relaxed);
+	return n;
+}
+
+#define LOAD_PERIOD_NS	5000000ULL
+
+/*
+ * Every few ms, the baton holder looks how many tasks of other programs are
+ * runnable: /proc/loadavg's running count, less ours (itself, processes
+ * running frames, spinners).
+ */
+static void load_look(struct simpler_worker *w)
+{
+	uint64_t now = pass_clock(w);
+	unsigned running = 0, ours;
+	char buf[128], *p;
+	ssize_t n;
+
+	if (w->loadavg_fd < 0 || now - w->load_ns < LOAD_PERIOD_NS)
+		return;
+	w->load_ns = now;
+	n = pread(w->loadavg_fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	/* "0.52 0.58 0.59 3/187 12345": the fourth field, runnable/total */
+	p = strchr(buf, ' ');
+	p = p ? strchr(p + 1, ' ') : NULL;
+	p = p ? strchr(p + 1, ' ') : NULL;
+	if (!p || sscanf(p + 1, "%u", &running) != 1)
+		return;
+	/* this thread, the orchestrator if it dispatches too, running and spinning children */
+	ours = 1 + atomic_load_explicit(&w->pshared->helping, memory_order_relaxed) +
+	       running_kids(w) + atomic_load_explicit(&w->pshared->spinners, memory_order_relaxed);
+	atomic_store_explicit(&w->pshared->others, running > ours ? running - ours : 0,
+			      memory_order_relaxed);
+}
+
+uint64_t sched_spin_ns(struct simpler_worker *w)
+{
+	struct proc_shared *ps = w->pshared;
+
+	/* a completion is not expected within a spin */
+	if (w->chips.ewma_ns > w->spin_ns && (!w->subs.n || w->subs.ewma_ns > w->spin_ns))
+		return 0;
+	/* the running processes and other programs first; then this spinner */
+	if (atomic_load_explicit(&ps->others, memory_order_relaxed) + running_kids(w) + 1 >
+	    ps->ncpus)
+		return 0;
+	return w->spin_ns;
+}
+
 /* one pass: reap every ring, feed every process; the caller holds the baton */
 static bool disp_pass(struct simpler_worker *w)
 {
@@ -778,6 +838,7 @@ static bool disp_pass(struct simpler_worker *w)
 
 	dispatching = true;
 	w->pass_ns = 0;
+	load_look(w);
 	for_each_exec(w, i, ex) {
 		while (proc_reap(ex, &it, &f)) {
 			member_done(ex, it->task, f);
@@ -950,7 +1011,7 @@ static void *disp_main(void *arg)
 		if (sched_help(w))
 			continue;
 		/* spin a while for more, then sleep until a child or the orchestrator wakes us */
-		deadline = now_ns() + w->spin_ns;
+		deadline = now_ns() + sched_spin_ns(w);
 		for (n = 1; !disp_wanted(w); n++) {
 			if (n % 64 == 0 && now_ns() > deadline) {
 				key = ec_prepare(e);
@@ -958,7 +1019,7 @@ static void *disp_main(void *arg)
 					ec_cancel(e);
 				else
 					ec_sleep(e, key);
-				deadline = now_ns() + w->spin_ns;
+				deadline = now_ns() + sched_spin_ns(w);
 			} else if (n % 64 == 0) {
 				sched_yield();
 			} else {

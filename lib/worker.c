@@ -252,6 +252,7 @@ SIMPLER_API int simpler_worker_create(const struct simpler_worker_opts *o, struc
 	w->flags = flags;
 	w->mode_threads = !!(flags & SIMPLER_WORKER_THREADS);
 	w->proc_evfd = -1;
+	w->loadavg_fd = -1;
 	w->start_timeout_ms = OPTS_GET(o, start_timeout_ms, 0) ? OPTS_GET(o, start_timeout_ms, 0) :
 			      DEFAULT_START_TIMEOUT_MS;
 	w->spin_ns = (uint64_t)(OPTS_GET(o, spin_us, 0) ? OPTS_GET(o, spin_us, 0) :

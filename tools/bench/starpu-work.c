@@ -98,7 +98,8 @@ int main(int argc, char **argv)
 	work_graph_init(&g, atoi(argv[1]), (uint32_t)atoi(argv[2]), (uint32_t)atoi(argv[3]));
 	reps = atoi(argv[5]);
 	tile_T = g.T;
-	g.mem = mmap(NULL, work_bytes(&g), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+	/* the same kind of memory as simpler's runs (shared, so no transparent huge pages) */
+	g.mem = mmap(NULL, work_bytes(&g), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
 		     -1, 0);
 	h = calloc(g.nr_tiles, sizeof(*h));
 	if (g.mem == MAP_FAILED || !h || reps < 1)
