@@ -272,6 +272,7 @@ struct pool {
 	spinlock_t qlock __line;	/* the pool queue: tasks for any executor */
 	struct qitem *qhead, *qtail;
 	_Atomic uint32_t nsleep __line;	/* executors about to sleep or asleep */
+	_Atomic uint32_t nspin;		/* executors spinning for work: they take it, no wake */
 	uint64_t ewma_ns;		/* process mode: recent time a task spent in a process */
 	/* process mode: the pool's shared ring, as the baton holder sees it */
 	struct pool_ring *ring;

@@ -113,9 +113,11 @@ static void pool_notify(struct pool *p)
 
 	if (p->n && !p->ex[0].w->mode_threads)
 		return;		/* sched_submitted() decides who dispatches it */
-	/* pairs with the seq_cst increment of nsleep in exec_wait() */
+	/* pairs with the seq_cst updates of nspin and nsleep in exec_wait() */
 	atomic_thread_fence(memory_order_seq_cst);
-	if (!atomic_load_explicit(&p->nsleep, memory_order_relaxed))
+	/* a spinner takes it (it looks again before it sleeps): waking one costs more */
+	if (atomic_load_explicit(&p->nspin, memory_order_relaxed) ||
+	    !atomic_load_explicit(&p->nsleep, memory_order_relaxed))
 		return;
 	for (i = 0; i < p->n; i++)
 		if (exec_wake(&p->ex[i]))
@@ -369,6 +371,7 @@ static void exec_wait(struct exec *ex)
 	unsigned k, backoff = 1;
 	uint32_t key;
 
+	atomic_fetch_add_explicit(&ex->pool->nspin, 1, memory_order_seq_cst);
 	while (!exec_has_work(ex)) {
 		if (now_ns() < deadline) {
 			/* poll gently: each look takes the producers' lines away from them */
@@ -378,6 +381,8 @@ static void exec_wait(struct exec *ex)
 				backoff *= 2;
 			continue;
 		}
+		/* no longer a spinner: from here a producer must wake us */
+		atomic_fetch_sub_explicit(&ex->pool->nspin, 1, memory_order_seq_cst);
 		/* pairs with the fence in pool_notify() */
 		atomic_fetch_add_explicit(&ex->pool->nsleep, 1, memory_order_seq_cst);
 		/* claimable from here; pairs with the CAS in exec_wake() */
@@ -392,7 +397,9 @@ static void exec_wait(struct exec *ex)
 		atomic_fetch_sub_explicit(&ex->pool->nsleep, 1, memory_order_relaxed);
 		deadline = now_ns() + ex->w->spin_ns;
 		backoff = 1;
+		atomic_fetch_add_explicit(&ex->pool->nspin, 1, memory_order_seq_cst);
 	}
+	atomic_fetch_sub_explicit(&ex->pool->nspin, 1, memory_order_seq_cst);
 }
 
 /* the next item: own queue first, then the pool's; NULL when stopping */
@@ -614,19 +621,30 @@ static bool awake_idle(struct exec *ex)
 
 /*
  * Work for any executor of p goes into p's shared ring, where whichever
- * process is free first claims it, so a busy one never holds it.  Then enough
- * sleeping processes are woken for what the awake idle ones will not take:
- * waking costs a futex wake-up, worth it when tasks are long, or when no busy
- * process is about to be free (busy for less than hold_ns) to take it.
+ * process is free first claims it, so a busy one never holds it (an awake
+ * idle process gets one through its own ring first).  Then enough sleeping
+ * processes are woken for what the awake idle ones will not take: waking
+ * costs a futex wake-up, worth it when tasks are long (a recent task took
+ * more than hold_ns), or when no process is awake to take it at all.
  */
 static bool pool_feed(struct simpler_worker *w, struct pool *p)
 {
-	uint64_t hold_ns = w->spin_ns / 2, now;
-	unsigned i, avail, idle = 0;
+	uint64_t hold_ns = w->spin_ns / 2;
+	unsigned i, avail, idle = 0, awake = 0;
 	struct qitem *it;
-	bool moved = false, soon = false;
+	bool moved = false;
 	struct exec *ex;
 
+	/* an awake idle process takes one at once through its own ring: nothing shared */
+	for (i = 0; q_nonempty(&p->qhead) && i < (unsigned)p->n; i++) {
+		ex = &p->ex[i];
+		if (awake_idle(ex) && !atomic_load_explicit(&p->ring->avail, memory_order_relaxed) &&
+		    (it = pool_pop(p))) {
+			start(ex, it);
+			moved = true;
+		}
+	}
+	/* the rest into the shared ring, for whoever is free first */
 	for (i = 0; q_nonempty(&p->qhead) && p->pr_used < PR_FRAMES && i < PR_FRAMES; i++) {
 		if (p->pr_it[i])
 			continue;
@@ -640,16 +658,12 @@ static bool pool_feed(struct simpler_worker *w, struct pool *p)
 	avail = atomic_load_explicit(&p->ring->avail, memory_order_seq_cst);
 	if (!avail)
 		return moved;
-	for (i = 0; i < (unsigned)p->n; i++)
+	for (i = 0; i < (unsigned)p->n; i++) {
 		idle += awake_idle(&p->ex[i]);
-	if (avail <= idle)
-		return moved;
-	/* a frame about to finish in the ring frees a process for the next */
-	now = pass_clock(w);
-	for (i = 0; i < PR_FRAMES && !soon; i++)
-		soon = p->pr_it[i] && now - p->pr_t[i] < hold_ns &&
-		       atomic_load_explicit(&p->ring->state[i], memory_order_relaxed) >= PR_CLAIMED;
-	if (soon && p->ewma_ns <= hold_ns)
+		awake += alive(&p->ex[i]) && !sleeping(&p->ex[i]);
+	}
+	/* short tasks: the processes already awake keep up; waking one costs more */
+	if (avail <= idle || (awake && p->ewma_ns <= hold_ns))
 		return moved;
 	for (i = 0; i < (unsigned)p->n && avail > idle; i++) {
 		ex = &p->ex[i];
