@@ -52,7 +52,7 @@ TOOL_SRC := $(filter-out tools/simpler/work.c,$(wildcard tools/simpler/*.c))
 # the bench's kernels: one object, linked by the simpler command and the StarPU side alike
 $(BUILD)/obj/tools/work.o: tools/simpler/work.c tools/simpler/work.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) -std=gnu11 -c -o $@ $<
+	$(CC) $(CFLAGS) $(WARN) -std=gnu11 -falign-loops=32 -Wa,-mbranches-within-32B-boundaries -c -o $@ $<
 
 $(BUILD)/simpler: $(TOOL_SRC) $(wildcard tools/simpler/*.h) $(LIBA) $(BUILD)/obj/tools/work.o
 	$(CC) $(LIB_CFLAGS) -Itools/simpler -o $@ $(TOOL_SRC) $(BUILD)/obj/tools/work.o $(LIBA) \

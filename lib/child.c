@@ -214,10 +214,15 @@ static bool may_spin(struct simpler_worker *w)
 	if (atomic_load_explicit(&ps->disp_ec.waiters, memory_order_relaxed) &&
 	    !atomic_load_explicit(&ps->helping, memory_order_relaxed))
 		return false;
-	for (i = 0; i < w->chips.n + w->subs.n; i++)
-		busy += atomic_load_explicit(&(i < w->chips.n ? &w->chips.ex[i] :
-					       &w->subs.ex[i - w->chips.n])->mb->running,
-					     memory_order_relaxed);
+	/* busy: frames of their own rings not done, and claimed frames of the shared ones */
+	for (i = 0; i < w->chips.n + w->subs.n; i++) {
+		struct mailbox *b = (i < w->chips.n ? &w->chips.ex[i] :
+				     &w->subs.ex[i - w->chips.n])->mb;
+
+		busy += atomic_load_explicit(&b->posted, memory_order_relaxed) !=
+			atomic_load_explicit(&b->done, memory_order_relaxed);
+	}
+	busy += pr_claimed(&ps->ring[0], -1) + pr_claimed(&ps->ring[1], -1);
 	return atomic_load_explicit(&ps->others, memory_order_relaxed) + busy + 2 <= ps->ncpus;
 }
 
@@ -318,6 +323,9 @@ void child_main(struct simpler_worker *w, struct mailbox *mb, pid_t parent)
 	snprintf(c->tag, sizeof(c->tag), "%s %d (pid %d)", mb->kind ? "chip" : "sub", mb->index,
 		 getpid());
 	prctl(PR_SET_NAME, mb->kind ? "simpler-chip" : "simpler-sub", 0, 0, 0);
+	/* before the platform starts its core threads, which inherit it */
+	if (mb->kind)
+		sched_bind_chip(w, mb->index);
 	if (pthread_create(&watcher, NULL, watch_parent, (void *)(intptr_t)pidfd))
 		boot_fail(mb, "%s: cannot start the parent watcher", c->tag);
 	if (mb->kind) {
@@ -358,19 +366,15 @@ void child_main(struct simpler_worker *w, struct mailbox *mb, pid_t parent)
 		}
 		/* one frame at a time: a control command waits at most one kernel */
 		if (atomic_load_explicit(&mb->posted, memory_order_acquire) != consumed) {
-			atomic_store_explicit(&mb->running, 1, memory_order_relaxed);
 			serve_task(c, &mb->task[consumed % MB_RING]);
-			atomic_store_explicit(&mb->running, 0, memory_order_relaxed);
 			/* seq_cst RMW: the result is published, then the dispatcher's waiter check */
 			atomic_exchange_explicit(&mb->done, ++consumed, memory_order_seq_cst);
 			if (atomic_load_explicit(&w->pshared->duty, memory_order_seq_cst) &&
 			    !atomic_load_explicit(&w->pshared->helping, memory_order_relaxed))
 				ec_notify_after_rmw(&w->pshared->disp_ec);
 		} else if ((i = pool_claim(ring, slot)) >= 0) {
-			atomic_store_explicit(&mb->running, 1, memory_order_relaxed);
 			ring->task[i].ran_on = slot;
 			serve_task(c, &ring->task[i]);
-			atomic_store_explicit(&mb->running, 0, memory_order_relaxed);
 			/* seq_cst RMW: the result is published, then the dispatcher's waiter check */
 			atomic_exchange_explicit(&ring->state[i], PR_DONE, memory_order_seq_cst);
 			/*

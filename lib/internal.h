@@ -335,8 +335,9 @@ struct simpler_worker {
 	_Atomic uint64_t beat __line;
 	uint64_t standby_ns;
 	uint64_t pass_ns;	/* the baton holder's clock, read once a pass (0: not yet) */
-	int loadavg_fd;		/* /proc/loadavg, read by the baton holder every few ms */
-	uint64_t load_ns;	/* when it was read last */
+	int loadavg_fd;		/* /proc/loadavg, read every few ms by whoever waits */
+	_Atomic uint64_t load_ns;	/* when it was read last */
+	_Atomic uint32_t others;	/* other programs' runnable tasks, at that look */
 	struct hostmem *hm;
 	struct boot *boot;		/* chip bootstrap configs and comm domains, or NULL */
 
@@ -429,6 +430,12 @@ static inline void sched_beat(struct simpler_worker *w)
 			      memory_order_relaxed);
 }
 bool sched_help(struct simpler_worker *w);
+/* chip i goes onto the i-th usable CPU, unless there are more chips than CPUs or NO_BIND */
+static inline void sched_bind_chip(const struct simpler_worker *w, int i)
+{
+	if (!(w->flags & SIMPLER_WORKER_NO_BIND) && w->chips.n <= w->ncpus)
+		sync_bind_nth(i);
+}
 /*
  * How long a dispatching party (the orchestrator, the dispatcher thread)
  * may spin for completions before it sleeps: 0 when tasks take longer than
@@ -436,6 +443,12 @@ bool sched_help(struct simpler_worker *w);
  * another program needs.
  */
 uint64_t sched_spin_ns(struct simpler_worker *w);
+/*
+ * Other programs' runnable tasks: /proc/loadavg's running count, less ours
+ * (the caller says how many of its own threads and processes are runnable),
+ * looked at every few ms by whichever caller comes first.
+ */
+unsigned sched_others(struct simpler_worker *w, unsigned ours);
 void sched_stop(struct simpler_worker *w);
 void task_ready(struct task *t);
 void task_finish(struct task *t, struct failure *f, struct exec *ex);

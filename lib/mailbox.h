@@ -82,7 +82,6 @@ struct mailbox {
 	struct ec parent_ec __attribute__((aligned(64)));	/* control callers wait here */
 	_Atomic uint32_t posted __attribute__((aligned(64)));	/* frames published */
 	_Atomic uint32_t done __attribute__((aligned(64)));	/* frames finished */
-	_Atomic uint32_t running;	/* the child is running a frame (own or pool) */
 	struct mb_task task[MB_RING];
 	_Atomic uint32_t ctl_state __attribute__((aligned(64)));
 	struct mb_ctl ctl;
@@ -134,6 +133,19 @@ struct proc_shared {
 	_Atomic uint32_t duty __attribute__((aligned(64)));
 	_Atomic uint32_t helping;
 };
+
+/* the claimed frames of a pool's ring: processes busy with its work now */
+static inline unsigned pr_claimed(struct pool_ring *r, int32_t slot)
+{
+	unsigned i, n = 0;
+	uint32_t st;
+
+	for (i = 0; i < PR_FRAMES; i++) {
+		st = atomic_load_explicit(&r->state[i], memory_order_relaxed);
+		n += st >= PR_CLAIMED && (slot < 0 || st == PR_CLAIMED + (uint32_t)slot);
+	}
+	return n;
+}
 
 struct shared_callables {
 	_Atomic uint32_t count;		/* entries below it are complete (release) */

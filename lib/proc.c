@@ -268,8 +268,6 @@ int proc_create(struct simpler_worker *w)
 	/* the CPUs this process may use (a cpuset may hold fewer than the machine has) */
 	w->pshared->spin_budget = w->ncpus > 2 ? (uint32_t)w->ncpus - 1 : 1;
 	w->pshared->ncpus = (uint32_t)w->ncpus;
-	/* without it nobody learns of other programs: spinning stays as the CPUs allow */
-	w->loadavg_fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
 	for (i = 0; i < nslots(w); i++) {
 		struct exec *ex = slot_exec(w, i);
 
@@ -321,9 +319,7 @@ void proc_destroy(struct simpler_worker *w)
 	if (w->proc_evfd >= 0)
 		close(w->proc_evfd);
 	w->proc_evfd = -1;
-	if (w->loadavg_fd >= 0)
-		close(w->loadavg_fd);
-	w->loadavg_fd = -1;
+
 	if (w->pshared)
 		munmap(w->pshared, sizeof(*w->pshared));
 	w->pshared = NULL;

@@ -497,6 +497,8 @@ static void *exec_main(void *arg)
 
 	snprintf(name, sizeof(name), "simpler-%s%d", ex->pool->chips ? "chip" : "sub", ex->index);
 	pthread_setname_np(pthread_self(), name);
+	if (ex->pool->chips)
+		sched_bind_chip(ex->w, ex->index);
 
 	while ((it = exec_next(ex)))
 		run_item(ex, it);
@@ -614,9 +616,45 @@ static bool sleeping(struct exec *ex)
 /* is ex's process free to claim pool work at once (alive, awake, idle)? */
 static bool awake_idle(struct exec *ex)
 {
-	return alive(ex) && !inflight(ex) && !ex->local &&
-	       !atomic_load_explicit(&ex->mb->running, memory_order_relaxed) &&
+	return alive(ex) && !inflight(ex) && !ex->local && !pr_claimed(ex->pool->ring, ex->slot) &&
 	       !atomic_load_explicit(&ex->mb->child_ec.waiters, memory_order_relaxed);
+}
+
+/* did a process of p start a frame less than hold_ns ago (so is about to be free)? */
+static bool pool_soon(struct simpler_worker *w, struct pool *p, uint64_t hold_ns)
+{
+	uint64_t now = pass_clock(w);
+	struct exec *ex;
+	unsigned i;
+
+	for (i = 0; i < PR_FRAMES; i++)
+		if (p->pr_it[i] && now - p->pr_t[i] < hold_ns &&
+		    atomic_load_explicit(&p->ring->state[i], memory_order_relaxed) >= PR_CLAIMED)
+			return true;
+	for (i = 0; i < (unsigned)p->n; i++) {
+		ex = &p->ex[i];
+		if (inflight(ex) &&
+		    now - ex->ring_t[atomic_load_explicit(&ex->reaped, memory_order_relaxed) %
+				     MB_RING] < hold_ns)
+			return true;
+	}
+	return false;
+}
+
+/* frames wait in p's ring, nobody awake will take them, and a process sleeps */
+static bool pool_stalled(struct pool *p)
+{
+	bool sleeper = false;
+	int i;
+
+	if (!atomic_load_explicit(&p->ring->avail, memory_order_relaxed))
+		return false;
+	for (i = 0; i < p->n; i++) {
+		if (awake_idle(&p->ex[i]))
+			return false;
+		sleeper |= alive(&p->ex[i]) && sleeping(&p->ex[i]);
+	}
+	return sleeper;
 }
 
 /*
@@ -624,13 +662,14 @@ static bool awake_idle(struct exec *ex)
  * process is free first claims it, so a busy one never holds it (an awake
  * idle process gets one through its own ring first).  Then enough sleeping
  * processes are woken for what the awake idle ones will not take: waking
- * costs a futex wake-up, worth it when tasks are long (a recent task took
- * more than hold_ns), or when no process is awake to take it at all.
+ * costs a futex wake-up, worth it when tasks are long (recent ones took more
+ * than hold_ns), or when no busy process is about to be free (started its
+ * frame less than hold_ns ago) to take it instead.
  */
 static bool pool_feed(struct simpler_worker *w, struct pool *p)
 {
 	uint64_t hold_ns = w->spin_ns / 2;
-	unsigned i, avail, idle = 0, awake = 0;
+	unsigned i, avail, idle = 0;
 	struct qitem *it;
 	bool moved = false;
 	struct exec *ex;
@@ -658,13 +697,13 @@ static bool pool_feed(struct simpler_worker *w, struct pool *p)
 	avail = atomic_load_explicit(&p->ring->avail, memory_order_seq_cst);
 	if (!avail)
 		return moved;
-	for (i = 0; i < (unsigned)p->n; i++) {
+	for (i = 0; i < (unsigned)p->n; i++)
 		idle += awake_idle(&p->ex[i]);
-		awake += alive(&p->ex[i]) && !sleeping(&p->ex[i]);
-	}
-	/* short tasks: the processes already awake keep up; waking one costs more */
-	if (avail <= idle || (awake && p->ewma_ns <= hold_ns))
+	if (avail <= idle)
 		return moved;
+	/* short tasks, and a process that started one lately is about to be free */
+	if (p->ewma_ns <= hold_ns && pool_soon(w, p, hold_ns))
+		return moved;	/* disp_has_work() brings us back until it is decided */
 	for (i = 0; i < (unsigned)p->n && avail > idle; i++) {
 		ex = &p->ex[i];
 		if (alive(ex) && sleeping(ex)) {
@@ -750,7 +789,8 @@ static bool disp_has_work(struct simpler_worker *w)
 			return true;
 		idle |= alive(ex);
 	}
-	if (pool_reapable(w, &w->chips) || pool_reapable(w, &w->subs))
+	if (pool_reapable(w, &w->chips) || pool_reapable(w, &w->subs) ||
+	    pool_stalled(&w->chips) || pool_stalled(&w->subs))
 		return true;
 	/* pool work waits for room in its ring */
 	return idle && ((q_nonempty(&w->chips.qhead) && w->chips.pr_used < PR_FRAMES) ||
@@ -781,50 +821,59 @@ static void baton_wait(struct simpler_worker *w)
 	}
 }
 
-/* processes of the worker running a frame now */
+/* processes of the worker running a frame now (or about to: one is posted to them) */
 static unsigned running_kids(struct simpler_worker *w)
 {
 	struct exec *ex;
-	unsigned n = 0;
+	unsigned n = pr_claimed(w->chips.ring, -1) + pr_claimed(w->subs.ring, -1);
 	int i;
 
 	for_each_exec(w, i, ex)
-		n += atomic_load_explicit(&ex->mb->running, memory_order_relaxed);
+		n += atomic_load_explicit(&ex->mb->done, memory_order_relaxed) !=
+		     atomic_load_explicit(&ex->posted, memory_order_relaxed);
 	return n;
 }
 
 #define LOAD_PERIOD_NS	5000000ULL
 
-/*
- * Every few ms, the baton holder looks how many tasks of other programs are
- * runnable: /proc/loadavg's running count, less ours (itself, processes
- * running frames, spinners).
- */
-static void load_look(struct simpler_worker *w)
+unsigned sched_others(struct simpler_worker *w, unsigned ours)
 {
-	uint64_t now = pass_clock(w);
-	unsigned running = 0, ours;
+	uint64_t now = now_ns(), last = atomic_load_explicit(&w->load_ns, memory_order_relaxed);
+	unsigned running = 0;
 	char buf[128], *p;
 	ssize_t n;
 
-	if (w->loadavg_fd < 0 || now - w->load_ns < LOAD_PERIOD_NS)
-		return;
-	w->load_ns = now;
+	if (w->loadavg_fd < 0 || now - last < LOAD_PERIOD_NS ||
+	    !atomic_compare_exchange_strong_explicit(&w->load_ns, &last, now,
+						     memory_order_relaxed, memory_order_relaxed))
+		return atomic_load_explicit(&w->others, memory_order_relaxed);
 	n = pread(w->loadavg_fd, buf, sizeof(buf) - 1, 0);
 	if (n <= 0)
-		return;
+		return atomic_load_explicit(&w->others, memory_order_relaxed);
 	buf[n] = 0;
 	/* "0.52 0.58 0.59 3/187 12345": the fourth field, runnable/total */
 	p = strchr(buf, ' ');
 	p = p ? strchr(p + 1, ' ') : NULL;
 	p = p ? strchr(p + 1, ' ') : NULL;
 	if (!p || sscanf(p + 1, "%u", &running) != 1)
+		return atomic_load_explicit(&w->others, memory_order_relaxed);
+	running = running > ours ? running - ours : 0;
+	atomic_store_explicit(&w->others, running, memory_order_relaxed);
+	if (w->pshared)	/* the children read it from there */
+		atomic_store_explicit(&w->pshared->others, running, memory_order_relaxed);
+	return running;
+}
+
+/* the baton holder looks on behalf of the children (counting ours only when it looks) */
+static void load_look(struct simpler_worker *w)
+{
+	if (pass_clock(w) - atomic_load_explicit(&w->load_ns, memory_order_relaxed) <
+	    LOAD_PERIOD_NS)
 		return;
 	/* this thread, the orchestrator if it dispatches too, running and spinning children */
-	ours = 1 + atomic_load_explicit(&w->pshared->helping, memory_order_relaxed) +
-	       running_kids(w) + atomic_load_explicit(&w->pshared->spinners, memory_order_relaxed);
-	atomic_store_explicit(&w->pshared->others, running > ours ? running - ours : 0,
-			      memory_order_relaxed);
+	sched_others(w, 1 + atomic_load_explicit(&w->pshared->helping, memory_order_relaxed) +
+			running_kids(w) +
+			atomic_load_explicit(&w->pshared->spinners, memory_order_relaxed));
 }
 
 uint64_t sched_spin_ns(struct simpler_worker *w)

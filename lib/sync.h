@@ -29,6 +29,27 @@ extern _Atomic bool sync_one_cpu;
 /* how many CPUs this process may run on; sets sync_one_cpu */
 int sync_usable_cpus(void);
 
+/* run the calling thread on the n-th CPU it may use now (nothing with fewer than 2) */
+static inline void sync_bind_nth(int n)
+{
+	cpu_set_t set, one;
+	int i, k = 0, total;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return;
+	total = CPU_COUNT(&set);
+	if (total < 2)
+		return;
+	n %= total;
+	for (i = 0; i < CPU_SETSIZE; i++)
+		if (CPU_ISSET(i, &set) && k++ == n) {
+			CPU_ZERO(&one);
+			CPU_SET(i, &one);
+			sched_setaffinity(0, sizeof(one), &one);
+			return;
+		}
+}
+
 static inline void cpu_relax(void)
 {
 	if (__builtin_expect(atomic_load_explicit(&sync_one_cpu, memory_order_relaxed), 0)) {

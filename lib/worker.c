@@ -5,6 +5,7 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <link.h>
 #include <sched.h>
@@ -175,6 +176,8 @@ static void worker_free(struct simpler_worker *w)
 		free(t->refs);
 	}
 	free(w->tasks);
+	if (w->loadavg_fd >= 0)
+		close(w->loadavg_fd);
 	tm_free(w->tm);
 	arena_destroy(w->arena);
 	if (w->ctab)
@@ -219,9 +222,10 @@ SIMPLER_API int simpler_worker_create(const struct simpler_worker_opts *o, struc
 	if (o && o->sz < offsetof(struct simpler_worker_opts, platform))
 		return werr(NULL, -EINVAL, "simpler_worker_create: opts.sz is %zu: set it to "
 			    "sizeof(struct simpler_worker_opts) or use SIMPLER_OPTS()", o->sz);
-	if (flags & ~(SIMPLER_WORKER_THREADS | SIMPLER_WORKER_STAGING))
+	if (flags & ~(SIMPLER_WORKER_THREADS | SIMPLER_WORKER_STAGING | SIMPLER_WORKER_NO_BIND))
 		return werr(NULL, -EINVAL, "simpler_worker_create: unknown flags 0x%x",
-			    flags & ~(SIMPLER_WORKER_THREADS | SIMPLER_WORKER_STAGING));
+			    flags & ~(SIMPLER_WORKER_THREADS | SIMPLER_WORKER_STAGING |
+				      SIMPLER_WORKER_NO_BIND));
 	if (hostmem > SIMPLER_HOSTMEM_SHM)
 		return werr(NULL, -EINVAL, "simpler_worker_create: hostmem %u is not one of "
 			    "SIMPLER_HOSTMEM_AUTO, _KMOD, _SHM", hostmem);
@@ -259,6 +263,8 @@ SIMPLER_API int simpler_worker_create(const struct simpler_worker_opts *o, struc
 				DEFAULT_SPIN_US) * 1000;
 	w->standby_ns = w->spin_ns * 4 > STANDBY_MIN_NS ? w->spin_ns * 4 : STANDBY_MIN_NS;
 	w->ncpus = sync_usable_cpus();
+	/* without it nobody learns of other programs: spinning stays as our own CPUs allow */
+	w->loadavg_fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
 	w->orch.w = w;
 
 	w->plat = simpler_platform_find(pname ? pname : "sim");

@@ -154,6 +154,14 @@ struct simpler_orch;
 /* flags of simpler_worker_opts */
 #define SIMPLER_WORKER_THREADS	(1U << 0)	/* chips and subs as threads, no fork */
 #define SIMPLER_WORKER_STAGING	(1U << 1)	/* sim: behave like a discrete device (copy in/out) */
+/*
+ * By default, when there are no more chips than usable CPUs, chip i (its
+ * process, or its thread) runs on the i-th CPU this process may use, as
+ * StarPU binds its workers: on a shared machine a chip then keeps its CPU
+ * instead of being shuffled around with the other programs.  This flag
+ * leaves placement to the kernel.
+ */
+#define SIMPLER_WORKER_NO_BIND	(1U << 2)
 
 /* hostmem of simpler_worker_opts: how host buffers registered later reach the chips */
 #define SIMPLER_HOSTMEM_AUTO	0	/* kmod when /dev/simpler is usable, else shm */

@@ -389,6 +389,64 @@ TEST(destroy_of_an_idle_worker_is_quick)
 		  "deadline", took);
 }
 
+/* ---- placement ---- */
+
+/* the CPUs a process may run on, as a set */
+static int allowed_cpus(pid_t pid, cpu_set_t *set)
+{
+	return sched_getaffinity(pid, sizeof(*set), set);
+}
+
+TEST(chips_run_on_distinct_cpus_when_they_fit)
+{
+	cpu_set_t mine, theirs, seen;
+	struct simpler_worker *w;
+	int n, i, j;
+
+	CHECK_EQ(allowed_cpus(0, &mine), 0);
+	n = CPU_COUNT(&mine);
+	if (n < 2)
+		SKIP("one usable CPU: nothing to place");
+	if (n > 4)
+		n = 4;
+	w = proc_worker(n, 1);
+	CPU_ZERO(&seen);
+	for (i = 0; i < n; i++) {
+		CHECK_EQ(allowed_cpus(simpler_chip_pid(w, i), &theirs), 0);
+		CHECK_MSG(CPU_COUNT(&theirs) == 1, "chip %d may run on %d CPUs", i, CPU_COUNT(&theirs));
+		for (j = 0; j < CPU_SETSIZE; j++)
+			if (CPU_ISSET(j, &theirs)) {
+				CHECK_MSG(CPU_ISSET(j, &mine), "chip %d on CPU %d, not ours", i, j);
+				CHECK_MSG(!CPU_ISSET(j, &seen), "chip %d shares CPU %d", i, j);
+				CPU_SET(j, &seen);
+			}
+	}
+	/* subs are not placed */
+	CHECK_EQ(allowed_cpus(simpler_sub_pid(w, 0), &theirs), 0);
+	CHECK(CPU_EQUAL(&theirs, &mine));
+	simpler_worker_destroy(w);
+}
+
+TEST(chips_are_not_placed_with_no_bind_or_more_chips_than_cpus)
+{
+	struct simpler_worker *w = NULL;
+	cpu_set_t mine, theirs;
+	int n, pass, i;
+
+	CHECK_EQ(allowed_cpus(0, &mine), 0);
+	n = CPU_COUNT(&mine);
+	for (pass = 0; pass < 2; pass++) {
+		TEST_OPTS(o, .nr_chips = pass ? n + 1 : 2, .flags = pass ? 0 : SIMPLER_WORKER_NO_BIND);
+
+		CHECK_OK(simpler_worker_create(&o, &w), w);
+		for (i = 0; i < simpler_worker_nr_chips(w); i++) {
+			CHECK_EQ(allowed_cpus(simpler_chip_pid(w, i), &theirs), 0);
+			CHECK_MSG(CPU_EQUAL(&theirs, &mine), "chip %d was placed (pass %d)", i, pass);
+		}
+		simpler_worker_destroy(w);
+	}
+}
+
 /* ---- create ---- */
 
 TEST(chip_that_cannot_start_fails_create_cleanly)
