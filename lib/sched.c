@@ -703,7 +703,7 @@ static bool pool_feed(struct simpler_worker *w, struct pool *p)
 		return moved;
 	/* short tasks, and a process that started one lately is about to be free */
 	if (p->ewma_ns <= hold_ns && pool_soon(w, p, hold_ns))
-		return moved;	/* disp_has_work() brings us back until it is decided */
+		return moved;	/* the dispatcher looks again in hold_ns (disp_main) */
 	for (i = 0; i < (unsigned)p->n && avail > idle; i++) {
 		ex = &p->ex[i];
 		if (alive(ex) && sleeping(ex)) {
@@ -789,8 +789,7 @@ static bool disp_has_work(struct simpler_worker *w)
 			return true;
 		idle |= alive(ex);
 	}
-	if (pool_reapable(w, &w->chips) || pool_reapable(w, &w->subs) ||
-	    pool_stalled(&w->chips) || pool_stalled(&w->subs))
+	if (pool_reapable(w, &w->chips) || pool_reapable(w, &w->subs))
 		return true;
 	/* pool work waits for room in its ring */
 	return idle && ((q_nonempty(&w->chips.qhead) && w->chips.pr_used < PR_FRAMES) ||
@@ -1080,6 +1079,13 @@ static void *disp_main(void *arg)
 				key = ec_prepare(e);
 				if (disp_wanted(w))
 					ec_cancel(e);
+				else if (pool_stalled(&w->chips) || pool_stalled(&w->subs))
+					/*
+					 * Work waits for a process that is about to be
+					 * free (pool_feed()); if it is not, by then one
+					 * that sleeps is woken for it.
+					 */
+					ec_sleep_for(e, key, w->spin_ns / 2);
 				else
 					ec_sleep(e, key);
 				deadline = now_ns() + sched_spin_ns(w);

@@ -282,7 +282,7 @@ static int run_simpler(struct bw *b, struct work_graph *g, bool threads, double 
 		       double *cpus, uint64_t ref, char *note, size_t notelen)
 {
 	SIMPLER_OPTS(simpler_worker_opts, opts, .nr_chips = b->chips,
-		     .flags = threads ? SIMPLER_WORKER_THREADS : 0,
+		     .flags = (threads ? SIMPLER_WORKER_THREADS : 0) | (getenv("XNB") ? SIMPLER_WORKER_NO_BIND : 0),
 		     .hostmem = SIMPLER_HOSTMEM_SHM);
 	struct orch_arg oa = { .g = g };
 	struct simpler_worker *w;
