@@ -11,7 +11,7 @@
  * load, and CPU time per task (user + sys of every process and thread of
  * the run: the application, its chip processes, StarPU's workers).
  *
- *   simpler bench work [--json] [--reps R] [--seconds S] [--chips N]
+ *   simpler bench work [--json] [--reps R] [--seconds S] [--chips N] [--no-bind]
  *                      [--only SHAPE] [--sizes 20,200,2000] [--loads 0,1,2]
  */
 #include <errno.h>
@@ -51,7 +51,7 @@ struct cell {
 };
 
 struct bw {
-	int reps, chips, cpus, json;
+	int reps, chips, cpus, json, no_bind;
 	double seconds;
 	int only;
 	uint32_t sizes[MAX_SIZES];
@@ -282,7 +282,8 @@ static int run_simpler(struct bw *b, struct work_graph *g, bool threads, double 
 		       double *cpus, uint64_t ref, char *note, size_t notelen)
 {
 	SIMPLER_OPTS(simpler_worker_opts, opts, .nr_chips = b->chips,
-		     .flags = (threads ? SIMPLER_WORKER_THREADS : 0) | (getenv("XNB") ? SIMPLER_WORKER_NO_BIND : 0),
+		     .flags = (threads ? SIMPLER_WORKER_THREADS : 0) |
+			      (b->no_bind ? SIMPLER_WORKER_NO_BIND : 0),
 		     .hostmem = SIMPLER_HOSTMEM_SHM);
 	struct orch_arg oa = { .g = g };
 	struct simpler_worker *w;
@@ -591,7 +592,7 @@ static int parse_list(const char *s, uint32_t *v, int max)
 
 int bench_work(int argc, char **argv)
 {
-	static const char usage[] = "bench work [--json] [--reps R] [--seconds S] [--chips N] "
+	static const char usage[] = "bench work [--json] [--reps R] [--seconds S] [--chips N] [--no-bind] "
 				    "[--only gemm|stencil|indep] [--sizes 20,200,2000] [--loads 0,1,2]";
 	struct bw b = { .reps = 3, .seconds = 0.4, .only = -1 };
 	uint32_t loads[MAX_LOADS];
@@ -610,6 +611,8 @@ int bench_work(int argc, char **argv)
 	for (i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--json"))
 			b.json = 1;
+		else if (!strcmp(argv[i], "--no-bind"))
+			b.no_bind = 1;
 		else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
 			b.reps = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
