@@ -273,7 +273,9 @@ struct pool {
 	struct qitem *qhead, *qtail;
 	_Atomic uint32_t nsleep __line;	/* executors about to sleep or asleep */
 	_Atomic uint32_t nspin;		/* executors spinning for work: they take it, no wake */
-	uint64_t ewma_ns;		/* process mode: recent time a task spent in a process */
+	/* process mode: recent time a task spent in a process (the baton holder writes it) */
+	_Atomic uint64_t ewma_ns;
+	_Atomic bool stalled;		/* shared work waits for a process about to be free */
 	/* process mode: the pool's shared ring, as the baton holder sees it */
 	struct pool_ring *ring;
 	struct qitem *pr_it[PR_FRAMES];	/* the task of each frame; NULL: free */
@@ -415,6 +417,14 @@ void sched_let_go(struct simpler_worker *w);
 			sched_let_go(w);                                              \
 	} while (0)
 /* the baton holder's clock: one reading serves a whole dispatch pass */
+/* fold one task's time in a process into its pool's average (baton holder) */
+static inline void pool_ewma(struct pool *p, uint64_t ns)
+{
+	uint64_t e = atomic_load_explicit(&p->ewma_ns, memory_order_relaxed);
+
+	atomic_store_explicit(&p->ewma_ns, e + (uint64_t)(((int64_t)ns - (int64_t)e) / 8),
+			      memory_order_relaxed);
+}
 static inline uint64_t pass_clock(struct simpler_worker *w)
 {
 	if (!w->pass_ns)

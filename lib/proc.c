@@ -452,7 +452,7 @@ bool proc_pool_reap(struct simpler_worker *w, struct pool *p, unsigned i, struct
 	t = (*it)->task;
 	if (st == PR_DONE) {
 		ex = slot_exec(w, f->ran_on);
-		p->ewma_ns += ((int64_t)(pass_clock(w) - p->pr_t[i]) - (int64_t)p->ewma_ns) / 8;
+		pool_ewma(p, pass_clock(w) - p->pr_t[i]);
 		STAT_ADD(ex->st_staged, f->staged);
 		*fail = NULL;
 		if (f->err)
@@ -511,8 +511,7 @@ bool proc_reap(struct exec *ex, struct qitem **it, struct failure **fail)
 	t = (*it)->task;
 	if (atomic_load_explicit(&box->done, memory_order_acquire) != reaped) {
 		/* how long work stays in a process, for placing work for any chip */
-		ex->pool->ewma_ns += ((int64_t)(pass_clock(ex->w) - ex->ring_t[slot]) -
-				      (int64_t)ex->pool->ewma_ns) / 8;
+		pool_ewma(ex->pool, pass_clock(ex->w) - ex->ring_t[slot]);
 		STAT_ADD(ex->st_staged, f->staged);
 		*fail = NULL;
 		if (f->err)

@@ -641,22 +641,6 @@ static bool pool_soon(struct simpler_worker *w, struct pool *p, uint64_t hold_ns
 	return false;
 }
 
-/* frames wait in p's ring, nobody awake will take them, and a process sleeps */
-static bool pool_stalled(struct pool *p)
-{
-	bool sleeper = false;
-	int i;
-
-	if (!atomic_load_explicit(&p->ring->avail, memory_order_relaxed))
-		return false;
-	for (i = 0; i < p->n; i++) {
-		if (awake_idle(&p->ex[i]))
-			return false;
-		sleeper |= alive(&p->ex[i]) && sleeping(&p->ex[i]);
-	}
-	return sleeper;
-}
-
 /*
  * Work for any executor of p goes into p's shared ring, where whichever
  * process is free first claims it, so a busy one never holds it (an awake
@@ -671,7 +655,7 @@ static bool pool_feed(struct simpler_worker *w, struct pool *p)
 	uint64_t hold_ns = w->spin_ns / 2;
 	unsigned i, avail, idle = 0;
 	struct qitem *it;
-	bool moved = false;
+	bool moved = false, stalled;
 	struct exec *ex;
 
 	/* an awake idle process takes one at once through its own ring: nothing shared */
@@ -694,6 +678,7 @@ static bool pool_feed(struct simpler_worker *w, struct pool *p)
 		proc_pool_post(w, p, i, it);
 		moved = true;
 	}
+	atomic_store_explicit(&p->stalled, false, memory_order_relaxed);
 	avail = atomic_load_explicit(&p->ring->avail, memory_order_seq_cst);
 	if (!avail)
 		return moved;
@@ -702,7 +687,10 @@ static bool pool_feed(struct simpler_worker *w, struct pool *p)
 	if (avail <= idle)
 		return moved;
 	/* short tasks, and a process that started one lately is about to be free */
-	if (p->ewma_ns <= hold_ns && pool_soon(w, p, hold_ns))
+	stalled = atomic_load_explicit(&p->ewma_ns, memory_order_relaxed) <= hold_ns &&
+		  pool_soon(w, p, hold_ns);
+	atomic_store_explicit(&p->stalled, stalled, memory_order_relaxed);
+	if (stalled)
 		return moved;	/* the dispatcher looks again in hold_ns (disp_main) */
 	for (i = 0; i < (unsigned)p->n && avail > idle; i++) {
 		ex = &p->ex[i];
@@ -732,15 +720,24 @@ static bool pool_reap(struct simpler_worker *w, struct pool *p)
 	return moved;
 }
 
-/* is anything of p's shared ring over (done, or its process dead)? */
+/* a free frame in p's shared ring?  No baton needed (the states say) */
+static bool pool_has_room(struct pool *p)
+{
+	unsigned i;
+
+	for (i = 0; i < PR_FRAMES; i++)
+		if (atomic_load_explicit(&p->ring->state[i], memory_order_relaxed) == PR_FREE)
+			return true;
+	return false;
+}
+
+/* is anything of p's shared ring over (done, or its process dead)?  No baton needed */
 static bool pool_reapable(struct simpler_worker *w, struct pool *p)
 {
 	uint32_t st;
 	unsigned i;
 
-	for (i = 0; p->pr_used && i < PR_FRAMES; i++) {
-		if (!p->pr_it[i])
-			continue;
+	for (i = 0; i < PR_FRAMES; i++) {
 		st = atomic_load_explicit(&p->ring->state[i], memory_order_acquire);
 		if (st == PR_DONE ||
 		    (st >= PR_CLAIMED && !alive(st - PR_CLAIMED < (uint32_t)w->chips.n ?
@@ -792,8 +789,8 @@ static bool disp_has_work(struct simpler_worker *w)
 	if (pool_reapable(w, &w->chips) || pool_reapable(w, &w->subs))
 		return true;
 	/* pool work waits for room in its ring */
-	return idle && ((q_nonempty(&w->chips.qhead) && w->chips.pr_used < PR_FRAMES) ||
-			(q_nonempty(&w->subs.qhead) && w->subs.pr_used < PR_FRAMES));
+	return idle && ((q_nonempty(&w->chips.qhead) && pool_has_room(&w->chips)) ||
+			(q_nonempty(&w->subs.qhead) && pool_has_room(&w->subs)));
 }
 
 static bool baton_take(struct simpler_worker *w)
@@ -880,7 +877,8 @@ uint64_t sched_spin_ns(struct simpler_worker *w)
 	struct proc_shared *ps = w->pshared;
 
 	/* a completion is not expected within a spin */
-	if (w->chips.ewma_ns > w->spin_ns && (!w->subs.n || w->subs.ewma_ns > w->spin_ns))
+	if (atomic_load_explicit(&w->chips.ewma_ns, memory_order_relaxed) > w->spin_ns &&
+	    (!w->subs.n || atomic_load_explicit(&w->subs.ewma_ns, memory_order_relaxed) > w->spin_ns))
 		return 0;
 	/* the running processes and other programs first; then this spinner */
 	if (atomic_load_explicit(&ps->others, memory_order_relaxed) + running_kids(w) + 1 >
@@ -1079,15 +1077,18 @@ static void *disp_main(void *arg)
 				key = ec_prepare(e);
 				if (disp_wanted(w))
 					ec_cancel(e);
-				else if (pool_stalled(&w->chips) || pool_stalled(&w->subs))
+				else if (atomic_load_explicit(&w->chips.stalled, memory_order_relaxed) ||
+					 atomic_load_explicit(&w->subs.stalled, memory_order_relaxed)) {
 					/*
 					 * Work waits for a process that is about to be
-					 * free (pool_feed()); if it is not, by then one
-					 * that sleeps is woken for it.
+					 * free (pool_feed()); if it is not by then, the
+					 * next pass wakes one that sleeps for it.
 					 */
 					ec_sleep_for(e, key, w->spin_ns / 2);
-				else
+					break;
+				} else {
 					ec_sleep(e, key);
+				}
 				deadline = now_ns() + sched_spin_ns(w);
 			} else if (n % 64 == 0) {
 				sched_yield();
