@@ -31,8 +31,8 @@ KMOD_SRC := $(wildcard kmod/*.c kmod/*.h) uapi/linux/simpler.h Kbuild
 VERSION   := 0.1.0
 SOVERSION := 0
 PREFIX    ?= /usr/local
-LIB_SRC   := $(wildcard lib/*.c) $(wildcard platform/*/*.c)
-LIB_HDR   := $(wildcard lib/*.h lib/include/*.h platform/*.h) uapi/linux/simpler.h
+LIB_SRC   := $(wildcard lib/*.c lib/*/*.c) $(wildcard platform/*/*.c)
+LIB_HDR   := $(wildcard lib/*.h lib/*/*.h platform/*.h) uapi/linux/simpler.h
 LIB_OBJ   := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
 LIB_PIC   := $(patsubst %.c,$(BUILD)/pic/%.o,$(LIB_SRC))
 LIB_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -fvisibility=hidden -pthread \

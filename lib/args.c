@@ -67,7 +67,7 @@ SIMPLER_API int simpler_args_add_tensor(struct simpler_args *a, const struct sim
 	if (a->nr_tensors >= SIMPLER_MAX_TENSORS)
 		return refuse(a, -E2BIG, "simpler_args_add_tensor: more than %d tensors",
 			      SIMPLER_MAX_TENSORS);
-	if (tensor_check(t, why, sizeof(why)))
+	if (sx_tensor_check(t, why, sizeof(why)))
 		return refuse(a, -EINVAL, "simpler_args_add_tensor: tensor %u: %s",
 			      a->nr_tensors, why);
 	a->tensors[a->nr_tensors] = *t;

@@ -15,7 +15,7 @@
 
 #include "boot.h"
 #include "internal.h"
-#include "mapsnap.h"
+#include "base/mapsnap.h"
 
 #define DEFAULT_COMM_TIMEOUT_MS 10000
 
@@ -223,7 +223,7 @@ static int carve(struct simpler_worker *w, struct boot *b, int chip,
 	return 0;
 }
 
-int boot_prepare(struct simpler_worker *w, const struct simpler_worker_opts *o, int nr_chips)
+int sx_boot_prepare(struct simpler_worker *w, const struct simpler_worker_opts *o, int nr_chips)
 {
 	const struct simpler_bootstrap_config *cfg = OPTS_GET(o, bootstrap, NULL);
 	struct mapsnap maps = { 0 };
@@ -249,7 +249,7 @@ int boot_prepare(struct simpler_worker *w, const struct simpler_worker_opts *o, 
 			DEFAULT_COMM_TIMEOUT_MS;
 	for (i = 0; i < nr_chips * MAX_EXECS; i++)
 		owner[i] = -1;
-	ret = mapsnap_take(&maps, false);
+	ret = sx_mapsnap_take(&maps, false);
 	if (ret) {
 		free(owner);
 		return werr(w, ret, "cannot read /proc/self/maps: %s", strerror(-ret));
@@ -268,12 +268,12 @@ int boot_prepare(struct simpler_worker *w, const struct simpler_worker_opts *o, 
 				ret = bfail(w, b->dom[i].first, -EINVAL, "comm domain '%s' has no "
 					    "rank %d: each of its %u ranks needs one chip",
 					    b->dom[i].name, r, b->dom[i].nranks);
-	mapsnap_free(&maps);
+	sx_mapsnap_free(&maps);
 	free(owner);
 	return ret;
 }
 
-int boot_comm_create(struct simpler_worker *w)
+int sx_boot_comm_create(struct simpler_worker *w)
 {
 	struct boot *b = w->boot;
 	char err[256];
@@ -305,7 +305,7 @@ int boot_comm_create(struct simpler_worker *w)
 	return 0;
 }
 
-void boot_fini(struct simpler_worker *w)
+void sx_boot_fini(struct simpler_worker *w)
 {
 	struct boot *b = w->boot;
 	int i;
@@ -323,81 +323,6 @@ void boot_fini(struct simpler_worker *w)
 	free(b->dom);
 	free(b);
 	w->boot = NULL;
-}
-
-/* every buffer of bc with flag: in from load_from, or out to store_to */
-static int stage(struct chipside *cs, const struct boot_chip *bc, unsigned flag, char *err,
-		 size_t len)
-{
-	char why[256];
-	int i, ret;
-
-	for (i = 0; i < bc->nbuf; i++) {
-		const struct boot_buf *x = &bc->buf[i];
-
-		if (!(x->flags & flag))
-			continue;
-		if (flag == SIMPLER_LOAD_FROM_HOST)
-			ret = cs->plat->copy_to(cs->chip, x->addr, x->load_from, x->nbytes, why,
-						sizeof(why));
-		else
-			ret = cs->plat->copy_from(cs->chip, x->store_to, x->addr, x->nbytes, why,
-						  sizeof(why));
-		if (ret) {
-			snprintf(err, len, "%s='%s': %s", flag == SIMPLER_LOAD_FROM_HOST ?
-				 "load_from_host" : "store_to_host", x->name, why);
-			return ret;
-		}
-	}
-	return 0;
-}
-
-int boot_chip(struct chipside *cs, const struct boot *b, bool first, bool barrier, char *err,
-	      size_t len)
-{
-	const struct boot_chip *bc = &b->chip[cs->index];
-	struct boot_dom *d = bc->dom >= 0 ? &b->dom[bc->dom] : NULL;
-	char why[256];
-	int ret;
-
-	if (!d)
-		return 0;
-	ret = cs->plat->comm_attach(cs->chip, d->comm, bc->rank, first, why, sizeof(why));
-	if (ret) {
-		snprintf(err, len, "comm domain '%s', rank %u: %s", d->name, bc->rank, why);
-		return ret;
-	}
-	/* a restarted chip finds its window as its predecessor left it */
-	if (!first)
-		return 0;
-	ret = stage(cs, bc, SIMPLER_LOAD_FROM_HOST, err, len);
-	if (ret)
-		return ret;
-	if (barrier) {
-		ret = cs->plat->comm_barrier(d->comm, b->timeout_ms, why, sizeof(why));
-		if (ret) {
-			snprintf(err, len, "%s", why);
-			return ret;
-		}
-	}
-	return 0;
-}
-
-int boot_store(struct chipside *cs, char *msg, size_t len)
-{
-	return stage(cs, &cs->boot->chip[cs->index], SIMPLER_STORE_TO_HOST, msg, len);
-}
-
-bool boot_in_windows(const struct simpler_worker *w, uint64_t addr, uint64_t n)
-{
-	const struct boot *b = w->boot;
-	int i;
-
-	/* on the submit path: bounds kept at create, no call into the platform */
-	for (i = 0; b && i < b->ndom; i++)
-		if (addr >= b->dom[i].lo && addr < b->dom[i].hi && n <= b->dom[i].hi - addr)
-			return true;
-	return false;
 }
 
 /* ---- the public side ---- */

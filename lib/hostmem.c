@@ -13,15 +13,15 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "arena.h"
-#include "extalloc.h"
+#include "base/arena.h"
+#include "base/extalloc.h"
 #include "hostmem.h"
 #include "internal.h"
-#include "kmod.h"
+#include "base/kmod.h"
 #include "mailbox.h"
-#include "mapsnap.h"
-#include "rangeset.h"
-#include "vec.h"
+#include "base/mapsnap.h"
+#include "base/rangeset.h"
+#include "base/vec.h"
 
 struct hbuf {
 	uint64_t addr, len, handle;	/* the application's view */
@@ -31,11 +31,6 @@ struct hbuf {
 	uint64_t mirror;		/* where the chips see it */
 	struct rangeset valid;		/* the mirror holds the run's data there */
 	struct rangeset dirty;		/* tasks write there: copied back at the end */
-};
-
-/* a child's mapping of a kmod buffer */
-struct cmap {
-	uint64_t kh, buf_addr, len, mapped;
 };
 
 struct hostmem {
@@ -54,19 +49,16 @@ struct hostmem {
 	struct extalloc mirror;
 	struct mapsnap *snaps[2 * MAX_EXECS];	/* what each child slot inherited */
 	struct mapsnap cur;
-	/* the child's own (private to each child process) */
-	struct cmap *cm;
-	size_t ncm, capcm;
 };
 
-const char *hostmem_name(const struct simpler_worker *w)
+const char *sx_hostmem_name(const struct simpler_worker *w)
 {
 	static const char *const names[] = { "threads", "kmod", "shm" };
 
 	return names[w->hm->kind];
 }
 
-int hostmem_init(struct simpler_worker *w, unsigned want, uint64_t mirror_size)
+int sx_hostmem_init(struct simpler_worker *w, unsigned want, uint64_t mirror_size)
 {
 	struct hostmem *h = calloc(1, sizeof(*h));
 	char why[256];
@@ -82,7 +74,7 @@ int hostmem_init(struct simpler_worker *w, unsigned want, uint64_t mirror_size)
 		return 0;
 	}
 	if (want != SIMPLER_HOSTMEM_SHM) {
-		fd = kmod_open(why, sizeof(why));
+		fd = sx_kmod_open(why, sizeof(why));
 		if (fd < 0 && want == SIMPLER_HOSTMEM_KMOD)
 			return werr(w, fd, "hostmem=kmod: %s", why);
 	}
@@ -108,13 +100,13 @@ int hostmem_init(struct simpler_worker *w, unsigned want, uint64_t mirror_size)
 		return werr(w, -ENOMEM, "cannot reserve %" PRIu64 " bytes for host buffer "
 			    "mirrors (shm_mirror_size)", mirror_size);
 	}
-	if (extalloc_init(&h->mirror, (uintptr_t)h->mirror_base, mirror_size,
+	if (sx_extalloc_init(&h->mirror, (uintptr_t)h->mirror_base, mirror_size,
 			  (uint64_t)sysconf(_SC_PAGESIZE)))
 		return werr(w, -ENOMEM, "out of memory");
 	return 0;
 }
 
-void hostmem_fini(struct simpler_worker *w)
+void sx_hostmem_fini(struct simpler_worker *w)
 {
 	struct hostmem *h = w->hm;
 	size_t i, k;
@@ -127,7 +119,7 @@ void hostmem_fini(struct simpler_worker *w)
 	if (h->fd >= 0)
 		close(h->fd);
 	if (h->mirror_base) {
-		extalloc_fini(&h->mirror);
+		sx_extalloc_fini(&h->mirror);
 		munmap(h->mirror_base, h->mirror_size);
 	}
 	/* slots may share one snapshot: free each once */
@@ -137,22 +129,21 @@ void hostmem_fini(struct simpler_worker *w)
 		for (k = i + 1; k < 2 * MAX_EXECS; k++)
 			if (h->snaps[k] == h->snaps[i])
 				h->snaps[k] = NULL;
-		mapsnap_free(h->snaps[i]);
+		sx_mapsnap_free(h->snaps[i]);
 		free(h->snaps[i]);
 	}
-	mapsnap_free(&h->cur);
+	sx_mapsnap_free(&h->cur);
 	for (i = 0; i < h->n; i++) {
-		rangeset_free(&h->v[i].valid);
-		rangeset_free(&h->v[i].dirty);
+		sx_rangeset_free(&h->v[i].valid);
+		sx_rangeset_free(&h->v[i].dirty);
 	}
 	free(h->v);
-	rangeset_free(&h->ok);
-	free(h->cm);
+	sx_rangeset_free(&h->ok);
 	free(h);
 	w->hm = NULL;
 }
 
-int hostmem_prefork(struct simpler_worker *w, int slot, int same_as)
+int sx_hostmem_prefork(struct simpler_worker *w, int slot, int same_as)
 {
 	struct hostmem *h = w->hm;
 	struct mapsnap *s;
@@ -166,7 +157,7 @@ int hostmem_prefork(struct simpler_worker *w, int slot, int same_as)
 			if (i != slot && h->snaps[i] == h->snaps[slot])
 				break;
 		if (i == 2 * MAX_EXECS) {
-			mapsnap_free(h->snaps[slot]);
+			sx_mapsnap_free(h->snaps[slot]);
 			free(h->snaps[slot]);
 		}
 		h->snaps[slot] = NULL;
@@ -179,7 +170,7 @@ int hostmem_prefork(struct simpler_worker *w, int slot, int same_as)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	ret = mapsnap_take(s, true);
+	ret = sx_mapsnap_take(s, true);
 	if (ret) {
 		free(s);
 		return ret;
@@ -224,7 +215,7 @@ static int kmod_register(struct simpler_worker *w, uint64_t lo, uint64_t hi, uin
 	r.size = sizeof(r);
 	r.addr = lo;
 	r.len = hi - lo;
-	ret = kmod_ioctl(w->hm->fd, SIMPLER_IOC_REGISTER, &r);
+	ret = sx_kmod_ioctl(w->hm->fd, SIMPLER_IOC_REGISTER, &r);
 	*kh = r.handle;
 	return ret;
 }
@@ -234,11 +225,11 @@ static int kmod_unregister(struct simpler_worker *w, uint64_t kh)
 {
 	struct simpler_unregister u;
 
-	proc_unmap_all(w, kh);
+	sx_lane_unmap_all(w, kh);
 	memset(&u, 0, sizeof(u));
 	u.size = sizeof(u);
 	u.handle = kh;
-	return kmod_ioctl(w->hm->fd, SIMPLER_IOC_UNREGISTER, &u);
+	return sx_kmod_ioctl(w->hm->fd, SIMPLER_IOC_UNREGISTER, &u);
 }
 
 /*
@@ -362,7 +353,7 @@ SIMPLER_API int simpler_host_register(struct simpler_worker *w, void *addr, size
 		if (ret)
 			goto out;
 	} else if (h->kind == HM_SHM) {
-		ret = extalloc_alloc(&h->mirror, len, &b.mirror);
+		ret = sx_extalloc_alloc(&h->mirror, len, &b.mirror);
 		if (ret) {
 			ret = werr(w, -ENOMEM, "host_register: no room for a %zu-byte mirror (%"
 				   PRIu64 " of %" PRIu64 " bytes in use): raise shm_mirror_size",
@@ -418,11 +409,11 @@ SIMPLER_API int simpler_host_unregister(struct simpler_worker *w, uint64_t handl
 			return werr(w, ret, "host_unregister: simpler.ko: %s", strerror(-ret));
 	}
 	if (h->kind == HM_SHM) {
-		rangeset_free(&b.valid);
-		rangeset_free(&b.dirty);
+		sx_rangeset_free(&b.valid);
+		sx_rangeset_free(&b.dirty);
 		/* give the mirror's pages back now, not when the arena is reused */
 		madvise((void *)(uintptr_t)b.mirror, b.len, MADV_REMOVE);
-		extalloc_free(&h->mirror, b.mirror);
+		sx_extalloc_free(&h->mirror, b.mirror);
 	}
 	return ret;
 }
@@ -450,20 +441,20 @@ static unsigned verdict(struct simpler_worker *w, uint64_t a, uint64_t len, int 
 		q.size = sizeof(q);
 		q.addr = a;
 		q.len = len;
-		if (kmod_ioctl(h->fd, SIMPLER_IOC_QUERY, &q))
+		if (sx_kmod_ioctl(h->fd, SIMPLER_IOC_QUERY, &q))
 			return SIMPLER_VIS_UNMAPPED;
 		*bad = (int)q.member_pid;
 		return q.verdict;
 	}
 	for (i = 0; i < 2 * MAX_EXECS; i++)
-		if (h->snaps[i] && proc_slot_alive(w, i))
+		if (h->snaps[i] && sx_lane_alive(w, i))
 			m[n++] = h->snaps[i];
 	if (h->cur_run != h->run) {
-		if (mapsnap_take(&h->cur, false))
+		if (sx_mapsnap_take(&h->cur, false))
 			return SIMPLER_VIS_UNMAPPED;
 		h->cur_run = h->run;
 	}
-	return mapsnap_verdict(&h->cur, m, n, a, len, bad, lo, hi);
+	return sx_mapsnap_verdict(&h->cur, m, n, a, len, bad, lo, hi);
 }
 
 static const char *verdict_text(unsigned v)
@@ -489,8 +480,8 @@ static unsigned inherited(struct simpler_worker *w, uint64_t a, uint64_t len)
 	unsigned v;
 	int bad;
 
-	if (arena_contains(w->arena, (const void *)(uintptr_t)a, len) ||
-	    rangeset_covers(&h->ok, a, a + len))
+	if (sx_arena_contains(w->arena, (const void *)(uintptr_t)a, len) ||
+	    sx_rangeset_covers(&h->ok, a, a + len))
 		return 0;
 	/*
 	 * REGISTERED is not enough: pages registered for a neighbouring buffer
@@ -499,7 +490,7 @@ static unsigned inherited(struct simpler_worker *w, uint64_t a, uint64_t len)
 	 */
 	v = verdict(w, a, len, &bad, &lo, &hi);
 	if (v == SIMPLER_VIS_SHARED) {
-		rangeset_add(&h->ok, lo, hi);	/* only a cache: a failure costs a re-check */
+		sx_rangeset_add(&h->ok, lo, hi);	/* only a cache: a failure costs a re-check */
 		return 0;
 	}
 	return v;
@@ -536,16 +527,16 @@ static int mirror_use(struct simpler_worker *w, struct hbuf *b, uint64_t s, uint
 		b->used_run = w->hm->run;
 	}
 	if (acc != SIMPLER_OUT)
-		rangeset_gaps(&b->valid, s, s + len, copy_in, &c);
+		sx_rangeset_gaps(&b->valid, s, s + len, copy_in, &c);
 	STAT_ADD(w->st_host_copied, c.bytes);
-	if (rangeset_add(&b->valid, s, s + len) ||
-	    (acc != SIMPLER_IN && rangeset_add(&b->dirty, s, s + len)))
+	if (sx_rangeset_add(&b->valid, s, s + len) ||
+	    (acc != SIMPLER_IN && sx_rangeset_add(&b->dirty, s, s + len)))
 		return werr(w, -ENOMEM, "submit: out of memory tracking the mirror of the buffer "
 			    "registered as handle %" PRIu64, b->handle);
 	return 0;
 }
 
-int hostmem_submit(struct simpler_worker *w, const struct simpler_tensor *t, unsigned acc,
+int sx_hostmem_submit(struct simpler_worker *w, const struct simpler_tensor *t, unsigned acc,
 		   uint32_t idx, uint64_t *reg)
 {
 	struct hostmem *h = w->hm;
@@ -556,7 +547,7 @@ int hostmem_submit(struct simpler_worker *w, const struct simpler_tensor *t, uns
 
 	*reg = 0;
 	/* runtime-owned memory: inherited by construction (the arena is the orchestrator's) */
-	if (h->kind == HM_THREADS || !len || arena_contains(w->arena, (const void *)(uintptr_t)a, len))
+	if (h->kind == HM_THREADS || !len || sx_arena_contains(w->arena, (const void *)(uintptr_t)a, len))
 		return 0;
 	pthread_mutex_lock(&w->mem_lock);
 	b = hb_find(h, a);
@@ -586,18 +577,6 @@ int hostmem_submit(struct simpler_worker *w, const struct simpler_tensor *t, uns
 			    "simpler_worker_create() in shared memory (MAP_SHARED, memfd, "
 			    "simpler_orch_alloc)", idx, a, len, verdict_text(v));
 	return 0;
-}
-
-void hostmem_dispatch(struct simpler_worker *w, struct simpler_tensor *t, uint64_t *reg, uint32_t n)
-{
-	uint32_t i;
-
-	if (w->hm->kind != HM_SHM)
-		return;
-	for (i = 0; i < n; i++) {
-		t[i].addr += reg[i];
-		reg[i] = 0;
-	}
 }
 
 SIMPLER_API int simpler_host_check(struct simpler_worker *w, const void *addr, size_t len)
@@ -637,7 +616,7 @@ SIMPLER_API int simpler_host_check(struct simpler_worker *w, const void *addr, s
 	return 0;
 }
 
-void hostmem_run_begin(struct simpler_worker *w)
+void sx_hostmem_run_begin(struct simpler_worker *w)
 {
 	struct hostmem *h = w->hm;
 
@@ -647,7 +626,7 @@ void hostmem_run_begin(struct simpler_worker *w)
 	pthread_mutex_unlock(&w->mem_lock);
 }
 
-void hostmem_run_end(struct simpler_worker *w)
+void sx_hostmem_run_end(struct simpler_worker *w)
 {
 	struct hostmem *h = w->hm;
 	size_t i, k;
@@ -672,98 +651,7 @@ void hostmem_run_end(struct simpler_worker *w)
 	pthread_mutex_unlock(&w->mem_lock);
 }
 
-/* ---- the child's side ---- */
-
-int hostmem_child_init(struct simpler_worker *w, char *why, size_t len)
+int sx_hostmem_child_fd(const struct simpler_worker *w)
 {
-	struct hostmem *h = w->hm;
-
-	/* the parent's table came along with the fork: this process keeps its own maps */
-	h->cm = NULL;
-	h->ncm = h->capcm = 0;
-	(void)why;
-	(void)len;
-	return 0;
-}
-
-static struct cmap *cmap_get(struct hostmem *h, uint64_t kh, uint64_t addr, char *why, size_t len)
-{
-	struct simpler_lookup l;
-	struct cmap *m;
-	void *p;
-	size_t i;
-	int ret;
-
-	for (i = 0; i < h->ncm; i++)
-		if (h->cm[i].kh == kh)
-			return &h->cm[i];
-	memset(&l, 0, sizeof(l));
-	l.size = sizeof(l);
-	l.addr = addr;
-	ret = kmod_ioctl(h->fd, SIMPLER_IOC_LOOKUP, &l);
-	if (ret) {
-		snprintf(why, len, "registered buffer at 0x%" PRIx64 ": simpler.ko LOOKUP: %s%s",
-			 addr, strerror(-ret), ret == -ESTALE ? " (the application unmapped or "
-			 "replaced its pages: unregister and register it again)" : "");
-		return NULL;
-	}
-	/* at the parent's address when free: pointers inside then need no rewriting */
-	p = mmap((void *)(uintptr_t)l.buf_addr, l.buf_len, PROT_READ | PROT_WRITE,
-		 MAP_SHARED | MAP_FIXED_NOREPLACE, h->fd, (off_t)l.mmap_offset);
-	if (p == MAP_FAILED || p != (void *)(uintptr_t)l.buf_addr) {
-		if (p != MAP_FAILED)
-			munmap(p, l.buf_len);
-		p = mmap(NULL, l.buf_len, PROT_READ | PROT_WRITE, MAP_SHARED, h->fd,
-			 (off_t)l.mmap_offset);
-	}
-	if (p == MAP_FAILED) {
-		snprintf(why, len, "registered buffer at 0x%" PRIx64 ": mmap: %s", addr,
-			 strerror(errno));
-		return NULL;
-	}
-	if (VEC_ROOM(h->cm, h->ncm, h->capcm, 16)) {
-		munmap(p, l.buf_len);
-		snprintf(why, len, "out of memory");
-		return NULL;
-	}
-	m = &h->cm[h->ncm++];
-	m->kh = l.handle;
-	m->buf_addr = l.buf_addr;
-	m->len = l.buf_len;
-	m->mapped = (uintptr_t)p;
-	return m;
-}
-
-int hostmem_child_translate(struct simpler_worker *w, struct simpler_tensor *t, const uint64_t *reg,
-			    uint32_t n, char *why, size_t len)
-{
-	struct hostmem *h = w->hm;
-	struct cmap *m;
-	uint32_t i;
-
-	if (h->kind != HM_KMOD)
-		return 0;
-	for (i = 0; i < n; i++) {
-		if (!reg[i] || t[i].child_memory)
-			continue;
-		m = cmap_get(h, reg[i], t[i].addr, why, len);
-		if (!m)
-			return -EFAULT;
-		t[i].addr = m->mapped + (t[i].addr - m->buf_addr);
-	}
-	return 0;
-}
-
-void hostmem_child_unmap(struct simpler_worker *w, uint64_t kh)
-{
-	struct hostmem *h = w->hm;
-	size_t i;
-
-	for (i = 0; i < h->ncm; i++) {
-		if (h->cm[i].kh != kh)
-			continue;
-		munmap((void *)(uintptr_t)h->cm[i].mapped, h->cm[i].len);
-		h->cm[i] = h->cm[--h->ncm];
-		return;
-	}
+	return w->hm->kind == HM_KMOD ? w->hm->fd : -1;
 }

@@ -28,35 +28,29 @@ struct simpler_worker;
 
 enum { HM_THREADS, HM_KMOD, HM_SHM };
 
-int hostmem_init(struct simpler_worker *w, unsigned want, uint64_t mirror_size);
-void hostmem_fini(struct simpler_worker *w);
-const char *hostmem_name(const struct simpler_worker *w);
+int sx_hostmem_init(struct simpler_worker *w, unsigned want, uint64_t mirror_size);
+void sx_hostmem_fini(struct simpler_worker *w);
+const char *sx_hostmem_name(const struct simpler_worker *w);
 /*
  * Before forking child slot: the shm backend records what it inherits (the
  * same snapshot as slot same_as when forked in the same batch; -1: take one).
  */
-int hostmem_prefork(struct simpler_worker *w, int slot, int same_as);
+int sx_hostmem_prefork(struct simpler_worker *w, int slot, int same_as);
 
 /*
  * Submit time: may host tensor t (index idx) be given to a chip or sub
  * process?  For a tensor inside a registered buffer *reg is set to what the
  * dispatch needs (0 for inherited memory): kmod, the kernel handle of the
  * buffer (the child maps it); shm, the distance from the buffer to its
- * mirror (hostmem_dispatch() adds it).  0, or -errno with the worker's
+ * mirror (sx_hostmem_dispatch() adds it).  0, or -errno with the worker's
  * message set.
  */
-int hostmem_submit(struct simpler_worker *w, const struct simpler_tensor *t, unsigned acc,
+int sx_hostmem_submit(struct simpler_worker *w, const struct simpler_tensor *t, unsigned acc,
 		   uint32_t idx, uint64_t *reg);
-/* dispatch time, on the mailbox's copy: shm points registered tensors at their mirrors */
-void hostmem_dispatch(struct simpler_worker *w, struct simpler_tensor *t, uint64_t *reg, uint32_t n);
-void hostmem_run_begin(struct simpler_worker *w);
-void hostmem_run_end(struct simpler_worker *w);
+void sx_hostmem_run_begin(struct simpler_worker *w);
+void sx_hostmem_run_end(struct simpler_worker *w);
 
-/* the child's side: set up, and rewrite registered tensors to its mappings */
-int hostmem_child_init(struct simpler_worker *w, char *why, size_t len);
-int hostmem_child_translate(struct simpler_worker *w, struct simpler_tensor *t, const uint64_t *reg,
-			    uint32_t n, char *why, size_t len);
-/* the child drops its mapping of a kmod buffer being unregistered */
-void hostmem_child_unmap(struct simpler_worker *w, uint64_t kh);
+/* the fd children map registered buffers through (kmod), or -1 (see chip/hostmap.h) */
+int sx_hostmem_child_fd(const struct simpler_worker *w);
 
 #endif /* SIMPLER_HOSTMEM_H */

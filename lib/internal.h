@@ -20,14 +20,16 @@
 #include <stdint.h>
 
 #include "../platform/platform.h"
-#include "chip.h"
+#include "base/compiler.h"
+#include "base/errors.h"
+#include "base/tensor.h"
+#include "chip/env.h"
+#include "chip/launch.h"
 #include "include/simpler.h"
 #include "mailbox.h"
-#include "sync.h"
+#include "base/sync.h"
 
-#define ERRMSG_LEN		1024
 #define MAX_EXECS		64	/* chips, and subs */
-#define MAX_CALLABLES		1024
 #define CALLABLE_NAME_LEN	64
 #define MAX_SCOPE_DEPTH		64
 #define DEFAULT_RING_SIZE	4096
@@ -40,46 +42,12 @@
 #define DEFAULT_START_TIMEOUT_MS 10000
 #define DEFAULT_MIRROR_SIZE	((uint64_t)16 << 30)
 
-/*
- * Fields written by different threads live on different cache lines: every
- * shared line that moves between cores per task costs more than the task.
- */
-#define CACHELINE 64
-#define __line __attribute__((aligned(CACHELINE)))
-
-#define likely(x)	__builtin_expect(!!(x), 1)
-#define unlikely(x)	__builtin_expect(!!(x), 0)
-#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
-
 /* read an options field through its struct's declared size (libbpf OPTS_GET) */
 #define OPTS_HAS(o, f) ((o) && (o)->sz >= offsetof(__typeof__(*(o)), f) + sizeof((o)->f))
 #define OPTS_GET(o, f, def) (OPTS_HAS(o, f) ? (o)->f : (def))
 
-/* ---- errors ---- */
-
-/* set w's message; returns err so callers can `return werr(w, -EINVAL, ...)` */
-int werr(struct simpler_worker *w, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-/*
- * A task's failure, immutable once published and shared by reference with
- * every task it poisons and with the run.
- */
-struct failure {
-	_Atomic uint32_t refs;
-	int err;
-	char msg[];
-};
-
-struct failure *failure_new(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static inline struct failure *failure_get(struct failure *f)
-{
-	atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
-	return f;
-}
-void failure_put(struct failure *f);
-/* f, or a static out-of-memory failure when f is NULL */
-struct failure *failure_or_oom(struct failure *f);
+/* set w's message (the thread's last message when w is NULL); returns err */
+#define werr(w, err, ...) sx_errf(worker_errbuf(w), (err), __VA_ARGS__)
 
 /* ---- tasks ---- */
 
@@ -136,7 +104,7 @@ struct task {
 	struct simpler_tensor *tensors;
 	uint8_t *acc;			/* enum simpler_access per tensor */
 	uint32_t nr_tensors, cap_tensors;
-	uint64_t *reg;			/* per tensor: see hostmem_submit() (process mode) */
+	uint64_t *reg;			/* per tensor: see sx_hostmem_submit() (process mode) */
 	bool has_reg;			/* some reg[] is not 0 */
 	uint64_t *scalars;
 	uint32_t nr_scalars, cap_scalars;
@@ -162,7 +130,7 @@ struct task {
 	/* group members that reached their executor / finished */
 	_Atomic uint32_t g_arrived, g_done;
 	_Atomic(struct failure *) g_fail;	/* first failing member */
-	struct task *free_next;		/* free lists; task_finish()'s worklist */
+	struct task *free_next;		/* free lists; sx_task_finish()'s worklist */
 
 	/* ---- orchestrator-private: touched while other tasks read this one ---- */
 	struct edge *edges __line;	/* edges owned as consumer */
@@ -322,6 +290,7 @@ struct simpler_worker {
 	pthread_t monitor;
 	bool monitor_started;
 	struct proc_shared *pshared;		/* the dispatcher's eventcount */
+	struct chip_env env;			/* what the children get */
 	pthread_t disp;				/* the dispatcher thread */
 	bool disp_started;
 	/*
@@ -375,19 +344,42 @@ struct simpler_worker {
 	_Atomic uint64_t st_host_copied, st_restarts;	/* the orchestrator's */
 };
 
+static inline char *worker_errbuf(const struct simpler_worker *w)
+{
+	return w ? (char *)w->errmsg : NULL;
+}
+
+/* process mode: the executor of process slot (chips first, then subs) */
+static inline struct exec *slot_exec(struct simpler_worker *w, int slot)
+{
+	return slot < w->chips.n ? &w->chips.ex[slot] : &w->subs.ex[slot - w->chips.n];
+}
+
+static inline int nslots(const struct simpler_worker *w)
+{
+	return w->chips.n + w->subs.n;
+}
+
+/* its process died (the monitor says so) */
+static inline bool exec_dead(struct exec *ex)
+{
+	/* pairs with the monitor's store of dead, made after it wrote death */
+	return atomic_load_explicit(&ex->dead, memory_order_acquire);
+}
+
 /* ---- between the files ---- */
 
 /* for tests (not exported): processes forked by the library so far */
-extern _Atomic unsigned long simpler_forks;
+extern _Atomic unsigned long sx_forks;
 
 /* sched.c */
-int sched_start(struct simpler_worker *w);
+int sx_sched_start(struct simpler_worker *w);
 /* process mode: reap what finished, unless the dispatcher thread is at it */
-void sched_catch_up(struct simpler_worker *w);
+void sx_sched_catch_up(struct simpler_worker *w);
 /* process mode: a task was published (ready: it was ready at once) */
-void sched_submitted(struct simpler_worker *w, bool ready);
+void sx_sched_submitted(struct simpler_worker *w, bool ready);
 /* process mode: the orchestrator is about to wait: the dispatcher thread takes care */
-void sched_let_go(struct simpler_worker *w);
+void sx_sched_let_go(struct simpler_worker *w);
 /*
  * process mode: dispatch until cond holds or nothing moves for spin_ns.
  * Gave up: let go (the caller is about to sleep).  cond holds: the
@@ -399,22 +391,22 @@ void sched_let_go(struct simpler_worker *w);
 		uint64_t __since = 0, __spin = 0;                                     \
 		unsigned __idle = 0;                                                  \
                                                                                       \
-		sched_present(w);                                                     \
+		sx_sched_present(w);                                                     \
 		while (!(cond)) {                                                     \
 			sched_beat(w);                                                \
-			if (sched_help(w)) {                                          \
+			if (sx_sched_help(w)) {                                          \
 				__idle = 0;                                           \
 			} else if (++__idle % 32) {                                   \
 				cpu_relax();                                          \
 			} else if (__idle == 32) {                                    \
 				__since = now_ns();  /* idle from here */             \
-				__spin = sched_spin_ns(w);                            \
+				__spin = sx_sched_spin_ns(w);                            \
 			} else if (now_ns() - __since >= __spin) {                    \
 				break;                                                \
 			}                                                             \
 		}                                                                     \
 		if ((leave) || !(cond))                                               \
-			sched_let_go(w);                                              \
+			sx_sched_let_go(w);                                              \
 	} while (0)
 /* the baton holder's clock: one reading serves a whole dispatch pass */
 /* fold one task's time in a process into its pool's average (baton holder) */
@@ -432,14 +424,14 @@ static inline uint64_t pass_clock(struct simpler_worker *w)
 	return w->pass_ns;
 }
 /* the orchestrator is here and dispatches itself: the dispatcher thread stands by */
-void sched_present(struct simpler_worker *w);
+void sx_sched_present(struct simpler_worker *w);
 /* the orchestrator's heartbeat, which keeps the dispatcher thread standing by */
 static inline void sched_beat(struct simpler_worker *w)
 {
 	atomic_store_explicit(&w->beat, atomic_load_explicit(&w->beat, memory_order_relaxed) + 1,
 			      memory_order_relaxed);
 }
-bool sched_help(struct simpler_worker *w);
+bool sx_sched_help(struct simpler_worker *w);
 /* chip i goes onto the i-th usable CPU, unless there are more chips than CPUs or NO_BIND */
 static inline void sched_bind_chip(const struct simpler_worker *w, int i)
 {
@@ -452,49 +444,48 @@ static inline void sched_bind_chip(const struct simpler_worker *w, int i)
  * a spin, or when spinning would take a CPU that a running process or
  * another program needs.
  */
-uint64_t sched_spin_ns(struct simpler_worker *w);
+uint64_t sx_sched_spin_ns(struct simpler_worker *w);
 /*
  * Other programs' runnable tasks: /proc/loadavg's running count, less ours
  * (the caller says how many of its own threads and processes are runnable),
  * looked at every few ms by whichever caller comes first.
  */
-unsigned sched_others(struct simpler_worker *w, unsigned ours);
-void sched_stop(struct simpler_worker *w);
-void task_ready(struct task *t);
-void task_finish(struct task *t, struct failure *f, struct exec *ex);
-void frame_put(struct simpler_worker *w, struct frame *f, int64_t n);
+unsigned sx_sched_others(struct simpler_worker *w, unsigned ours);
+void sx_sched_stop(struct simpler_worker *w);
+void sx_task_ready(struct task *t);
+void sx_task_finish(struct task *t, struct failure *f, struct exec *ex);
+void sx_frame_put(struct simpler_worker *w, struct frame *f, int64_t n);
 
-/* proc.c */
-int proc_create(struct simpler_worker *w);
-void proc_destroy(struct simpler_worker *w);
-int proc_respawn(struct simpler_worker *w);
-/* the dispatcher's side of a mailbox (sched.c runs it) */
-void proc_post(struct exec *ex, struct qitem *it);
-void proc_pool_post(struct simpler_worker *w, struct pool *p, unsigned i, struct qitem *it);
-bool proc_pool_reap(struct simpler_worker *w, struct pool *p, unsigned i, struct qitem **it,
-		    struct exec **ran, struct failure **fail);
-bool proc_pool_unpost(struct pool *p, unsigned i, struct qitem **it);
-bool proc_reap(struct exec *ex, struct qitem **it, struct failure **f);
-bool proc_reapable(struct exec *ex);
-struct failure *proc_dead_failure(struct exec *ex, const struct task *t);
+/* proc.c: the processes */
+int sx_proc_create(struct simpler_worker *w);
+void sx_proc_destroy(struct simpler_worker *w);
+int sx_proc_respawn(struct simpler_worker *w);
+
+/* lanes.c: the dispatcher's side of a mailbox (sched.c runs it) */
+void sx_lane_post(struct exec *ex, struct qitem *it);
+void sx_lane_pool_post(struct simpler_worker *w, struct pool *p, unsigned i, struct qitem *it);
+bool sx_lane_pool_reap(struct simpler_worker *w, struct pool *p, unsigned i, struct qitem **it,
+		       struct exec **ran, struct failure **fail);
+bool sx_lane_pool_unpost(struct pool *p, unsigned i, struct qitem **it);
+bool sx_lane_reap(struct exec *ex, struct qitem **it, struct failure **f);
+bool sx_lane_reapable(struct exec *ex);
+struct failure *sx_lane_dead_failure(struct exec *ex, const struct task *t);
 /* a control command; the caller holds ex->ctl_lock */
-int proc_ctl(struct exec *ex, uint32_t op, uint64_t a0, uint64_t a1, uint64_t *r0, char *msg,
-	     size_t len);
-void proc_unmap_all(struct simpler_worker *w, uint64_t kh);
-bool proc_slot_alive(struct simpler_worker *w, int slot);
+int sx_lane_ctl(struct exec *ex, uint32_t op, uint64_t a0, uint64_t a1, uint64_t *r0, char *msg,
+		size_t len);
+/* every live process drops its mapping of simpler.ko handle kh */
+void sx_lane_unmap_all(struct simpler_worker *w, uint64_t kh);
+/* is the process of slot running? */
+bool sx_lane_alive(struct simpler_worker *w, int slot);
 
 /* orch.c */
-void orch_reclaim(struct simpler_worker *w);
-void orch_free_all(struct simpler_worker *w);
+void sx_orch_reclaim(struct simpler_worker *w);
+void sx_orch_free_all(struct simpler_worker *w);
 
-/* tensor.c */
-int tensor_check(const struct simpler_tensor *t, char *why, size_t len);
-const char *access_name(unsigned acc);
 
 static inline uint32_t nr_callables(const struct simpler_worker *w)
 {
-	/* pairs with the release store in simpler_register() */
-	return atomic_load_explicit(&w->ctab->count, memory_order_acquire);
+	return callables_count(w->ctab);
 }
 
 #endif /* SIMPLER_INTERNAL_H */

@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 #include "include/simpler.h"
-#include "sync.h"
+#include "base/sync.h"
 
 #define MB_MSG		1024		/* error messages: at least 512 bytes, with where */
 #define MB_WINDOW	(1U << 20)	/* copy window for copy_to/copy_from chunks */
@@ -147,9 +147,18 @@ static inline unsigned pr_claimed(struct pool_ring *r, int32_t slot)
 	return n;
 }
 
+#define MAX_CALLABLES 1024
+
 struct shared_callables {
 	_Atomic uint32_t count;		/* entries below it are complete (release) */
-	struct shared_callable v[1024];
+	struct shared_callable v[MAX_CALLABLES];
 };
+
+/* the callables registered so far: entries below the count are complete */
+static inline uint32_t callables_count(const struct shared_callables *t)
+{
+	/* pairs with the release store of the count in simpler_register() */
+	return atomic_load_explicit(&t->count, memory_order_acquire);
+}
 
 #endif /* SIMPLER_MAILBOX_H */

@@ -17,8 +17,8 @@
 #include <string.h>
 
 #include "args.h"
-#include "arena.h"
-#include "boot.h"
+#include "base/arena.h"
+#include "chip/bootstrap.h"
 #include "hostmem.h"
 #include "internal.h"
 #include "mailbox.h"
@@ -46,7 +46,7 @@ static void task_recycle(struct simpler_worker *w, struct task *t)
 	uint32_t i;
 
 	for (i = 0; i < t->nr_refs; i++)
-		tm_release(w->tm, &t->refs[i]);
+		sx_tm_release(w->tm, &t->refs[i]);
 	t->nr_refs = 0;
 	for (e = t->edges; e; e = next) {
 		next = e->owner_next;
@@ -55,7 +55,7 @@ static void task_recycle(struct simpler_worker *w, struct task *t)
 	}
 	t->edges = NULL;
 	if (t->failure) {
-		failure_put(t->failure);
+		sx_failure_put(t->failure);
 		t->failure = NULL;
 	}
 }
@@ -66,7 +66,7 @@ static struct task *slot_get(struct simpler_worker *w)
 	struct task *t = w->free_local;
 
 	if (!t) {
-		/* pairs with the release CAS in task_finish() */
+		/* pairs with the release CAS in sx_task_finish() */
 		t = atomic_exchange_explicit(&w->free_shared, NULL, memory_order_acquire);
 		if (!t) {
 			STAT_ADD(w->st_submit_waits, 1);
@@ -96,14 +96,14 @@ static void slot_put(struct simpler_worker *w, struct task *t)
 /* ---- scope frames ---- */
 
 /* dead frames: free their arena memory and recycle them */
-void orch_reclaim(struct simpler_worker *w)
+void sx_orch_reclaim(struct simpler_worker *w)
 {
 	struct frame *f = atomic_exchange_explicit(&w->frames_dead, NULL, memory_order_acquire);
 	struct frame *next;
 
 	for (; f; f = next) {
 		next = f->done_next;
-		arena_free_list(w->arena, f->allocs);
+		sx_arena_free_list(w->arena, f->allocs);
 		f->allocs = NULL;
 		f->parent = w->frame_pool;
 		w->frame_pool = f;
@@ -155,7 +155,7 @@ static void scope_close(struct simpler_orch *o)
 	o->depth--;
 	atomic_fetch_add_explicit(&o->w->frames_closed, 1, memory_order_relaxed);
 	/* drop the open bias, keeping one reference per task and child counted */
-	frame_put(o->w, f, FRAME_BIAS - f->counted);
+	sx_frame_put(o->w, f, FRAME_BIAS - f->counted);
 }
 
 SIMPLER_API int simpler_scope_end(struct simpler_orch *o)
@@ -179,8 +179,8 @@ SIMPLER_API void *simpler_orch_alloc(struct simpler_orch *o, size_t nbytes)
 	}
 	w = o->w;
 	for (;;) {
-		orch_reclaim(w);
-		b = arena_alloc(w->arena, nbytes);
+		sx_orch_reclaim(w);
+		b = sx_arena_alloc(w->arena, nbytes);
 		if (b)
 			break;
 		if (errno != ENOMEM)
@@ -188,7 +188,7 @@ SIMPLER_API void *simpler_orch_alloc(struct simpler_orch *o, size_t nbytes)
 		/*
 		 * Only frames that ended can give memory back.  A finisher
 		 * pushes a dead frame before it drops frames_closed, so a
-		 * frame may have died since orch_reclaim() above: reclaim
+		 * frame may have died since sx_orch_reclaim() above: reclaim
 		 * it before calling the arena full.
 		 */
 		if (!atomic_load_explicit(&w->frames_closed, memory_order_acquire)) {
@@ -197,7 +197,7 @@ SIMPLER_API void *simpler_orch_alloc(struct simpler_orch *o, size_t nbytes)
 			werr(w, -ENOMEM, "orch_alloc: %zu bytes do not fit in the arena "
 			     "(%" PRIu64 " of %" PRIu64 " bytes held by open scopes): "
 			     "end scopes sooner or raise arena_size", nbytes,
-			     arena_used(w->arena), arena_size(w->arena));
+			     sx_arena_used(w->arena), sx_arena_size(w->arena));
 			errno = ENOMEM;
 			return NULL;
 		}
@@ -246,7 +246,7 @@ static void poison_with(struct task *c, struct failure *f)
 	failure_get(f);
 	if (!atomic_compare_exchange_strong_explicit(&c->poison, &expected, f,
 						     memory_order_relaxed, memory_order_relaxed))
-		failure_put(f);
+		sx_failure_put(f);
 }
 
 /* c must not start before p finished (tm_dep_fn) */
@@ -259,7 +259,7 @@ static void wire(struct task *c, struct task *p, void *arg)
 	if (p == c || p->stamp == c->stamp)
 		return;		/* no self-edges; one edge per producer */
 	p->stamp = c->stamp;
-	/* pairs with the release store of the final state in task_finish() */
+	/* pairs with the release store of the final state in sx_task_finish() */
 	st = atomic_load_explicit(&p->state, memory_order_acquire);
 	if (st >= TS_DONE) {
 		if (p->failure)
@@ -377,7 +377,7 @@ static int add_member(struct simpler_worker *w, struct task *t, uint32_t m,
 		}
 		/* another process runs it: the host memory must be visible there */
 		if (!w->mode_threads) {
-			ret = hostmem_submit(w, x, t->acc[mb->t0 + i], i, &t->reg[mb->t0 + i]);
+			ret = sx_hostmem_submit(w, x, t->acc[mb->t0 + i], i, &t->reg[mb->t0 + i]);
 			if (ret)
 				return ret;
 			t->has_reg |= t->reg[mb->t0 + i] != 0;
@@ -418,9 +418,9 @@ static int track(struct simpler_worker *w, struct task *t)
 				continue;
 			/* chip memory is per chip; comm windows are one space for all */
 			if (ts->child_memory &&
-			    !(w->boot && boot_in_windows(w, ts->addr, nbytes)))
+			    !(w->boot && boot_in_windows(w->boot, ts->addr, nbytes)))
 				space = 1 + (uint32_t)mb->target;
-			ret = tm_access(w->tm, t, &t->refs[t->nr_refs], space, ts->addr,
+			ret = sx_tm_access(w->tm, t, &t->refs[t->nr_refs], space, ts->addr,
 					ts->addr + nbytes, t->acc[i], wire, &x);
 			if (ret < 0)
 				return werr(w, ret, "submit: out of memory in the TensorMap");
@@ -462,13 +462,13 @@ static int publish(struct simpler_worker *w, struct task *t)
 		t->frame = w->orch.scope;
 		t->frame->counted++;
 		w->run.submitted++;
-		f = failure_or_oom(failure_new(ret, "%s", w->errmsg));
+		f = sx_failure_or_oom(sx_failure_new(ret, "%s", w->errmsg));
 		poison_with(t, f);
-		failure_put(f);
+		sx_failure_put(f);
 		if (atomic_fetch_sub_explicit(&t->pending, 1, memory_order_acq_rel) == 1)
-			task_ready(t);
+			sx_task_ready(t);
 		if (!w->mode_threads)
-			sched_submitted(w, true);
+			sx_sched_submitted(w, true);
 		return ret;
 	}
 	t->frame = w->orch.scope;
@@ -479,9 +479,9 @@ static int publish(struct simpler_worker *w, struct task *t)
 	/* drop the building guard; pairs with the finishers' decrements */
 	ready = atomic_fetch_sub_explicit(&t->pending, 1, memory_order_acq_rel) == 1;
 	if (ready)
-		task_ready(t);
+		sx_task_ready(t);
 	if (!w->mode_threads)
-		sched_submitted(w, ready);
+		sx_sched_submitted(w, ready);
 	return (int)(t->seq & INT32_MAX);
 }
 
@@ -533,7 +533,7 @@ static int check_submit(struct simpler_orch *o, int callable)
 			    callable, (int)n - 1);
 	/* process mode: what finished while we were away is known before we look */
 	if (!w->mode_threads)
-		sched_catch_up(w);
+		sx_sched_catch_up(w);
 	return run_failed(w);
 }
 
@@ -633,13 +633,13 @@ SIMPLER_API int simpler_submit_group(struct simpler_orch *o, int callable,
 /* ---- teardown ---- */
 
 /* free the orchestrator's pools; every executor has stopped */
-void orch_free_all(struct simpler_worker *w)
+void sx_orch_free_all(struct simpler_worker *w)
 {
 	struct frame *f, *fn;
 	struct edge *e, *en;
 	uint32_t i;
 
-	orch_reclaim(w);
+	sx_orch_reclaim(w);
 	for (i = 0; w->tasks && i < w->ring_size; i++)
 		task_recycle(w, &w->tasks[i]);
 	for (f = w->frame_pool; f; f = fn) {
@@ -673,8 +673,8 @@ SIMPLER_API int simpler_run(struct simpler_worker *w, simpler_orch_fn fn, void *
 		 * A chip that died is forked again; if that fails its tasks fail
 		 * with the reason, the others run.
 		 */
-		proc_respawn(w);
-		hostmem_run_begin(w);
+		sx_proc_respawn(w);
+		sx_hostmem_run_begin(w);
 	}
 	w->run.next_seq = 0;
 	w->run.submitted = 0;
@@ -705,14 +705,14 @@ SIMPLER_API int simpler_run(struct simpler_worker *w, simpler_orch_fn fn, void *
 	if (!w->mode_threads)
 		SCHED_HELP_UNTIL(w, atomic_load_explicit(&w->run.inflight,
 							 memory_order_acquire) == 0, true);
-	EC_WAIT_UNTIL(&w->run.done_ec, w->mode_threads ? w->spin_ns : sched_spin_ns(w),
+	EC_WAIT_UNTIL(&w->run.done_ec, w->mode_threads ? w->spin_ns : sx_sched_spin_ns(w),
 		      atomic_load_explicit(&w->run.inflight, memory_order_acquire) == 0);
 	/* every frame is dead once every task finished */
 	EC_WAIT_UNTIL(&w->frame_ec, w->spin_ns,
 		      atomic_load_explicit(&w->frames_closed, memory_order_acquire) == 0);
-	orch_reclaim(w);
+	sx_orch_reclaim(w);
 	if (!w->mode_threads)
-		hostmem_run_end(w);	/* shm: mirrors written by the run go back */
+		sx_hostmem_run_end(w);	/* shm: mirrors written by the run go back */
 
 	f = atomic_exchange_explicit(&w->run.first, NULL, memory_order_acquire);
 	if (ret < 0) {
@@ -722,7 +722,7 @@ SIMPLER_API int simpler_run(struct simpler_worker *w, simpler_orch_fn fn, void *
 	} else if (f) {
 		ret = werr(w, f->err, "%s", f->msg);
 	}
-	failure_put(f);
+	sx_failure_put(f);
 	atomic_store(&w->running, false);
 	return ret;
 }

@@ -29,24 +29,6 @@
 #define P_PIDFD 3
 #endif
 
-void child_main(struct simpler_worker *w, struct mailbox *mb, pid_t parent) __attribute__((noreturn));
-
-static struct exec *slot_exec(struct simpler_worker *w, int slot)
-{
-	return slot < w->chips.n ? &w->chips.ex[slot] : &w->subs.ex[slot - w->chips.n];
-}
-
-static int nslots(const struct simpler_worker *w)
-{
-	return w->chips.n + w->subs.n;
-}
-
-bool proc_slot_alive(struct simpler_worker *w, int slot)
-{
-	return slot < nslots(w) && slot_exec(w, slot)->pid > 0 &&
-	       !atomic_load_explicit(&slot_exec(w, slot)->dead, memory_order_acquire);
-}
-
 static void describe_status(const siginfo_t *si, char *buf, size_t len)
 {
 	if (si->si_code == CLD_EXITED)
@@ -65,11 +47,6 @@ static void reap(struct exec *ex, char *buf, size_t len)
 	while (syscall(SYS_waitid, P_PIDFD, ex->pidfd, &si, WEXITED, NULL) < 0 && errno == EINTR)
 		;
 	describe_status(&si, buf, len);
-}
-
-static bool dead(struct exec *ex)
-{
-	return atomic_load_explicit(&ex->dead, memory_order_acquire);
 }
 
 /* ---- the monitor ---- */
@@ -130,7 +107,7 @@ static void monitor_poke(struct simpler_worker *w)
 
 /* ---- forking ---- */
 
-_Atomic unsigned long simpler_forks;
+_Atomic unsigned long sx_forks;
 
 static int spawn(struct simpler_worker *w, struct exec *ex, int same_as)
 {
@@ -146,16 +123,16 @@ static int spawn(struct simpler_worker *w, struct exec *ex, int same_as)
 	atomic_store(&mb->ctl_state, MB_IDLE);
 	ec_init(&mb->child_ec, true);
 	ec_init(&mb->parent_ec, true);
-	ret = hostmem_prefork(w, ex->slot, same_as);
+	ret = sx_hostmem_prefork(w, ex->slot, same_as);
 	if (ret)
 		return werr(w, ret, "cannot snapshot the address space before forking: %s",
 			    strerror(-ret));
 	fflush(NULL);	/* nothing buffered twice */
 	pid = fork();
 	if (pid > 0)
-		atomic_fetch_add(&simpler_forks, 1);
+		atomic_fetch_add(&sx_forks, 1);
 	if (pid == 0)
-		child_main(w, mb, parent);
+		sx_child_main(&w->env, ex->slot, parent);
 	if (pid < 0)
 		return werr(w, -errno, "cannot fork %s %d: %s", ex->pool->chips ? "chip" : "sub",
 			    ex->index, strerror(errno));
@@ -246,7 +223,25 @@ static void stop_child(struct exec *ex, int wait_ms)
 	ex->pid = 0;
 }
 
-int proc_create(struct simpler_worker *w)
+/* what the children get: the worker's configuration, as of now */
+static void env_fill(struct simpler_worker *w)
+{
+	struct chip_env *env = &w->env;
+
+	env->plat = w->plat;
+	env->pcfg = w->pcfg;
+	env->caps = w->caps;
+	env->spin_ns = w->spin_ns;
+	env->bind = !(w->flags & SIMPLER_WORKER_NO_BIND) && w->chips.n <= w->ncpus;
+	env->nchips = w->chips.n;
+	env->nsubs = w->subs.n;
+	env->ctab = w->ctab;
+	env->boot = w->boot;
+	env->ps = w->pshared;
+	env->kmod_fd = sx_hostmem_child_fd(w);
+}
+
+int sx_proc_create(struct simpler_worker *w)
 {
 	uint64_t deadline;
 	int i, ret;
@@ -276,7 +271,9 @@ int proc_create(struct simpler_worker *w)
 		pthread_mutex_init(&ex->ctl_lock, NULL);
 		if (mailbox_new(ex))
 			return werr(w, -ENOMEM, "cannot map a mailbox");
+		w->env.mb[i] = ex->mb;
 	}
+	env_fill(w);
 	/* every child before any library thread exists: forks copy no lock held */
 	for (i = 0; i < nslots(w); i++) {
 		ret = spawn(w, slot_exec(w, i), i ? 0 : -1);
@@ -296,7 +293,7 @@ int proc_create(struct simpler_worker *w)
 	return 0;
 }
 
-void proc_destroy(struct simpler_worker *w)
+void sx_proc_destroy(struct simpler_worker *w)
 {
 	int i;
 
@@ -326,7 +323,7 @@ void proc_destroy(struct simpler_worker *w)
 }
 
 /* at a run's start: fork a new process for every dead one */
-int proc_respawn(struct simpler_worker *w)
+int sx_proc_respawn(struct simpler_worker *w)
 {
 	char old[sizeof(((struct exec *)0)->death)];
 	int i, ret = 0, oldpid, n = 0;
@@ -361,241 +358,6 @@ int proc_respawn(struct simpler_worker *w)
 	if (n)
 		monitor_poke(w);	/* it watches the new pidfds */
 	return ret;
-}
-
-/* ---- the lanes ---- */
-
-static const char *kernel_name(struct simpler_worker *w, const struct task *t)
-{
-	return w->ctab->v[t->callable].name;
-}
-
-struct failure *proc_dead_failure(struct exec *ex, const struct task *t)
-{
-	return failure_or_oom(failure_new(-ECHILD, "%s is dead (%s): kernel '%s' (task #%" PRIu64
-					  ") did not run; it restarts at the next run", ex->tag,
-					  ex->death, kernel_name(ex->w, t), t->seq));
-}
-
-/* write task member it into frame f */
-static void frame_fill(struct simpler_worker *w, struct mb_task *f, struct qitem *it)
-{
-	struct task *t = it->task;
-	const struct member *mb = &t->members[it->member];
-
-	f->seq = t->seq;
-	f->callable = t->callable;
-	f->block_dim = t->block_dim;
-	f->nr_tensors = mb->nt;
-	f->nr_scalars = mb->ns;
-	if (mb->nt) {
-		memcpy(f->tensors, &t->tensors[mb->t0], mb->nt * sizeof(*f->tensors));
-		memcpy(f->acc, &t->acc[mb->t0], mb->nt);
-		if (t->has_reg) {
-			memcpy(f->reg, &t->reg[mb->t0], mb->nt * sizeof(*f->reg));
-			hostmem_dispatch(w, f->tensors, f->reg, mb->nt);
-		} else {
-			memset(f->reg, 0, mb->nt * sizeof(*f->reg));
-		}
-	}
-	if (mb->ns)
-		memcpy(f->scalars, &t->scalars[mb->s0], mb->ns * sizeof(*f->scalars));
-}
-
-void proc_post(struct exec *ex, struct qitem *it)
-{
-	struct simpler_worker *w = ex->w;
-	struct mailbox *box = ex->mb;
-	uint32_t posted = atomic_load_explicit(&ex->posted, memory_order_relaxed);
-
-	frame_fill(w, &box->task[posted % MB_RING], it);
-	ex->ring_it[posted % MB_RING] = it;
-	ex->ring_t[posted % MB_RING] = pass_clock(w);
-	atomic_store_explicit(&ex->posted, posted + 1, memory_order_relaxed);
-	/* seq_cst RMW: the frame is published, then the child's waiter check */
-	atomic_exchange_explicit(&box->posted, posted + 1, memory_order_seq_cst);
-	ec_notify_after_rmw(&box->child_ec);
-}
-
-/* post it into free frame i of p's shared ring; waking someone is the caller's */
-void proc_pool_post(struct simpler_worker *w, struct pool *p, unsigned i, struct qitem *it)
-{
-	struct pool_ring *r = p->ring;
-
-	frame_fill(w, &r->task[i], it);
-	r->task[i].ran_on = -1;
-	r->order[i] = ++p->pr_order;
-	p->pr_it[i] = it;
-	p->pr_t[i] = pass_clock(w);
-	p->pr_used++;
-	/* the frame, then its state (a claimer acquires it), then the count */
-	atomic_store_explicit(&r->state[i], PR_POSTED, memory_order_release);
-	atomic_fetch_add_explicit(&r->avail, 1, memory_order_seq_cst);
-}
-
-/*
- * Frame i of p's shared ring, if it is over: done (its result), or claimed by
- * a process that died.  Then it is free again.
- */
-bool proc_pool_reap(struct simpler_worker *w, struct pool *p, unsigned i, struct qitem **it,
-		    struct exec **ran, struct failure **fail)
-{
-	struct pool_ring *r = p->ring;
-	uint32_t st = atomic_load_explicit(&r->state[i], memory_order_acquire);
-	const struct mb_task *f = &r->task[i];
-	struct exec *ex;
-	struct task *t;
-
-	if (!p->pr_it[i] || st == PR_POSTED || st == PR_FREE)
-		return false;
-	*it = p->pr_it[i];
-	t = (*it)->task;
-	if (st == PR_DONE) {
-		ex = slot_exec(w, f->ran_on);
-		pool_ewma(p, pass_clock(w) - p->pr_t[i]);
-		STAT_ADD(ex->st_staged, f->staged);
-		*fail = NULL;
-		if (f->err)
-			*fail = failure_or_oom(failure_new(f->err, "%s%s%s", f->msg,
-							   ex->restarts && f->err == -EFAULT ?
-							   "; " : "",
-							   ex->restarts && f->err == -EFAULT ?
-							   ex->restart_note : ""));
-	} else {
-		ex = slot_exec(w, (int)(st - PR_CLAIMED));
-		if (!dead(ex))
-			return false;	/* still running there */
-		*fail = failure_or_oom(failure_new(-ECHILD, "%s died while running kernel '%s' "
-						   "(task #%" PRIu64 "): %s", ex->tag,
-						   kernel_name(w, t), t->seq, ex->death));
-		ex->dead_reported = true;
-	}
-	*ran = ex;
-	p->pr_it[i] = NULL;
-	p->pr_used--;
-	atomic_store_explicit(&r->state[i], PR_FREE, memory_order_release);
-	return true;
-}
-
-/* nobody of p is left to claim frame i: take it back unrun */
-bool proc_pool_unpost(struct pool *p, unsigned i, struct qitem **it)
-{
-	uint32_t posted = PR_POSTED;
-
-	if (!p->pr_it[i] || !atomic_compare_exchange_strong_explicit(&p->ring->state[i], &posted,
-								     PR_FREE, memory_order_acq_rel,
-								     memory_order_relaxed))
-		return false;
-	atomic_fetch_sub_explicit(&p->ring->avail, 1, memory_order_relaxed);
-	*it = p->pr_it[i];
-	p->pr_it[i] = NULL;
-	p->pr_used--;
-	return true;
-}
-
-bool proc_reap(struct exec *ex, struct qitem **it, struct failure **fail)
-{
-	struct mailbox *box = ex->mb;
-	uint32_t reaped = atomic_load_explicit(&ex->reaped, memory_order_relaxed);
-	uint32_t posted = atomic_load_explicit(&ex->posted, memory_order_relaxed);
-	uint32_t slot = reaped % MB_RING;
-	const struct mb_task *f = &box->task[slot];
-	struct task *t;
-	bool gone;
-
-	if (reaped == posted)
-		return false;
-	/* death first: a child that finished frames before dying wrote done before */
-	gone = dead(ex);
-	*it = ex->ring_it[slot];
-	t = (*it)->task;
-	if (atomic_load_explicit(&box->done, memory_order_acquire) != reaped) {
-		/* how long work stays in a process, for placing work for any chip */
-		pool_ewma(ex->pool, pass_clock(ex->w) - ex->ring_t[slot]);
-		STAT_ADD(ex->st_staged, f->staged);
-		*fail = NULL;
-		if (f->err)
-			*fail = failure_or_oom(failure_new(f->err, "%s%s%s", f->msg,
-							   ex->restarts && f->err == -EFAULT ?
-							   "; " : "",
-							   ex->restarts && f->err == -EFAULT ?
-							   ex->restart_note : ""));
-	} else if (gone) {
-		/* the frame it was running, then those behind it */
-		if (!ex->dead_reported) {
-			ex->dead_reported = true;
-			*fail = failure_or_oom(failure_new(-ECHILD, "%s died while running kernel "
-							   "'%s' (task #%" PRIu64 "): %s",
-							   ex->tag, kernel_name(ex->w, t), t->seq,
-							   ex->death));
-		} else {
-			*fail = proc_dead_failure(ex, t);
-		}
-	} else {
-		return false;
-	}
-	atomic_store_explicit(&ex->reaped, ++reaped, memory_order_relaxed);
-	/* a dead child's frames are all accounted for: its successor starts after them */
-	if (gone && reaped == posted)
-		atomic_store_explicit(&box->done, posted, memory_order_release);
-	return true;
-}
-
-bool proc_reapable(struct exec *ex)
-{
-	uint32_t reaped = atomic_load_explicit(&ex->reaped, memory_order_relaxed);
-
-	return reaped != atomic_load_explicit(&ex->posted, memory_order_relaxed) &&
-	       (atomic_load_explicit(&ex->mb->done, memory_order_acquire) != reaped || dead(ex));
-}
-
-int proc_ctl(struct exec *ex, uint32_t op, uint64_t a0, uint64_t a1, uint64_t *r0, char *msg,
-	     size_t len)
-{
-	struct simpler_worker *w = ex->w;
-	struct mailbox *box = ex->mb;
-	int ret;
-
-	/* the caller holds ex->ctl_lock */
-	if (dead(ex)) {
-		snprintf(msg, len, "%s is dead (%s); it restarts at the next run", ex->tag,
-			 ex->death);
-		return -ECHILD;
-	}
-	box->ctl.op = op;
-	box->ctl.a0 = a0;
-	box->ctl.a1 = a1;
-	atomic_exchange_explicit(&box->ctl_state, MB_POSTED, memory_order_seq_cst);
-	ec_notify_after_rmw(&box->child_ec);
-	EC_WAIT_UNTIL(&box->parent_ec, w->spin_ns,
-		      atomic_load_explicit(&box->ctl_state, memory_order_acquire) == MB_DONE ||
-		      dead(ex));
-	if (atomic_load_explicit(&box->ctl_state, memory_order_acquire) != MB_DONE) {
-		snprintf(msg, len, "%s died: %s", ex->tag, ex->death);
-		return -ECHILD;
-	}
-	ret = box->ctl.err;
-	if (r0)
-		*r0 = box->ctl.r0;
-	if (ret)
-		snprintf(msg, len, "%s%s%s", box->ctl.msg, ex->restarts ? "; " : "",
-			 ex->restarts ? ex->restart_note : "");
-	atomic_store_explicit(&box->ctl_state, MB_IDLE, memory_order_relaxed);
-	return ret;
-}
-
-void proc_unmap_all(struct simpler_worker *w, uint64_t kh)
-{
-	char msg[64];
-	int i;
-
-	for (i = 0; i < nslots(w); i++) {
-		struct exec *ex = slot_exec(w, i);
-
-		pthread_mutex_lock(&ex->ctl_lock);
-		proc_ctl(ex, MB_OP_UNMAP, kh, 0, NULL, msg, sizeof(msg));
-		pthread_mutex_unlock(&ex->ctl_lock);
-	}
 }
 
 static int pid_of(const struct simpler_worker *w, const struct pool *p, int i)

@@ -32,41 +32,6 @@
 #include "internal.h"
 #include "mailbox.h"
 
-/* ---- failures ---- */
-
-struct failure *failure_new(int err, const char *fmt, ...)
-{
-	struct failure *f = malloc(sizeof(*f) + ERRMSG_LEN);
-	va_list ap;
-
-	if (!f)
-		return NULL;
-	atomic_init(&f->refs, 1);
-	f->err = err < 0 ? err : -EIO;
-	va_start(ap, fmt);
-	vsnprintf(f->msg, ERRMSG_LEN, fmt, ap);
-	va_end(ap);
-	return f;
-}
-
-void failure_put(struct failure *f)
-{
-	if (f && atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1)
-		free(f);
-}
-
-/* a failure we could not allocate: shared, never freed */
-static struct failure *failure_oom(void)
-{
-	static struct {
-		struct failure f;
-		char msg[64];
-	} oom = { .f = { .refs = 1u << 30, .err = -ENOMEM },
-		  .msg = "out of memory while recording a task failure" };
-
-	return failure_get(&oom.f);
-}
-
 /* ---- queues ---- */
 
 static void q_append(spinlock_t *lock, struct qitem **head, struct qitem **tail,
@@ -112,7 +77,7 @@ static void pool_notify(struct pool *p)
 	int i;
 
 	if (p->n && !p->ex[0].w->mode_threads)
-		return;		/* sched_submitted() decides who dispatches it */
+		return;		/* sx_sched_submitted() decides who dispatches it */
 	/* pairs with the seq_cst updates of nspin and nsleep in exec_wait() */
 	atomic_thread_fence(memory_order_seq_cst);
 	/* a spinner takes it (it looks again before it sleeps): waking one costs more */
@@ -152,7 +117,7 @@ static void exec_push(struct exec *ex, struct qitem *it)
 	inbox_push(ex, it);
 	if (ex->w->mode_threads)
 		exec_wake(ex);
-	/* process mode: sched_submitted() decides who dispatches it */
+	/* process mode: sx_sched_submitted() decides who dispatches it */
 }
 
 /* the whole inbox, reversed into submission order, goes behind the local FIFO */
@@ -245,14 +210,14 @@ static void enqueue(struct task *t)
  * t's last producer is gone.  A poisoned task is finished at once with its
  * producer's failure; others are queued.
  */
-void task_ready(struct task *t)
+void sx_task_ready(struct task *t)
 {
 	struct failure *f = atomic_load_explicit(&t->poison, memory_order_acquire);
 
 	if (f) {
 		/* the poison reference becomes the task's own failure */
 		atomic_store_explicit(&t->poison, NULL, memory_order_relaxed);
-		task_finish(t, f, NULL);
+		sx_task_finish(t, f, NULL);
 		return;
 	}
 	enqueue(t);
@@ -265,10 +230,10 @@ static void poison(struct task *c, struct failure *f)
 	failure_get(f);
 	if (!atomic_compare_exchange_strong_explicit(&c->poison, &expected, f,
 						     memory_order_release, memory_order_relaxed))
-		failure_put(f);
+		sx_failure_put(f);
 }
 
-void frame_put(struct simpler_worker *w, struct frame *f, int64_t n)
+void sx_frame_put(struct simpler_worker *w, struct frame *f, int64_t n)
 {
 	struct frame *parent, *head;
 
@@ -292,7 +257,7 @@ void frame_put(struct simpler_worker *w, struct frame *f, int64_t n)
  * outcome, release the consumers, drop the frame and run references and give
  * the slot back.  Poisoned consumers finish here too, iteratively.
  */
-void task_finish(struct task *t, struct failure *f, struct exec *ex)
+void sx_task_finish(struct task *t, struct failure *f, struct exec *ex)
 {
 	struct simpler_worker *w = container_of(t->run, struct simpler_worker, run);
 	struct task *work = NULL, *c;
@@ -310,7 +275,7 @@ void task_finish(struct task *t, struct failure *f, struct exec *ex)
 								    failure_get(f),
 								    memory_order_release,
 								    memory_order_relaxed) == false)
-				failure_put(f);
+				sx_failure_put(f);
 			atomic_fetch_add_explicit(&w->st_failed, 1, memory_order_relaxed);
 			/* pairs with the acquire load in task_finished()/wire() */
 			atomic_store_explicit(&t->state, TS_FAILED, memory_order_release);
@@ -334,7 +299,7 @@ void task_finish(struct task *t, struct failure *f, struct exec *ex)
 				}
 			}
 		}
-		frame_put(w, t->frame, 1);
+		sx_frame_put(w, t->frame, 1);
 		if (atomic_fetch_sub_explicit(&run->inflight, 1, memory_order_seq_cst) == 1)
 			ec_notify_after_rmw(&run->done_ec);
 		atomic_store_explicit(&t->state, TS_CONSUMED, memory_order_release);
@@ -449,9 +414,9 @@ static struct failure *exec_local(struct exec *ex, struct task *t, uint32_t m)
 	uint64_t staged;
 	int ret;
 
-	ret = chipside_launch(&ex->cs, &l, msg, sizeof(msg), &staged);
+	ret = sx_chipside_launch(&ex->cs, &l, msg, sizeof(msg), &staged);
 	STAT_ADD(ex->st_staged, staged);
-	return ret ? failure_or_oom(failure_new(ret, "%s", msg)) : NULL;
+	return ret ? sx_failure_or_oom(sx_failure_new(ret, "%s", msg)) : NULL;
 }
 
 /* a member of t ended on ex with f (reference passed); the last one finishes t */
@@ -462,13 +427,13 @@ static void member_done(struct exec *ex, struct task *t, struct failure *f)
 
 	if (n > 1) {
 		if (f && !atomic_compare_exchange_strong(&t->g_fail, &expected, f))
-			failure_put(f);
+			sx_failure_put(f);
 		/* one aggregate completion: the last member to finish reports it */
 		if (atomic_fetch_add_explicit(&t->g_done, 1, memory_order_acq_rel) + 1 < n)
 			return;
 		f = atomic_exchange(&t->g_fail, NULL);
 	}
-	task_finish(t, f, ex);
+	sx_task_finish(t, f, ex);
 }
 
 static void run_item(struct exec *ex, struct qitem *it)
@@ -543,9 +508,9 @@ static void start(struct exec *ex, struct qitem *it)
 
 	atomic_store_explicit(&t->state, TS_RUNNING, memory_order_relaxed);
 	if (alive(ex))
-		proc_post(ex, it);
+		sx_lane_post(ex, it);
 	else
-		member_done(ex, t, proc_dead_failure(ex, t));
+		member_done(ex, t, sx_lane_dead_failure(ex, t));
 }
 
 /*
@@ -675,7 +640,7 @@ static bool pool_feed(struct simpler_worker *w, struct pool *p)
 		if (!it)
 			break;
 		atomic_store_explicit(&it->task->state, TS_RUNNING, memory_order_relaxed);
-		proc_pool_post(w, p, i, it);
+		sx_lane_pool_post(w, p, i, it);
 		moved = true;
 	}
 	atomic_store_explicit(&p->stalled, false, memory_order_relaxed);
@@ -712,7 +677,7 @@ static bool pool_reap(struct simpler_worker *w, struct pool *p)
 	unsigned i;
 
 	for (i = 0; p->pr_used && i < PR_FRAMES; i++) {
-		if (proc_pool_reap(w, p, i, &it, &ex, &f)) {
+		if (sx_lane_pool_reap(w, p, i, &it, &ex, &f)) {
 			member_done(ex, it->task, f);
 			moved = true;
 		}
@@ -760,7 +725,7 @@ static bool pool_orphans(struct pool *p)
 		if (alive(&p->ex[k]))
 			return false;
 	for (i = 0; i < PR_FRAMES; i++) {
-		if (p->n && proc_pool_unpost(p, i, &it)) {
+		if (p->n && sx_lane_pool_unpost(p, i, &it)) {
 			start(&p->ex[0], it);
 			moved = true;
 		}
@@ -782,7 +747,7 @@ static bool disp_has_work(struct simpler_worker *w)
 	if (atomic_load_explicit(&w->stop, memory_order_acquire))
 		return true;
 	for_each_exec(w, i, ex) {
-		if (proc_reapable(ex) || atomic_load_explicit(&ex->inbox, memory_order_relaxed))
+		if (sx_lane_reapable(ex) || atomic_load_explicit(&ex->inbox, memory_order_relaxed))
 			return true;
 		idle |= alive(ex);
 	}
@@ -832,7 +797,7 @@ static unsigned running_kids(struct simpler_worker *w)
 
 #define LOAD_PERIOD_NS	5000000ULL
 
-unsigned sched_others(struct simpler_worker *w, unsigned ours)
+unsigned sx_sched_others(struct simpler_worker *w, unsigned ours)
 {
 	uint64_t now = now_ns(), last = atomic_load_explicit(&w->load_ns, memory_order_relaxed);
 	unsigned running = 0;
@@ -867,12 +832,12 @@ static void load_look(struct simpler_worker *w)
 	    LOAD_PERIOD_NS)
 		return;
 	/* this thread, the orchestrator if it dispatches too, running and spinning children */
-	sched_others(w, 1 + atomic_load_explicit(&w->pshared->helping, memory_order_relaxed) +
+	sx_sched_others(w, 1 + atomic_load_explicit(&w->pshared->helping, memory_order_relaxed) +
 			running_kids(w) +
 			atomic_load_explicit(&w->pshared->spinners, memory_order_relaxed));
 }
 
-uint64_t sched_spin_ns(struct simpler_worker *w)
+uint64_t sx_sched_spin_ns(struct simpler_worker *w)
 {
 	struct proc_shared *ps = w->pshared;
 
@@ -900,7 +865,7 @@ static bool disp_pass(struct simpler_worker *w)
 	w->pass_ns = 0;
 	load_look(w);
 	for_each_exec(w, i, ex) {
-		while (proc_reap(ex, &it, &f)) {
+		while (sx_lane_reap(ex, &it, &f)) {
 			member_done(ex, it->task, f);
 			moved = true;
 		}
@@ -914,7 +879,7 @@ static bool disp_pass(struct simpler_worker *w)
 	return moved;
 }
 
-bool sched_help(struct simpler_worker *w)
+bool sx_sched_help(struct simpler_worker *w)
 {
 	bool moved;
 
@@ -944,7 +909,7 @@ static void disp_duty(struct simpler_worker *w)
 	ec_notify(&w->pshared->disp_ec);
 }
 
-void sched_let_go(struct simpler_worker *w)
+void sx_sched_let_go(struct simpler_worker *w)
 {
 	struct exec *ex;
 	bool pending;
@@ -968,28 +933,28 @@ void sched_let_go(struct simpler_worker *w)
 		atomic_store_explicit(&w->pshared->duty, 0, memory_order_relaxed);
 }
 
-void sched_catch_up(struct simpler_worker *w)
+void sx_sched_catch_up(struct simpler_worker *w)
 {
 	/* an awake dispatcher thread reaps as things finish */
 	if (atomic_load_explicit(&w->pshared->disp_ec.waiters, memory_order_relaxed)) {
 		sched_beat(w);
-		sched_help(w);
+		sx_sched_help(w);
 	}
 }
 
-void sched_present(struct simpler_worker *w)
+void sx_sched_present(struct simpler_worker *w)
 {
 	sched_beat(w);
 	if (!atomic_load_explicit(&w->pshared->helping, memory_order_relaxed))
 		atomic_store_explicit(&w->pshared->helping, 1, memory_order_seq_cst);
 }
 
-void sched_submitted(struct simpler_worker *w, bool ready)
+void sx_sched_submitted(struct simpler_worker *w, bool ready)
 {
 	bool queued = true;
 
 	/* the orchestrator posts what is ready itself: no thread to wake for it */
-	sched_present(w);
+	sx_sched_present(w);
 	if (baton_take(w)) {
 		disp_pass(w);
 		queued = disp_queued(w);
@@ -1068,10 +1033,10 @@ static void *disp_main(void *arg)
 			disp_standby(w, &beat, &since);
 			continue;
 		}
-		if (sched_help(w))
+		if (sx_sched_help(w))
 			continue;
 		/* spin a while for more, then sleep until a child or the orchestrator wakes us */
-		deadline = now_ns() + sched_spin_ns(w);
+		deadline = now_ns() + sx_sched_spin_ns(w);
 		for (n = 1; !disp_wanted(w); n++) {
 			if (n % 64 == 0 && now_ns() > deadline) {
 				key = ec_prepare(e);
@@ -1089,7 +1054,7 @@ static void *disp_main(void *arg)
 				} else {
 					ec_sleep(e, key);
 				}
-				deadline = now_ns() + sched_spin_ns(w);
+				deadline = now_ns() + sx_sched_spin_ns(w);
 			} else if (n % 64 == 0) {
 				sched_yield();
 			} else {
@@ -1100,7 +1065,7 @@ static void *disp_main(void *arg)
 	return NULL;
 }
 
-void sched_stop(struct simpler_worker *w)
+void sx_sched_stop(struct simpler_worker *w)
 {
 	atomic_store_explicit(&w->stop, true, memory_order_seq_cst);
 	if (w->disp_started) {
@@ -1126,7 +1091,7 @@ static int pool_start(struct simpler_worker *w, struct pool *p)
 	return 0;
 }
 
-int sched_start(struct simpler_worker *w)
+int sx_sched_start(struct simpler_worker *w)
 {
 	int ret;
 
@@ -1141,11 +1106,6 @@ int sched_start(struct simpler_worker *w)
 	if (!ret)
 		ret = pool_start(w, &w->subs);
 	if (ret)
-		sched_stop(w);
+		sx_sched_stop(w);
 	return ret;
-}
-
-struct failure *failure_or_oom(struct failure *f)
-{
-	return f ? f : failure_oom();
 }

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "itree.h"
+#include "base/itree.h"
 #include "tensormap.h"
 
 struct tm_rec {
@@ -50,11 +50,11 @@ static inline uint64_t hash3(uint32_t space, uint64_t s, uint64_t e)
 
 static inline bool task_finished(struct task *t)
 {
-	/* pairs with the release store of the final state in task_finish() */
+	/* pairs with the release store of the final state in sx_task_finish() */
 	return atomic_load_explicit(&t->state, memory_order_acquire) >= TS_DONE;
 }
 
-struct tensormap *tm_new(uint32_t nspaces)
+struct tensormap *sx_tm_new(uint32_t nspaces)
 {
 	struct tensormap *tm = calloc(1, sizeof(*tm));
 	uint32_t i;
@@ -66,11 +66,11 @@ struct tensormap *tm_new(uint32_t nspaces)
 	tm->mask = 1023;
 	tm->slots = calloc(tm->mask + 1, sizeof(*tm->slots));
 	if (!tm->trees || !tm->slots) {
-		tm_free(tm);
+		sx_tm_free(tm);
 		return NULL;
 	}
 	for (i = 0; i < nspaces; i++)
-		itree_init(&tm->trees[i]);
+		sx_itree_init(&tm->trees[i]);
 	return tm;
 }
 
@@ -84,7 +84,7 @@ static void free_rec_chain(struct tm_rec *r)
 	}
 }
 
-void tm_free(struct tensormap *tm)
+void sx_tm_free(struct tensormap *tm)
 {
 	uint64_t i;
 
@@ -99,7 +99,7 @@ void tm_free(struct tensormap *tm)
 	free(tm);
 }
 
-uint64_t tm_records(const struct tensormap *tm)
+uint64_t sx_tm_records(const struct tensormap *tm)
 {
 	return tm->live;
 }
@@ -210,8 +210,8 @@ static struct tm_rec *rec_create(struct tensormap *tm, uint32_t space, uint64_t 
 	r->node.end = e;
 	r->space = space;
 	c->created = r;
-	itree_query(&tm->trees[space], s, e, create_cb, c);
-	itree_insert(&tm->trees[space], &r->node);
+	sx_itree_query(&tm->trees[space], s, e, create_cb, c);
+	sx_itree_insert(&tm->trees[space], &r->node);
 	hash_put(tm, r);
 	tm->live++;
 	return r;
@@ -219,8 +219,8 @@ static struct tm_rec *rec_create(struct tensormap *tm, uint32_t space, uint64_t 
 
 static void rec_delete(struct tensormap *tm, struct tm_rec *r)
 {
-	itree_remove(&tm->trees[r->space], &r->node);
-	itree_query(&tm->trees[r->space], r->node.start, r->node.end, uncount_overlap, r);
+	sx_itree_remove(&tm->trees[r->space], &r->node);
+	sx_itree_query(&tm->trees[r->space], r->node.start, r->node.end, uncount_overlap, r);
 	hash_del(tm, r);
 	tm->live--;
 	r->free_next = tm->free_recs;
@@ -279,7 +279,7 @@ static int create_cb(struct itree_node *n, void *arg)
 	return 0;
 }
 
-int tm_access(struct tensormap *tm, struct task *t, struct tm_ref *ref, uint32_t space,
+int sx_tm_access(struct tensormap *tm, struct task *t, struct tm_ref *ref, uint32_t space,
 	      uint64_t s, uint64_t e, unsigned acc, tm_dep_fn dep, void *arg)
 {
 	struct deps_ctx c = {
@@ -297,7 +297,7 @@ int tm_access(struct tensormap *tm, struct task *t, struct tm_ref *ref, uint32_t
 		if (fast)
 			deps_on(r, &c);
 		else
-			itree_query(&tm->trees[space], s, e, deps_cb, &c);
+			sx_itree_query(&tm->trees[space], s, e, deps_cb, &c);
 	} else {
 		/* a new range: one tree walk counts its overlaps and finds its deps */
 		r = rec_create(tm, space, s, e, &c);
@@ -333,7 +333,7 @@ int tm_access(struct tensormap *tm, struct task *t, struct tm_ref *ref, uint32_t
 	return fast;
 }
 
-void tm_release(struct tensormap *tm, struct tm_ref *ref)
+void sx_tm_release(struct tensormap *tm, struct tm_ref *ref)
 {
 	struct tm_rec *r = ref->rec;
 

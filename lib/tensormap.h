@@ -33,19 +33,19 @@ struct tm_ref {
 /* called for every task the access must wait for; may see a task twice */
 typedef void (*tm_dep_fn)(struct task *consumer, struct task *producer, void *arg);
 
-struct tensormap *tm_new(uint32_t nspaces);
-void tm_free(struct tensormap *tm);
+struct tensormap *sx_tm_new(uint32_t nspaces);
+void sx_tm_free(struct tensormap *tm);
 
 /*
  * Register access acc (SIMPLER_IN..OUT_EXISTING) of task t to [s, e) of
  * space, reporting dependencies through dep.  ref is t's storage for this
  * registration.  Returns 1 if the fast path served it, 0 if not, -ENOMEM.
  */
-int tm_access(struct tensormap *tm, struct task *t, struct tm_ref *ref, uint32_t space,
+int sx_tm_access(struct tensormap *tm, struct task *t, struct tm_ref *ref, uint32_t space,
 	      uint64_t s, uint64_t e, unsigned acc, tm_dep_fn dep, void *arg);
 /* drop the registration ref (the task's slot is being recycled) */
-void tm_release(struct tensormap *tm, struct tm_ref *ref);
+void sx_tm_release(struct tensormap *tm, struct tm_ref *ref);
 /* live records, for tests of boundedness */
-uint64_t tm_records(const struct tensormap *tm);
+uint64_t sx_tm_records(const struct tensormap *tm);
 
 #endif /* SIMPLER_TENSORMAP_H */

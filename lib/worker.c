@@ -15,51 +15,21 @@
 #include <sys/mman.h>
 #include <time.h>
 
-#include "arena.h"
+#include "base/arena.h"
 #include "boot.h"
 #include "hostmem.h"
 #include "internal.h"
 #include "mailbox.h"
 #include "tensormap.h"
 
-static __thread char last_errmsg[ERRMSG_LEN];
-
-_Atomic bool sync_one_cpu;
-
-int sync_usable_cpus(void)
-{
-	cpu_set_t set;
-	long n = 0;
-
-	if (!sched_getaffinity(0, sizeof(set), &set))
-		n = CPU_COUNT(&set);
-	if (n < 1)	/* more CPUs than a cpu_set_t holds, or no answer */
-		n = sysconf(_SC_NPROCESSORS_ONLN);
-	if (n < 1)
-		n = 1;
-	atomic_store_explicit(&sync_one_cpu, n == 1, memory_order_relaxed);
-	return (int)n;
-}
-
-int werr(struct simpler_worker *w, int err, const char *fmt, ...)
-{
-	char *buf = w ? w->errmsg : last_errmsg;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, ERRMSG_LEN, fmt, ap);
-	va_end(ap);
-	return err;
-}
-
 SIMPLER_API const char *simpler_worker_errmsg(const struct simpler_worker *w)
 {
-	return w ? w->errmsg : last_errmsg;
+	return w ? w->errmsg : sx_err_last();
 }
 
 SIMPLER_API const char *simpler_last_errmsg(void)
 {
-	return last_errmsg;
+	return sx_err_last();
 }
 
 SIMPLER_API int simpler_worker_nr_chips(const struct simpler_worker *w)
@@ -74,9 +44,9 @@ SIMPLER_API int simpler_worker_nr_subs(const struct simpler_worker *w)
 
 /* ---- platforms ---- */
 
-static const struct simpler_platform_ops *const platforms[] = { &simpler_platform_sim };
+static const struct simpler_platform_ops *const platforms[] = { &sx_platform_sim };
 
-const struct simpler_platform_ops *simpler_platform_find(const char *name)
+const struct simpler_platform_ops *sx_platform_find(const char *name)
 {
 	size_t i;
 
@@ -86,7 +56,7 @@ const struct simpler_platform_ops *simpler_platform_find(const char *name)
 	return NULL;
 }
 
-const char *simpler_platform_names(void)
+const char *sx_platform_names(void)
 {
 	return "sim";
 }
@@ -100,7 +70,7 @@ static void pool_fini(struct simpler_worker *w, struct pool *p)
 	for (i = 0; p->ex && i < p->n; i++) {
 		if (p->ex[i].cs.chip)
 			w->plat->chip_close(p->ex[i].cs.chip);
-		chipside_fini(&p->ex[i].cs);
+		sx_chipside_fini(&p->ex[i].cs);
 	}
 	free(p->ex);
 	p->ex = NULL;
@@ -135,7 +105,7 @@ static int pool_init(struct simpler_worker *w, struct pool *p, bool chips, int n
 				return werr(w, ret, "chip %d: cannot open on platform '%s': %s", i,
 					    w->plat->name, err);
 		}
-		if (chipside_init(&ex->cs, w->plat, chip, w->caps, i, 0)) {
+		if (sx_chipside_init(&ex->cs, w->plat, chip, w->caps, i, 0)) {
 			if (chip)
 				w->plat->chip_close(chip);
 			return werr(w, -ENOMEM, "out of memory");
@@ -143,7 +113,7 @@ static int pool_init(struct simpler_worker *w, struct pool *p, bool chips, int n
 		/* one thread bootstraps them all, in order: no barrier to meet */
 		if (chip && w->boot) {
 			ex->cs.boot = w->boot;
-			ret = boot_chip(&ex->cs, w->boot, true, false, err, sizeof(err));
+			ret = sx_boot_attach(&ex->cs, w->boot, true, false, err, sizeof(err));
 			if (ret)
 				return werr(w, ret, "chip %d bootstrap failed: %s", i, err);
 		}
@@ -157,14 +127,14 @@ static void worker_free(struct simpler_worker *w)
 
 	if (!w)
 		return;
-	sched_stop(w);
+	sx_sched_stop(w);
 	if (!w->mode_threads)
-		proc_destroy(w);
+		sx_proc_destroy(w);
 	pool_fini(w, &w->chips);
 	pool_fini(w, &w->subs);
-	boot_fini(w);		/* after every chip: the domains go exactly once */
-	hostmem_fini(w);
-	orch_free_all(w);	/* releases TensorMap registrations and edges */
+	sx_boot_fini(w);		/* after every chip: the domains go exactly once */
+	sx_hostmem_fini(w);
+	sx_orch_free_all(w);	/* releases TensorMap registrations and edges */
 	for (i = 0; w->tasks && i < w->ring_size; i++) {
 		struct task *t = &w->tasks[i];
 
@@ -178,8 +148,8 @@ static void worker_free(struct simpler_worker *w)
 	free(w->tasks);
 	if (w->loadavg_fd >= 0)
 		close(w->loadavg_fd);
-	tm_free(w->tm);
-	arena_destroy(w->arena);
+	sx_tm_free(w->tm);
+	sx_arena_destroy(w->arena);
 	if (w->ctab)
 		munmap(w->ctab, sizeof(*w->ctab));
 	pthread_mutex_destroy(&w->group_lock);
@@ -262,16 +232,16 @@ SIMPLER_API int simpler_worker_create(const struct simpler_worker_opts *o, struc
 	w->spin_ns = (uint64_t)(OPTS_GET(o, spin_us, 0) ? OPTS_GET(o, spin_us, 0) :
 				DEFAULT_SPIN_US) * 1000;
 	w->standby_ns = w->spin_ns * 4 > STANDBY_MIN_NS ? w->spin_ns * 4 : STANDBY_MIN_NS;
-	w->ncpus = sync_usable_cpus();
+	w->ncpus = sx_usable_cpus();
 	/* without it nobody learns of other programs: spinning stays as our own CPUs allow */
 	w->loadavg_fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
 	w->orch.w = w;
 
-	w->plat = simpler_platform_find(pname ? pname : "sim");
+	w->plat = sx_platform_find(pname ? pname : "sim");
 	if (!w->plat) {
 		worker_free(w);
 		return werr(NULL, -ENOENT, "simpler_worker_create: unknown platform '%s' "
-			    "(known: %s)", pname, simpler_platform_names());
+			    "(known: %s)", pname, sx_platform_names());
 	}
 	w->pcfg.mem_size = OPTS_GET(o, chip_mem_size, 0) ? OPTS_GET(o, chip_mem_size, 0) :
 			   DEFAULT_CHIP_MEM;
@@ -283,8 +253,8 @@ SIMPLER_API int simpler_worker_create(const struct simpler_worker_opts *o, struc
 
 	w->ring_size = ring;
 	w->tasks = calloc(ring, sizeof(*w->tasks));
-	w->tm = tm_new(1 + (uint32_t)nr_chips);
-	w->arena = arena_new(arena_sz ? arena_sz : DEFAULT_ARENA_SIZE);
+	w->tm = sx_tm_new(1 + (uint32_t)nr_chips);
+	w->arena = sx_arena_new(arena_sz ? arena_sz : DEFAULT_ARENA_SIZE);
 	/* registrations made after a fork reach the children through this */
 	w->ctab = mmap(NULL, sizeof(*w->ctab), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
 		       -1, 0);
@@ -302,20 +272,20 @@ SIMPLER_API int simpler_worker_create(const struct simpler_worker_opts *o, struc
 	}
 
 	/* the bootstrap configs, checked before any chip or comm state exists */
-	ret = boot_prepare(w, o, nr_chips);
+	ret = sx_boot_prepare(w, o, nr_chips);
 	if (!ret)
-		ret = boot_comm_create(w);
+		ret = sx_boot_comm_create(w);
 	if (!ret)
 		ret = pool_init(w, &w->chips, true, nr_chips);
 	if (!ret)
 		ret = pool_init(w, &w->subs, false, nr_subs);
 	/* the sentinel (kmod) or the mirror arena, then the forks, then threads */
 	if (!ret)
-		ret = hostmem_init(w, hostmem, mirror_sz);
+		ret = sx_hostmem_init(w, hostmem, mirror_sz);
 	if (!ret && !w->mode_threads)
-		ret = proc_create(w);
+		ret = sx_proc_create(w);
 	if (!ret)
-		ret = sched_start(w);
+		ret = sx_sched_start(w);
 	if (ret) {
 		werr(NULL, ret, "simpler_worker_create: %s", w->errmsg);
 		worker_free(w);
@@ -488,22 +458,22 @@ static int chip_op(struct simpler_worker *w, int c, uint32_t op, uint64_t a0, vo
 	pthread_mutex_lock(&ex->ctl_lock);
 	switch (op) {
 	case MB_OP_ALLOC:
-		ret = proc_ctl(ex, op, n, 0, r0, err, len);
+		ret = sx_lane_ctl(ex, op, n, 0, r0, err, len);
 		break;
 	case MB_OP_FREE:
-		ret = proc_ctl(ex, op, a0, 0, NULL, err, len);
+		ret = sx_lane_ctl(ex, op, a0, 0, NULL, err, len);
 		break;
 	case MB_OP_CHECK:
-		ret = proc_ctl(ex, op, a0, n, NULL, err, len);
+		ret = sx_lane_ctl(ex, op, a0, n, NULL, err, len);
 		break;
 	default:
 		/* the whole range first, so a bad copy moves nothing */
-		ret = proc_ctl(ex, MB_OP_CHECK, a0, n, NULL, err, len);
+		ret = sx_lane_ctl(ex, MB_OP_CHECK, a0, n, NULL, err, len);
 		for (done = 0; !ret && done < n; done += k) {
 			k = n - done < MB_WINDOW ? n - done : MB_WINDOW;
 			if (op == MB_OP_COPY_TO)
 				memcpy(ex->mb->window, (char *)buf + done, k);
-			ret = proc_ctl(ex, op, a0 + done, k, NULL, err, len);
+			ret = sx_lane_ctl(ex, op, a0 + done, k, NULL, err, len);
 			if (!ret && op == MB_OP_COPY_FROM)
 				memcpy((char *)buf + done, ex->mb->window, k);
 		}
@@ -588,5 +558,5 @@ SIMPLER_API int simpler_copy_from(struct simpler_worker *w, int chip, void *dst,
 
 SIMPLER_API const char *simpler_worker_hostmem(const struct simpler_worker *w)
 {
-	return w ? hostmem_name(w) : NULL;
+	return w ? sx_hostmem_name(w) : NULL;
 }

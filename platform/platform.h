@@ -49,10 +49,13 @@ struct simpler_platform_ops {
 
 	/*
 	 * Run fn over args->block_dim blocks (block_idx set per block) and wait.
-	 * Returns the first failing block's error; *failed_block names it.
+	 * Returns the first failing block's error; *failed_block names it.  A
+	 * launch refused before any block ran sets *failed_block to UINT32_MAX
+	 * and says why in err.
 	 */
 	int (*launch)(struct simpler_chip *chip, simpler_kernel_fn fn,
-		      const struct simpler_kernel_args *args, uint32_t *failed_block);
+		      const struct simpler_kernel_args *args, uint32_t *failed_block, char *err,
+		      size_t errlen);
 
 	/*
 	 * Comm domains.  comm_create runs in the application before any chip
@@ -77,10 +80,10 @@ struct simpler_platform_ops {
 };
 
 /* the platform called name, or NULL */
-const struct simpler_platform_ops *simpler_platform_find(const char *name);
+const struct simpler_platform_ops *sx_platform_find(const char *name);
 /* comma-separated names of every platform, for messages */
-const char *simpler_platform_names(void);
+const char *sx_platform_names(void);
 
-extern const struct simpler_platform_ops simpler_platform_sim;
+extern const struct simpler_platform_ops sx_platform_sim;
 
 #endif /* SIMPLER_PLATFORM_H */

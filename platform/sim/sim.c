@@ -18,8 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../lib/extalloc.h"
-#include "../../lib/sync.h"
+#include "base/extalloc.h"
+#include "base/sync.h"
 #include "../platform.h"
 
 #define SIM_ALIGN 64
@@ -57,7 +57,7 @@ struct simpler_comm {
 };
 
 /* for tests (not exported): domains created and destroyed in this process */
-_Atomic unsigned long sim_comm_created, sim_comm_destroyed;
+_Atomic unsigned long sx_sim_comm_created, sx_sim_comm_destroyed;
 
 struct simpler_chip {
 	int index;
@@ -100,7 +100,7 @@ static int sim_mem_alloc(struct simpler_chip *c, size_t n, uint64_t *addr, char 
 		return -EINVAL;
 	}
 	pthread_mutex_lock(&c->mem_lock);
-	ret = extalloc_alloc(&c->mem, n, addr);
+	ret = sx_extalloc_alloc(&c->mem, n, addr);
 	pthread_mutex_unlock(&c->mem_lock);
 	if (ret)
 		snprintf(err, errlen,
@@ -115,8 +115,8 @@ static int sim_mem_free(struct simpler_chip *c, uint64_t addr, char *err, size_t
 	int ret;
 
 	pthread_mutex_lock(&c->mem_lock);
-	ret = extalloc_free(&c->mem, addr);
-	e = ret ? extalloc_find(&c->mem, addr) : NULL;
+	ret = sx_extalloc_free(&c->mem, addr);
+	e = ret ? sx_extalloc_find(&c->mem, addr) : NULL;
 	if (e)
 		snprintf(err, errlen,
 			 "0x%" PRIx64 " is inside the allocation at 0x%" PRIx64
@@ -147,7 +147,7 @@ static bool in_windows(const struct simpler_chip *c, uint64_t addr, size_t n)
 static int sim_check_locked(struct simpler_chip *c, uint64_t addr, size_t n, char *err,
 			    size_t errlen)
 {
-	const struct extent *e = extalloc_find(&c->mem, addr);
+	const struct extent *e = sx_extalloc_find(&c->mem, addr);
 
 	if (!e && in_windows(c, addr, n))
 		return 0;
@@ -330,9 +330,9 @@ static int sim_launch(struct simpler_chip *c, simpler_kernel_fn fn,
 
 /* the launch entry point checks arguments first (staging, child memory) */
 static int sim_launch_checked(struct simpler_chip *c, simpler_kernel_fn fn,
-			      const struct simpler_kernel_args *args, uint32_t *failed_block)
+			      const struct simpler_kernel_args *args, uint32_t *failed_block,
+			      char *err, size_t errlen)
 {
-	char why[256];
 	int ret;
 	uint32_t i;
 
@@ -340,10 +340,9 @@ static int sim_launch_checked(struct simpler_chip *c, simpler_kernel_fn fn,
 		if (c->staging || args->tensors[i].child_memory)
 			break;
 	if (i < args->nr_tensors) {
-		ret = sim_check_tensors(c, args, why, sizeof(why));
+		ret = sim_check_tensors(c, args, err, errlen);
 		if (ret) {
 			*failed_block = UINT32_MAX;
-			simpler_kernel_errmsg(args, "%s", why);
 			return ret;
 		}
 	}
@@ -365,7 +364,7 @@ static void sim_chip_close(struct simpler_chip *c)
 	free(c->cores);
 	if (c->base)
 		munmap(c->base, c->size);
-	extalloc_fini(&c->mem);
+	sx_extalloc_fini(&c->mem);
 	pthread_mutex_destroy(&c->mem_lock);
 	pthread_mutex_destroy(&c->launch_lock);
 	free(c);
@@ -421,7 +420,7 @@ static int sim_chip_open(const struct simpler_platform_cfg *cfg, int index,
 			 c->size, strerror(-ret));
 		goto fail;
 	}
-	ret = extalloc_init(&c->mem, (uintptr_t)c->base, c->size, SIM_ALIGN);
+	ret = sx_extalloc_init(&c->mem, (uintptr_t)c->base, c->size, SIM_ALIGN);
 	if (ret) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -499,7 +498,7 @@ static int sim_comm_create(const char *domain, uint32_t nranks, uint64_t window_
 	}
 	close(fd);
 	*comm = m;
-	atomic_fetch_add(&sim_comm_created, 1);
+	atomic_fetch_add(&sx_sim_comm_created, 1);
 	return 0;
 fail:
 	if (fd >= 0)
@@ -565,10 +564,10 @@ static void sim_comm_destroy(struct simpler_comm **comm)
 	munmap(m->base, m->len);
 	free(m);
 	*comm = NULL;
-	atomic_fetch_add(&sim_comm_destroyed, 1);
+	atomic_fetch_add(&sx_sim_comm_destroyed, 1);
 }
 
-const struct simpler_platform_ops simpler_platform_sim = {
+const struct simpler_platform_ops sx_platform_sim = {
 	.name = "sim",
 	.caps = sim_caps,
 	.chip_open = sim_chip_open,

@@ -18,8 +18,8 @@
 
 #include "../../platform/platform.h"
 
-extern _Atomic unsigned long simpler_forks;
-extern _Atomic unsigned long sim_comm_created, sim_comm_destroyed;
+extern _Atomic unsigned long sx_forks;
+extern _Atomic unsigned long sx_sim_comm_created, sx_sim_comm_destroyed;
 
 #define WIN 100000		/* asked for; the sim rounds windows up to 64 KiB */
 #define WIN_ACTUAL 131072
@@ -66,14 +66,14 @@ static struct simpler_worker *boot_worker(int chips, const struct simpler_bootst
 static void refused(int chips, const struct simpler_bootstrap_config *c, int err, const char *want)
 {
 	struct simpler_worker *w = (void *)1;
-	unsigned long forks = simpler_forks, made = sim_comm_created;
+	unsigned long forks = sx_forks, made = sx_sim_comm_created;
 	TEST_OPTS(o, .nr_chips = chips, .flags = test_mode_flags(), .bootstrap = c);
 
 	CHECK_EQ(simpler_worker_create(&o, &w), err);
 	CHECK(w == NULL);
 	CHECK_MSG(strstr(simpler_last_errmsg(), want), "message: %s", simpler_last_errmsg());
-	CHECK_EQ(simpler_forks, forks);		/* no chip process was started */
-	CHECK_EQ(sim_comm_created, made);	/* no domain was created */
+	CHECK_EQ(sx_forks, forks);		/* no chip process was started */
+	CHECK_EQ(sx_sim_comm_created, made);	/* no domain was created */
 	printf("# %s\n", simpler_last_errmsg());
 }
 
@@ -350,7 +350,7 @@ TEST(a_failed_load_fails_create_and_leaves_nothing)
 	struct simpler_bootstrap_config c[4];
 	struct simpler_buffer_config b[4][2];
 	struct simpler_worker *w = NULL;
-	unsigned long made = sim_comm_created, gone = sim_comm_destroyed;
+	unsigned long made = sx_sim_comm_created, gone = sx_sim_comm_destroyed;
 	char line[512];
 	FILE *f;
 
@@ -366,8 +366,8 @@ TEST(a_failed_load_fails_create_and_leaves_nothing)
 			 "the chip failed"), "%s", simpler_last_errmsg());
 	printf("# %s\n", simpler_last_errmsg());
 	/* the domain was made, and released once */
-	CHECK_EQ(sim_comm_created - made, 1);
-	CHECK_EQ(sim_comm_destroyed - gone, 1);
+	CHECK_EQ(sx_sim_comm_created - made, 1);
+	CHECK_EQ(sx_sim_comm_destroyed - gone, 1);
 	f = fopen("/proc/self/maps", "r");
 	CHECK(f != NULL);
 	while (fgets(line, sizeof(line), f))
@@ -547,7 +547,7 @@ TEST(domains_are_destroyed_exactly_once)
 {
 	struct simpler_bootstrap_config c[4];
 	struct simpler_buffer_config b[4][2];
-	unsigned long made = sim_comm_created, gone = sim_comm_destroyed;
+	unsigned long made = sx_sim_comm_created, gone = sx_sim_comm_destroyed;
 
 	allreduce_cfg(c, b, 4);
 	c[2].comm.domain = c[3].comm.domain = "e";
@@ -555,8 +555,8 @@ TEST(domains_are_destroyed_exactly_once)
 	c[3].comm.rank = 1;
 	c[0].comm.nranks = c[1].comm.nranks = c[2].comm.nranks = c[3].comm.nranks = 2;
 	simpler_worker_destroy(boot_worker(4, c));
-	CHECK_EQ(sim_comm_created - made, 2);
-	CHECK_EQ(sim_comm_destroyed - gone, 2);
+	CHECK_EQ(sx_sim_comm_created - made, 2);
+	CHECK_EQ(sx_sim_comm_destroyed - gone, 2);
 }
 
 /* ---- the sim's comm, directly ---- */
@@ -572,13 +572,13 @@ static void *bar_thread(void *p)
 	struct bar_arg *b = p;
 	char err[256];
 
-	b->ret = simpler_platform_sim.comm_barrier(b->m, b->ms, err, sizeof(err));
+	b->ret = sx_platform_sim.comm_barrier(b->m, b->ms, err, sizeof(err));
 	return NULL;
 }
 
 TEST(sim_comm_barrier_meets_and_times_out)
 {
-	const struct simpler_platform_ops *s = &simpler_platform_sim;
+	const struct simpler_platform_ops *s = &sx_platform_sim;
 	struct simpler_comm *m = NULL;
 	struct bar_arg a[4];
 	pthread_t t[4];
@@ -617,7 +617,7 @@ TEST(sim_comm_barrier_meets_and_times_out)
 
 TEST(sim_comm_barrier_timeout_message)
 {
-	const struct simpler_platform_ops *s = &simpler_platform_sim;
+	const struct simpler_platform_ops *s = &sx_platform_sim;
 	struct simpler_comm *m = NULL;
 	char err[256];
 

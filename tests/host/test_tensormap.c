@@ -69,7 +69,7 @@ TEST(oracle_never_misses_and_never_invents_an_edge)
 	int i, j, fast = 0;
 
 	for (seed = 1; seed <= 40; seed++) {
-		struct tensormap *tm = tm_new(3);
+		struct tensormap *tm = sx_tm_new(3);
 
 		s = seed * 0x9e3779b97f4a7c15ULL;
 		memset(dep, 0, sizeof(dep));
@@ -86,7 +86,7 @@ TEST(oracle_never_misses_and_never_invents_an_edge)
 				acc[i].e = acc[i].s + 1 + rnd(&s) % 300;
 			}
 			acc[i].mode = modes[rnd(&s) % 4];
-			fast += tm_access(tm, &tasks[i], &refs[i], acc[i].space, acc[i].s, acc[i].e,
+			fast += sx_tm_access(tm, &tasks[i], &refs[i], acc[i].space, acc[i].s, acc[i].e,
 					  acc[i].mode, record, NULL) == 1;
 			for (j = 0; j < i; j++) {
 				if (dep[i][j])
@@ -102,9 +102,9 @@ TEST(oracle_never_misses_and_never_invents_an_edge)
 			}
 		}
 		for (i = 0; i < N; i++)
-			tm_release(tm, &refs[i]);
-		CHECK_EQ(tm_records(tm), 0);
-		tm_free(tm);
+			sx_tm_release(tm, &refs[i]);
+		CHECK_EQ(sx_tm_records(tm), 0);
+		sx_tm_free(tm);
 	}
 	CHECK(fast > 0);
 	free(seen);
@@ -112,65 +112,65 @@ TEST(oracle_never_misses_and_never_invents_an_edge)
 
 TEST(finished_tasks_get_no_edges)
 {
-	struct tensormap *tm = tm_new(1);
+	struct tensormap *tm = sx_tm_new(1);
 
 	memset(dep, 0, sizeof(dep));
 	memset(tasks, 0, sizeof(tasks));
-	tm_access(tm, &tasks[0], &refs[0], 0, 0, 100, SIMPLER_OUT, record, NULL);
-	tm_access(tm, &tasks[1], &refs[1], 0, 50, 60, SIMPLER_IN, record, NULL);
+	sx_tm_access(tm, &tasks[0], &refs[0], 0, 0, 100, SIMPLER_OUT, record, NULL);
+	sx_tm_access(tm, &tasks[1], &refs[1], 0, 50, 60, SIMPLER_IN, record, NULL);
 	atomic_store(&tasks[0].state, TS_DONE);
 	atomic_store(&tasks[1].state, TS_FAILED);
-	tm_access(tm, &tasks[2], &refs[2], 0, 0, 100, SIMPLER_OUT, record, NULL);
+	sx_tm_access(tm, &tasks[2], &refs[2], 0, 0, 100, SIMPLER_OUT, record, NULL);
 	CHECK_EQ(dep[2][0], 0);
 	CHECK_EQ(dep[2][1], 0);
 	CHECK_EQ(dep[1][0], 1);
-	tm_release(tm, &refs[0]);
-	tm_release(tm, &refs[1]);
-	tm_release(tm, &refs[2]);
-	CHECK_EQ(tm_records(tm), 0);
-	tm_free(tm);
+	sx_tm_release(tm, &refs[0]);
+	sx_tm_release(tm, &refs[1]);
+	sx_tm_release(tm, &refs[2]);
+	CHECK_EQ(sx_tm_records(tm), 0);
+	sx_tm_free(tm);
 }
 
 TEST(exact_range_again_takes_the_fast_path)
 {
-	struct tensormap *tm = tm_new(1);
+	struct tensormap *tm = sx_tm_new(1);
 	int i, fast = 0;
 
 	memset(tasks, 0, sizeof(tasks));
 	memset(dep, 0, sizeof(dep));
 	/* a chain on one range next to a neighbour that touches but does not overlap */
-	tm_access(tm, &tasks[N - 1], &refs[N - 1], 0, 100, 200, SIMPLER_OUT, record, NULL);
+	sx_tm_access(tm, &tasks[N - 1], &refs[N - 1], 0, 100, 200, SIMPLER_OUT, record, NULL);
 	for (i = 0; i < 100; i++)
-		fast += tm_access(tm, &tasks[i], &refs[i], 0, 0, 100, SIMPLER_INOUT, record, NULL);
+		fast += sx_tm_access(tm, &tasks[i], &refs[i], 0, 0, 100, SIMPLER_INOUT, record, NULL);
 	CHECK_EQ(fast, 99);	/* the first access creates the record */
 	for (i = 1; i < 100; i++)
 		CHECK_EQ(dep[i][i - 1], 1);
 	/* an overlapping access makes both slow, and still finds the chain's end */
-	CHECK_EQ(tm_access(tm, &tasks[100], &refs[100], 0, 50, 150, SIMPLER_IN, record, NULL), 0);
+	CHECK_EQ(sx_tm_access(tm, &tasks[100], &refs[100], 0, 50, 150, SIMPLER_IN, record, NULL), 0);
 	CHECK_EQ(dep[100][99], 1);
 	CHECK_EQ(dep[100][N - 1], 1);
 	for (i = 0; i <= 100; i++)
-		tm_release(tm, &refs[i]);
-	tm_release(tm, &refs[N - 1]);
-	CHECK_EQ(tm_records(tm), 0);
-	tm_free(tm);
+		sx_tm_release(tm, &refs[i]);
+	sx_tm_release(tm, &refs[N - 1]);
+	CHECK_EQ(sx_tm_records(tm), 0);
+	sx_tm_free(tm);
 }
 
 TEST(spaces_do_not_see_each_other)
 {
-	struct tensormap *tm = tm_new(3);
+	struct tensormap *tm = sx_tm_new(3);
 
 	memset(tasks, 0, sizeof(tasks));
 	memset(dep, 0, sizeof(dep));
-	tm_access(tm, &tasks[0], &refs[0], 1, 0, 64, SIMPLER_OUT, record, NULL);
-	tm_access(tm, &tasks[1], &refs[1], 2, 0, 64, SIMPLER_OUT, record, NULL);
-	tm_access(tm, &tasks[2], &refs[2], 0, 0, 64, SIMPLER_OUT, record, NULL);
-	tm_access(tm, &tasks[3], &refs[3], 1, 32, 33, SIMPLER_IN, record, NULL);
+	sx_tm_access(tm, &tasks[0], &refs[0], 1, 0, 64, SIMPLER_OUT, record, NULL);
+	sx_tm_access(tm, &tasks[1], &refs[1], 2, 0, 64, SIMPLER_OUT, record, NULL);
+	sx_tm_access(tm, &tasks[2], &refs[2], 0, 0, 64, SIMPLER_OUT, record, NULL);
+	sx_tm_access(tm, &tasks[3], &refs[3], 1, 32, 33, SIMPLER_IN, record, NULL);
 	CHECK_EQ(dep[1][0], 0);
 	CHECK_EQ(dep[2][0] + dep[2][1], 0);
 	CHECK_EQ(dep[3][0], 1);
 	CHECK_EQ(dep[3][1] + dep[3][2], 0);
-	tm_free(tm);
+	sx_tm_free(tm);
 }
 
 TEST_MAIN()

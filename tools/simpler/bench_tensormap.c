@@ -82,7 +82,7 @@ static const struct tm_case cases[] = {
 /* ns per access over n accesses, after a warm-up window */
 static double run_case(const struct tm_case *c, uint64_t n, double *edges_per, double *fast_share)
 {
-	struct tensormap *tm = tm_new(1);
+	struct tensormap *tm = sx_tm_new(1);
 	struct task *tasks = calloc(WINDOW, sizeof(*tasks));
 	struct tm_ref *refs = calloc(WINDOW, sizeof(*refs));
 	uint64_t i, s, e, t0 = 0, fast = 0;
@@ -96,17 +96,17 @@ static double run_case(const struct tm_case *c, uint64_t n, double *edges_per, d
 			nedges = 0;
 			fast = 0;
 		}
-		tm_release(tm, &refs[k]);	/* the slot's previous tenant */
+		sx_tm_release(tm, &refs[k]);	/* the slot's previous tenant */
 		tasks[k].stamp = i + 1;
 		c->gen(i, &s, &e, &mode);
-		fast += tm_access(tm, &tasks[k], &refs[k], 0, s, e, mode, count, NULL) == 1;
+		fast += sx_tm_access(tm, &tasks[k], &refs[k], 0, s, e, mode, count, NULL) == 1;
 	}
 	t0 = tool_now_ns() - t0;
 	*edges_per = (double)nedges / (double)n;
 	*fast_share = (double)fast / (double)n;
 	for (i = 0; i < WINDOW; i++)
-		tm_release(tm, &refs[i]);
-	tm_free(tm);
+		sx_tm_release(tm, &refs[i]);
+	sx_tm_free(tm);
 	free(tasks);
 	free(refs);
 	return (double)t0 / (double)n;

@@ -16,7 +16,7 @@ struct arena {
 	struct arena_block *spare;	/* recycled block descriptors */
 };
 
-struct arena *arena_new(uint64_t size)
+struct arena *sx_arena_new(uint64_t size)
 {
 	struct arena *a = calloc(1, sizeof(*a));
 
@@ -30,7 +30,7 @@ struct arena *arena_new(uint64_t size)
 		return NULL;
 	}
 	a->size = size;
-	if (extalloc_init(&a->ea, (uintptr_t)a->base, size, ARENA_ALIGN)) {
+	if (sx_extalloc_init(&a->ea, (uintptr_t)a->base, size, ARENA_ALIGN)) {
 		munmap(a->base, size);
 		free(a);
 		return NULL;
@@ -38,7 +38,7 @@ struct arena *arena_new(uint64_t size)
 	return a;
 }
 
-void arena_destroy(struct arena *a)
+void sx_arena_destroy(struct arena *a)
 {
 	struct arena_block *b, *next;
 
@@ -48,12 +48,12 @@ void arena_destroy(struct arena *a)
 		next = b->next;
 		free(b);
 	}
-	extalloc_fini(&a->ea);
+	sx_extalloc_fini(&a->ea);
 	munmap(a->base, a->size);
 	free(a);
 }
 
-struct arena_block *arena_alloc(struct arena *a, size_t n)
+struct arena_block *sx_arena_alloc(struct arena *a, size_t n)
 {
 	struct arena_block *b = a->spare;
 	uint64_t addr;
@@ -62,7 +62,7 @@ struct arena_block *arena_alloc(struct arena *a, size_t n)
 		a->spare = b->next;
 	else if (!(b = malloc(sizeof(*b))))
 		return NULL;
-	if (extalloc_alloc(&a->ea, n, &addr)) {
+	if (sx_extalloc_alloc(&a->ea, n, &addr)) {
 		b->next = a->spare;
 		a->spare = b;
 		errno = ENOMEM;
@@ -74,29 +74,29 @@ struct arena_block *arena_alloc(struct arena *a, size_t n)
 	return b;
 }
 
-void arena_free_list(struct arena *a, struct arena_block *list)
+void sx_arena_free_list(struct arena *a, struct arena_block *list)
 {
 	struct arena_block *next;
 
 	for (; list; list = next) {
 		next = list->next;
-		extalloc_free(&a->ea, list->addr);
+		sx_extalloc_free(&a->ea, list->addr);
 		list->next = a->spare;
 		a->spare = list;
 	}
 }
 
-uint64_t arena_used(const struct arena *a)
+uint64_t sx_arena_used(const struct arena *a)
 {
 	return a->ea.used;
 }
 
-uint64_t arena_size(const struct arena *a)
+uint64_t sx_arena_size(const struct arena *a)
 {
 	return a->size;
 }
 
-int arena_contains(const struct arena *a, const void *p, size_t n)
+int sx_arena_contains(const struct arena *a, const void *p, size_t n)
 {
 	uintptr_t x = (uintptr_t)p, b = (uintptr_t)a->base;
 

@@ -25,9 +25,9 @@
  * cpuset or taskset leaves it): whatever a spinner waits for can then only
  * happen once it gives the CPU away, so a spin yields instead of pausing.
  */
-extern _Atomic bool sync_one_cpu;
-/* how many CPUs this process may run on; sets sync_one_cpu */
-int sync_usable_cpus(void);
+extern _Atomic bool sx_one_cpu;
+/* how many CPUs this process may run on; sets sx_one_cpu */
+int sx_usable_cpus(void);
 
 /* run the calling thread on the n-th CPU it may use now (nothing with fewer than 2) */
 static inline void sync_bind_nth(int n)
@@ -52,7 +52,7 @@ static inline void sync_bind_nth(int n)
 
 static inline void cpu_relax(void)
 {
-	if (__builtin_expect(atomic_load_explicit(&sync_one_cpu, memory_order_relaxed), 0)) {
+	if (__builtin_expect(atomic_load_explicit(&sx_one_cpu, memory_order_relaxed), 0)) {
 		sched_yield();
 		return;
 	}

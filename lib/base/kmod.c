@@ -9,7 +9,7 @@
 
 #include "kmod.h"
 
-int kmod_ioctl(int fd, unsigned long cmd, void *arg)
+int sx_kmod_ioctl(int fd, unsigned long cmd, void *arg)
 {
 	int ret;
 
@@ -19,7 +19,7 @@ int kmod_ioctl(int fd, unsigned long cmd, void *arg)
 	return ret < 0 ? -errno : 0;
 }
 
-int kmod_open(char *why, size_t len)
+int sx_kmod_open(char *why, size_t len)
 {
 	struct simpler_info info;
 	int fd = open("/dev/simpler", O_RDWR | O_CLOEXEC), ret;
@@ -33,7 +33,7 @@ int kmod_open(char *why, size_t len)
 	}
 	memset(&info, 0, sizeof(info));
 	info.size = sizeof(info);
-	ret = kmod_ioctl(fd, SIMPLER_IOC_INFO, &info);
+	ret = sx_kmod_ioctl(fd, SIMPLER_IOC_INFO, &info);
 	if (ret || info.abi_version != SIMPLER_ABI_VERSION) {
 		snprintf(why, len, "/dev/simpler speaks ABI %u, this library ABI %d%s%s",
 			 ret ? 0 : info.abi_version, SIMPLER_ABI_VERSION, ret ? ": " : "",

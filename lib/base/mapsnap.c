@@ -77,7 +77,7 @@ static int parse_head(const char *line, struct vma_ident *x)
 	return 0;
 }
 
-int mapsnap_take(struct mapsnap *s, bool with_flags)
+int sx_mapsnap_take(struct mapsnap *s, bool with_flags)
 {
 	size_t len;
 	char *buf = slurp(with_flags ? "/proc/self/smaps" : "/proc/self/maps", &len), *line, *next;
@@ -102,7 +102,7 @@ int mapsnap_take(struct mapsnap *s, bool with_flags)
 	return ret;
 }
 
-void mapsnap_free(struct mapsnap *s)
+void sx_mapsnap_free(struct mapsnap *s)
 {
 	free(s->v);
 	s->v = NULL;
@@ -180,7 +180,7 @@ static void narrow(const struct mapsnap *m, uint64_t a, uint64_t e, uint64_t *lo
 	}
 }
 
-unsigned mapsnap_verdict(const struct mapsnap *cur, const struct mapsnap *const *members, int n,
+unsigned sx_mapsnap_verdict(const struct mapsnap *cur, const struct mapsnap *const *members, int n,
 			 uint64_t a, uint64_t len, int *bad, uint64_t *lo, uint64_t *hi)
 {
 	uint64_t end = a + len, pos = a, s, e;

@@ -27,13 +27,13 @@ struct extalloc {
 	uint64_t used;
 };
 
-int extalloc_init(struct extalloc *a, uint64_t base, uint64_t size, uint64_t align);
-void extalloc_fini(struct extalloc *a);
+int sx_extalloc_init(struct extalloc *a, uint64_t base, uint64_t size, uint64_t align);
+void sx_extalloc_fini(struct extalloc *a);
 /* 0 and *addr, or -ENOMEM; n > 0 */
-int extalloc_alloc(struct extalloc *a, uint64_t n, uint64_t *addr);
+int sx_extalloc_alloc(struct extalloc *a, uint64_t n, uint64_t *addr);
 /* the live allocation containing addr, or NULL */
-const struct extent *extalloc_find(const struct extalloc *a, uint64_t addr);
+const struct extent *sx_extalloc_find(const struct extalloc *a, uint64_t addr);
 /* free the allocation starting at addr: 0, or -EINVAL if there is none */
-int extalloc_free(struct extalloc *a, uint64_t addr);
+int sx_extalloc_free(struct extalloc *a, uint64_t addr);
 
 #endif /* SIMPLER_EXTALLOC_H */

@@ -5,13 +5,13 @@
  * tensors when the chip cannot read host memory, launch over block_dim
  * blocks, copy written tensors back, say where a failure happened.
  */
-#ifndef SIMPLER_CHIP_H
-#define SIMPLER_CHIP_H
+#ifndef SIMPLER_CHIP_LAUNCH_H
+#define SIMPLER_CHIP_LAUNCH_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../platform/platform.h"
+#include "platform.h"
 
 struct exec_ctx;
 struct boot;
@@ -37,15 +37,15 @@ struct launch {
 	const uint64_t *scalars;
 };
 
-int chipside_init(struct chipside *cs, const struct simpler_platform_ops *plat,
+int sx_chipside_init(struct chipside *cs, const struct simpler_platform_ops *plat,
 		  struct simpler_chip *chip, unsigned caps, int index, int pid);
-void chipside_fini(struct chipside *cs);
+void sx_chipside_fini(struct chipside *cs);
 /*
  * Run l on this chip or sub.  0, or -errno with a complete message
  * ("chip 1: kernel 'vadd' (task #7, block 0 of 1) returned -22 ...") in msg.
  * *staged: host bytes copied to and from chip memory.
  */
-int chipside_launch(struct chipside *cs, const struct launch *l, char *msg, size_t len,
+int sx_chipside_launch(struct chipside *cs, const struct launch *l, char *msg, size_t len,
 		    uint64_t *staged);
 
-#endif /* SIMPLER_CHIP_H */
+#endif /* SIMPLER_CHIP_LAUNCH_H */

@@ -8,7 +8,7 @@
 
 #include "itree.h"
 
-void itree_init(struct itree *t)
+void sx_itree_init(struct itree *t)
 {
 	t->root = NULL;
 	t->rng = 0x9e3779b9u;
@@ -76,7 +76,7 @@ static uint32_t next_prio(struct itree *t)
 	return t->rng;
 }
 
-void itree_insert(struct itree *t, struct itree_node *n)
+void sx_itree_insert(struct itree *t, struct itree_node *n)
 {
 	struct itree_node *l, *r;
 
@@ -102,7 +102,7 @@ static struct itree_node *remove_from(struct itree_node *t, struct itree_node *n
 	return t;
 }
 
-void itree_remove(struct itree *t, struct itree_node *n)
+void sx_itree_remove(struct itree *t, struct itree_node *n)
 {
 	t->root = remove_from(t->root, n);
 	n->left = n->right = NULL;
@@ -129,7 +129,7 @@ static int query(struct itree_node *n, uint64_t s, uint64_t e,
 	return query(n->right, s, e, cb, arg);
 }
 
-int itree_query(const struct itree *t, uint64_t s, uint64_t e,
+int sx_itree_query(const struct itree *t, uint64_t s, uint64_t e,
 		int (*cb)(struct itree_node *n, void *arg), void *arg)
 {
 	return query(t->root, s, e, cb, arg);

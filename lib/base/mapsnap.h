@@ -26,15 +26,15 @@ struct mapsnap {
 };
 
 /* read the calling process's maps; with_flags also reads smaps VmFlags */
-int mapsnap_take(struct mapsnap *s, bool with_flags);
-void mapsnap_free(struct mapsnap *s);
+int sx_mapsnap_take(struct mapsnap *s, bool with_flags);
+void sx_mapsnap_free(struct mapsnap *s);
 /*
  * The verdict (SIMPLER_VIS_*) for [a, a + len) as cur maps it, against the
  * fork-time snapshots of n members; *bad gets the first member that cannot
  * see it (-1: none).  [*lo, *hi) gets the range around it the same verdict
  * holds for (one mapping in every table), at least [a, a + len).
  */
-unsigned mapsnap_verdict(const struct mapsnap *cur, const struct mapsnap *const *members, int n,
+unsigned sx_mapsnap_verdict(const struct mapsnap *cur, const struct mapsnap *const *members, int n,
 			 uint64_t a, uint64_t len, int *bad, uint64_t *lo, uint64_t *hi);
 
 #endif /* SIMPLER_MAPSNAP_H */

@@ -23,15 +23,15 @@ struct itree {
 	uint64_t count;
 };
 
-void itree_init(struct itree *t);
+void sx_itree_init(struct itree *t);
 /* n->start and n->end set, end > start */
-void itree_insert(struct itree *t, struct itree_node *n);
-void itree_remove(struct itree *t, struct itree_node *n);
+void sx_itree_insert(struct itree *t, struct itree_node *n);
+void sx_itree_remove(struct itree *t, struct itree_node *n);
 /*
  * Call cb for every node overlapping [s, e) (touching ranges do not overlap).
  * cb must not change the tree.  Stops early if cb returns non-zero.
  */
-int itree_query(const struct itree *t, uint64_t s, uint64_t e,
+int sx_itree_query(const struct itree *t, uint64_t s, uint64_t e,
 		int (*cb)(struct itree_node *n, void *arg), void *arg);
 
 #endif /* SIMPLER_ITREE_H */

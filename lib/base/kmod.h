@@ -9,8 +9,8 @@
 #include <linux/simpler.h>
 
 /* an O_RDWR|O_CLOEXEC fd on /dev/simpler with ABI 1, or -errno */
-int kmod_open(char *why, size_t len);
+int sx_kmod_open(char *why, size_t len);
 /* ioctl(fd, cmd, arg): 0 or -errno */
-int kmod_ioctl(int fd, unsigned long cmd, void *arg);
+int sx_kmod_ioctl(int fd, unsigned long cmd, void *arg);
 
 #endif /* SIMPLER_KMOD_H */

@@ -17,18 +17,18 @@ struct arena_block {
 	uint64_t addr, size;
 };
 
-struct arena *arena_new(uint64_t size);
-void arena_destroy(struct arena *a);
+struct arena *sx_arena_new(uint64_t size);
+void sx_arena_destroy(struct arena *a);
 /* NULL with errno ENOMEM when nothing fits */
-struct arena_block *arena_alloc(struct arena *a, size_t n);
-void arena_free_list(struct arena *a, struct arena_block *list);
+struct arena_block *sx_arena_alloc(struct arena *a, size_t n);
+void sx_arena_free_list(struct arena *a, struct arena_block *list);
 static inline void *arena_ptr(const struct arena_block *b)
 {
 	return (void *)(uintptr_t)b->addr;
 }
-uint64_t arena_used(const struct arena *a);
-uint64_t arena_size(const struct arena *a);
+uint64_t sx_arena_used(const struct arena *a);
+uint64_t sx_arena_size(const struct arena *a);
 /* is [p, p + n) inside the arena? */
-int arena_contains(const struct arena *a, const void *p, size_t n);
+int sx_arena_contains(const struct arena *a, const void *p, size_t n);
 
 #endif /* SIMPLER_ARENA_H */

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "tensor.h"
 
 static const uint8_t dtype_sizes[SIMPLER_DTYPE_COUNT] = {
 	[SIMPLER_F32] = 4, [SIMPLER_F16] = 2, [SIMPLER_BF16] = 2, [SIMPLER_F64] = 8,
@@ -41,7 +41,7 @@ SIMPLER_API struct simpler_tensor simpler_tensor_1d(const void *addr, uint32_t n
 }
 
 /* 0, or -EINVAL with the reason */
-int tensor_check(const struct simpler_tensor *t, char *why, size_t len)
+int sx_tensor_check(const struct simpler_tensor *t, char *why, size_t len)
 {
 	uint64_t n;
 	uint32_t i;
@@ -85,11 +85,4 @@ int tensor_check(const struct simpler_tensor *t, char *why, size_t len)
 		return -EINVAL;
 	}
 	return 0;
-}
-
-const char *access_name(unsigned acc)
-{
-	static const char *const names[] = { "IN", "OUT", "INOUT", "OUT_EXISTING", "NO_DEP" };
-
-	return acc < 5 ? names[acc] : "?";
 }

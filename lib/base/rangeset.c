@@ -7,7 +7,7 @@
 #include "rangeset.h"
 #include "vec.h"
 
-void rangeset_free(struct rangeset *r)
+void sx_rangeset_free(struct rangeset *r)
 {
 	free(r->v);
 	r->v = NULL;
@@ -29,14 +29,14 @@ static size_t first_end_after(const struct rangeset *r, uint64_t a, bool touch)
 	return lo;
 }
 
-bool rangeset_covers(const struct rangeset *r, uint64_t s, uint64_t e)
+bool sx_rangeset_covers(const struct rangeset *r, uint64_t s, uint64_t e)
 {
 	size_t i = first_end_after(r, s, false);
 
 	return i < r->n && r->v[i].s <= s && e <= r->v[i].e;
 }
 
-int rangeset_add(struct rangeset *r, uint64_t s, uint64_t e)
+int sx_rangeset_add(struct rangeset *r, uint64_t s, uint64_t e)
 {
 	size_t i = first_end_after(r, s, true), j;
 
@@ -59,7 +59,7 @@ int rangeset_add(struct rangeset *r, uint64_t s, uint64_t e)
 	return 0;
 }
 
-void rangeset_gaps(const struct rangeset *r, uint64_t s, uint64_t e,
+void sx_rangeset_gaps(const struct rangeset *r, uint64_t s, uint64_t e,
 		   void (*fn)(uint64_t s, uint64_t e, void *arg), void *arg)
 {
 	size_t i;

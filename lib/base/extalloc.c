@@ -38,7 +38,7 @@ static void remove_at(struct extents *e, size_t i)
 	e->n--;
 }
 
-int extalloc_init(struct extalloc *a, uint64_t base, uint64_t size, uint64_t align)
+int sx_extalloc_init(struct extalloc *a, uint64_t base, uint64_t size, uint64_t align)
 {
 	memset(a, 0, sizeof(*a));
 	a->base = base;
@@ -47,14 +47,14 @@ int extalloc_init(struct extalloc *a, uint64_t base, uint64_t size, uint64_t ali
 	return insert_at(&a->free, 0, base, size);
 }
 
-void extalloc_fini(struct extalloc *a)
+void sx_extalloc_fini(struct extalloc *a)
 {
 	free(a->live.v);
 	free(a->free.v);
 	memset(a, 0, sizeof(*a));
 }
 
-int extalloc_alloc(struct extalloc *a, uint64_t n, uint64_t *addr)
+int sx_extalloc_alloc(struct extalloc *a, uint64_t n, uint64_t *addr)
 {
 	uint64_t want = (n + a->align - 1) / a->align * a->align;
 	size_t i;
@@ -77,7 +77,7 @@ int extalloc_alloc(struct extalloc *a, uint64_t n, uint64_t *addr)
 	return 0;
 }
 
-const struct extent *extalloc_find(const struct extalloc *a, uint64_t addr)
+const struct extent *sx_extalloc_find(const struct extalloc *a, uint64_t addr)
 {
 	size_t i = upper(&a->live, addr);
 
@@ -86,7 +86,7 @@ const struct extent *extalloc_find(const struct extalloc *a, uint64_t addr)
 	return NULL;
 }
 
-int extalloc_free(struct extalloc *a, uint64_t addr)
+int sx_extalloc_free(struct extalloc *a, uint64_t addr)
 {
 	size_t i = upper(&a->live, addr);
 	uint64_t size;

@@ -11,9 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "boot.h"
-#include "chip.h"
-#include "internal.h"
+#include "base/compiler.h"
+#include "base/errors.h"
+#include "chip/bootstrap.h"
+#include "chip/launch.h"
 
 #define CTX_MAGIC 0x53494d504c455258ULL
 
@@ -30,7 +31,7 @@ struct exec_ctx {
 	struct simpler_tensor tensors[SIMPLER_MAX_TENSORS];
 };
 
-int chipside_init(struct chipside *cs, const struct simpler_platform_ops *plat,
+int sx_chipside_init(struct chipside *cs, const struct simpler_platform_ops *plat,
 		  struct simpler_chip *chip, unsigned caps, int index, int pid)
 {
 	memset(cs, 0, sizeof(*cs));
@@ -51,7 +52,7 @@ int chipside_init(struct chipside *cs, const struct simpler_platform_ops *plat,
 	return 0;
 }
 
-void chipside_fini(struct chipside *cs)
+void sx_chipside_fini(struct chipside *cs)
 {
 	if (!cs->ctx)
 		return;
@@ -102,7 +103,7 @@ static void unstage(struct chipside *cs, uint32_t nt)
 	}
 }
 
-int chipside_launch(struct chipside *cs, const struct launch *l, char *msg, size_t len,
+int sx_chipside_launch(struct chipside *cs, const struct launch *l, char *msg, size_t len,
 		    uint64_t *staged)
 {
 	struct exec_ctx *ctx = cs->ctx;
@@ -150,7 +151,11 @@ int chipside_launch(struct chipside *cs, const struct launch *l, char *msg, size
 	args.chip = cs->chip ? cs->index : -1;
 
 	if (cs->chip) {
-		ret = cs->plat->launch(cs->chip, l->fn, &args, &failed_block);
+		err[0] = 0;
+		ret = cs->plat->launch(cs->chip, l->fn, &args, &failed_block, err, sizeof(err));
+		/* refused before any block ran: the platform's reason */
+		if (ret && failed_block == UINT32_MAX && err[0])
+			snprintf(ctx->msg, sizeof(ctx->msg), "%s", err);
 	} else {
 		for (args.block_idx = 0; args.block_idx < args.block_dim; args.block_idx++) {
 			ret = l->fn(&args);
@@ -180,7 +185,7 @@ int chipside_launch(struct chipside *cs, const struct launch *l, char *msg, size
 		unstage(cs, l->nt);
 	/* the outputs reach the host before the task is reported done; never after a failure */
 	if (!ret && cs->boot && cs->boot->chip[cs->index].nstore) {
-		ret = boot_store(cs, err, sizeof(err));
+		ret = sx_boot_store(cs, err, sizeof(err));
 		if (ret)
 			snprintf(msg, len, "%s: kernel '%s' (task #%" PRIu64 ") ran, but %s",
 				 cs->where, l->name, l->seq, err);

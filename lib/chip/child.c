@@ -11,7 +11,9 @@
 #include <inttypes.h>
 #include <link.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,15 +21,17 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "boot.h"
-#include "chip.h"
-#include "hostmem.h"
-#include "internal.h"
+#include "base/sync.h"
+#include "chip/bootstrap.h"
+#include "chip/env.h"
+#include "chip/hostmap.h"
+#include "chip/launch.h"
 #include "mailbox.h"
 
 struct child {
-	struct simpler_worker *w;	/* the parent's, as of the fork: configuration only */
+	const struct chip_env *env;
 	struct mailbox *mb;
+	struct hostmap hm;
 	struct chipside cs;
 	struct simpler_chip *chip;
 	simpler_kernel_fn fn[MAX_CALLABLES];	/* resolved on first use */
@@ -49,7 +53,7 @@ static void *watch_parent(void *arg)
 /* the kernel behind callable id, valid in this process, or NULL and why */
 static simpler_kernel_fn resolve(struct child *c, int id, char *why, size_t len)
 {
-	const struct shared_callable *sc = &c->w->ctab->v[id];
+	const struct shared_callable *sc = &c->env->ctab->v[id];
 	struct link_map *lm = NULL;
 	Dl_info info;
 	void *h, *fn = (void *)(uintptr_t)sc->fn;
@@ -76,8 +80,8 @@ static simpler_kernel_fn resolve(struct child *c, int id, char *why, size_t len)
 
 static void serve_task(struct child *c, struct mb_task *t)
 {
-	struct simpler_worker *w = c->w;
-	uint32_t n = atomic_load_explicit(&w->ctab->count, memory_order_acquire);
+	const struct shared_callables *ctab = c->env->ctab;
+	uint32_t n = callables_count(ctab);
 	struct launch l;
 	char why[256];
 	int ret;
@@ -91,7 +95,7 @@ static void serve_task(struct child *c, struct mb_task *t)
 			 t->callable);
 		return;
 	}
-	l.name = w->ctab->v[t->callable].name;
+	l.name = ctab->v[t->callable].name;
 	l.fn = resolve(c, t->callable, why, sizeof(why));
 	if (!l.fn) {
 		t->err = -ENOEXEC;
@@ -100,7 +104,7 @@ static void serve_task(struct child *c, struct mb_task *t)
 		return;
 	}
 	/* host tensors inside registered buffers: this process's view of them */
-	ret = hostmem_child_translate(w, t->tensors, t->reg, t->nr_tensors, why, sizeof(why));
+	ret = sx_hostmap_translate(&c->hm, t->tensors, t->reg, t->nr_tensors, why, sizeof(why));
 	if (ret) {
 		t->err = ret;
 		snprintf(t->msg, sizeof(t->msg), "%s: kernel '%s' (task #%" PRIu64 "): %s", c->tag,
@@ -114,13 +118,13 @@ static void serve_task(struct child *c, struct mb_task *t)
 	l.tensors = t->tensors;
 	l.acc = t->acc;
 	l.scalars = t->scalars;
-	t->err = chipside_launch(&c->cs, &l, t->msg, sizeof(t->msg), &t->staged);
+	t->err = sx_chipside_launch(&c->cs, &l, t->msg, sizeof(t->msg), &t->staged);
 }
 
 static void serve_ctl(struct child *c)
 {
 	struct mb_ctl *k = &c->mb->ctl;
-	const struct simpler_platform_ops *plat = c->w->plat;
+	const struct simpler_platform_ops *plat = c->env->plat;
 	char err[MB_MSG - 64];
 
 	k->msg[0] = 0;
@@ -128,7 +132,7 @@ static void serve_ctl(struct child *c)
 	if (k->op == MB_OP_PING)
 		return;
 	if (k->op == MB_OP_UNMAP) {
-		hostmem_child_unmap(c->w, k->a0);
+		sx_hostmap_unmap(&c->hm, k->a0);
 		return;
 	}
 	if (!c->chip) {
@@ -205,9 +209,9 @@ static int pool_claim(struct pool_ring *r, uint32_t slot)
  * dispatching party and other programs' runnable tasks: a spinner that takes
  * the CPU the dispatcher needs delays the very work it waits for.
  */
-static bool may_spin(struct simpler_worker *w)
+static bool may_spin(const struct chip_env *env)
 {
-	struct proc_shared *ps = w->pshared;
+	struct proc_shared *ps = env->ps;
 	unsigned busy = 0;
 	int i;
 
@@ -215,13 +219,9 @@ static bool may_spin(struct simpler_worker *w)
 	    !atomic_load_explicit(&ps->helping, memory_order_relaxed))
 		return false;
 	/* busy: frames of their own rings not done, and claimed frames of the shared ones */
-	for (i = 0; i < w->chips.n + w->subs.n; i++) {
-		struct mailbox *b = (i < w->chips.n ? &w->chips.ex[i] :
-				     &w->subs.ex[i - w->chips.n])->mb;
-
-		busy += atomic_load_explicit(&b->posted, memory_order_relaxed) !=
-			atomic_load_explicit(&b->done, memory_order_relaxed);
-	}
+	for (i = 0; i < env->nchips + env->nsubs; i++)
+		busy += atomic_load_explicit(&env->mb[i]->posted, memory_order_relaxed) !=
+			atomic_load_explicit(&env->mb[i]->done, memory_order_relaxed);
 	busy += pr_claimed(&ps->ring[0], -1) + pr_claimed(&ps->ring[1], -1);
 	return atomic_load_explicit(&ps->others, memory_order_relaxed) + busy + 2 <= ps->ncpus;
 }
@@ -230,18 +230,18 @@ static bool may_spin(struct simpler_worker *w)
  * Wait for work: spin while that pays (at most spin_budget children at once,
  * and see may_spin()), then sleep.
  */
-static void idle_wait(struct simpler_worker *w, struct mailbox *mb, struct pool_ring *r,
+static void idle_wait(const struct chip_env *env, struct mailbox *mb, struct pool_ring *r,
 		      uint32_t consumed)
 {
-	struct proc_shared *ps = w->pshared;
+	struct proc_shared *ps = env->ps;
 	uint64_t deadline;
 	uint32_t key;
 
 	if (has_work(mb, r, consumed))
 		return;
 	if (atomic_fetch_add_explicit(&ps->spinners, 1, memory_order_relaxed) < ps->spin_budget &&
-	    may_spin(w)) {
-		deadline = now_ns() + w->spin_ns;
+	    may_spin(env)) {
+		deadline = now_ns() + env->spin_ns;
 		for (unsigned i = 1; !has_work(mb, r, consumed); i++) {
 			if (i % 64 == 0 && now_ns() > deadline)
 				break;
@@ -301,13 +301,14 @@ static void reset_signals(void)
 	pthread_sigmask(SIG_SETMASK, &none, NULL);
 }
 
-void child_main(struct simpler_worker *w, struct mailbox *mb, pid_t parent)
+void sx_child_main(const struct chip_env *env, int slot, pid_t parent)
 {
+	struct mailbox *mb = env->mb[slot];
 	struct child *c = calloc(1, sizeof(*c));
 	char err[512];
 	struct pool_ring *ring;
 	pthread_t watcher;
-	uint32_t consumed, slot;
+	uint32_t consumed;
 	int pidfd, ret, i;
 
 	/* the parent may already be gone: do not outlive it even briefly */
@@ -316,46 +317,42 @@ void child_main(struct simpler_worker *w, struct mailbox *mb, pid_t parent)
 		_exit(0);
 	if (!c)
 		boot_fail(mb, "out of memory");
-	c->w = w;
+	c->env = env;
 	c->mb = mb;
+	c->hm.fd = env->kmod_fd;
 	reset_signals();
 	setvbuf(stdout, NULL, _IOLBF, 0);	/* a kernel's printf shows up */
 	snprintf(c->tag, sizeof(c->tag), "%s %d (pid %d)", mb->kind ? "chip" : "sub", mb->index,
 		 getpid());
 	prctl(PR_SET_NAME, mb->kind ? "simpler-chip" : "simpler-sub", 0, 0, 0);
 	/* before the platform starts its core threads, which inherit it */
-	if (mb->kind)
-		sched_bind_chip(w, mb->index);
+	if (mb->kind && env->bind)
+		sync_bind_nth(mb->index);
 	if (pthread_create(&watcher, NULL, watch_parent, (void *)(intptr_t)pidfd))
 		boot_fail(mb, "%s: cannot start the parent watcher", c->tag);
 	if (mb->kind) {
-		ret = w->plat->chip_open(&w->pcfg, mb->index, &c->chip, err, sizeof(err));
+		ret = env->plat->chip_open(&env->pcfg, mb->index, &c->chip, err, sizeof(err));
 		if (ret)
-			boot_fail(mb, "%s: cannot open on platform '%s': %s", c->tag, w->plat->name,
+			boot_fail(mb, "%s: cannot open on platform '%s': %s", c->tag, env->plat->name,
 				  err);
 	}
-	if (chipside_init(&c->cs, w->plat, c->chip, w->caps, mb->index, getpid()))
+	if (sx_chipside_init(&c->cs, env->plat, c->chip, env->caps, mb->index, getpid()))
 		boot_fail(mb, "%s: out of memory", c->tag);
-	if (c->chip && w->boot) {
-		c->cs.boot = w->boot;
-		ret = boot_chip(&c->cs, w->boot, !mb->booted, true, err, sizeof(err));
+	if (c->chip && env->boot) {
+		c->cs.boot = env->boot;
+		ret = sx_boot_attach(&c->cs, env->boot, !mb->booted, true, err, sizeof(err));
 		if (ret)
 			boot_fail(mb, "chip %d bootstrap failed: %s", mb->index, err);
 		mb->booted = 1;
 	}
-	ret = hostmem_child_init(w, err, sizeof(err));
-	if (ret)
-		boot_fail(mb, "%s: %s", c->tag, err);
-
 	/* a restarted chip continues where its predecessor's frames ended */
 	consumed = atomic_load_explicit(&mb->done, memory_order_acquire);
 	atomic_store_explicit(&mb->boot, MB_READY, memory_order_seq_cst);
 	ec_notify(&mb->parent_ec);
 
-	ring = &w->pshared->ring[mb->kind ? 0 : 1];
-	slot = mb->kind ? mb->index : mb->index + w->chips.n;
+	ring = &env->ps->ring[mb->kind ? 0 : 1];
 	for (;;) {
-		idle_wait(w, mb, ring, consumed);
+		idle_wait(env, mb, ring, consumed);
 		if (atomic_load_explicit(&mb->shutdown, memory_order_acquire))
 			break;
 		if (atomic_load_explicit(&mb->ctl_state, memory_order_acquire) == MB_POSTED) {
@@ -369,10 +366,10 @@ void child_main(struct simpler_worker *w, struct mailbox *mb, pid_t parent)
 			serve_task(c, &mb->task[consumed % MB_RING]);
 			/* seq_cst RMW: the result is published, then the dispatcher's waiter check */
 			atomic_exchange_explicit(&mb->done, ++consumed, memory_order_seq_cst);
-			if (atomic_load_explicit(&w->pshared->duty, memory_order_seq_cst) &&
-			    !atomic_load_explicit(&w->pshared->helping, memory_order_relaxed))
-				ec_notify_after_rmw(&w->pshared->disp_ec);
-		} else if ((i = pool_claim(ring, slot)) >= 0) {
+			if (atomic_load_explicit(&env->ps->duty, memory_order_seq_cst) &&
+			    !atomic_load_explicit(&env->ps->helping, memory_order_relaxed))
+				ec_notify_after_rmw(&env->ps->disp_ec);
+		} else if ((i = pool_claim(ring, (uint32_t)slot)) >= 0) {
 			ring->task[i].ran_on = slot;
 			serve_task(c, &ring->task[i]);
 			/* seq_cst RMW: the result is published, then the dispatcher's waiter check */
@@ -383,13 +380,13 @@ void child_main(struct simpler_worker *w, struct mailbox *mb, pid_t parent)
 			 * when the ring runs low.
 			 */
 			if (atomic_load_explicit(&ring->avail, memory_order_relaxed) < ring->nkids &&
-			    atomic_load_explicit(&w->pshared->duty, memory_order_seq_cst) &&
-			    !atomic_load_explicit(&w->pshared->helping, memory_order_relaxed))
-				ec_notify_after_rmw(&w->pshared->disp_ec);
+			    atomic_load_explicit(&env->ps->duty, memory_order_seq_cst) &&
+			    !atomic_load_explicit(&env->ps->helping, memory_order_relaxed))
+				ec_notify_after_rmw(&env->ps->disp_ec);
 		}
 	}
 	if (c->chip)
-		w->plat->chip_close(c->chip);
+		env->plat->chip_close(c->chip);
 	fflush(NULL);
 	_exit(0);
 }

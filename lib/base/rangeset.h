@@ -26,13 +26,13 @@ static inline void rangeset_clear(struct rangeset *r)
 	r->n = 0;
 }
 
-void rangeset_free(struct rangeset *r);
+void sx_rangeset_free(struct rangeset *r);
 /* is [s, e) inside one range of the set? */
-bool rangeset_covers(const struct rangeset *r, uint64_t s, uint64_t e);
+bool sx_rangeset_covers(const struct rangeset *r, uint64_t s, uint64_t e);
 /* add [s, e); -ENOMEM leaves the set as it was */
-int rangeset_add(struct rangeset *r, uint64_t s, uint64_t e);
+int sx_rangeset_add(struct rangeset *r, uint64_t s, uint64_t e);
 /* call fn on each part of [s, e) the set does not hold, in order */
-void rangeset_gaps(const struct rangeset *r, uint64_t s, uint64_t e,
+void sx_rangeset_gaps(const struct rangeset *r, uint64_t s, uint64_t e,
 		   void (*fn)(uint64_t s, uint64_t e, void *arg), void *arg);
 
 #endif /* SIMPLER_RANGESET_H */

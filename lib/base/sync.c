@@ -1,0 +1,24 @@
+// SPDX-License-Identifier: MIT
+/* The process-wide CPU facts the waiting primitives of sync.h read. */
+#include <sched.h>
+#include <unistd.h>
+
+#include "sync.h"
+
+_Atomic bool sx_one_cpu;
+
+int sx_usable_cpus(void)
+{
+	cpu_set_t set;
+	long n = 0;
+
+	if (!sched_getaffinity(0, sizeof(set), &set))
+		n = CPU_COUNT(&set);
+	if (n < 1)	/* more CPUs than a cpu_set_t holds, or no answer */
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	/* relaxed: a hint read by spinners; a stale value costs a spin, not correctness */
+	atomic_store_explicit(&sx_one_cpu, n == 1, memory_order_relaxed);
+	return (int)n;
+}

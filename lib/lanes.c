@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The parent's side of the chip and sub processes' mailboxes (mailbox.h):
+ * task frames posted into a process's own ring or its pool's shared ring
+ * and reaped from them (the dispatcher: whoever holds the baton), control
+ * commands (malloc, free, copies, unmaps: one caller per process at a time,
+ * under its ctl_lock), and what a dead process means for the frames it had.
+ * Processes themselves are proc.c's.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+#include "mailbox.h"
+
+bool sx_lane_alive(struct simpler_worker *w, int slot)
+{
+	return slot < nslots(w) && slot_exec(w, slot)->pid > 0 &&
+	       !atomic_load_explicit(&slot_exec(w, slot)->dead, memory_order_acquire);
+}
+
+static const char *kernel_name(struct simpler_worker *w, const struct task *t)
+{
+	return w->ctab->v[t->callable].name;
+}
+
+struct failure *sx_lane_dead_failure(struct exec *ex, const struct task *t)
+{
+	return sx_failure_or_oom(sx_failure_new(-ECHILD, "%s is dead (%s): kernel '%s' (task #%" PRIu64
+					  ") did not run; it restarts at the next run", ex->tag,
+					  ex->death, kernel_name(ex->w, t), t->seq));
+}
+
+/* write task member it into frame f */
+static void frame_fill(struct simpler_worker *w, struct mb_task *f, struct qitem *it)
+{
+	struct task *t = it->task;
+	const struct member *mb = &t->members[it->member];
+
+	f->seq = t->seq;
+	f->callable = t->callable;
+	f->block_dim = t->block_dim;
+	f->nr_tensors = mb->nt;
+	f->nr_scalars = mb->ns;
+	if (mb->nt) {
+		memcpy(f->tensors, &t->tensors[mb->t0], mb->nt * sizeof(*f->tensors));
+		memcpy(f->acc, &t->acc[mb->t0], mb->nt);
+		if (t->has_reg) {
+			/* the child makes them its own (chip/hostmap.h) */
+			memcpy(f->reg, &t->reg[mb->t0], mb->nt * sizeof(*f->reg));
+		} else {
+			memset(f->reg, 0, mb->nt * sizeof(*f->reg));
+		}
+	}
+	if (mb->ns)
+		memcpy(f->scalars, &t->scalars[mb->s0], mb->ns * sizeof(*f->scalars));
+}
+
+void sx_lane_post(struct exec *ex, struct qitem *it)
+{
+	struct simpler_worker *w = ex->w;
+	struct mailbox *box = ex->mb;
+	uint32_t posted = atomic_load_explicit(&ex->posted, memory_order_relaxed);
+
+	frame_fill(w, &box->task[posted % MB_RING], it);
+	ex->ring_it[posted % MB_RING] = it;
+	ex->ring_t[posted % MB_RING] = pass_clock(w);
+	atomic_store_explicit(&ex->posted, posted + 1, memory_order_relaxed);
+	/* seq_cst RMW: the frame is published, then the child's waiter check */
+	atomic_exchange_explicit(&box->posted, posted + 1, memory_order_seq_cst);
+	ec_notify_after_rmw(&box->child_ec);
+}
+
+/* post it into free frame i of p's shared ring; waking someone is the caller's */
+void sx_lane_pool_post(struct simpler_worker *w, struct pool *p, unsigned i, struct qitem *it)
+{
+	struct pool_ring *r = p->ring;
+
+	frame_fill(w, &r->task[i], it);
+	r->task[i].ran_on = -1;
+	r->order[i] = ++p->pr_order;
+	p->pr_it[i] = it;
+	p->pr_t[i] = pass_clock(w);
+	p->pr_used++;
+	/* the frame, then its state (a claimer acquires it), then the count */
+	atomic_store_explicit(&r->state[i], PR_POSTED, memory_order_release);
+	atomic_fetch_add_explicit(&r->avail, 1, memory_order_seq_cst);
+}
+
+/*
+ * Frame i of p's shared ring, if it is over: done (its result), or claimed by
+ * a process that died.  Then it is free again.
+ */
+bool sx_lane_pool_reap(struct simpler_worker *w, struct pool *p, unsigned i, struct qitem **it,
+		    struct exec **ran, struct failure **fail)
+{
+	struct pool_ring *r = p->ring;
+	uint32_t st = atomic_load_explicit(&r->state[i], memory_order_acquire);
+	const struct mb_task *f = &r->task[i];
+	struct exec *ex;
+	struct task *t;
+
+	if (!p->pr_it[i] || st == PR_POSTED || st == PR_FREE)
+		return false;
+	*it = p->pr_it[i];
+	t = (*it)->task;
+	if (st == PR_DONE) {
+		ex = slot_exec(w, f->ran_on);
+		pool_ewma(p, pass_clock(w) - p->pr_t[i]);
+		STAT_ADD(ex->st_staged, f->staged);
+		*fail = NULL;
+		if (f->err)
+			*fail = sx_failure_or_oom(sx_failure_new(f->err, "%s%s%s", f->msg,
+							   ex->restarts && f->err == -EFAULT ?
+							   "; " : "",
+							   ex->restarts && f->err == -EFAULT ?
+							   ex->restart_note : ""));
+	} else {
+		ex = slot_exec(w, (int)(st - PR_CLAIMED));
+		if (!exec_dead(ex))
+			return false;	/* still running there */
+		*fail = sx_failure_or_oom(sx_failure_new(-ECHILD, "%s died while running kernel '%s' "
+						   "(task #%" PRIu64 "): %s", ex->tag,
+						   kernel_name(w, t), t->seq, ex->death));
+		ex->dead_reported = true;
+	}
+	*ran = ex;
+	p->pr_it[i] = NULL;
+	p->pr_used--;
+	atomic_store_explicit(&r->state[i], PR_FREE, memory_order_release);
+	return true;
+}
+
+/* nobody of p is left to claim frame i: take it back unrun */
+bool sx_lane_pool_unpost(struct pool *p, unsigned i, struct qitem **it)
+{
+	uint32_t posted = PR_POSTED;
+
+	if (!p->pr_it[i] || !atomic_compare_exchange_strong_explicit(&p->ring->state[i], &posted,
+								     PR_FREE, memory_order_acq_rel,
+								     memory_order_relaxed))
+		return false;
+	atomic_fetch_sub_explicit(&p->ring->avail, 1, memory_order_relaxed);
+	*it = p->pr_it[i];
+	p->pr_it[i] = NULL;
+	p->pr_used--;
+	return true;
+}
+
+bool sx_lane_reap(struct exec *ex, struct qitem **it, struct failure **fail)
+{
+	struct mailbox *box = ex->mb;
+	uint32_t reaped = atomic_load_explicit(&ex->reaped, memory_order_relaxed);
+	uint32_t posted = atomic_load_explicit(&ex->posted, memory_order_relaxed);
+	uint32_t slot = reaped % MB_RING;
+	const struct mb_task *f = &box->task[slot];
+	struct task *t;
+	bool gone;
+
+	if (reaped == posted)
+		return false;
+	/* death first: a child that finished frames before dying wrote done before */
+	gone = exec_dead(ex);
+	*it = ex->ring_it[slot];
+	t = (*it)->task;
+	if (atomic_load_explicit(&box->done, memory_order_acquire) != reaped) {
+		/* how long work stays in a process, for placing work for any chip */
+		pool_ewma(ex->pool, pass_clock(ex->w) - ex->ring_t[slot]);
+		STAT_ADD(ex->st_staged, f->staged);
+		*fail = NULL;
+		if (f->err)
+			*fail = sx_failure_or_oom(sx_failure_new(f->err, "%s%s%s", f->msg,
+							   ex->restarts && f->err == -EFAULT ?
+							   "; " : "",
+							   ex->restarts && f->err == -EFAULT ?
+							   ex->restart_note : ""));
+	} else if (gone) {
+		/* the frame it was running, then those behind it */
+		if (!ex->dead_reported) {
+			ex->dead_reported = true;
+			*fail = sx_failure_or_oom(sx_failure_new(-ECHILD, "%s died while running kernel "
+							   "'%s' (task #%" PRIu64 "): %s",
+							   ex->tag, kernel_name(ex->w, t), t->seq,
+							   ex->death));
+		} else {
+			*fail = sx_lane_dead_failure(ex, t);
+		}
+	} else {
+		return false;
+	}
+	atomic_store_explicit(&ex->reaped, ++reaped, memory_order_relaxed);
+	/* a dead child's frames are all accounted for: its successor starts after them */
+	if (gone && reaped == posted)
+		atomic_store_explicit(&box->done, posted, memory_order_release);
+	return true;
+}
+
+bool sx_lane_reapable(struct exec *ex)
+{
+	uint32_t reaped = atomic_load_explicit(&ex->reaped, memory_order_relaxed);
+
+	return reaped != atomic_load_explicit(&ex->posted, memory_order_relaxed) &&
+	       (atomic_load_explicit(&ex->mb->done, memory_order_acquire) != reaped || exec_dead(ex));
+}
+
+int sx_lane_ctl(struct exec *ex, uint32_t op, uint64_t a0, uint64_t a1, uint64_t *r0, char *msg,
+	     size_t len)
+{
+	struct simpler_worker *w = ex->w;
+	struct mailbox *box = ex->mb;
+	int ret;
+
+	/* the caller holds ex->ctl_lock */
+	if (exec_dead(ex)) {
+		snprintf(msg, len, "%s is dead (%s); it restarts at the next run", ex->tag,
+			 ex->death);
+		return -ECHILD;
+	}
+	box->ctl.op = op;
+	box->ctl.a0 = a0;
+	box->ctl.a1 = a1;
+	atomic_exchange_explicit(&box->ctl_state, MB_POSTED, memory_order_seq_cst);
+	ec_notify_after_rmw(&box->child_ec);
+	EC_WAIT_UNTIL(&box->parent_ec, w->spin_ns,
+		      atomic_load_explicit(&box->ctl_state, memory_order_acquire) == MB_DONE ||
+		      exec_dead(ex));
+	if (atomic_load_explicit(&box->ctl_state, memory_order_acquire) != MB_DONE) {
+		snprintf(msg, len, "%s died: %s", ex->tag, ex->death);
+		return -ECHILD;
+	}
+	ret = box->ctl.err;
+	if (r0)
+		*r0 = box->ctl.r0;
+	if (ret)
+		snprintf(msg, len, "%s%s%s", box->ctl.msg, ex->restarts ? "; " : "",
+			 ex->restarts ? ex->restart_note : "");
+	atomic_store_explicit(&box->ctl_state, MB_IDLE, memory_order_relaxed);
+	return ret;
+}
+
+void sx_lane_unmap_all(struct simpler_worker *w, uint64_t kh)
+{
+	char msg[64];
+	int i;
+
+	for (i = 0; i < nslots(w); i++) {
+		struct exec *ex = slot_exec(w, i);
+
+		pthread_mutex_lock(&ex->ctl_lock);
+		sx_lane_ctl(ex, MB_OP_UNMAP, kh, 0, NULL, msg, sizeof(msg));
+		pthread_mutex_unlock(&ex->ctl_lock);
+	}
+}
+
