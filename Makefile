@@ -35,7 +35,7 @@ LIB_SRC   := $(wildcard lib/*.c lib/*/*.c) $(wildcard platform/*/*.c)
 LIB_HDR   := $(wildcard lib/*.h lib/*/*.h platform/*.h) uapi/linux/simpler.h
 LIB_OBJ   := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
 LIB_PIC   := $(patsubst %.c,$(BUILD)/pic/%.o,$(LIB_SRC))
-LIB_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -fvisibility=hidden -pthread \
+LIB_CFLAGS = $(CFLAGS) $(WARN) -Wmissing-prototypes -std=gnu11 -D_GNU_SOURCE -fvisibility=hidden -pthread \
 	     -Ilib/include -Ilib -Iplatform -Iuapi
 LIBA      := $(BUILD)/libsimpler.a
 LIBSO     := $(BUILD)/libsimpler.so.$(VERSION)
