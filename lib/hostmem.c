@@ -273,7 +273,7 @@ static int kmod_pages(struct simpler_worker *w, struct hbuf *b, void *addr, size
 		several |= b->kh && o->kh != b->kh;
 		b->kh = o->kh;
 		exact = o->klo == lo && o->khi == hi;
-		if (atomic_load(&w->running) && o->used_run == h->run)
+		if (atomic_load_explicit(&w->running, memory_order_acquire) && o->used_run == h->run)
 			busy = o;
 	}
 	/* inside one registration: share it */
@@ -390,7 +390,8 @@ SIMPLER_API int simpler_host_unregister(struct simpler_worker *w, uint64_t handl
 		return werr(w, -ENOENT, "host_unregister: no buffer has handle %" PRIu64, handle);
 	}
 	b = h->v[i];
-	if (atomic_load(&w->running) && b.used_run == h->run) {
+	/* acquire: pairs with the release store that ends a run (orch.c) */
+	if (atomic_load_explicit(&w->running, memory_order_acquire) && b.used_run == h->run) {
 		pthread_mutex_unlock(&w->mem_lock);
 		return werr(w, -EBUSY, "host_unregister: buffer %" PRIu64 " is used by the run in "
 			    "progress: unregister it after simpler_run() returns", handle);
@@ -592,7 +593,7 @@ SIMPLER_API int simpler_host_check(struct simpler_worker *w, const void *addr, s
 	if (w->hm->kind == HM_THREADS)
 		return 0;	/* threads share the application's address space */
 	pthread_mutex_lock(&w->mem_lock);
-	if (!atomic_load(&w->running)) {
+	if (!atomic_load_explicit(&w->running, memory_order_acquire)) {
 		/* between runs the application may remap anything: look afresh */
 		rangeset_clear(&w->hm->ok);
 		w->hm->cur_run = UINT64_MAX;

@@ -141,6 +141,21 @@ struct task {
 
 #define EDGE_CLOSED ((struct edge *)1)
 
+/*
+ * Poison consumer c with failure f (a reference is taken): the first poison
+ * wins.  Release: whoever takes c's poison with an acquire load (the
+ * finisher that readies c) sees the failure's message.
+ */
+static inline void task_poison(struct task *c, struct failure *f)
+{
+	struct failure *expected = NULL;
+
+	failure_get(f);
+	if (!atomic_compare_exchange_strong_explicit(&c->poison, &expected, f,
+						     memory_order_release, memory_order_relaxed))
+		sx_failure_put(f);
+}
+
 /* ---- runs and scopes ---- */
 
 /*

@@ -239,16 +239,6 @@ struct wire_ctx {
 	int err;
 };
 
-static void poison_with(struct task *c, struct failure *f)
-{
-	struct failure *expected = NULL;
-
-	failure_get(f);
-	if (!atomic_compare_exchange_strong_explicit(&c->poison, &expected, f,
-						     memory_order_relaxed, memory_order_relaxed))
-		sx_failure_put(f);
-}
-
 /* c must not start before p finished (tm_dep_fn) */
 static void wire(struct task *c, struct task *p, void *arg)
 {
@@ -263,7 +253,7 @@ static void wire(struct task *c, struct task *p, void *arg)
 	st = atomic_load_explicit(&p->state, memory_order_acquire);
 	if (st >= TS_DONE) {
 		if (p->failure)
-			poison_with(c, p->failure);
+			task_poison(c, p->failure);
 		return;
 	}
 	e = edge_get(x->w);
@@ -282,7 +272,7 @@ static void wire(struct task *c, struct task *p, void *arg)
 			/* finished meanwhile; its state is visible after the close */
 			atomic_fetch_sub_explicit(&c->pending, 1, memory_order_relaxed);
 			if (p->failure)	/* written before the close we just acquired */
-				poison_with(c, p->failure);
+				task_poison(c, p->failure);
 			return;
 		}
 		e->next = head;
@@ -463,7 +453,7 @@ static int publish(struct simpler_worker *w, struct task *t)
 		t->frame->counted++;
 		w->run.submitted++;
 		f = sx_failure_or_oom(sx_failure_new(ret, "%s", w->errmsg));
-		poison_with(t, f);
+		task_poison(t, f);
 		sx_failure_put(f);
 		if (atomic_fetch_sub_explicit(&t->pending, 1, memory_order_acq_rel) == 1)
 			sx_task_ready(t);
@@ -665,7 +655,9 @@ SIMPLER_API int simpler_run(struct simpler_worker *w, simpler_orch_fn fn, void *
 
 	if (!w || !fn)
 		return -EINVAL;
-	if (!atomic_compare_exchange_strong(&w->running, &expected, true))
+	/* acquire: pairs with the release store that ended the last run: its teardown is seen */
+	if (!atomic_compare_exchange_strong_explicit(&w->running, &expected, true,
+						     memory_order_acquire, memory_order_relaxed))
 		return werr(w, -EBUSY, "simpler_run: a run is already in progress on this worker");
 	w->errmsg[0] = 0;
 	if (!w->mode_threads) {
@@ -685,7 +677,7 @@ SIMPLER_API int simpler_run(struct simpler_worker *w, simpler_orch_fn fn, void *
 	o->scope = frame_new(w, NULL);
 	if (!o->scope) {
 		o->active = false;
-		atomic_store(&w->running, false);
+		atomic_store_explicit(&w->running, false, memory_order_release);
 		return werr(w, -ENOMEM, "simpler_run: out of memory");
 	}
 	o->depth = 1;
@@ -723,6 +715,7 @@ SIMPLER_API int simpler_run(struct simpler_worker *w, simpler_orch_fn fn, void *
 		ret = werr(w, f->err, "%s", f->msg);
 	}
 	sx_failure_put(f);
-	atomic_store(&w->running, false);
+	/* release: the run's teardown, for the next run, destroy and host_register/unregister */
+	atomic_store_explicit(&w->running, false, memory_order_release);
 	return ret;
 }

@@ -67,7 +67,7 @@ static void *monitor_main(void *arg)
 		for (i = 0; i < nslots(w); i++) {
 			struct exec *ex = slot_exec(w, i);
 
-			if (ex->pidfd >= 0 && !atomic_load(&ex->dead)) {
+			if (ex->pidfd >= 0 && !exec_dead(ex)) {
 				fds[n] = (struct pollfd){ .fd = ex->pidfd, .events = POLLIN };
 				who[n++] = ex;
 			}
@@ -78,7 +78,8 @@ static void *monitor_main(void *arg)
 		if (fds[0].revents) {
 			if (read(w->proc_evfd, &v, sizeof(v)) < 0)
 				v = 0;
-			if (atomic_load(&w->proc_stop))
+			/* pairs with the release store in sx_proc_destroy() */
+			if (atomic_load_explicit(&w->proc_stop, memory_order_acquire))
 				return NULL;
 			continue;	/* the set of children changed */
 		}
@@ -118,9 +119,10 @@ static int spawn(struct simpler_worker *w, struct exec *ex, int same_as)
 	mb->kind = ex->pool->chips;
 	mb->index = ex->index;
 	/* posted and done carry on: the dispatcher's counters continue across restarts */
-	atomic_store(&mb->boot, MB_BOOTING);
-	atomic_store(&mb->shutdown, 0);
-	atomic_store(&mb->ctl_state, MB_IDLE);
+	/* relaxed: the fork below publishes them to the child */
+	atomic_store_explicit(&mb->boot, MB_BOOTING, memory_order_relaxed);
+	atomic_store_explicit(&mb->shutdown, 0, memory_order_relaxed);
+	atomic_store_explicit(&mb->ctl_state, MB_IDLE, memory_order_relaxed);
 	ec_init(&mb->child_ec, true);
 	ec_init(&mb->parent_ec, true);
 	ret = sx_hostmem_prefork(w, ex->slot, same_as);
@@ -130,7 +132,7 @@ static int spawn(struct simpler_worker *w, struct exec *ex, int same_as)
 	fflush(NULL);	/* nothing buffered twice */
 	pid = fork();
 	if (pid > 0)
-		atomic_fetch_add(&sx_forks, 1);
+		atomic_fetch_add_explicit(&sx_forks, 1, memory_order_relaxed);	/* a count */
 	if (pid == 0)
 		sx_child_main(&w->env, ex->slot, parent);
 	if (pid < 0)
@@ -150,7 +152,8 @@ static int spawn(struct simpler_worker *w, struct exec *ex, int same_as)
 	snprintf(ex->tag, sizeof(ex->tag), "%s %d (pid %d)", ex->pool->chips ? "chip" : "sub",
 		 ex->index, pid);
 	ex->dead_reported = false;
-	atomic_store(&ex->dead, false);
+	/* relaxed: under proc_lock, which the monitor takes before it looks */
+	atomic_store_explicit(&ex->dead, false, memory_order_relaxed);
 	pthread_mutex_unlock(&w->proc_lock);
 	return 0;
 }
@@ -179,11 +182,12 @@ static int wait_boot(struct simpler_worker *w, struct exec *ex, uint64_t deadlin
 				    "start_timeout_ms?)", ex->tag, w->start_timeout_ms);
 		}
 		key = ec_prepare(&mb->parent_ec);
-		if (atomic_load(&mb->boot) == MB_BOOTING)
+		if (atomic_load_explicit(&mb->boot, memory_order_acquire) == MB_BOOTING)
 			futex_wait(&mb->parent_ec.seq, key, true, &slice);
 		ec_cancel(&mb->parent_ec);
 	}
-	if (atomic_load(&mb->boot) == MB_FAILED) {
+	/* acquire: pairs with the child's store of FAILED, made after boot_msg */
+	if (atomic_load_explicit(&mb->boot, memory_order_acquire) == MB_FAILED) {
 		werr(w, -EIO, "%s", mb->boot_msg);
 		reap(ex, why, sizeof(why));
 		ex->pid = -ex->pid;
@@ -209,11 +213,12 @@ static void stop_child(struct exec *ex, int wait_ms)
 	struct pollfd p = { .fd = ex->pidfd, .events = POLLIN };
 	char why[128];
 
-	if (ex->pid > 0 && !atomic_load(&ex->dead)) {
+	if (ex->pid > 0 && !exec_dead(ex)) {
 		atomic_store_explicit(&ex->mb->shutdown, 1, memory_order_seq_cst);
 		ec_notify(&ex->mb->child_ec);
 		/* still starting (a failed create): it has nothing to finish */
-		if (atomic_load(&ex->mb->boot) != MB_READY || poll(&p, 1, wait_ms) <= 0)
+		if (atomic_load_explicit(&ex->mb->boot, memory_order_acquire) != MB_READY ||
+		    poll(&p, 1, wait_ms) <= 0)
 			kill(ex->pid, SIGKILL);
 		reap(ex, why, sizeof(why));
 	}
@@ -298,7 +303,8 @@ void sx_proc_destroy(struct simpler_worker *w)
 	int i;
 
 	if (w->monitor_started) {
-		atomic_store(&w->proc_stop, true);
+		/* release: pairs with the monitor's acquire load after the poke */
+		atomic_store_explicit(&w->proc_stop, true, memory_order_release);
 		monitor_poke(w);
 		pthread_join(w->monitor, NULL);
 		w->monitor_started = false;
@@ -331,7 +337,7 @@ int sx_proc_respawn(struct simpler_worker *w)
 	for (i = 0; i < nslots(w) && !ret; i++) {
 		struct exec *ex = slot_exec(w, i);
 
-		if (!atomic_load(&ex->dead))
+		if (!exec_dead(ex))
 			continue;
 		n++;
 		oldpid = ex->pid;
@@ -345,7 +351,8 @@ int sx_proc_respawn(struct simpler_worker *w)
 			ret = wait_boot(w, ex, now_ns() + (uint64_t)w->start_timeout_ms * 1000000);
 		if (ret) {
 			ex->pid = 0;
-			atomic_store(&ex->dead, true);
+			/* release: death was written first; pairs with exec_dead() */
+			atomic_store_explicit(&ex->dead, true, memory_order_release);
 			snprintf(ex->death, sizeof(ex->death), "could not be restarted: %.200s", w->errmsg);
 			continue;
 		}

@@ -223,16 +223,6 @@ void sx_task_ready(struct task *t)
 	enqueue(t);
 }
 
-static void poison(struct task *c, struct failure *f)
-{
-	struct failure *expected = NULL;
-
-	failure_get(f);
-	if (!atomic_compare_exchange_strong_explicit(&c->poison, &expected, f,
-						     memory_order_release, memory_order_relaxed))
-		sx_failure_put(f);
-}
-
 void sx_frame_put(struct simpler_worker *w, struct frame *f, int64_t n)
 {
 	struct frame *parent, *head;
@@ -289,7 +279,7 @@ void sx_task_finish(struct task *t, struct failure *f, struct exec *ex)
 			next = e->next;		/* e belongs to c: read it before releasing c */
 			c = e->consumer;
 			if (f)
-				poison(c, f);
+				task_poison(c, f);
 			if (atomic_fetch_sub_explicit(&c->pending, 1, memory_order_acq_rel) == 1) {
 				if (atomic_load_explicit(&c->poison, memory_order_acquire)) {
 					c->free_next = work;	/* finish it below */
@@ -426,12 +416,16 @@ static void member_done(struct exec *ex, struct task *t, struct failure *f)
 	uint32_t n = t->nr_members;
 
 	if (n > 1) {
-		if (f && !atomic_compare_exchange_strong(&t->g_fail, &expected, f))
+		/* release: the failure's contents, for the member that takes it below */
+		if (f && !atomic_compare_exchange_strong_explicit(&t->g_fail, &expected, f,
+								  memory_order_release,
+								  memory_order_relaxed))
 			sx_failure_put(f);
 		/* one aggregate completion: the last member to finish reports it */
 		if (atomic_fetch_add_explicit(&t->g_done, 1, memory_order_acq_rel) + 1 < n)
 			return;
-		f = atomic_exchange(&t->g_fail, NULL);
+		/* acquire: pairs with the release CAS of the failing member (g_done orders it too) */
+		f = atomic_exchange_explicit(&t->g_fail, NULL, memory_order_acquire);
 	}
 	sx_task_finish(t, f, ex);
 }

@@ -302,7 +302,7 @@ SIMPLER_API void simpler_worker_destroy(struct simpler_worker *w)
 	if (!w)
 		return;
 	/* another thread's run ends first (teardown may poll; no task waits on it) */
-	while (atomic_load(&w->running))
+	while (atomic_load_explicit(&w->running, memory_order_acquire))	/* see simpler_run() */
 		nanosleep(&ms, NULL);
 	worker_free(w);
 }
@@ -387,6 +387,9 @@ SIMPLER_API int simpler_callable(struct simpler_worker *w, const char *name)
 
 /* ---- statistics ---- */
 
+/* counters are independent: each is read on its own, with no order between them */
+#define STAT_GET(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
 SIMPLER_API int simpler_worker_stats(const struct simpler_worker *w, struct simpler_stats *s)
 {
 	struct simpler_stats v;
@@ -397,20 +400,20 @@ SIMPLER_API int simpler_worker_stats(const struct simpler_worker *w, struct simp
 		return -EINVAL;
 	memset(&v, 0, sizeof(v));
 	v.sz = sizeof(v);
-	v.tasks_submitted = atomic_load(&w->st_submitted);
+	v.tasks_submitted = STAT_GET(w->st_submitted);
 	for (i = 0; i < w->chips.n; i++) {
-		v.tasks_completed += atomic_load(&w->chips.ex[i].st_completed);
-		v.bytes_staged += atomic_load(&w->chips.ex[i].st_staged);
+		v.tasks_completed += STAT_GET(w->chips.ex[i].st_completed);
+		v.bytes_staged += STAT_GET(w->chips.ex[i].st_staged);
 	}
 	for (i = 0; i < w->subs.n; i++)
-		v.tasks_completed += atomic_load(&w->subs.ex[i].st_completed);
-	v.tasks_failed = atomic_load(&w->st_failed);
-	v.edges = atomic_load(&w->st_edges);
-	v.tensormap_fast = atomic_load(&w->st_fast);
-	v.tensormap_slow = atomic_load(&w->st_slow);
-	v.submit_waits = atomic_load(&w->st_submit_waits);
-	v.host_bytes_copied = atomic_load(&w->st_host_copied);
-	v.chip_restarts = atomic_load(&w->st_restarts);
+		v.tasks_completed += STAT_GET(w->subs.ex[i].st_completed);
+	v.tasks_failed = STAT_GET(w->st_failed);
+	v.edges = STAT_GET(w->st_edges);
+	v.tensormap_fast = STAT_GET(w->st_fast);
+	v.tensormap_slow = STAT_GET(w->st_slow);
+	v.submit_waits = STAT_GET(w->st_submit_waits);
+	v.host_bytes_copied = STAT_GET(w->st_host_copied);
+	v.chip_restarts = STAT_GET(w->st_restarts);
 	n = s->sz < sizeof(v) ? s->sz : sizeof(v);
 	memcpy((char *)s + sizeof(size_t), (char *)&v + sizeof(size_t), n - sizeof(size_t));
 	return 0;

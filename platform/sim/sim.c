@@ -231,8 +231,12 @@ static void sim_run_blocks(struct sim_launch *l)
 		ret = l->fn(&a);
 		if (ret) {
 			expected = 0;
-			if (atomic_compare_exchange_strong(&l->err, &expected, ret < 0 ? ret : -EIO))
-				atomic_store(&l->failed_block, b);
+			/* relaxed: the release add to done below publishes both */
+			if (atomic_compare_exchange_strong_explicit(&l->err, &expected,
+								    ret < 0 ? ret : -EIO,
+								    memory_order_relaxed,
+								    memory_order_relaxed))
+				atomic_store_explicit(&l->failed_block, b, memory_order_relaxed);
 		}
 		/* pairs with the launcher's acquire load of done */
 		atomic_fetch_add_explicit(&l->done, 1, memory_order_release);
@@ -322,9 +326,10 @@ static int sim_launch(struct simpler_chip *c, simpler_kernel_fn fn,
 			cpu_relax();
 	}
 	pthread_mutex_unlock(&c->launch_lock);
-	ret = atomic_load(&l.err);
+	/* relaxed: ordered by the acquire loads of done that ended the wait */
+	ret = atomic_load_explicit(&l.err, memory_order_relaxed);
 	if (ret)
-		*failed_block = atomic_load(&l.failed_block);
+		*failed_block = atomic_load_explicit(&l.failed_block, memory_order_relaxed);
 	return ret;
 }
 
@@ -357,7 +362,8 @@ static void sim_chip_close(struct simpler_chip *c)
 
 	if (!c)
 		return;
-	atomic_store(&c->stop, true);
+	/* release: pairs with the core threads' acquire loads of stop */
+	atomic_store_explicit(&c->stop, true, memory_order_release);
 	ec_notify(&c->work_ec);
 	for (i = 0; i < c->ncores; i++)
 		pthread_join(c->cores[i], NULL);
@@ -498,7 +504,7 @@ static int sim_comm_create(const char *domain, uint32_t nranks, uint64_t window_
 	}
 	close(fd);
 	*comm = m;
-	atomic_fetch_add(&sx_sim_comm_created, 1);
+	atomic_fetch_add_explicit(&sx_sim_comm_created, 1, memory_order_relaxed);	/* a count */
 	return 0;
 fail:
 	if (fd >= 0)
@@ -545,7 +551,7 @@ static int sim_comm_barrier(struct simpler_comm *m, uint32_t timeout_ms, char *e
 		if (now >= deadline) {
 			snprintf(err, errlen, "barrier of comm domain '%s' timed out after %u ms "
 				 "(%u of %u ranks arrived)", m->name, timeout_ms,
-				 atomic_load(&h->arrived), m->nranks);
+				 atomic_load_explicit(&h->arrived, memory_order_relaxed), m->nranks);
 			return -ETIMEDOUT;
 		}
 		ts.tv_sec = (time_t)((deadline - now) / 1000000000ULL);
@@ -564,7 +570,7 @@ static void sim_comm_destroy(struct simpler_comm **comm)
 	munmap(m->base, m->len);
 	free(m);
 	*comm = NULL;
-	atomic_fetch_add(&sx_sim_comm_destroyed, 1);
+	atomic_fetch_add_explicit(&sx_sim_comm_destroyed, 1, memory_order_relaxed);	/* a count */
 }
 
 const struct simpler_platform_ops sx_platform_sim = {
