@@ -17,8 +17,6 @@
 #include "internal.h"
 #include "base/mapsnap.h"
 
-#define DEFAULT_COMM_TIMEOUT_MS 10000
-
 static int bfail(struct simpler_worker *w, int chip, int err, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
@@ -223,9 +221,9 @@ static int carve(struct simpler_worker *w, struct boot *b, int chip,
 	return 0;
 }
 
-int sx_boot_prepare(struct simpler_worker *w, const struct simpler_worker_opts *o, int nr_chips)
+int sx_boot_prepare(struct simpler_worker *w, const struct simpler_bootstrap_config *cfg,
+		    int nr_chips, uint32_t timeout_ms)
 {
-	const struct simpler_bootstrap_config *cfg = OPTS_GET(o, bootstrap, NULL);
 	struct mapsnap maps = { 0 };
 	struct boot *b;
 	int *owner = NULL, i, r, ret;
@@ -245,8 +243,7 @@ int sx_boot_prepare(struct simpler_worker *w, const struct simpler_worker_opts *
 		return werr(w, -ENOMEM, "out of memory");
 	}
 	b->nchips = nr_chips;
-	b->timeout_ms = OPTS_GET(o, comm_timeout_ms, 0) ? OPTS_GET(o, comm_timeout_ms, 0) :
-			DEFAULT_COMM_TIMEOUT_MS;
+	b->timeout_ms = timeout_ms;
 	for (i = 0; i < nr_chips * MAX_EXECS; i++)
 		owner[i] = -1;
 	ret = sx_mapsnap_take(&maps, false);
@@ -333,10 +330,12 @@ SIMPLER_API int simpler_chip_context(const struct simpler_worker *w, int chip,
 	struct simpler_chip_context v;
 	const struct boot_chip *bc;
 	const struct boot_dom *d;
-	size_t n;
 
-	if (!w || !ctx || ctx->sz < sizeof(size_t) || chip < 0 || chip >= w->chips.n)
-		return -EINVAL;
+	if (!w)
+		return werr(NULL, -EINVAL, "chip_context: NULL worker");
+	if (chip < 0 || chip >= w->chips.n)
+		return werr(w, -EINVAL, "chip_context: chip %d does not exist (the worker has %d)",
+			    chip, w->chips.n);
 	memset(&v, 0, sizeof(v));
 	v.sz = sizeof(v);
 	v.domain = "";
@@ -354,9 +353,8 @@ SIMPLER_API int simpler_chip_context(const struct simpler_worker *w, int chip,
 		v.nr_buffers = bc->nbuf;
 		v.buffers = bc->pub;
 	}
-	n = ctx->sz < sizeof(v) ? ctx->sz : sizeof(v);
-	memcpy((char *)ctx + sizeof(size_t), (char *)&v + sizeof(size_t), n - sizeof(size_t));
-	return 0;
+	return sx_opts_out(ctx, &v, sizeof(v), "chip_context", "simpler_chip_context",
+			   worker_errbuf(w));
 }
 
 SIMPLER_API int simpler_chip_buffer(struct simpler_worker *w, int chip, const char *name,
@@ -365,8 +363,10 @@ SIMPLER_API int simpler_chip_buffer(struct simpler_worker *w, int chip, const ch
 	const struct boot_chip *bc;
 	int i;
 
-	if (!w || !name || !addr)
-		return -EINVAL;
+	if (!w)
+		return werr(NULL, -EINVAL, "chip_buffer: NULL worker");
+	if (!name || !addr)
+		return werr(w, -EINVAL, "chip_buffer: need a buffer name and an address to fill");
 	if (chip < 0 || chip >= w->chips.n)
 		return werr(w, -EINVAL, "chip_buffer: chip %d does not exist (the worker has %d)",
 			    chip, w->chips.n);
@@ -386,8 +386,10 @@ SIMPLER_API int simpler_chip_peer_window(struct simpler_worker *w, int chip, int
 	const struct boot_chip *bc;
 	const struct boot_dom *d;
 
-	if (!w || !addr)
-		return -EINVAL;
+	if (!w)
+		return werr(NULL, -EINVAL, "chip_peer_window: NULL worker");
+	if (!addr)
+		return werr(w, -EINVAL, "chip_peer_window: need an address to fill");
 	if (chip < 0 || chip >= w->chips.n)
 		return werr(w, -EINVAL, "chip_peer_window: chip %d does not exist (the worker "
 			    "has %d)", chip, w->chips.n);

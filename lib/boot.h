@@ -20,7 +20,8 @@
 struct simpler_worker;
 
 /* validate o's bootstrap configs and keep a copy in w->boot (none: NULL); touches nothing */
-int sx_boot_prepare(struct simpler_worker *w, const struct simpler_worker_opts *o, int nr_chips);
+int sx_boot_prepare(struct simpler_worker *w, const struct simpler_bootstrap_config *cfg,
+		    int nr_chips, uint32_t timeout_ms);
 /* create every comm domain (before any chip starts) and place the buffers */
 int sx_boot_comm_create(struct simpler_worker *w);
 /* release the domains (each exactly once) and the copy */

@@ -323,7 +323,7 @@ SIMPLER_API int simpler_host_register(struct simpler_worker *w, void *addr, size
 	int ret = 0;
 
 	if (!w)
-		return -EINVAL;
+		return werr(NULL, -EINVAL, "host_register: NULL worker");
 	h = w->hm;
 	if (!addr || !len || a + len < a)
 		return werr(w, -EINVAL, "host_register: need a non-NULL address and a length > 0");
@@ -380,7 +380,7 @@ SIMPLER_API int simpler_host_unregister(struct simpler_worker *w, uint64_t handl
 	int ret = 0;
 
 	if (!w)
-		return -EINVAL;
+		return werr(NULL, -EINVAL, "host_unregister: NULL worker");
 	h = w->hm;
 	pthread_mutex_lock(&w->mem_lock);
 	for (i = 0; i < h->n && h->v[i].handle != handle; i++)
@@ -587,7 +587,7 @@ SIMPLER_API int simpler_host_check(struct simpler_worker *w, const void *addr, s
 	unsigned v;
 
 	if (!w)
-		return -EINVAL;
+		return werr(NULL, -EINVAL, "host_check: NULL worker");
 	if (!addr || !len || a + len < a)
 		return werr(w, -EINVAL, "host_check: need a non-NULL address and a length > 0");
 	if (w->hm->kind == HM_THREADS)

@@ -22,6 +22,7 @@
 #include "../platform/platform.h"
 #include "base/compiler.h"
 #include "base/errors.h"
+#include "base/opts.h"
 #include "base/tensor.h"
 #include "chip/env.h"
 #include "chip/launch.h"
@@ -40,11 +41,9 @@
 /* the longest a dispatcher thread stands by while the orchestrator is away */
 #define STANDBY_MIN_NS		200000
 #define DEFAULT_START_TIMEOUT_MS 10000
+#define DEFAULT_COMM_TIMEOUT_MS	10000
 #define DEFAULT_MIRROR_SIZE	((uint64_t)16 << 30)
 
-/* read an options field through its struct's declared size (libbpf OPTS_GET) */
-#define OPTS_HAS(o, f) ((o) && (o)->sz >= offsetof(__typeof__(*(o)), f) + sizeof((o)->f))
-#define OPTS_GET(o, f, def) (OPTS_HAS(o, f) ? (o)->f : (def))
 
 /* set w's message (the thread's last message when w is NULL); returns err */
 #define werr(w, err, ...) sx_errf(worker_errbuf(w), (err), __VA_ARGS__)

@@ -128,13 +128,27 @@ static struct frame *frame_new(struct simpler_worker *w, struct frame *parent)
 	return f;
 }
 
+
+/* o is an orch of a run in progress: 0, or -EINVAL with a message naming op */
+static int orch_check(struct simpler_orch *o, const char *op)
+{
+	if (!o)
+		return werr(NULL, -EINVAL, "%s: NULL orch", op);
+	if (!o->active)
+		return werr(o->w, -EINVAL, "%s: this orch's run is over: use the orch that "
+			    "simpler_run() passes to the orchestration function, and only until "
+			    "that function returns", op);
+	return 0;
+}
+
 SIMPLER_API int simpler_scope_begin(struct simpler_orch *o)
 {
 	struct simpler_worker *w;
 	struct frame *f;
+	int ret = orch_check(o, "scope_begin");
 
-	if (!o || !o->active)
-		return -EINVAL;
+	if (ret)
+		return ret;
 	w = o->w;
 	if (o->depth >= MAX_SCOPE_DEPTH)
 		return werr(w, -EINVAL, "scope_begin: scopes nest at most %d deep "
@@ -160,8 +174,10 @@ static void scope_close(struct simpler_orch *o)
 
 SIMPLER_API int simpler_scope_end(struct simpler_orch *o)
 {
-	if (!o || !o->active)
-		return -EINVAL;
+	int ret = orch_check(o, "scope_end");
+
+	if (ret)
+		return ret;
 	if (o->depth <= 1)
 		return werr(o->w, -EINVAL, "scope_end without a matching scope_begin");
 	scope_close(o);
@@ -173,11 +189,16 @@ SIMPLER_API void *simpler_orch_alloc(struct simpler_orch *o, size_t nbytes)
 	struct simpler_worker *w;
 	struct arena_block *b;
 
-	if (!o || !o->active || !nbytes) {
+	if (orch_check(o, "orch_alloc")) {
 		errno = EINVAL;
 		return NULL;
 	}
 	w = o->w;
+	if (!nbytes) {
+		werr(w, -EINVAL, "orch_alloc: 0 bytes asked for");
+		errno = EINVAL;
+		return NULL;
+	}
 	for (;;) {
 		sx_orch_reclaim(w);
 		b = sx_arena_alloc(w->arena, nbytes);
@@ -513,9 +534,11 @@ static int check_submit(struct simpler_orch *o, int callable)
 {
 	struct simpler_worker *w;
 	uint32_t n;
+	int ret;
 
-	if (!o || !o->active)
-		return -EINVAL;
+	ret = orch_check(o, "submit");
+	if (ret)
+		return ret;
 	w = o->w;
 	n = nr_callables(w);
 	if (callable < 0 || (uint32_t)callable >= n)
@@ -533,7 +556,7 @@ SIMPLER_API int simpler_submit(struct simpler_orch *o, int callable, const struc
 	struct simpler_worker *w;
 	unsigned flags = OPTS_GET(opts, flags, 0);
 	int target = OPTS_GET(opts, worker, -1);
-	uint32_t block_dim = OPTS_GET(opts, block_dim, 0);
+	uint32_t block_dim = OPTS_OR(opts, block_dim, 1);
 	bool sub = flags & SIMPLER_SUBMIT_SUB;
 	struct task *t;
 	int ret;
@@ -542,9 +565,9 @@ SIMPLER_API int simpler_submit(struct simpler_orch *o, int callable, const struc
 	if (ret)
 		return ret;
 	w = o->w;
-	if (opts && opts->sz > sizeof(*opts))
-		return werr(w, -E2BIG, "submit: opts.sz %zu is larger than this library knows (%zu)",
-			    opts->sz, sizeof(*opts));
+	ret = sx_opts_in(opts, sizeof(*opts), "submit", "simpler_submit_opts", worker_errbuf(w));
+	if (ret)
+		return ret;
 	if (flags & ~SIMPLER_SUBMIT_SUB)
 		return werr(w, -EINVAL, "submit: unknown flags 0x%x", flags & ~SIMPLER_SUBMIT_SUB);
 	if (block_dim > 65536)
@@ -557,7 +580,7 @@ SIMPLER_API int simpler_submit(struct simpler_orch *o, int callable, const struc
 	if (!t)
 		return -ENOMEM;
 	t->sub = sub;
-	t->block_dim = block_dim ? block_dim : 1;
+	t->block_dim = block_dim;
 	ret = add_member(w, t, 0, a, target);
 	if (ret) {
 		slot_put(w, t);
@@ -653,8 +676,10 @@ SIMPLER_API int simpler_run(struct simpler_worker *w, simpler_orch_fn fn, void *
 	bool expected = false;
 	int ret;
 
-	if (!w || !fn)
-		return -EINVAL;
+	if (!w)
+		return werr(NULL, -EINVAL, "simpler_run: NULL worker");
+	if (!fn)
+		return werr(w, -EINVAL, "simpler_run: NULL orchestration function");
 	/* acquire: pairs with the release store that ended the last run: its teardown is seen */
 	if (!atomic_compare_exchange_strong_explicit(&w->running, &expected, true,
 						     memory_order_acquire, memory_order_relaxed))

@@ -367,23 +367,34 @@ int sx_proc_respawn(struct simpler_worker *w)
 	return ret;
 }
 
-static int pid_of(const struct simpler_worker *w, const struct pool *p, int i)
+static int pid_of(const struct simpler_worker *w, bool chips, int i)
 {
-	const struct exec *ex;
+	const char *what = chips ? "chip" : "sub";
+	const struct pool *p;
+	struct exec *ex;
 
-	if (!w || i < 0 || i >= p->n || w->mode_threads)
-		return -EINVAL;
+	if (!w)
+		return werr(NULL, -EINVAL, "%s_pid: NULL worker", what);
+	p = chips ? &w->chips : &w->subs;
+	if (i < 0 || i >= p->n)
+		return werr(w, -EINVAL, "%s_pid: %s %d does not exist (the worker has %d)", what,
+			    what, i, p->n);
+	if (w->mode_threads)
+		return werr(w, -EINVAL, "%s_pid: %ss are threads of this process "
+			    "(SIMPLER_WORKER_THREADS)", what, what);
 	ex = &p->ex[i];
-	return ex->pid > 0 && !atomic_load_explicit(&ex->dead, memory_order_acquire) ? ex->pid :
-										    -ECHILD;
+	if (ex->pid <= 0 || exec_dead(ex))
+		return werr(w, -ECHILD, "%s_pid: %s is dead (%s); it restarts at the next run",
+			    what, ex->tag, ex->death);
+	return ex->pid;
 }
 
 SIMPLER_API int simpler_chip_pid(const struct simpler_worker *w, int chip)
 {
-	return pid_of(w, w ? &w->chips : NULL, chip);
+	return pid_of(w, true, chip);
 }
 
 SIMPLER_API int simpler_sub_pid(const struct simpler_worker *w, int sub)
 {
-	return pid_of(w, w ? &w->subs : NULL, sub);
+	return pid_of(w, false, sub);
 }

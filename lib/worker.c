@@ -22,6 +22,16 @@
 #include "mailbox.h"
 #include "tensormap.h"
 
+SIMPLER_API unsigned simpler_version(void)
+{
+	return SIMPLER_VERSION;
+}
+
+SIMPLER_API const char *simpler_version_string(void)
+{
+	return SIMPLER_VERSION_STRING;
+}
+
 SIMPLER_API const char *simpler_worker_errmsg(const struct simpler_worker *w)
 {
 	return w ? w->errmsg : sx_err_last();
@@ -34,12 +44,12 @@ SIMPLER_API const char *simpler_last_errmsg(void)
 
 SIMPLER_API int simpler_worker_nr_chips(const struct simpler_worker *w)
 {
-	return w ? w->chips.n : -EINVAL;
+	return w ? w->chips.n : werr(NULL, -EINVAL, "worker_nr_chips: NULL worker");
 }
 
 SIMPLER_API int simpler_worker_nr_subs(const struct simpler_worker *w)
 {
-	return w ? w->subs.n : -EINVAL;
+	return w ? w->subs.n : werr(NULL, -EINVAL, "worker_nr_subs: NULL worker");
 }
 
 /* ---- platforms ---- */
@@ -159,58 +169,62 @@ static void worker_free(struct simpler_worker *w)
 	free(w);
 }
 
-/* bytes of a newer caller's options struct that this library does not know */
-static int opts_tail_zero(const void *opts, size_t sz, size_t known)
-{
-	const unsigned char *p = opts;
-	size_t i;
+/* the worker options with every default applied: the one place defaults live */
+struct wcfg {
+	const char *platform;
+	int nr_chips, nr_subs;
+	unsigned flags, hostmem;
+	uint32_t ring, start_timeout_ms, cores, comm_timeout_ms;
+	const struct simpler_bootstrap_config *bootstrap;
+	uint64_t arena, mirror, chip_mem, spin_ns;
+};
 
-	for (i = known; i < sz; i++)
-		if (p[i])
-			return 0;
-	return 1;
+static void opts_resolve(const struct simpler_worker_opts *o, struct wcfg *c)
+{
+	c->platform = OPTS_OR(o, platform, "sim");
+	c->nr_chips = OPTS_OR(o, nr_chips, 1);
+	c->nr_subs = OPTS_GET(o, nr_subs, 0);
+	c->flags = OPTS_GET(o, flags, 0);
+	c->hostmem = OPTS_GET(o, hostmem, SIMPLER_HOSTMEM_AUTO);
+	c->ring = OPTS_OR(o, ring_size, DEFAULT_RING_SIZE);
+	c->arena = OPTS_OR(o, arena_size, DEFAULT_ARENA_SIZE);
+	c->mirror = OPTS_OR(o, shm_mirror_size, DEFAULT_MIRROR_SIZE);
+	c->start_timeout_ms = OPTS_OR(o, start_timeout_ms, DEFAULT_START_TIMEOUT_MS);
+	c->spin_ns = (uint64_t)OPTS_OR(o, spin_us, DEFAULT_SPIN_US) * 1000;
+	c->chip_mem = OPTS_OR(o, chip_mem_size, DEFAULT_CHIP_MEM);
+	c->cores = OPTS_OR(o, cores_per_chip, DEFAULT_CORES);
+	c->bootstrap = OPTS_GET(o, bootstrap, NULL);
+	c->comm_timeout_ms = OPTS_OR(o, comm_timeout_ms, DEFAULT_COMM_TIMEOUT_MS);
 }
+
+#define WORKER_FLAGS (SIMPLER_WORKER_THREADS | SIMPLER_WORKER_STAGING | SIMPLER_WORKER_NO_BIND)
 
 SIMPLER_API int simpler_worker_create(const struct simpler_worker_opts *o, struct simpler_worker **out)
 {
-	const char *pname = OPTS_GET(o, platform, NULL);
-	int nr_chips = OPTS_GET(o, nr_chips, 0), nr_subs = OPTS_GET(o, nr_subs, 0);
-	unsigned flags = OPTS_GET(o, flags, 0), hostmem = OPTS_GET(o, hostmem, 0);
-	uint32_t ring = OPTS_GET(o, ring_size, 0), i;
-	uint64_t arena_sz = OPTS_GET(o, arena_size, 0);
-	uint64_t mirror_sz = OPTS_GET(o, shm_mirror_size, 0);
 	struct simpler_worker *w;
+	struct wcfg c;
+	uint32_t i;
 	int ret;
 
 	if (!out)
 		return werr(NULL, -EINVAL, "simpler_worker_create: NULL output pointer");
 	*out = NULL;
-	if (o && o->sz > sizeof(*o) && !opts_tail_zero(o, o->sz, sizeof(*o)))
-		return werr(NULL, -E2BIG, "simpler_worker_create: options set fields this "
-			    "library (%d.%d) does not know", SIMPLER_VERSION_MAJOR,
-			    SIMPLER_VERSION_MINOR);
-	if (o && o->sz < offsetof(struct simpler_worker_opts, platform))
-		return werr(NULL, -EINVAL, "simpler_worker_create: opts.sz is %zu: set it to "
-			    "sizeof(struct simpler_worker_opts) or use SIMPLER_OPTS()", o->sz);
-	if (flags & ~(SIMPLER_WORKER_THREADS | SIMPLER_WORKER_STAGING | SIMPLER_WORKER_NO_BIND))
+	ret = sx_opts_in(o, sizeof(*o), "simpler_worker_create", "simpler_worker_opts", NULL);
+	if (ret)
+		return ret;
+	opts_resolve(o, &c);
+	if (c.flags & ~WORKER_FLAGS)
 		return werr(NULL, -EINVAL, "simpler_worker_create: unknown flags 0x%x",
-			    flags & ~(SIMPLER_WORKER_THREADS | SIMPLER_WORKER_STAGING |
-				      SIMPLER_WORKER_NO_BIND));
-	if (hostmem > SIMPLER_HOSTMEM_SHM)
+			    c.flags & ~WORKER_FLAGS);
+	if (c.hostmem > SIMPLER_HOSTMEM_SHM)
 		return werr(NULL, -EINVAL, "simpler_worker_create: hostmem %u is not one of "
-			    "SIMPLER_HOSTMEM_AUTO, _KMOD, _SHM", hostmem);
-	if (nr_chips == 0)
-		nr_chips = 1;
-	if (nr_chips < 0 || nr_chips > MAX_EXECS || nr_subs < 0 || nr_subs > MAX_EXECS)
+			    "SIMPLER_HOSTMEM_AUTO, _KMOD, _SHM", c.hostmem);
+	if (c.nr_chips < 0 || c.nr_chips > MAX_EXECS || c.nr_subs < 0 || c.nr_subs > MAX_EXECS)
 		return werr(NULL, -EINVAL, "simpler_worker_create: nr_chips %d and nr_subs %d "
-			    "must be in 0..%d", nr_chips, nr_subs, MAX_EXECS);
-	if (ring == 0)
-		ring = DEFAULT_RING_SIZE;
-	if (ring < 2 || ring > (1U << 20) || (ring & (ring - 1)))
+			    "must be in 0..%d", c.nr_chips, c.nr_subs, MAX_EXECS);
+	if (c.ring < 2 || c.ring > (1U << 20) || (c.ring & (c.ring - 1)))
 		return werr(NULL, -EINVAL, "simpler_worker_create: ring_size %u must be a power "
-			    "of two in 2..%u", ring, 1U << 20);
-	if (!mirror_sz)
-		mirror_sz = DEFAULT_MIRROR_SIZE;
+			    "of two in 2..%u", c.ring, 1U << 20);
 
 	w = calloc(1, sizeof(*w));
 	if (!w)
@@ -223,38 +237,34 @@ SIMPLER_API int simpler_worker_create(const struct simpler_worker_opts *o, struc
 	ec_init(&w->slot_ec, false);
 	ec_init(&w->frame_ec, false);
 	ec_init(&w->run.done_ec, false);
-	w->flags = flags;
-	w->mode_threads = !!(flags & SIMPLER_WORKER_THREADS);
+	w->flags = c.flags;
+	w->mode_threads = !!(c.flags & SIMPLER_WORKER_THREADS);
 	w->proc_evfd = -1;
 	w->loadavg_fd = -1;
-	w->start_timeout_ms = OPTS_GET(o, start_timeout_ms, 0) ? OPTS_GET(o, start_timeout_ms, 0) :
-			      DEFAULT_START_TIMEOUT_MS;
-	w->spin_ns = (uint64_t)(OPTS_GET(o, spin_us, 0) ? OPTS_GET(o, spin_us, 0) :
-				DEFAULT_SPIN_US) * 1000;
+	w->start_timeout_ms = c.start_timeout_ms;
+	w->spin_ns = c.spin_ns;
 	w->standby_ns = w->spin_ns * 4 > STANDBY_MIN_NS ? w->spin_ns * 4 : STANDBY_MIN_NS;
 	w->ncpus = sx_usable_cpus();
 	/* without it nobody learns of other programs: spinning stays as our own CPUs allow */
 	w->loadavg_fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
 	w->orch.w = w;
 
-	w->plat = sx_platform_find(pname ? pname : "sim");
+	w->plat = sx_platform_find(c.platform);
 	if (!w->plat) {
 		worker_free(w);
 		return werr(NULL, -ENOENT, "simpler_worker_create: unknown platform '%s' "
-			    "(known: %s)", pname, sx_platform_names());
+			    "(known: %s)", c.platform, sx_platform_names());
 	}
-	w->pcfg.mem_size = OPTS_GET(o, chip_mem_size, 0) ? OPTS_GET(o, chip_mem_size, 0) :
-			   DEFAULT_CHIP_MEM;
-	w->pcfg.cores = OPTS_GET(o, cores_per_chip, 0) ? OPTS_GET(o, cores_per_chip, 0) :
-			DEFAULT_CORES;
-	w->pcfg.staging = !!(flags & SIMPLER_WORKER_STAGING);
+	w->pcfg.mem_size = c.chip_mem;
+	w->pcfg.cores = c.cores;
+	w->pcfg.staging = !!(c.flags & SIMPLER_WORKER_STAGING);
 	w->pcfg.spin_us = (uint32_t)(w->spin_ns / 1000);
 	w->caps = w->plat->caps(&w->pcfg);
 
-	w->ring_size = ring;
-	w->tasks = calloc(ring, sizeof(*w->tasks));
-	w->tm = sx_tm_new(1 + (uint32_t)nr_chips);
-	w->arena = sx_arena_new(arena_sz ? arena_sz : DEFAULT_ARENA_SIZE);
+	w->ring_size = c.ring;
+	w->tasks = calloc(c.ring, sizeof(*w->tasks));
+	w->tm = sx_tm_new(1 + (uint32_t)c.nr_chips);
+	w->arena = sx_arena_new(c.arena);
 	/* registrations made after a fork reach the children through this */
 	w->ctab = mmap(NULL, sizeof(*w->ctab), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
 		       -1, 0);
@@ -263,25 +273,24 @@ SIMPLER_API int simpler_worker_create(const struct simpler_worker_opts *o, struc
 	if (!w->tasks || !w->tm || !w->arena || !w->ctab) {
 		worker_free(w);
 		return werr(NULL, -ENOMEM, "simpler_worker_create: out of memory (ring %u, "
-			    "arena %" PRIu64 " bytes)", ring,
-			    arena_sz ? arena_sz : DEFAULT_ARENA_SIZE);
+			    "arena %" PRIu64 " bytes)", c.ring, c.arena);
 	}
-	for (i = 0; i < ring; i++) {
+	for (i = 0; i < c.ring; i++) {
 		w->tasks[i].free_next = w->free_local;
 		w->free_local = &w->tasks[i];
 	}
 
 	/* the bootstrap configs, checked before any chip or comm state exists */
-	ret = sx_boot_prepare(w, o, nr_chips);
+	ret = sx_boot_prepare(w, c.bootstrap, c.nr_chips, c.comm_timeout_ms);
 	if (!ret)
 		ret = sx_boot_comm_create(w);
 	if (!ret)
-		ret = pool_init(w, &w->chips, true, nr_chips);
+		ret = pool_init(w, &w->chips, true, c.nr_chips);
 	if (!ret)
-		ret = pool_init(w, &w->subs, false, nr_subs);
+		ret = pool_init(w, &w->subs, false, c.nr_subs);
 	/* the sentinel (kmod) or the mirror arena, then the forks, then threads */
 	if (!ret)
-		ret = sx_hostmem_init(w, hostmem, mirror_sz);
+		ret = sx_hostmem_init(w, c.hostmem, c.mirror);
 	if (!ret && !w->mode_threads)
 		ret = sx_proc_create(w);
 	if (!ret)
@@ -339,7 +348,7 @@ SIMPLER_API int simpler_register(struct simpler_worker *w, const char *name, sim
 	int ret;
 
 	if (!w)
-		return -EINVAL;
+		return werr(NULL, -EINVAL, "register: NULL worker");
 	if (!fn || !name || !name[0] || strlen(name) >= CALLABLE_NAME_LEN)
 		return werr(w, -EINVAL, "register: need a kernel function and a name of 1..%d bytes",
 			    CALLABLE_NAME_LEN - 1);
@@ -376,8 +385,10 @@ SIMPLER_API int simpler_callable(struct simpler_worker *w, const char *name)
 {
 	uint32_t n, i;
 
-	if (!w || !name)
-		return -EINVAL;
+	if (!w)
+		return werr(NULL, -EINVAL, "callable: NULL worker");
+	if (!name)
+		return werr(w, -EINVAL, "callable: NULL name");
 	n = nr_callables(w);
 	for (i = 0; i < n; i++)
 		if (!strcmp(w->ctab->v[i].name, name))
@@ -393,11 +404,10 @@ SIMPLER_API int simpler_callable(struct simpler_worker *w, const char *name)
 SIMPLER_API int simpler_worker_stats(const struct simpler_worker *w, struct simpler_stats *s)
 {
 	struct simpler_stats v;
-	size_t n;
 	int i;
 
-	if (!w || !s || s->sz < sizeof(size_t))
-		return -EINVAL;
+	if (!w)
+		return werr(NULL, -EINVAL, "simpler_worker_stats: NULL worker");
 	memset(&v, 0, sizeof(v));
 	v.sz = sizeof(v);
 	v.tasks_submitted = STAT_GET(w->st_submitted);
@@ -414,9 +424,8 @@ SIMPLER_API int simpler_worker_stats(const struct simpler_worker *w, struct simp
 	v.submit_waits = STAT_GET(w->st_submit_waits);
 	v.host_bytes_copied = STAT_GET(w->st_host_copied);
 	v.chip_restarts = STAT_GET(w->st_restarts);
-	n = s->sz < sizeof(v) ? s->sz : sizeof(v);
-	memcpy((char *)s + sizeof(size_t), (char *)&v + sizeof(size_t), n - sizeof(size_t));
-	return 0;
+	return sx_opts_out(s, &v, sizeof(v), "simpler_worker_stats", "simpler_stats",
+			   worker_errbuf(w));
 }
 
 /* ---- chip memory ---- */
@@ -424,7 +433,7 @@ SIMPLER_API int simpler_worker_stats(const struct simpler_worker *w, struct simp
 static int chip_arg(struct simpler_worker *w, const char *op, int chip)
 {
 	if (!w)
-		return -EINVAL;
+		return werr(NULL, -EINVAL, "%s: NULL worker", op);
 	if (chip < 0 || chip >= w->chips.n)
 		return werr(w, -EINVAL, "%s: chip %d does not exist (the worker has %d)", op, chip,
 			    w->chips.n);

@@ -39,6 +39,20 @@ extern "C" {
 
 #define SIMPLER_VERSION_MAJOR 0
 #define SIMPLER_VERSION_MINOR 1
+#define SIMPLER_VERSION_PATCH 0
+#define SIMPLER_VERSION_STRING "0.1.0"
+/* one number per version, ordered: SIMPLER_VERSION_NUMBER(0, 1, 0) */
+#define SIMPLER_VERSION_NUMBER(major, minor, patch) (((major) << 16) | ((minor) << 8) | (patch))
+#define SIMPLER_VERSION SIMPLER_VERSION_NUMBER(SIMPLER_VERSION_MAJOR, SIMPLER_VERSION_MINOR, \
+					       SIMPLER_VERSION_PATCH)
+
+/*
+ * The version of the library loaded at run time, as SIMPLER_VERSION_NUMBER()
+ * makes it (compare with SIMPLER_VERSION, the headers built against), and as
+ * a string ("0.1.0").
+ */
+SIMPLER_API unsigned simpler_version(void);
+SIMPLER_API const char *simpler_version_string(void);
 
 /* declare and zero an options struct with its size set: SIMPLER_OPTS(simpler_worker_opts, o, .nr_chips = 4) */
 #define SIMPLER_OPTS(type, name, ...) \

@@ -220,4 +220,75 @@ TEST(opts_struct_size_rules)
 	simpler_worker_destroy(w);
 }
 
+static int k_nop(const struct simpler_kernel_args *a)
+{
+	return 0;
+}
+
+/* submit opts: a longer struct with a zero tail is fine, a set unknown byte is -E2BIG */
+static int orch_big_opts(struct simpler_orch *o, void *arg)
+{
+	struct {
+		struct simpler_submit_opts o;
+		uint64_t future;
+	} big;
+	int *res = arg;
+
+	memset(&big, 0, sizeof(big));
+	big.o.sz = sizeof(big);
+	big.o.worker = -1;
+	res[0] = simpler_submit(o, 0, NULL, &big.o);
+	big.future = 7;
+	res[1] = simpler_submit(o, 0, NULL, &big.o);
+	res[2] = !!strstr(simpler_worker_errmsg(simpler_orch_worker(o)), "does not know");
+	big.o.sz = 2;
+	res[3] = simpler_submit(o, 0, NULL, &big.o);
+	return 0;
+}
+
+TEST(submit_opts_and_stats_follow_the_size_rules)
+{
+	struct simpler_worker *w = make_worker(1, 0, 0, 0);
+	struct {
+		struct simpler_stats s;
+		uint64_t future[4];
+	} big;
+	struct simpler_stats small;
+	int res[4] = { 1, 1, 0, 1 };
+
+	CHECK_EQ(simpler_register(w, "nop", k_nop), 0);
+	CHECK_EQ(simpler_run(w, orch_big_opts, res), 0);
+	CHECK_EQ(res[0], 0);
+	CHECK_EQ(res[1], -E2BIG);
+	CHECK_EQ(res[2], 1);
+	CHECK_EQ(res[3], -EINVAL);
+	/* stats into a longer struct: the known fields filled, the rest zeroed, sz kept */
+	memset(&big, 0xff, sizeof(big));
+	big.s.sz = sizeof(big);
+	CHECK_EQ(simpler_worker_stats(w, &big.s), 0);
+	CHECK_EQ(big.s.sz, sizeof(big));
+	CHECK_EQ(big.s.tasks_submitted, 1);
+	CHECK_EQ(big.s.tasks_completed, 1);
+	CHECK_EQ(big.future[0], 0);
+	CHECK_EQ(big.future[3], 0);
+	/* a shorter one gets its own bytes only */
+	memset(&small, 0xff, sizeof(small));
+	small.sz = offsetof(struct simpler_stats, tasks_completed);
+	CHECK_EQ(simpler_worker_stats(w, &small), 0);
+	CHECK_EQ(small.tasks_submitted, 1);
+	CHECK_EQ(small.tasks_completed, UINT64_MAX);
+	small.sz = 3;
+	CHECK_EQ(simpler_worker_stats(w, &small), -EINVAL);
+	CHECK(strstr(simpler_worker_errmsg(w), "simpler_stats.sz is 3"));
+	simpler_worker_destroy(w);
+}
+
+TEST(runtime_version_matches_the_header)
+{
+	CHECK_EQ(simpler_version(), SIMPLER_VERSION);
+	CHECK_EQ(SIMPLER_VERSION, (SIMPLER_VERSION_MAJOR << 16) | (SIMPLER_VERSION_MINOR << 8) |
+		 SIMPLER_VERSION_PATCH);
+	CHECK(!strcmp(simpler_version_string(), SIMPLER_VERSION_STRING));
+}
+
 TEST_MAIN()

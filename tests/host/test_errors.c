@@ -225,4 +225,39 @@ TEST(nested_run_is_busy)
 	simpler_worker_destroy(W);
 }
 
+static int orch_keep(struct simpler_orch *o, void *arg)
+{
+	*(struct simpler_orch **)arg = o;
+	return 0;
+}
+
+/* misuse is refused with a message that says what to do, never a bare -EINVAL */
+TEST(misuse_leaves_a_message)
+{
+	struct simpler_orch *kept = NULL;
+	struct simpler_stats st;
+
+	setup(1);
+	/* a NULL worker: the thread's message says so, not an older create error */
+	CHECK_EQ(simpler_worker_create(NULL, NULL), -EINVAL);
+	CHECK_EQ(simpler_run(NULL, orch_ok, NULL), -EINVAL);
+	CHECK_MSG(!strcmp(simpler_worker_errmsg(NULL), "simpler_run: NULL worker"), "%s",
+		  simpler_worker_errmsg(NULL));
+	CHECK_EQ(simpler_worker_nr_chips(NULL), -EINVAL);
+	CHECK(strstr(simpler_last_errmsg(), "NULL worker"));
+	/* an orch kept past its run */
+	CHECK_OK(simpler_run(W, orch_keep, &kept), W);
+	CHECK_EQ(simpler_submit(kept, cid, NULL, NULL), -EINVAL);
+	CHECK(strstr(simpler_worker_errmsg(W), "submit: this orch's run is over"));
+	CHECK_EQ(simpler_scope_end(kept), -EINVAL);
+	CHECK(strstr(simpler_worker_errmsg(W), "scope_end: this orch's run is over"));
+	CHECK_EQ(simpler_scope_begin(NULL), -EINVAL);
+	CHECK(strstr(simpler_last_errmsg(), "scope_begin: NULL orch"));
+	/* stats with sz 0 */
+	memset(&st, 0, sizeof(st));
+	CHECK_EQ(simpler_worker_stats(W, &st), -EINVAL);
+	CHECK(strstr(simpler_worker_errmsg(W), "simpler_stats.sz is 0"));
+	simpler_worker_destroy(W);
+}
+
 TEST_MAIN()
