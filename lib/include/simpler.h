@@ -252,10 +252,15 @@ struct simpler_worker_opts {
 SIMPLER_API int simpler_worker_create(const struct simpler_worker_opts *o, struct simpler_worker **w);
 /* stop and free everything; waits for a run in progress to end */
 SIMPLER_API void simpler_worker_destroy(struct simpler_worker *w);
-/* the message of the last failure on w ("" if none); w NULL: of the last create */
+/*
+ * The message of the last failure on w ("" if none).  w NULL: the calling
+ * thread's last message, which calls without a worker leave (a failed
+ * create, a NULL worker or orch, a refused simpler_args_add_*()).
+ */
 SIMPLER_API const char *simpler_worker_errmsg(const struct simpler_worker *w);
-/* the message of the last simpler_worker_create() failure in this thread */
+/* the calling thread's last message, as simpler_worker_errmsg(NULL) */
 SIMPLER_API const char *simpler_last_errmsg(void);
+/* how many chips (subs) w has; -EINVAL for a NULL worker */
 SIMPLER_API int simpler_worker_nr_chips(const struct simpler_worker *w);
 SIMPLER_API int simpler_worker_nr_subs(const struct simpler_worker *w);
 /* the pid of a chip's (or sub's) process; -EINVAL in thread mode, -ECHILD if it is dead */
@@ -373,13 +378,34 @@ SIMPLER_API int simpler_scope_end(struct simpler_orch *o);
  * cannot satisfy the request even after in-flight work drains.
  */
 SIMPLER_API void *simpler_orch_alloc(struct simpler_orch *o, size_t nbytes);
+/* the worker o runs on */
 SIMPLER_API struct simpler_worker *simpler_orch_worker(struct simpler_orch *o);
 
 /* ------------------------------------------------------------------------ */
 /* chip memory (usable in and out of runs)                                   */
 
+/*
+ * Chip memory lives in the chip's own address space: pass it to that chip's
+ * tasks as child_memory tensors.  These calls go to the chip (its process's
+ * control lane, beside any task it runs: one waits at most for the kernel
+ * in progress) and may be made during a run from the orchestration
+ * function.  They fail with -EINVAL for a chip that does not exist and
+ * -ECHILD while the chip's process is dead (it restarts at the next run,
+ * with its memory gone).
+ */
+/* allocate n bytes (> 0) on chip; its address in *chip_addr.  -ENOMEM when it is full */
 SIMPLER_API int simpler_malloc(struct simpler_worker *w, int chip, size_t n, uint64_t *chip_addr);
+/*
+ * Free an allocation of chip.  An address that is not a live allocation of
+ * this chip fails (-EINVAL), naming the chip it belongs to if another's.
+ */
 SIMPLER_API int simpler_free(struct simpler_worker *w, int chip, uint64_t chip_addr);
+/*
+ * Copy n bytes from host src to chip_addr on chip, or from chip_addr to host
+ * dst.  The range must lie inside one live allocation (-EFAULT otherwise);
+ * it is checked whole first, so a refused copy moves nothing.  Synchronous:
+ * done on return.
+ */
 SIMPLER_API int simpler_copy_to(struct simpler_worker *w, int chip, uint64_t chip_addr,
 				const void *src, size_t n);
 SIMPLER_API int simpler_copy_from(struct simpler_worker *w, int chip, void *dst,
@@ -402,6 +428,12 @@ SIMPLER_API int simpler_copy_from(struct simpler_worker *w, int chip, void *dst,
  */
 SIMPLER_API int simpler_host_register(struct simpler_worker *w, void *addr, size_t len,
 				      unsigned flags, uint64_t *handle);
+/*
+ * Forget a registered buffer: the chip processes drop their mappings of it
+ * and simpler.ko unpins it (shm: its mirror is freed).  -ENOENT for an
+ * unknown handle; -EBUSY while the run in progress uses it (unregister after
+ * simpler_run() returns).
+ */
 SIMPLER_API int simpler_host_unregister(struct simpler_worker *w, uint64_t handle);
 /*
  * 0 if every chip and sub process can see [addr, addr + len) (registered, or
@@ -426,6 +458,11 @@ struct simpler_stats {
 	uint64_t chip_restarts;		/* chip and sub processes restarted after dying */
 };
 
+/*
+ * Fill s (set s->sz first) with w's counters; a longer struct than this
+ * library knows gets its unknown tail zeroed.  -EINVAL if s->sz cannot hold
+ * more than sz.
+ */
 SIMPLER_API int simpler_worker_stats(const struct simpler_worker *w, struct simpler_stats *s);
 
 #ifdef __cplusplus
