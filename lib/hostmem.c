@@ -181,25 +181,10 @@ int sx_hostmem_prefork(struct simpler_worker *w, int slot, int same_as)
 
 /* ---- the registered-buffer table ---- */
 
-/* index of the first buffer with addr > a */
-static size_t hb_upper(const struct hostmem *h, uint64_t a)
-{
-	size_t lo = 0, hi = h->n, mid;
-
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		if (h->v[mid].addr <= a)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 /* the buffer containing a, or NULL */
 static struct hbuf *hb_find(struct hostmem *h, uint64_t a)
 {
-	size_t i = hb_upper(h, a);
+	size_t i = FIRST_ABOVE(h->v, h->n, addr, a);
 
 	if (i && a - h->v[i - 1].addr < h->v[i - 1].len)
 		return &h->v[i - 1];
@@ -333,7 +318,7 @@ SIMPLER_API int simpler_host_register(struct simpler_worker *w, void *addr, size
 	b.addr = a;
 	b.len = len;
 	pthread_mutex_lock(&w->mem_lock);
-	i = hb_upper(h, a);
+	i = FIRST_ABOVE(h->v, h->n, addr, a);
 	if ((i && h->v[i - 1].addr + h->v[i - 1].len > a) || (i < h->n && h->v[i].addr < a + len)) {
 		struct hbuf *o = (i && h->v[i - 1].addr + h->v[i - 1].len > a) ? &h->v[i - 1] :
 								&h->v[i];

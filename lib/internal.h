@@ -99,14 +99,16 @@ struct task {
 	uint32_t block_dim;
 	uint32_t nr_members;
 	struct member *members;
-	uint32_t cap_members;
+	size_t cap_members;
 	struct simpler_tensor *tensors;
 	uint8_t *acc;			/* enum simpler_access per tensor */
-	uint32_t nr_tensors, cap_tensors;
+	uint32_t nr_tensors;
+	size_t cap_tensors;
 	uint64_t *reg;			/* per tensor: see sx_hostmem_submit() (process mode) */
 	bool has_reg;			/* some reg[] is not 0 */
 	uint64_t *scalars;
-	uint32_t nr_scalars, cap_scalars;
+	uint32_t nr_scalars;
+	size_t cap_scalars;
 
 	/* ---- shared ---- */
 	_Atomic uint32_t state __line;	/* enum task_state */
@@ -134,7 +136,8 @@ struct task {
 	/* ---- orchestrator-private: touched while other tasks read this one ---- */
 	struct edge *edges __line;	/* edges owned as consumer */
 	struct tm_ref *refs;		/* TensorMap registrations */
-	uint32_t nr_refs, cap_refs;
+	uint32_t nr_refs;
+	size_t cap_refs;
 	uint64_t stamp;			/* edge de-duplication: the wiring consumer's */
 };
 

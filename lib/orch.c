@@ -18,26 +18,12 @@
 
 #include "args.h"
 #include "base/arena.h"
+#include "base/vec.h"
 #include "chip/bootstrap.h"
 #include "hostmem.h"
 #include "internal.h"
 #include "mailbox.h"
 #include "tensormap.h"
-
-/* ---- slots ---- */
-
-static void *grow(void *p, uint32_t *cap, uint32_t need, size_t elem)
-{
-	uint32_t c = *cap ? *cap : 4;
-	void *q;
-
-	while (c < need)
-		c *= 2;
-	q = realloc(p, (size_t)c * elem);
-	if (q)
-		*cap = c;
-	return q;
-}
 
 /* the previous tenant of t is finished: drop what the orchestrator kept of it */
 static void task_recycle(struct simpler_worker *w, struct task *t)
@@ -324,7 +310,6 @@ static int add_member(struct simpler_worker *w, struct task *t, uint32_t m,
 {
 	struct member *mb = &t->members[m];
 	uint32_t i, nt = a ? a->nr_tensors : 0, ns = a ? a->nr_scalars : 0;
-	void *p;
 
 	/* simpler_args_add_* validated every tensor; a refused one poisons the args */
 	if (unlikely(a && a->err)) {
@@ -337,25 +322,15 @@ static int add_member(struct simpler_worker *w, struct task *t, uint32_t m,
 			    "valid ones)", where, a->why);
 	}
 	if (t->nr_tensors + nt > t->cap_tensors) {
-		p = grow(t->tensors, &t->cap_tensors, t->nr_tensors + nt, sizeof(*t->tensors));
-		if (!p)
+		/* three arrays of one capacity: it grows only once all three did */
+		size_t c = vec_grown(t->cap_tensors, t->nr_tensors + nt, 4);
+
+		if (VEC_RESIZE(t->tensors, c) || VEC_RESIZE(t->acc, c) || VEC_RESIZE(t->reg, c))
 			return werr(w, -ENOMEM, "submit: out of memory");
-		t->tensors = p;
-		p = realloc(t->acc, t->cap_tensors);
-		if (!p)
-			return werr(w, -ENOMEM, "submit: out of memory");
-		t->acc = p;
-		p = realloc(t->reg, t->cap_tensors * sizeof(*t->reg));
-		if (!p)
-			return werr(w, -ENOMEM, "submit: out of memory");
-		t->reg = p;
+		t->cap_tensors = c;
 	}
-	if (t->nr_scalars + ns > t->cap_scalars) {
-		p = grow(t->scalars, &t->cap_scalars, t->nr_scalars + ns, sizeof(*t->scalars));
-		if (!p)
-			return werr(w, -ENOMEM, "submit: out of memory");
-		t->scalars = p;
-	}
+	if (VEC_RESERVE(t->scalars, t->nr_scalars + ns, t->cap_scalars, 4))
+		return werr(w, -ENOMEM, "submit: out of memory");
 	mb->t0 = t->nr_tensors;
 	mb->nt = nt;
 	mb->s0 = t->nr_scalars;
@@ -403,18 +378,13 @@ static int track(struct simpler_worker *w, struct task *t)
 	struct wire_ctx x = { .w = w };
 	uint32_t m, i, need = 0;
 	uint64_t nbytes;
-	void *p;
 	int ret;
 
 	for (i = 0; i < t->nr_tensors; i++)
 		need += t->acc[i] != SIMPLER_NO_DEP;
 	/* refs are linked into records: size them before linking any */
-	if (need > t->cap_refs) {
-		p = grow(t->refs, &t->cap_refs, need, sizeof(*t->refs));
-		if (!p)
-			return werr(w, -ENOMEM, "submit: out of memory");
-		t->refs = p;
-	}
+	if (VEC_RESERVE(t->refs, need, t->cap_refs, 4))
+		return werr(w, -ENOMEM, "submit: out of memory");
 	for (m = 0; m < t->nr_members; m++) {
 		const struct member *mb = &t->members[m];
 
@@ -499,16 +469,11 @@ static int publish(struct simpler_worker *w, struct task *t)
 static struct task *task_begin(struct simpler_worker *w, int callable, uint32_t nmembers)
 {
 	struct task *t = slot_get(w);
-	void *p;
 
-	if (nmembers > t->cap_members) {
-		p = grow(t->members, &t->cap_members, nmembers, sizeof(*t->members));
-		if (!p) {
-			slot_put(w, t);
-			werr(w, -ENOMEM, "submit: out of memory");
-			return NULL;
-		}
-		t->members = p;
+	if (VEC_RESERVE(t->members, nmembers, t->cap_members, 4)) {
+		slot_put(w, t);
+		werr(w, -ENOMEM, "submit: out of memory");
+		return NULL;
 	}
 	t->run = &w->run;
 	t->seq = w->run.next_seq;

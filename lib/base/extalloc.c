@@ -7,21 +7,6 @@
 #include "extalloc.h"
 #include "vec.h"
 
-/* index of the first extent with addr > a */
-static size_t upper(const struct extents *e, uint64_t a)
-{
-	size_t lo = 0, hi = e->n, mid;
-
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		if (e->v[mid].addr <= a)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 static int insert_at(struct extents *e, size_t i, uint64_t addr, uint64_t size)
 {
 	if (VEC_ROOM(e->v, e->n, e->cap, 64))
@@ -67,7 +52,7 @@ int sx_extalloc_alloc(struct extalloc *a, uint64_t n, uint64_t *addr)
 	if (i == a->free.n)
 		return -ENOMEM;
 	*addr = a->free.v[i].addr;
-	if (insert_at(&a->live, upper(&a->live, *addr), *addr, want))
+	if (insert_at(&a->live, FIRST_ABOVE(a->live.v, a->live.n, addr, *addr), *addr, want))
 		return -ENOMEM;
 	a->free.v[i].addr += want;
 	a->free.v[i].size -= want;
@@ -79,7 +64,7 @@ int sx_extalloc_alloc(struct extalloc *a, uint64_t n, uint64_t *addr)
 
 const struct extent *sx_extalloc_find(const struct extalloc *a, uint64_t addr)
 {
-	size_t i = upper(&a->live, addr);
+	size_t i = FIRST_ABOVE(a->live.v, a->live.n, addr, addr);
 
 	if (i && addr - a->live.v[i - 1].addr < a->live.v[i - 1].size)
 		return &a->live.v[i - 1];
@@ -88,7 +73,7 @@ const struct extent *sx_extalloc_find(const struct extalloc *a, uint64_t addr)
 
 int sx_extalloc_free(struct extalloc *a, uint64_t addr)
 {
-	size_t i = upper(&a->live, addr);
+	size_t i = FIRST_ABOVE(a->live.v, a->live.n, addr, addr);
 	uint64_t size;
 
 	if (!i || a->live.v[i - 1].addr != addr)
@@ -97,7 +82,7 @@ int sx_extalloc_free(struct extalloc *a, uint64_t addr)
 	remove_at(&a->live, i - 1);
 	a->used -= size;
 	/* give [addr, addr + size) back, merging with its neighbours */
-	i = upper(&a->free, addr);
+	i = FIRST_ABOVE(a->free.v, a->free.n, addr, addr);
 	if (i > 0 && a->free.v[i - 1].addr + a->free.v[i - 1].size == addr) {
 		a->free.v[i - 1].size += size;
 		if (i < a->free.n && addr + size == a->free.v[i].addr) {

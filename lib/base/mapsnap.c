@@ -109,21 +109,6 @@ void sx_mapsnap_free(struct mapsnap *s)
 	s->n = s->cap = 0;
 }
 
-/* first entry with end > a */
-static size_t first_after(const struct mapsnap *s, uint64_t a)
-{
-	size_t lo = 0, hi = s->n, mid;
-
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		if (s->v[mid].end <= a)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 static bool same_object(const struct vma_ident *f, const struct vma_ident *c)
 {
 	if (!f->ino || !c->ino)
@@ -144,7 +129,7 @@ static unsigned judge_now(const struct vma_ident *c)
 static unsigned judge_member(const struct mapsnap *m, const struct vma_ident *c, uint64_t s,
 			     uint64_t e)
 {
-	size_t i = first_after(m, s);
+	size_t i = FIRST_ABOVE(m->v, m->n, end, s);
 	uint64_t pos = s;
 	unsigned worst = SIMPLER_VIS_SHARED, v;
 
@@ -169,7 +154,7 @@ static unsigned judge_member(const struct mapsnap *m, const struct vma_ident *c,
 /* the extent of the one mapping of m holding [a, e) into [*lo, *hi), else [a, e) */
 static void narrow(const struct mapsnap *m, uint64_t a, uint64_t e, uint64_t *lo, uint64_t *hi)
 {
-	size_t i = first_after(m, a);
+	size_t i = FIRST_ABOVE(m->v, m->n, end, a);
 
 	if (i < m->n && m->v[i].start <= a && e <= m->v[i].end) {
 		*lo = m->v[i].start > *lo ? m->v[i].start : *lo;
@@ -185,7 +170,7 @@ unsigned sx_mapsnap_verdict(const struct mapsnap *cur, const struct mapsnap *con
 {
 	uint64_t end = a + len, pos = a, s, e;
 	unsigned worst = SIMPLER_VIS_SHARED, v, floor;
-	size_t i = first_after(cur, a);
+	size_t i = FIRST_ABOVE(cur->v, cur->n, end, a);
 	int k;
 
 	*bad = -1;

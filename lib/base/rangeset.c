@@ -14,31 +14,16 @@ void sx_rangeset_free(struct rangeset *r)
 	r->n = r->cap = 0;
 }
 
-/* the first range that ends after a (or touches it, with touch) */
-static size_t first_end_after(const struct rangeset *r, uint64_t a, bool touch)
-{
-	size_t lo = 0, hi = r->n, mid;
-
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		if (touch ? r->v[mid].e < a : r->v[mid].e <= a)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 bool sx_rangeset_covers(const struct rangeset *r, uint64_t s, uint64_t e)
 {
-	size_t i = first_end_after(r, s, false);
+	size_t i = FIRST_ABOVE(r->v, r->n, e, s);
 
 	return i < r->n && r->v[i].s <= s && e <= r->v[i].e;
 }
 
 int sx_rangeset_add(struct rangeset *r, uint64_t s, uint64_t e)
 {
-	size_t i = first_end_after(r, s, true), j;
+	size_t i = FIRST_AT_LEAST(r->v, r->n, e, s), j;
 
 	if (s >= e)
 		return 0;
@@ -64,7 +49,7 @@ void sx_rangeset_gaps(const struct rangeset *r, uint64_t s, uint64_t e,
 {
 	size_t i;
 
-	for (i = first_end_after(r, s, false); i < r->n && r->v[i].s < e && s < e; i++) {
+	for (i = FIRST_ABOVE(r->v, r->n, e, s); i < r->n && r->v[i].s < e && s < e; i++) {
 		if (r->v[i].s > s)
 			fn(s, r->v[i].s, arg);
 		s = r->v[i].e;
