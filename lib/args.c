@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include "args.h"
-#include "internal.h"
+#include "args.h"
+#include "base/errors.h"
+#include "base/tensor.h"
 
 SIMPLER_API struct simpler_args *simpler_args_new(void)
 {
@@ -43,7 +45,7 @@ static int refuse(struct simpler_args *a, int err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	werr(NULL, err, "%s", why);
+	sx_errf(NULL, err, "%s", why);
 	if (a && !a->err) {
 		a->err = err;
 		memcpy(a->why, why, sizeof(why));

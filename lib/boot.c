@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "boot.h"
-#include "internal.h"
+#include "worker.h"
 #include "base/mapsnap.h"
 
 static int bfail(struct simpler_worker *w, int chip, int err, const char *fmt, ...)

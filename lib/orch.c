@@ -21,7 +21,9 @@
 #include "base/vec.h"
 #include "chip/bootstrap.h"
 #include "hostmem.h"
-#include "internal.h"
+#include "orch.h"
+#include "proc.h"
+#include "scheduler.h"
 #include "mailbox.h"
 #include "tensormap.h"
 

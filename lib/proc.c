@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "hostmem.h"
-#include "internal.h"
+#include "proc.h"
 #include "mailbox.h"
 
 #ifndef P_PIDFD

@@ -29,7 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "proc.h"
+#include "scheduler.h"
 #include "mailbox.h"
 
 /* ---- queues ---- */

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "task.h"
 #include "base/itree.h"
 #include "tensormap.h"
 

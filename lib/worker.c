@@ -18,7 +18,9 @@
 #include "base/arena.h"
 #include "boot.h"
 #include "hostmem.h"
-#include "internal.h"
+#include "orch.h"
+#include "proc.h"
+#include "scheduler.h"
 #include "mailbox.h"
 #include "tensormap.h"
 

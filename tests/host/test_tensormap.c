@@ -8,7 +8,7 @@
  * no edges, the exact-range path is O(1) when nothing overlaps, and dropping
  * every registration empties the map.
  */
-#include "internal.h"
+#include "task.h"
 #include "tensormap.h"
 #include "test_util.h"
 

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "task.h"
 #include "tensormap.h"
 #include "tool.h"
 
