@@ -3,7 +3,8 @@
  * Host memory the chip and sub processes can use (DESIGN §3.6).  A host
  * tensor of a task must be inherited shared memory (MAP_SHARED, memfd,
  * SysV, simpler_orch_alloc) mapped before the fork, or inside a buffer
- * registered with simpler_host_register().  Two backends:
+ * registered with simpler_host_register().  Two backends behind one ops
+ * table (hm.h):
  *
  * - kmod: simpler.ko pins registered buffers; children map them lazily
  *   (LOOKUP + mmap, at the parent's address when free, else translated):
@@ -25,8 +26,6 @@
 #include "include/simpler.h"
 
 struct simpler_worker;
-
-enum { HM_THREADS, HM_KMOD, HM_SHM };
 
 int sx_hostmem_init(struct simpler_worker *w, unsigned want, uint64_t mirror_size);
 void sx_hostmem_fini(struct simpler_worker *w);

@@ -21,7 +21,7 @@ orch      orch
 tensormap tensormap
 sched     sched
 proc      proc
-hostmem   hostmem
+hostmem   hostmem hm_kmod hm_shm
 lanes     lanes
 chip      child launch bootstrap hostmap
 platform  sim
