@@ -4,7 +4,8 @@
 # an object calls only into its own layer or the layers below; the graph has
 # no cycle; every global symbol is public API (libsimpler.map) or carries
 # the internal prefix sx_; and the sources declare every global they define
-# (-Wmissing-prototypes).
+# (-Wmissing-prototypes).  And by include: the chip side, the platform and
+# the base layer see nothing of the worker's internals.
 set -u
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 lib=${1:-$repo/build/libsimpler.a}
@@ -35,7 +36,7 @@ uses=$(echo "$syms" | awk 'NF == 3 && $2 == "U" { print $3, $1 }' | sort -u)
 edges=$(join <(echo "$defs") <(echo "$uses") | awk '$2 != $3 { print $3, $2, $1 }' | sort)
 objs=$(echo "$syms" | awk '{ print $1 }' | sort -u)
 
-echo "1..5"
+echo "1..6"
 echo "# layers, top to bottom:"
 echo "$layers" | awk 'NF { print "#   " $0 }'
 unknown=$(for o in $objs; do echo "$rank" | awk -v o="$o" '$1 == o { f = 1 } END { exit !f }' ||
@@ -73,6 +74,28 @@ proto=$(cd "$repo" && for f in lib/*.c lib/*/*.c platform/*/*.c; do
 		-Iplatform -Iuapi "$f" 2>&1 | grep 'missing-prototypes'; done)
 [ -n "$proto" ] && echo "$proto" | sed 's/^/# /'
 t "-Wmissing-prototypes is clean" '[ -z "$proto" ]'
+
+# what a folder may include: its own files and the folders below it
+allowed() {	# allowed FOLDER RESOLVED-PATH
+	case "$1:$2" in
+	*:lib/include/simpler.h | *:uapi/linux/simpler.h | *:lib/base/*) return 0 ;;
+	lib/chip:lib/chip/* | lib/chip:lib/mailbox.h | lib/chip:platform/platform.h) return 0 ;;
+	platform/*:platform/platform.h) return 0 ;;
+	esac
+	return 1
+}
+leaks=$(cd "$repo" && for f in lib/base/*.[ch] lib/chip/*.[ch] platform/*/*.c platform/*.h; do
+	d=$(dirname "$f")
+	grep -oE '^#include "[^"]+"' "$f" | sed -E 's/^#include "(.*)"/\1/' | while read -r inc; do
+		for base in "$d" lib platform lib/include uapi; do
+			[ -e "$base/$inc" ] && { r=$(realpath --relative-to=. "$base/$inc"); break; }
+		done
+		allowed "$d" "${r:-?}" || echo "$f includes $inc"
+		r=
+	done
+done)
+[ -n "$leaks" ] && echo "$leaks" | sed 's/^/# /'
+t "the chip side, the platform and base include nothing of the worker's" '[ -z "$leaks" ]'
 
 echo "# edges:"
 echo "$edges" | awk '{ print "#   " $1 " -> " $2 }' | uniq
