@@ -45,7 +45,7 @@ int sx_hostmem_prefork(struct simpler_worker *w, int slot, int same_as);
  * message set.
  */
 int sx_hostmem_submit(struct simpler_worker *w, const struct simpler_tensor *t, unsigned acc,
-		   uint32_t idx, uint64_t *reg);
+		      uint32_t idx, uint64_t *reg);
 void sx_hostmem_run_begin(struct simpler_worker *w);
 void sx_hostmem_run_end(struct simpler_worker *w);
 

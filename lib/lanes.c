@@ -94,7 +94,7 @@ void sx_lane_pool_post(struct simpler_worker *w, struct pool *p, unsigned i, str
  * a process that died.  Then it is free again.
  */
 bool sx_lane_pool_reap(struct simpler_worker *w, struct pool *p, unsigned i, struct qitem **it,
-		    struct exec **ran, struct failure **fail)
+		       struct exec **ran, struct failure **fail)
 {
 	struct pool_ring *r = p->ring;
 	uint32_t st = atomic_load_explicit(&r->state[i], memory_order_acquire);
@@ -113,7 +113,7 @@ bool sx_lane_pool_reap(struct simpler_worker *w, struct pool *p, unsigned i, str
 		*fail = NULL;
 		if (f->err)
 			*fail = sx_failure_or_oom(sx_failure_new(f->err, "%s%s%s", f->msg,
-							   ex->restarts && f->err == -EFAULT ?
+								 ex->restarts && f->err == -EFAULT ?
 							   "; " : "",
 							   ex->restarts && f->err == -EFAULT ?
 							   ex->restart_note : ""));
@@ -172,7 +172,7 @@ bool sx_lane_reap(struct exec *ex, struct qitem **it, struct failure **fail)
 		*fail = NULL;
 		if (f->err)
 			*fail = sx_failure_or_oom(sx_failure_new(f->err, "%s%s%s", f->msg,
-							   ex->restarts && f->err == -EFAULT ?
+								 ex->restarts && f->err == -EFAULT ?
 							   "; " : "",
 							   ex->restarts && f->err == -EFAULT ?
 							   ex->restart_note : ""));
@@ -206,7 +206,7 @@ bool sx_lane_reapable(struct exec *ex)
 }
 
 int sx_lane_ctl(struct exec *ex, uint32_t op, uint64_t a0, uint64_t a1, uint64_t *r0, char *msg,
-	     size_t len)
+		size_t len)
 {
 	struct simpler_worker *w = ex->w;
 	struct mailbox *box = ex->mb;

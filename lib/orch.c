@@ -404,7 +404,7 @@ static int track(struct simpler_worker *w, struct task *t)
 			    !(w->boot && boot_in_windows(w->boot, ts->addr, nbytes)))
 				space = 1 + (uint32_t)mb->target;
 			ret = sx_tm_access(w->tm, t, &t->refs[t->nr_refs], space, ts->addr,
-					ts->addr + nbytes, t->acc[i], wire, &x);
+					   ts->addr + nbytes, t->acc[i], wire, &x);
 			if (ret < 0)
 				return werr(w, ret, "submit: out of memory in the TensorMap");
 			t->nr_refs++;

@@ -318,7 +318,7 @@ static bool exec_has_work(struct exec *ex)
 {
 	return ex->local || atomic_load_explicit(&ex->inbox, memory_order_relaxed) ||
 	       q_nonempty(&ex->pool->qhead) || atomic_load_explicit(&ex->w->stop,
-							       memory_order_acquire);
+								    memory_order_acquire);
 }
 
 static void exec_wait(struct exec *ex)

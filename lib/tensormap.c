@@ -280,7 +280,7 @@ static int create_cb(struct itree_node *n, void *arg)
 }
 
 int sx_tm_access(struct tensormap *tm, struct task *t, struct tm_ref *ref, uint32_t space,
-	      uint64_t s, uint64_t e, unsigned acc, tm_dep_fn dep, void *arg)
+		 uint64_t s, uint64_t e, unsigned acc, tm_dep_fn dep, void *arg)
 {
 	struct deps_ctx c = {
 		.t = t,

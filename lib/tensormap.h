@@ -42,7 +42,7 @@ void sx_tm_free(struct tensormap *tm);
  * registration.  Returns 1 if the fast path served it, 0 if not, -ENOMEM.
  */
 int sx_tm_access(struct tensormap *tm, struct task *t, struct tm_ref *ref, uint32_t space,
-	      uint64_t s, uint64_t e, unsigned acc, tm_dep_fn dep, void *arg);
+		 uint64_t s, uint64_t e, unsigned acc, tm_dep_fn dep, void *arg);
 /* drop the registration ref (the task's slot is being recycled) */
 void sx_tm_release(struct tensormap *tm, struct tm_ref *ref);
 /* live records, for tests of boundedness */

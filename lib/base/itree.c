@@ -130,7 +130,7 @@ static int query(struct itree_node *n, uint64_t s, uint64_t e,
 }
 
 int sx_itree_query(const struct itree *t, uint64_t s, uint64_t e,
-		int (*cb)(struct itree_node *n, void *arg), void *arg)
+		   int (*cb)(struct itree_node *n, void *arg), void *arg)
 {
 	return query(t->root, s, e, cb, arg);
 }

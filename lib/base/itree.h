@@ -32,6 +32,6 @@ void sx_itree_remove(struct itree *t, struct itree_node *n);
  * cb must not change the tree.  Stops early if cb returns non-zero.
  */
 int sx_itree_query(const struct itree *t, uint64_t s, uint64_t e,
-		int (*cb)(struct itree_node *n, void *arg), void *arg);
+		   int (*cb)(struct itree_node *n, void *arg), void *arg);
 
 #endif /* SIMPLER_ITREE_H */

@@ -166,7 +166,7 @@ static void narrow(const struct mapsnap *m, uint64_t a, uint64_t e, uint64_t *lo
 }
 
 unsigned sx_mapsnap_verdict(const struct mapsnap *cur, const struct mapsnap *const *members, int n,
-			 uint64_t a, uint64_t len, int *bad, uint64_t *lo, uint64_t *hi)
+			    uint64_t a, uint64_t len, int *bad, uint64_t *lo, uint64_t *hi)
 {
 	uint64_t end = a + len, pos = a, s, e;
 	unsigned worst = SIMPLER_VIS_SHARED, v, floor;

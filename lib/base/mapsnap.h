@@ -35,6 +35,6 @@ void sx_mapsnap_free(struct mapsnap *s);
  * holds for (one mapping in every table), at least [a, a + len).
  */
 unsigned sx_mapsnap_verdict(const struct mapsnap *cur, const struct mapsnap *const *members, int n,
-			 uint64_t a, uint64_t len, int *bad, uint64_t *lo, uint64_t *hi);
+			    uint64_t a, uint64_t len, int *bad, uint64_t *lo, uint64_t *hi);
 
 #endif /* SIMPLER_MAPSNAP_H */

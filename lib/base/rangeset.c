@@ -45,7 +45,7 @@ int sx_rangeset_add(struct rangeset *r, uint64_t s, uint64_t e)
 }
 
 void sx_rangeset_gaps(const struct rangeset *r, uint64_t s, uint64_t e,
-		   void (*fn)(uint64_t s, uint64_t e, void *arg), void *arg)
+		      void (*fn)(uint64_t s, uint64_t e, void *arg), void *arg)
 {
 	size_t i;
 

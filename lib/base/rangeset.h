@@ -33,6 +33,6 @@ bool sx_rangeset_covers(const struct rangeset *r, uint64_t s, uint64_t e);
 int sx_rangeset_add(struct rangeset *r, uint64_t s, uint64_t e);
 /* call fn on each part of [s, e) the set does not hold, in order */
 void sx_rangeset_gaps(const struct rangeset *r, uint64_t s, uint64_t e,
-		   void (*fn)(uint64_t s, uint64_t e, void *arg), void *arg);
+		      void (*fn)(uint64_t s, uint64_t e, void *arg), void *arg);
 
 #endif /* SIMPLER_RANGESET_H */

@@ -40,7 +40,7 @@ static int stage(struct chipside *cs, const struct boot_chip *bc, unsigned flag,
 }
 
 int sx_boot_attach(struct chipside *cs, const struct boot *b, bool first, bool barrier, char *err,
-	      size_t len)
+		   size_t len)
 {
 	const struct boot_chip *bc = &b->chip[cs->index];
 	struct boot_dom *d = bc->dom >= 0 ? &b->dom[bc->dom] : NULL;

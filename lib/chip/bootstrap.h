@@ -56,7 +56,7 @@ struct boot {
  * barrier, wait for every rank.  0, or -errno and why in err.
  */
 int sx_boot_attach(struct chipside *cs, const struct boot *b, bool first, bool barrier, char *err,
-	      size_t len);
+		   size_t len);
 /* after a successful task on the chip: its STORE_TO_HOST buffers out; -errno and msg */
 int sx_boot_store(struct chipside *cs, char *msg, size_t len);
 /* is [addr, addr + n) inside a comm domain's windows?  (they are one address space) */

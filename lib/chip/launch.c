@@ -32,7 +32,7 @@ struct exec_ctx {
 };
 
 int sx_chipside_init(struct chipside *cs, const struct simpler_platform_ops *plat,
-		  struct simpler_chip *chip, unsigned caps, int index, int pid)
+		     struct simpler_chip *chip, unsigned caps, int index, int pid)
 {
 	memset(cs, 0, sizeof(*cs));
 	cs->plat = plat;
@@ -104,7 +104,7 @@ static void unstage(struct chipside *cs, uint32_t nt)
 }
 
 int sx_chipside_launch(struct chipside *cs, const struct launch *l, char *msg, size_t len,
-		    uint64_t *staged)
+		       uint64_t *staged)
 {
 	struct exec_ctx *ctx = cs->ctx;
 	struct simpler_kernel_args args;

@@ -38,7 +38,7 @@ struct launch {
 };
 
 int sx_chipside_init(struct chipside *cs, const struct simpler_platform_ops *plat,
-		  struct simpler_chip *chip, unsigned caps, int index, int pid);
+		     struct simpler_chip *chip, unsigned caps, int index, int pid);
 void sx_chipside_fini(struct chipside *cs);
 /*
  * Run l on this chip or sub.  0, or -errno with a complete message
@@ -46,6 +46,6 @@ void sx_chipside_fini(struct chipside *cs);
  * *staged: host bytes copied to and from chip memory.
  */
 int sx_chipside_launch(struct chipside *cs, const struct launch *l, char *msg, size_t len,
-		    uint64_t *staged);
+		       uint64_t *staged);
 
 #endif /* SIMPLER_CHIP_LAUNCH_H */
