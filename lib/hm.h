@@ -11,6 +11,7 @@
 #ifndef SIMPLER_HM_H
 #define SIMPLER_HM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,6 +19,7 @@
 #include "base/mapsnap.h"
 #include "base/rangeset.h"
 #include "chip/env.h"
+#include "worker.h"
 
 struct simpler_worker;
 
@@ -75,6 +77,14 @@ struct hostmem {
 	struct mapsnap *snaps[MAX_PROCS];	/* what each child slot inherited */
 	struct mapsnap cur;
 };
+
+/* is b used by the run in progress? */
+static inline bool hb_busy(struct simpler_worker *w, const struct hbuf *b)
+{
+	/* acquire: pairs with the release store that ends a run (orch.c) */
+	return atomic_load_explicit(&w->running, memory_order_acquire) &&
+	       b->used_run == w->hm->run;
+}
 
 /* set h up as a backend; 0, or -errno with the worker's message */
 int sx_hm_kmod_init(struct simpler_worker *w, struct hostmem *h, int fd);

@@ -86,8 +86,7 @@ static int kmod_reg(struct simpler_worker *w, struct hbuf *b)
 		several |= b->kh && o->kh != b->kh;
 		b->kh = o->kh;
 		exact = o->klo == lo && o->khi == hi;
-		/* acquire: pairs with the release store that ends a run (orch.c) */
-		if (atomic_load_explicit(&w->running, memory_order_acquire) && o->used_run == h->run)
+		if (hb_busy(w, o))
 			busy = o;
 	}
 	/* inside one registration: share it */

@@ -90,14 +90,6 @@ static struct hbuf *hb_find(struct hostmem *h, uint64_t a)
 	return NULL;
 }
 
-/* is a buffer of this table used by the run in progress? */
-static bool hb_busy(struct simpler_worker *w, const struct hbuf *b)
-{
-	/* acquire: pairs with the release store that ends a run (orch.c) */
-	return atomic_load_explicit(&w->running, memory_order_acquire) &&
-	       b->used_run == w->hm->run;
-}
-
 SIMPLER_API int simpler_host_register(struct simpler_worker *w, void *addr, size_t len,
 				      unsigned flags, uint64_t *handle)
 {
