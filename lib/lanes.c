@@ -18,7 +18,7 @@
 bool sx_lane_alive(struct simpler_worker *w, int slot)
 {
 	return slot < nslots(w) && slot_exec(w, slot)->pid > 0 &&
-	       !atomic_load_explicit(&slot_exec(w, slot)->dead, memory_order_acquire);
+	       !exec_dead(slot_exec(w, slot));
 }
 
 static const char *kernel_name(struct simpler_worker *w, const struct task *t)
@@ -97,6 +97,7 @@ bool sx_lane_pool_reap(struct simpler_worker *w, struct pool *p, unsigned i, str
 		       struct exec **ran, struct failure **fail)
 {
 	struct pool_ring *r = p->ring;
+	/* acquire: pairs with the child's seq_cst exchange to DONE, made after its result */
 	uint32_t st = atomic_load_explicit(&r->state[i], memory_order_acquire);
 	const struct mb_task *f = &r->task[i];
 	struct exec *ex;
@@ -129,6 +130,7 @@ bool sx_lane_pool_reap(struct simpler_worker *w, struct pool *p, unsigned i, str
 	*ran = ex;
 	p->pr_it[i] = NULL;
 	p->pr_used--;
+	/* release: the frame is read; pairs with the acquire of the next post's claimer */
 	atomic_store_explicit(&r->state[i], PR_FREE, memory_order_release);
 	return true;
 }
@@ -138,6 +140,7 @@ bool sx_lane_pool_unpost(struct pool *p, unsigned i, struct qitem **it)
 {
 	uint32_t posted = PR_POSTED;
 
+	/* acq_rel CAS: against a claimer's CAS on the same state, one of the two wins */
 	if (!p->pr_it[i] || !atomic_compare_exchange_strong_explicit(&p->ring->state[i], &posted,
 								     PR_FREE, memory_order_acq_rel,
 								     memory_order_relaxed))
@@ -202,6 +205,7 @@ bool sx_lane_reapable(struct exec *ex)
 	uint32_t reaped = atomic_load_explicit(&ex->reaped, memory_order_relaxed);
 
 	return reaped != atomic_load_explicit(&ex->posted, memory_order_relaxed) &&
+	       /* acquire: pairs with the child's seq_cst exchange of done, after the result */
 	       (atomic_load_explicit(&ex->mb->done, memory_order_acquire) != reaped || exec_dead(ex));
 }
 
@@ -221,6 +225,11 @@ int sx_lane_ctl(struct exec *ex, uint32_t op, uint64_t a0, uint64_t a1, uint64_t
 	box->ctl.op = op;
 	box->ctl.a0 = a0;
 	box->ctl.a1 = a1;
+	/*
+	 * seq_cst RMW: the command is published (the child's acquire load of
+	 * ctl_state pairs with it), then the child's waiter check.  The child
+	 * stores DONE after its result; our acquire loads below pair with that.
+	 */
 	atomic_exchange_explicit(&box->ctl_state, MB_POSTED, memory_order_seq_cst);
 	ec_notify_after_rmw(&box->child_ec);
 	EC_WAIT_UNTIL(&box->parent_ec, w->spin_ns,

@@ -65,6 +65,7 @@ static struct task *slot_get(struct simpler_worker *w)
 						 false);
 			EC_WAIT_UNTIL(&w->slot_ec, w->spin_ns,
 				      atomic_load_explicit(&w->free_shared, memory_order_relaxed));
+			/* acquire: pairs with the finishers' seq_cst CAS in sx_task_finish() */
 			t = atomic_exchange_explicit(&w->free_shared, NULL, memory_order_acquire);
 		}
 	}
@@ -86,6 +87,7 @@ static void slot_put(struct simpler_worker *w, struct task *t)
 /* dead frames: free their arena memory and recycle them */
 void sx_orch_reclaim(struct simpler_worker *w)
 {
+	/* acquire: pairs with the release CAS in sx_frame_put() */
 	struct frame *f = atomic_exchange_explicit(&w->frames_dead, NULL, memory_order_acquire);
 	struct frame *next;
 
@@ -422,6 +424,7 @@ static int track(struct simpler_worker *w, struct task *t)
 /* fail-fast: the run's first failure, if any */
 static int run_failed(struct simpler_worker *w)
 {
+	/* acquire: pairs with the release CAS in sx_task_finish(): the failure's message */
 	struct failure *f = atomic_load_explicit(&w->run.first, memory_order_acquire);
 
 	if (!f)
@@ -448,6 +451,7 @@ static int publish(struct simpler_worker *w, struct task *t)
 		f = sx_failure_or_oom(sx_failure_new(ret, "%s", w->errmsg));
 		task_poison(t, f);
 		sx_failure_put(f);
+		/* acq_rel: the BUILDING count goes; whoever reaches 0 sees the wiring */
 		if (atomic_fetch_sub_explicit(&t->pending, 1, memory_order_acq_rel) == 1)
 			sx_task_ready(t);
 		if (!w->mode_threads)
@@ -682,7 +686,11 @@ SIMPLER_API int simpler_run(struct simpler_worker *w, simpler_orch_fn fn, void *
 	while (o->depth > 0)
 		scope_close(o);
 	o->active = false;
-	/* drop the bias: inflight now counts the tasks still running */
+	/*
+	 * drop the bias: inflight now counts the tasks still running (acq_rel,
+	 * and the acquire loads below pair with the finishers' seq_cst
+	 * decrements: every task's effects are seen once it reads 0)
+	 */
 	atomic_fetch_sub_explicit(&w->run.inflight, RUN_BIAS - w->run.submitted,
 				  memory_order_acq_rel);
 	/* process mode: the last tasks are reaped here, no thread to wake */
@@ -691,14 +699,14 @@ SIMPLER_API int simpler_run(struct simpler_worker *w, simpler_orch_fn fn, void *
 							 memory_order_acquire) == 0, true);
 	EC_WAIT_UNTIL(&w->run.done_ec, w->mode_threads ? w->spin_ns : sx_sched_spin_ns(w),
 		      atomic_load_explicit(&w->run.inflight, memory_order_acquire) == 0);
-	/* every frame is dead once every task finished */
+	/* every frame is dead once every task finished (acquire: sx_frame_put()'s release) */
 	EC_WAIT_UNTIL(&w->frame_ec, w->spin_ns,
 		      atomic_load_explicit(&w->frames_closed, memory_order_acquire) == 0);
 	sx_orch_reclaim(w);
 	if (!w->mode_threads)
 		sx_hostmem_run_end(w);	/* shm: mirrors written by the run go back */
 
-	f = atomic_exchange_explicit(&w->run.first, NULL, memory_order_acquire);
+	f = atomic_exchange_explicit(&w->run.first, NULL, memory_order_acquire);	/* as run_failed() */
 	if (ret < 0) {
 		if (!w->errmsg[0])
 			werr(w, ret, "the orchestration function returned %d (%s)", ret,

@@ -168,6 +168,7 @@ static int wait_boot(struct simpler_worker *w, struct exec *ex, uint64_t deadlin
 	uint32_t key;
 
 	/* startup may poll: no task waits on it */
+	/* acquire: pairs with the child's seq_cst store of READY or FAILED */
 	while (atomic_load_explicit(&mb->boot, memory_order_acquire) == MB_BOOTING) {
 		if (poll(&p, 1, 0) > 0) {
 			reap(ex, why, sizeof(why));
@@ -214,6 +215,7 @@ static void stop_child(struct exec *ex, int wait_ms)
 	char why[128];
 
 	if (ex->pid > 0 && !exec_dead(ex)) {
+		/* seq_cst: before the notify's waiter check; the child's acquire load pairs */
 		atomic_store_explicit(&ex->mb->shutdown, 1, memory_order_seq_cst);
 		ec_notify(&ex->mb->child_ec);
 		/* still starting (a failed create): it has nothing to finish */

@@ -128,6 +128,7 @@ static void inbox_drain(struct exec *ex)
 
 	if (!atomic_load_explicit(&ex->inbox, memory_order_relaxed))
 		return;
+	/* acquire: pairs with the pushers' CAS, which published each item */
 	s = atomic_exchange_explicit(&ex->inbox, NULL, memory_order_acquire);
 	for (last = s; s; s = n) {
 		n = s->next;
@@ -213,6 +214,7 @@ static void enqueue(struct task *t)
  */
 void sx_task_ready(struct task *t)
 {
+	/* acquire: pairs with the release CAS in task_poison(): the failure's message */
 	struct failure *f = atomic_load_explicit(&t->poison, memory_order_acquire);
 
 	if (f) {
@@ -228,9 +230,15 @@ void sx_frame_put(struct simpler_worker *w, struct frame *f, int64_t n)
 {
 	struct frame *parent, *head;
 
+	/* acq_rel: whoever drops the last reference sees every finisher's writes */
 	for (; f && atomic_fetch_sub_explicit(&f->refs, n, memory_order_acq_rel) == n; n = 1) {
 		parent = f->parent;
-		/* dead: hand it to the orchestrator, which frees its memory */
+		/*
+		 * dead: hand it to the orchestrator, which frees its memory (the
+		 * release CAS pairs with its acquire exchange in sx_orch_reclaim();
+		 * the release decrement after it, with the acquire loads of
+		 * frames_closed: a frame is on the stack before it stops counting)
+		 */
 		head = atomic_load_explicit(&w->frames_dead, memory_order_relaxed);
 		do {
 			f->done_next = head;
@@ -262,6 +270,7 @@ void sx_task_finish(struct task *t, struct failure *f, struct exec *ex)
 		if (f) {
 			t->failure = f;
 			expected = NULL;
+			/* release: pairs with the acquire load in run_failed() (orch.c) */
 			if (atomic_compare_exchange_strong_explicit(&run->first, &expected,
 								    failure_get(f),
 								    memory_order_release,
@@ -272,6 +281,7 @@ void sx_task_finish(struct task *t, struct failure *f, struct exec *ex)
 			atomic_store_explicit(&t->state, TS_FAILED, memory_order_release);
 		} else {
 			STAT_ADD(ex->st_completed, 1);	/* success only ever finishes on ex */
+			/* pairs with the acquire load in task_finished()/wire() */
 			atomic_store_explicit(&t->state, TS_DONE, memory_order_release);
 		}
 		/* pairs with the CAS that pushed each edge (release) */
@@ -281,7 +291,9 @@ void sx_task_finish(struct task *t, struct failure *f, struct exec *ex)
 			c = e->consumer;
 			if (f)
 				task_poison(c, f);
+			/* acq_rel: the one that readies c sees what every producer wrote */
 			if (atomic_fetch_sub_explicit(&c->pending, 1, memory_order_acq_rel) == 1) {
+				/* acquire: pairs with task_poison()'s release CAS */
 				if (atomic_load_explicit(&c->poison, memory_order_acquire)) {
 					c->free_next = work;	/* finish it below */
 					work = c;
@@ -291,10 +303,20 @@ void sx_task_finish(struct task *t, struct failure *f, struct exec *ex)
 			}
 		}
 		sx_frame_put(w, t->frame, 1);
+		/*
+		 * seq_cst RMW: the task's effects are published (the waiter's
+		 * acquire load in simpler_run() pairs with it), then the waiter
+		 * check of ec_notify_after_rmw()
+		 */
 		if (atomic_fetch_sub_explicit(&run->inflight, 1, memory_order_seq_cst) == 1)
 			ec_notify_after_rmw(&run->done_ec);
+		/* pairs with the acquire load in task_finished() (tensormap.c) */
 		atomic_store_explicit(&t->state, TS_CONSUMED, memory_order_release);
-		/* the slot goes back last: the orchestrator may reuse it at once */
+		/*
+		 * the slot goes back last: the orchestrator may reuse it at once
+		 * (seq_cst CAS: published to its acquire exchange in slot_get(),
+		 * and ordered before the waiter check of the notify)
+		 */
 		head = atomic_load_explicit(&w->free_shared, memory_order_relaxed);
 		do {
 			t->free_next = head;
@@ -307,6 +329,7 @@ void sx_task_finish(struct task *t, struct failure *f, struct exec *ex)
 			return;
 		t = work;
 		work = work->free_next;
+		/* acquire: pairs with task_poison()'s release CAS */
 		f = atomic_load_explicit(&t->poison, memory_order_acquire);
 		atomic_store_explicit(&t->poison, NULL, memory_order_relaxed);
 	}
@@ -314,6 +337,7 @@ void sx_task_finish(struct task *t, struct failure *f, struct exec *ex)
 
 /* ---- executors ---- */
 
+/* stop is stored seq_cst by sx_sched_stop(): the acquire loads here pair with it */
 static bool exec_has_work(struct exec *ex)
 {
 	return ex->local || atomic_load_explicit(&ex->inbox, memory_order_relaxed) ||
@@ -327,6 +351,11 @@ static void exec_wait(struct exec *ex)
 	unsigned k, backoff = 1;
 	uint32_t key;
 
+	/*
+	 * seq_cst: a producer queues work for the pool and then reads nspin
+	 * (pool_notify()); counted here before we look, we either see the work
+	 * or the producer sees us spinning (it then wakes nobody)
+	 */
 	atomic_fetch_add_explicit(&ex->pool->nspin, 1, memory_order_seq_cst);
 	while (!exec_has_work(ex)) {
 		if (now_ns() < deadline) {
@@ -379,7 +408,7 @@ static struct qitem *exec_next(struct exec *ex)
 		it = pool_pop(ex->pool);
 		if (it)
 			return it;
-		if (atomic_load_explicit(&ex->w->stop, memory_order_acquire))
+		if (atomic_load_explicit(&ex->w->stop, memory_order_acquire))	/* sx_sched_stop() */
 			return NULL;
 		exec_wait(ex);
 	}
@@ -438,7 +467,7 @@ static void run_item(struct exec *ex, struct qitem *it)
 	uint32_t n = t->nr_members;
 
 	if (n > 1) {
-		/* a group starts when every member reached its chip */
+		/* a group starts when every member reached its chip (acq_rel/acquire: all see all) */
 		if (atomic_fetch_add_explicit(&t->g_arrived, 1, memory_order_acq_rel) + 1 == n)
 			ec_notify(&w->group_ec);
 		else
@@ -481,19 +510,12 @@ static void pool_stop(struct pool *p)
 /* ---- the dispatcher (process mode) ---- */
 
 #define for_each_exec(w, i, ex) \
-	for (i = 0; i < (w)->chips.n + (w)->subs.n && \
-		    ((ex) = i < (w)->chips.n ? &(w)->chips.ex[i] : &(w)->subs.ex[i - (w)->chips.n], 1); \
-	     i++)
+	for (i = 0; i < nslots(w) && ((ex) = slot_exec(w, i), 1); i++)
 
 static unsigned inflight(struct exec *ex)
 {
 	return atomic_load_explicit(&ex->posted, memory_order_relaxed) -
 	       atomic_load_explicit(&ex->reaped, memory_order_relaxed);
-}
-
-static bool alive(struct exec *ex)
-{
-	return !atomic_load_explicit(&ex->dead, memory_order_acquire);
 }
 
 /* give it to ex's process, or fail it at once if the process is dead */
@@ -502,7 +524,7 @@ static void start(struct exec *ex, struct qitem *it)
 	struct task *t = it->task;
 
 	atomic_store_explicit(&t->state, TS_RUNNING, memory_order_relaxed);
-	if (alive(ex))
+	if (!exec_dead(ex))
 		sx_lane_post(ex, it);
 	else
 		member_done(ex, t, sx_lane_dead_failure(ex, t));
@@ -576,7 +598,7 @@ static bool sleeping(struct exec *ex)
 /* is ex's process free to claim pool work at once (alive, awake, idle)? */
 static bool awake_idle(struct exec *ex)
 {
-	return alive(ex) && !inflight(ex) && !ex->local && !pr_claimed(ex->pool->ring, ex->slot) &&
+	return !exec_dead(ex) && !inflight(ex) && !ex->local && !pr_claimed(ex->pool->ring, ex->slot) &&
 	       !atomic_load_explicit(&ex->mb->child_ec.waiters, memory_order_relaxed);
 }
 
@@ -639,6 +661,11 @@ static bool pool_feed(struct simpler_worker *w, struct pool *p)
 		moved = true;
 	}
 	atomic_store_explicit(&p->stalled, false, memory_order_relaxed);
+	/*
+	 * seq_cst: after the posts' seq_cst adds to avail, before reading which
+	 * children sleep; a child announces itself on child_ec before it
+	 * re-reads avail (has_work()), so one of the two sees the other
+	 */
 	avail = atomic_load_explicit(&p->ring->avail, memory_order_seq_cst);
 	if (!avail)
 		return moved;
@@ -654,7 +681,7 @@ static bool pool_feed(struct simpler_worker *w, struct pool *p)
 		return moved;	/* the dispatcher looks again in hold_ns (disp_main) */
 	for (i = 0; i < (unsigned)p->n && avail > idle; i++) {
 		ex = &p->ex[i];
-		if (alive(ex) && sleeping(ex)) {
+		if (!exec_dead(ex) && sleeping(ex)) {
 			ec_notify(&ex->mb->child_ec);
 			avail--;
 		}
@@ -698,11 +725,10 @@ static bool pool_reapable(struct simpler_worker *w, struct pool *p)
 	unsigned i;
 
 	for (i = 0; i < PR_FRAMES; i++) {
+		/* acquire: pairs with the child's seq_cst exchange to DONE (its result) */
 		st = atomic_load_explicit(&p->ring->state[i], memory_order_acquire);
 		if (st == PR_DONE ||
-		    (st >= PR_CLAIMED && !alive(st - PR_CLAIMED < (uint32_t)w->chips.n ?
-						&w->chips.ex[st - PR_CLAIMED] :
-						&w->subs.ex[st - PR_CLAIMED - w->chips.n])))
+		    (st >= PR_CLAIMED && exec_dead(slot_exec(w, (int)(st - PR_CLAIMED)))))
 			return true;
 	}
 	return false;
@@ -717,7 +743,7 @@ static bool pool_orphans(struct pool *p)
 	int k;
 
 	for (k = 0; k < p->n; k++)
-		if (alive(&p->ex[k]))
+		if (!exec_dead(&p->ex[k]))
 			return false;
 	for (i = 0; i < PR_FRAMES; i++) {
 		if (p->n && sx_lane_pool_unpost(p, i, &it)) {
@@ -744,7 +770,7 @@ static bool disp_has_work(struct simpler_worker *w)
 	for_each_exec(w, i, ex) {
 		if (sx_lane_reapable(ex) || atomic_load_explicit(&ex->inbox, memory_order_relaxed))
 			return true;
-		idle |= alive(ex);
+		idle |= !exec_dead(ex);
 	}
 	if (pool_reapable(w, &w->chips) || pool_reapable(w, &w->subs))
 		return true;
@@ -753,6 +779,10 @@ static bool disp_has_work(struct simpler_worker *w)
 			(q_nonempty(&w->subs.qhead) && pool_has_room(&w->subs)));
 }
 
+/*
+ * The baton: whoever holds it owns the dispatcher's state (rings posted and
+ * reaped, local FIFOs).  Taking it acquires what the last holder released.
+ */
 static bool baton_take(struct simpler_worker *w)
 {
 	return !atomic_load_explicit(&w->baton, memory_order_relaxed) &&
@@ -897,13 +927,20 @@ static bool disp_queued(struct simpler_worker *w)
 	return q_nonempty(&w->chips.qhead) || q_nonempty(&w->subs.qhead);
 }
 
-/* the dispatcher thread must go on without the orchestrator: wake it */
+/*
+ * The dispatcher thread must go on without the orchestrator: wake it.
+ * duty and helping are seq_cst stores: children read them after their
+ * seq_cst publish of a result (child.c) to decide whether to wake the
+ * dispatcher, a Dekker pair with the dispatcher's re-check of its work
+ * after announcing itself on disp_ec.  The acquire loads pair with them.
+ */
 static void disp_duty(struct simpler_worker *w)
 {
 	atomic_store_explicit(&w->pshared->duty, 1, memory_order_seq_cst);
 	ec_notify(&w->pshared->disp_ec);
 }
 
+/* helping and duty: see disp_duty() for what their seq_cst accesses pair with */
 void sx_sched_let_go(struct simpler_worker *w)
 {
 	struct exec *ex;
@@ -1062,6 +1099,7 @@ static void *disp_main(void *arg)
 
 void sx_sched_stop(struct simpler_worker *w)
 {
+	/* seq_cst: before the notifies' waiter checks; every acquire load of stop pairs with it */
 	atomic_store_explicit(&w->stop, true, memory_order_seq_cst);
 	if (w->disp_started) {
 		ec_notify(&w->pshared->disp_ec);

@@ -168,6 +168,11 @@ static void serve_ctl(struct child *c)
 		snprintf(k->msg, sizeof(k->msg), "%s", err);
 }
 
+/*
+ * The acquire loads pair with the parent's seq_cst publishes: a frame and
+ * then posted (lanes.c), a shared frame and then avail, a control command
+ * and then ctl_state, shutdown (proc.c).
+ */
 static bool has_work(struct mailbox *mb, struct pool_ring *r, uint32_t consumed)
 {
 	return atomic_load_explicit(&mb->posted, memory_order_acquire) != consumed ||
@@ -182,6 +187,7 @@ static int pool_claim(struct pool_ring *r, uint32_t slot)
 	uint32_t posted;
 	int i, best;
 
+	/* acquire: pairs with the dispatcher's seq_cst add to avail after a post */
 	while (atomic_load_explicit(&r->avail, memory_order_acquire)) {
 		best = -1;
 		for (i = 0; i < PR_FRAMES; i++)
@@ -270,6 +276,7 @@ static void boot_fail(struct mailbox *mb, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(mb->boot_msg, sizeof(mb->boot_msg), fmt, ap);
 	va_end(ap);
+	/* seq_cst: boot_msg first (the parent's acquire load pairs), then the notify's check */
 	atomic_store_explicit(&mb->boot, MB_FAILED, memory_order_seq_cst);
 	ec_notify(&mb->parent_ec);
 	_exit(1);
@@ -347,6 +354,7 @@ void sx_child_main(const struct chip_env *env, int slot, pid_t parent)
 	}
 	/* a restarted chip continues where its predecessor's frames ended */
 	consumed = atomic_load_explicit(&mb->done, memory_order_acquire);
+	/* seq_cst: after everything set up, before the notify's waiter check (wait_boot) */
 	atomic_store_explicit(&mb->boot, MB_READY, memory_order_seq_cst);
 	ec_notify(&mb->parent_ec);
 

@@ -249,6 +249,10 @@ static void *sim_core_main(void *arg)
 	struct sim_launch *l;
 	uint32_t seen = 0;
 
+	/*
+	 * The acquire loads pair with the launcher's release stores of current
+	 * and then launch_seq (and with the release store of stop at close).
+	 */
 	for (;;) {
 		EC_WAIT_UNTIL(&c->work_ec, c->spin_ns,
 			      atomic_load_explicit(&c->stop, memory_order_acquire) ||
@@ -311,13 +315,18 @@ static int sim_launch(struct simpler_chip *c, simpler_kernel_fn fn,
 		return 0;
 	}
 	pthread_mutex_lock(&c->launch_lock);
+	/* release: l, then the sequence the core threads wait on (sim_core_main()) */
 	atomic_store_explicit(&c->current, &l, memory_order_release);
 	atomic_fetch_add_explicit(&c->launch_seq, 1, memory_order_release);
 	ec_notify(&c->work_ec);
 	sim_run_blocks(&l);
 	EC_WAIT_UNTIL(&c->done_ec, c->spin_ns,
 		      atomic_load_explicit(&l.done, memory_order_acquire) == args->block_dim);
-	/* l lives on this stack: no core thread may still hold it when we return */
+	/*
+	 * l lives on this stack: no core thread may still hold it when we
+	 * return.  seq_cst store, then the load of inside: a Dekker pair with
+	 * the core thread's seq_cst add to inside, then load of current.
+	 */
 	atomic_store_explicit(&c->current, NULL, memory_order_seq_cst);
 	for (unsigned n = 1; atomic_load_explicit(&c->inside, memory_order_acquire); n++) {
 		if (n % 1024 == 0)
@@ -535,6 +544,7 @@ static int sim_comm_attach(struct simpler_chip *c, struct simpler_comm *m, uint3
 static int sim_comm_barrier(struct simpler_comm *m, uint32_t timeout_ms, char *err, size_t errlen)
 {
 	struct sim_comm_hdr *h = (struct sim_comm_hdr *)m->base;
+	/* acquire loads of gen pair with the last arrival's release add: all writes before it */
 	uint32_t gen = atomic_load_explicit(&h->gen, memory_order_acquire);
 	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000, now;
 	struct timespec ts;
