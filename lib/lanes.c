@@ -90,6 +90,34 @@ void sx_lane_pool_post(struct simpler_worker *w, struct pool *p, unsigned i, str
 }
 
 /*
+ * A frame ex finished (posted at posted_ns): its failure or NULL.  How long
+ * work stays in a process feeds its pool's average, for placing work for
+ * any chip.
+ */
+static struct failure *frame_result(struct exec *ex, struct pool *p, const struct mb_task *f,
+				    uint64_t posted_ns)
+{
+	bool restarted = ex->restarts && f->err == -EFAULT;
+
+	pool_ewma(p, pass_clock(ex->w) - posted_ns);
+	STAT_ADD(ex->st_staged, f->staged);
+	if (!f->err)
+		return NULL;
+	/* a bad address after a restart: chip memory from before is gone */
+	return sx_failure_or_oom(sx_failure_new(f->err, "%s%s%s", f->msg, restarted ? "; " : "",
+						restarted ? ex->restart_note : ""));
+}
+
+/* ex died while it ran t */
+static struct failure *died_running(struct exec *ex, const struct task *t)
+{
+	ex->dead_reported = true;
+	return sx_failure_or_oom(sx_failure_new(-ECHILD, "%s died while running kernel '%s' "
+						"(task #%" PRIu64 "): %s", ex->tag,
+						kernel_name(ex->w, t), t->seq, ex->death));
+}
+
+/*
  * Frame i of p's shared ring, if it is over: done (its result), or claimed by
  * a process that died.  Then it is free again.
  */
@@ -109,23 +137,12 @@ bool sx_lane_pool_reap(struct simpler_worker *w, struct pool *p, unsigned i, str
 	t = (*it)->task;
 	if (st == PR_DONE) {
 		ex = slot_exec(w, f->ran_on);
-		pool_ewma(p, pass_clock(w) - p->pr_t[i]);
-		STAT_ADD(ex->st_staged, f->staged);
-		*fail = NULL;
-		if (f->err)
-			*fail = sx_failure_or_oom(sx_failure_new(f->err, "%s%s%s", f->msg,
-								 ex->restarts && f->err == -EFAULT ?
-							   "; " : "",
-							   ex->restarts && f->err == -EFAULT ?
-							   ex->restart_note : ""));
+		*fail = frame_result(ex, p, f, p->pr_t[i]);
 	} else {
 		ex = slot_exec(w, (int)(st - PR_CLAIMED));
 		if (!exec_dead(ex))
 			return false;	/* still running there */
-		*fail = sx_failure_or_oom(sx_failure_new(-ECHILD, "%s died while running kernel '%s' "
-						   "(task #%" PRIu64 "): %s", ex->tag,
-						   kernel_name(w, t), t->seq, ex->death));
-		ex->dead_reported = true;
+		*fail = died_running(ex, t);
 	}
 	*ran = ex;
 	p->pr_it[i] = NULL;
@@ -169,27 +186,10 @@ bool sx_lane_reap(struct exec *ex, struct qitem **it, struct failure **fail)
 	*it = ex->ring_it[slot];
 	t = (*it)->task;
 	if (atomic_load_explicit(&box->done, memory_order_acquire) != reaped) {
-		/* how long work stays in a process, for placing work for any chip */
-		pool_ewma(ex->pool, pass_clock(ex->w) - ex->ring_t[slot]);
-		STAT_ADD(ex->st_staged, f->staged);
-		*fail = NULL;
-		if (f->err)
-			*fail = sx_failure_or_oom(sx_failure_new(f->err, "%s%s%s", f->msg,
-								 ex->restarts && f->err == -EFAULT ?
-							   "; " : "",
-							   ex->restarts && f->err == -EFAULT ?
-							   ex->restart_note : ""));
+		*fail = frame_result(ex, ex->pool, f, ex->ring_t[slot]);
 	} else if (gone) {
 		/* the frame it was running, then those behind it */
-		if (!ex->dead_reported) {
-			ex->dead_reported = true;
-			*fail = sx_failure_or_oom(sx_failure_new(-ECHILD, "%s died while running kernel "
-							   "'%s' (task #%" PRIu64 "): %s",
-							   ex->tag, kernel_name(ex->w, t), t->seq,
-							   ex->death));
-		} else {
-			*fail = sx_lane_dead_failure(ex, t);
-		}
+		*fail = ex->dead_reported ? sx_lane_dead_failure(ex, t) : died_running(ex, t);
 	} else {
 		return false;
 	}

@@ -9,11 +9,7 @@
 set -u
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 lib=${1:-$repo/build/libsimpler.a}
-pass=0 fail=0 n=0
-t() {
-	n=$((n + 1))
-	if eval "$2"; then echo "ok $n $1"; pass=$((pass + 1)); else echo "not ok $n $1"; fail=$((fail + 1)); fi
-}
+. "$repo/tests/lib/tap.sh"
 
 # top to bottom: data flows down; completions come back up by posting, never by a call
 layers='
@@ -99,5 +95,4 @@ t "the chip side, the platform and base include nothing of the worker's" '[ -z "
 
 echo "# edges:"
 echo "$edges" | awk '{ print "#   " $1 " -> " $2 }' | uniq
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+tap_end

@@ -5,11 +5,7 @@
 set -u
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 so=${1:-$repo/build/libsimpler.so}
-pass=0 fail=0 n=0
-t() {
-	n=$((n + 1))
-	if eval "$2"; then echo "ok $n $1"; pass=$((pass + 1)); else echo "not ok $n $1"; fail=$((fail + 1)); fi
-}
+. "$repo/tests/lib/tap.sh"
 echo "1..4"
 exported=$(nm -D --defined-only "$so" | awk '$2 == "T" {print $3}' | sed 's/@.*//' | sort)
 mapped=$(sed -n '/global:/,/local:/p' "$repo/lib/libsimpler.map" | grep -E '^\s+simpler_' | tr -d ' \t;' | sort)
@@ -17,5 +13,4 @@ t "exports equal the version script" '[ "$exported" = "$mapped" ]'
 t "every export is versioned LIBSIMPLER_0.1" '! nm -D --defined-only "$so" | awk "\$2 == \"T\"" | grep -v "@@LIBSIMPLER_0.1" | grep -q .'
 t "the header declares every export" 'for f in $mapped; do grep -q "$f(" "$repo/lib/include/simpler.h" || { echo "# missing: $f"; exit 1; }; done'
 t "soname is libsimpler.so.0" 'readelf -d "$so" | grep -q "SONAME.*libsimpler.so.0"'
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+tap_end
