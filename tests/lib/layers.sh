@@ -32,7 +32,7 @@ uses=$(echo "$syms" | awk 'NF == 3 && $2 == "U" { print $3, $1 }' | sort -u)
 edges=$(join <(echo "$defs") <(echo "$uses") | awk '$2 != $3 { print $3, $2, $1 }' | sort)
 objs=$(echo "$syms" | awk '{ print $1 }' | sort -u)
 
-echo "1..6"
+echo "1..7"
 echo "# layers, top to bottom:"
 echo "$layers" | awk 'NF { print "#   " $0 }'
 unknown=$(for o in $objs; do echo "$rank" | awk -v o="$o" '$1 == o { f = 1 } END { exit !f }' ||
@@ -92,6 +92,34 @@ leaks=$(cd "$repo" && for f in lib/base/*.[ch] lib/chip/*.[ch] platform/*/*.c pl
 done)
 [ -n "$leaks" ] && echo "$leaks" | sed 's/^/# /'
 t "the chip side, the platform and base include nothing of the worker's" '[ -z "$leaks" ]'
+
+# an application may use any name that is not simpler_ or sx_: these were ours once
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cat > "$tmp/app.c" <<'APP'
+#include <simpler.h>
+int werr(void) { return 1; }
+int task_ready(void) { return 2; }
+int tm_new(void) { return 3; }
+int arena_new(void) { return 4; }
+int kmod_open(void) { return 5; }
+int failure_new(void) { return 6; }
+int sync_one_cpu;
+int main(void)
+{
+	struct simpler_worker *w = 0;
+	SIMPLER_OPTS(simpler_worker_opts, o, .flags = SIMPLER_WORKER_THREADS);
+
+	if (simpler_worker_create(&o, &w))
+		return 1;
+	simpler_worker_destroy(w);
+	return werr() + task_ready() + tm_new() + arena_new() + kmod_open() + failure_new() +
+	       sync_one_cpu == 21 ? 0 : 1;
+}
+APP
+t "an application defining werr, tm_new, task_ready... links with libsimpler.a and runs" \
+	'${CC:-cc} -I"$repo/lib/include" -o "$tmp/app" "$tmp/app.c" "$lib" -lpthread -ldl 2>"$tmp/err" &&
+	 "$tmp/app" || { sed "s/^/# /" "$tmp/err"; false; }'
 
 echo "# edges:"
 echo "$edges" | awk '{ print "#   " $1 " -> " $2 }' | uniq
