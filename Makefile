@@ -40,7 +40,7 @@ LIB_CFLAGS = $(CFLAGS) $(WARN) -Wmissing-prototypes -std=gnu11 -D_GNU_SOURCE -fv
 LIBA      := $(BUILD)/libsimpler.a
 LIBSO     := $(BUILD)/libsimpler.so.$(VERSION)
 
-.PHONY: all lib tools host-tests hosttest sanitize-tests demo bench-starpu kmod ksft ksft-intree bench vmtest vmbench vmtest-debug fuzz check deps lint clean \
+.PHONY: all lib tools host-tests hosttest sanitize-tests race-tests demo bench-starpu kmod ksft ksft-intree bench vmtest vmbench vmtest-debug fuzz check deps lint clean \
 	install-kmod dkms-src
 
 all: lib tools
@@ -112,7 +112,15 @@ $(BUILD)/tsan/tests/%: tests/host/%.c $(wildcard tests/host/*.h) $(patsubst %.c,
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -O1 $(TSAN_FLAGS) -o $@ $< $(patsubst %.c,$(BUILD)/tsan/obj/%.o,$(LIB_SRC))
 
-sanitize-tests: $(addprefix $(BUILD)/asan/tests/,$(SAN_TESTS)) $(addprefix $(BUILD)/tsan/tests/,$(SAN_TESTS)) \
+# the scheduler's tests with its race windows widened (SX_TEST_RACE_WINDOWS in sched.c)
+$(BUILD)/race/tests/test_sched: tests/host/test_sched.c $(wildcard tests/host/*.h) $(LIB_SRC) $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -Iuapi -DSX_TEST_RACE_WINDOWS -o $@ $< $(LIB_SRC) -lpthread -ldl
+
+race-tests: $(BUILD)/race/tests/test_sched
+
+sanitize-tests: $(BUILD)/race/tests/test_sched \
+	$(addprefix $(BUILD)/asan/tests/,$(SAN_TESTS)) $(addprefix $(BUILD)/tsan/tests/,$(SAN_TESTS)) \
 	$(BUILD)/asan/tests/libkern_test.so $(BUILD)/tsan/tests/libkern_test.so
 
 # simpler against StarPU in one run (needs Debian's libstarpu-dev: make deps installs it)

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "proc.h"
 #include "scheduler.h"
@@ -54,12 +55,27 @@ static inline bool q_nonempty(struct qitem *const *head)
 	return __atomic_load_n(head, __ATOMIC_ACQUIRE) != NULL;
 }
 
+/*
+ * Tests built with SX_TEST_RACE_WINDOWS widen the windows a lost wake-up
+ * would need (make check runs a stress test against such a build): a
+ * thread stops there for a moment every time, as a preemption would.
+ */
+#ifdef SX_TEST_RACE_WINDOWS
+#define RACE_WINDOW() usleep(20)
+#else
+#define RACE_WINDOW() do { } while (0)
+#endif
+
 /* this thread holds the baton: what it queues, it dispatches itself */
 static __thread bool dispatching;
 
 /*
- * Thread mode: wake ex if it sleeps and nobody claimed it yet; true if this
- * call claimed it.  The work is published (seq_cst) before the claim.
+ * Thread mode, work for any executor: wake ex if it sleeps and nobody
+ * claimed it yet; true if this call claimed it.  The work is published
+ * (seq_cst) before the claim.  A claim may land before ex announced itself
+ * on its eventcount (the notify then wakes nobody): ex looks at the pool
+ * after announcing, so work of the pool is not lost, but ex then sleeps
+ * claimed; see exec_kick().
  */
 static bool exec_wake(struct exec *ex)
 {
@@ -70,6 +86,20 @@ static bool exec_wake(struct exec *ex)
 		return false;
 	ec_notify_after_rmw(&ex->ec);
 	return true;
+}
+
+/*
+ * Thread mode, work named for ex (published by a seq_cst RMW): wake it if
+ * it waits, claimed or not.  Going through exec_wake() lost the wake-up
+ * when a claim for pool work had landed just before ex slept: its own work
+ * then waited while every executor slept (a run hung).  The exchange keeps
+ * the claim protocol (pool wake-ups go to another sleeper), the notify
+ * checks waiters whatever it finds.
+ */
+static void exec_kick(struct exec *ex)
+{
+	atomic_exchange_explicit(&ex->asleep, 0, memory_order_seq_cst);
+	ec_notify_after_rmw(&ex->ec);
 }
 
 /* work for any executor of p: wake one that sleeps, if any */
@@ -117,7 +147,7 @@ static void exec_push(struct exec *ex, struct qitem *it)
 	}
 	inbox_push(ex, it);
 	if (ex->w->mode_threads)
-		exec_wake(ex);
+		exec_kick(ex);
 	/* process mode: sx_sched_submitted() decides who dispatches it */
 }
 
@@ -205,7 +235,7 @@ static void enqueue(struct task *t)
 	}
 	pthread_mutex_unlock(&w->group_lock);
 	for (i = 0; i < t->nr_members && w->mode_threads; i++)
-		exec_wake(&p->ex[t->members[i].target]);
+		exec_kick(&p->ex[t->members[i].target]);
 }
 
 /*
@@ -372,6 +402,7 @@ static void exec_wait(struct exec *ex)
 		atomic_fetch_add_explicit(&ex->pool->nsleep, 1, memory_order_seq_cst);
 		/* claimable from here; pairs with the CAS in exec_wake() */
 		atomic_store_explicit(&ex->asleep, 1, memory_order_seq_cst);
+		RACE_WINDOW();	/* a claim may land before we announce ourselves */
 		key = ec_prepare(&ex->ec);
 		if (exec_has_work(ex)) {
 			ec_cancel(&ex->ec);
@@ -977,8 +1008,20 @@ void sx_sched_catch_up(struct simpler_worker *w)
 void sx_sched_present(struct simpler_worker *w)
 {
 	sched_beat(w);
-	if (!atomic_load_explicit(&w->pshared->helping, memory_order_relaxed))
-		atomic_store_explicit(&w->pshared->helping, 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&w->pshared->helping, memory_order_relaxed))
+		return;
+	atomic_store_explicit(&w->pshared->helping, 1, memory_order_seq_cst);
+	/*
+	 * A dispatcher thread on duty that fell asleep while nobody helped
+	 * sleeps without a timer, and children stop waking it now that we
+	 * help: it must stand by instead, or it sleeps through our going away
+	 * (a chain then waited for the orchestrator's return, 5 s in a test).
+	 * Off duty it needs nothing: disp_duty() wakes it when work waits.
+	 * seq_cst store, then the waiter check: a Dekker pair with its
+	 * ec_prepare() and re-check of helping (disp_main()).
+	 */
+	if (atomic_load_explicit(&w->pshared->duty, memory_order_seq_cst))
+		ec_notify(&w->pshared->disp_ec);
 }
 
 void sx_sched_submitted(struct simpler_worker *w, bool ready)

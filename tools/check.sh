@@ -61,6 +61,9 @@ stage host-threads env SIMPLER_TEST_MODE=threads \
 # confined to one CPU (as a cpuset can leave a service): every wait yields instead of spinning
 stage host-one-cpu env SIMPLER_TEST_MODE=process SIMPLER_TEST_HOSTMEM=shm \
 	taskset -c "$(first_cpu)" tests/host/run.sh $(ls build/tests/test_* | grep -v test_scale)
+# the scheduler's lost-wake-up windows widened: a wake-up lost there hangs a run
+stage host-race env SIMPLER_TEST_MODE=threads SIMPLER_STRESS_SECONDS=10 \
+	tests/host/run.sh build/race/tests/test_sched
 stage host-asan env SIMPLER_TEST_MODE=process tests/host/run.sh build/asan/tests/test_*
 stage host-tsan env SIMPLER_TEST_MODE=threads TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 	tests/host/run.sh $(ls build/tsan/tests/test_* | grep -v "test_proc\|test_hostmem")

@@ -597,7 +597,13 @@ TEST(work_goes_on_while_the_orchestration_function_is_away)
 	int rep;
 
 	simpler_register(w, "link", k_link);
-	for (rep = 0; rep < 3; rep++) {
+	for (rep = 0; rep < 8; rep++) {
+		/*
+		 * Between runs the dispatcher thread falls asleep; the next run
+		 * must still get it back when the orchestrator goes away (it
+		 * slept through that when the last run left it on duty).
+		 */
+		sleep_ms(rep % 2 ? 20 : 0);
 		out[0] = 0;
 		CHECK_OK(simpler_run(w, orch_away, &took), w);
 		CHECK_EQ(out[0], CHAIN);

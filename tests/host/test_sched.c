@@ -420,4 +420,55 @@ TEST(task_for_any_chip_starts_on_the_idle_chip)
 	simpler_worker_destroy(W);
 }
 
+static int k_nop(const struct simpler_kernel_args *a)
+{
+	return 0;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* independent tasks, alternately for any chip and for a named one */
+static int orch_mixed(struct simpler_orch *o, void *arg)
+{
+	int nchips = simpler_worker_nr_chips(simpler_orch_worker(o)), cid = *(int *)arg, i, r;
+
+	for (i = 0; i < 64; i++) {
+		SIMPLER_OPTS(simpler_submit_opts, so, .worker = i % 2 ? (i / 2) % nchips : -1);
+
+		r = simpler_submit(o, cid, NULL, &so);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/*
+ * Work named for a chip wakes that chip even when a wake-up for work of
+ * the pool claimed it a moment before it slept (it slept on with its own
+ * work queued, and the run never ended).  Executors that sleep at once
+ * (spin_us 1) make the race frequent; a lost wake-up hangs a run, which the
+ * harness's timeout turns into a failure.
+ */
+TEST_TIMEOUT(named_work_wakes_its_chip_after_a_pool_wake_up, 300)
+{
+	TEST_OPTS(o, .nr_chips = 4, .flags = test_mode_flags(), .spin_us = 1);
+	const char *env = getenv("SIMPLER_STRESS_SECONDS");
+	double t0 = now_s(), secs = env ? atof(env) : 2;
+	struct simpler_worker *w = NULL;
+	int cid, runs;
+
+	CHECK_EQ(simpler_worker_create(&o, &w), 0);
+	cid = simpler_register(w, "nop", k_nop);
+	for (runs = 0; now_s() - t0 < secs; runs++)
+		CHECK_OK(simpler_run(w, orch_mixed, &cid), w);
+	printf("# %d runs of 64 mixed tasks in %.1f s\n", runs, now_s() - t0);
+	simpler_worker_destroy(w);
+}
+
 TEST_MAIN()
