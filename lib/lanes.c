@@ -44,15 +44,14 @@ static void frame_fill(struct simpler_worker *w, struct mb_task *f, struct qitem
 	f->block_dim = t->block_dim;
 	f->nr_tensors = mb->nt;
 	f->nr_scalars = mb->ns;
+	/* reg[] only when some tensor needs it: its lines then stay with the child */
+	f->has_reg = t->has_reg;
 	if (mb->nt) {
 		memcpy(f->tensors, &t->tensors[mb->t0], mb->nt * sizeof(*f->tensors));
 		memcpy(f->acc, &t->acc[mb->t0], mb->nt);
-		if (t->has_reg) {
-			/* the child makes them its own (chip/hostmap.h) */
+		/* the child makes them its own (chip/hostmap.h) */
+		if (t->has_reg)
 			memcpy(f->reg, &t->reg[mb->t0], mb->nt * sizeof(*f->reg));
-		} else {
-			memset(f->reg, 0, mb->nt * sizeof(*f->reg));
-		}
 	}
 	if (mb->ns)
 		memcpy(f->scalars, &t->scalars[mb->s0], mb->ns * sizeof(*f->scalars));

@@ -52,9 +52,11 @@ struct mb_task {
 	int32_t ran_on;			/* pool ring: the slot of the process that ran it */
 	int32_t callable;
 	uint32_t block_dim, nr_tensors, nr_scalars;
+	uint32_t has_reg;		/* reg[] is set (else not even read) */
 	struct simpler_tensor tensors[SIMPLER_MAX_TENSORS];
 	uint8_t acc[SIMPLER_MAX_TENSORS];
-	uint64_t reg[SIMPLER_MAX_TENSORS];	/* simpler.ko handle of a registered buffer, or 0 */
+	/* per tensor of a registered buffer: see chip/hostmap.h; 0 for the others */
+	uint64_t reg[SIMPLER_MAX_TENSORS];
 	uint64_t scalars[SIMPLER_MAX_SCALARS];
 	/* result */
 	int32_t err;

@@ -104,7 +104,8 @@ static void serve_task(struct child *c, struct mb_task *t)
 		return;
 	}
 	/* host tensors inside registered buffers: this process's view of them */
-	ret = sx_hostmap_translate(&c->hm, t->tensors, t->reg, t->nr_tensors, why, sizeof(why));
+	ret = t->has_reg ? sx_hostmap_translate(&c->hm, t->tensors, t->reg, t->nr_tensors, why,
+						sizeof(why)) : 0;
 	if (ret) {
 		t->err = ret;
 		snprintf(t->msg, sizeof(t->msg), "%s: kernel '%s' (task #%" PRIu64 "): %s", c->tag,
