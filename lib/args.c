@@ -90,10 +90,10 @@ SIMPLER_API int simpler_args_add_scalar(struct simpler_args *a, uint64_t v)
 
 SIMPLER_API int simpler_args_nr_tensors(const struct simpler_args *a)
 {
-	return a ? (int)a->nr_tensors : -EINVAL;
+	return a ? (int)a->nr_tensors : sx_errf(NULL, -EINVAL, "args_nr_tensors: NULL args");
 }
 
 SIMPLER_API int simpler_args_nr_scalars(const struct simpler_args *a)
 {
-	return a ? (int)a->nr_scalars : -EINVAL;
+	return a ? (int)a->nr_scalars : sx_errf(NULL, -EINVAL, "args_nr_scalars: NULL args");
 }

@@ -229,7 +229,12 @@ SIMPLER_API void *simpler_orch_alloc(struct simpler_orch *o, size_t nbytes)
 
 SIMPLER_API struct simpler_worker *simpler_orch_worker(struct simpler_orch *o)
 {
-	return o ? o->w : NULL;
+	if (!o) {
+		werr(NULL, -EINVAL, "orch_worker: NULL orch");
+		errno = EINVAL;
+		return NULL;
+	}
+	return o->w;
 }
 
 /* ---- dependencies ---- */
@@ -642,13 +647,14 @@ void sx_orch_free_all(struct simpler_worker *w)
 
 SIMPLER_API int simpler_run(struct simpler_worker *w, simpler_orch_fn fn, void *arg)
 {
-	struct simpler_orch *o = &w->orch;
+	struct simpler_orch *o;
 	struct failure *f;
 	bool expected = false;
 	int ret;
 
 	if (!w)
 		return werr(NULL, -EINVAL, "simpler_run: NULL worker");
+	o = &w->orch;
 	if (!fn)
 		return werr(w, -EINVAL, "simpler_run: NULL orchestration function");
 	/* acquire: pairs with the release store that ended the last run: its teardown is seen */

@@ -572,5 +572,10 @@ SIMPLER_API int simpler_copy_from(struct simpler_worker *w, int chip, void *dst,
 
 SIMPLER_API const char *simpler_worker_hostmem(const struct simpler_worker *w)
 {
-	return w ? sx_hostmem_name(w) : NULL;
+	if (!w) {
+		werr(NULL, -EINVAL, "worker_hostmem: NULL worker");
+		errno = EINVAL;
+		return NULL;
+	}
+	return sx_hostmem_name(w);
 }

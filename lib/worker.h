@@ -44,6 +44,7 @@
 #define DEFAULT_COMM_TIMEOUT_MS	10000
 #define DEFAULT_MIRROR_SIZE	((uint64_t)16 << 30)
 
+_Static_assert(2 * MAX_EXECS <= MAX_PROCS, "every chip and sub has a slot in the chip env");
 
 /* set w's message (the thread's last message when w is NULL); returns err */
 #define werr(w, err, ...) sx_errf(worker_errbuf(w), (err), __VA_ARGS__)

@@ -119,6 +119,7 @@ struct simpler_args;
 
 /* an empty argument list; NULL and errno ENOMEM on failure */
 SIMPLER_API struct simpler_args *simpler_args_new(void);
+/* free a (NULL: nothing); a submit copied what it needed, so any time after it */
 SIMPLER_API void simpler_args_free(struct simpler_args *a);
 /* drop every tensor and scalar, keep the allocation */
 SIMPLER_API void simpler_args_reset(struct simpler_args *a);
@@ -132,6 +133,7 @@ SIMPLER_API int simpler_args_add_tensor(struct simpler_args *a, const struct sim
 					enum simpler_access acc);
 /* append a scalar: its index, -E2BIG past 128 (remembered like a refused tensor) */
 SIMPLER_API int simpler_args_add_scalar(struct simpler_args *a, uint64_t v);
+/* how many tensors (scalars) a holds; -EINVAL for a NULL a */
 SIMPLER_API int simpler_args_nr_tensors(const struct simpler_args *a);
 SIMPLER_API int simpler_args_nr_scalars(const struct simpler_args *a);
 

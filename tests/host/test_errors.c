@@ -245,6 +245,14 @@ TEST(misuse_leaves_a_message)
 		  simpler_worker_errmsg(NULL));
 	CHECK_EQ(simpler_worker_nr_chips(NULL), -EINVAL);
 	CHECK(strstr(simpler_last_errmsg(), "NULL worker"));
+	errno = 0;
+	CHECK(simpler_worker_hostmem(NULL) == NULL);
+	CHECK_EQ(errno, EINVAL);
+	CHECK(strstr(simpler_last_errmsg(), "worker_hostmem: NULL worker"));
+	CHECK(simpler_orch_worker(NULL) == NULL);
+	CHECK(strstr(simpler_last_errmsg(), "orch_worker: NULL orch"));
+	CHECK_EQ(simpler_args_nr_tensors(NULL), -EINVAL);
+	CHECK(strstr(simpler_last_errmsg(), "args_nr_tensors: NULL args"));
 	/* an orch kept past its run */
 	CHECK_OK(simpler_run(W, orch_keep, &kept), W);
 	CHECK_EQ(simpler_submit(kept, cid, NULL, NULL), -EINVAL);
