@@ -30,22 +30,22 @@ void sx_sched_let_go(struct simpler_worker *w);
 		uint64_t __since = 0, __spin = 0;                                     \
 		unsigned __idle = 0;                                                  \
                                                                                       \
-		sx_sched_present(w);                                                     \
+		sx_sched_present(w);                                                  \
 		while (!(cond)) {                                                     \
 			sched_beat(w);                                                \
-			if (sx_sched_help(w)) {                                          \
+			if (sx_sched_help(w)) {                                       \
 				__idle = 0;                                           \
 			} else if (++__idle % 32) {                                   \
 				cpu_relax();                                          \
 			} else if (__idle == 32) {                                    \
 				__since = now_ns();  /* idle from here */             \
-				__spin = sx_sched_spin_ns(w);                            \
+				__spin = sx_sched_spin_ns(w);                         \
 			} else if (now_ns() - __since >= __spin) {                    \
 				break;                                                \
 			}                                                             \
 		}                                                                     \
 		if ((leave) || !(cond))                                               \
-			sx_sched_let_go(w);                                              \
+			sx_sched_let_go(w);                                           \
 	} while (0)
 /* the orchestrator is here and dispatches itself: the dispatcher thread stands by */
 void sx_sched_present(struct simpler_worker *w);
