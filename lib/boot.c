@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/mapsnap.h"
 #include "boot.h"
 #include "worker.h"
-#include "base/mapsnap.h"
 
 static int bfail(struct simpler_worker *w, int chip, int err, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

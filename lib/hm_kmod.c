@@ -14,7 +14,7 @@
 
 #include "base/kmod.h"
 #include "hm.h"
-#include "proc.h"
+#include "lanes.h"
 #include "worker.h"
 
 static int kmod_register(struct hostmem *h, uint64_t lo, uint64_t hi, uint64_t *kh)

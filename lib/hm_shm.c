@@ -18,7 +18,7 @@
 #include <linux/simpler.h>
 
 #include "hm.h"
-#include "proc.h"
+#include "lanes.h"
 #include "worker.h"
 
 /* drop slot's snapshot, unless another slot shares it */

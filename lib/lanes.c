@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "proc.h"
+#include "lanes.h"
 #include "mailbox.h"
 
 bool sx_lane_alive(struct simpler_worker *w, int slot)

@@ -26,8 +26,8 @@
 
 #include <stdint.h>
 
-#include "include/simpler.h"
 #include "base/sync.h"
+#include "include/simpler.h"
 
 #define MB_MSG		1024		/* error messages: at least 512 bytes, with where */
 #define MB_WINDOW	(1U << 20)	/* copy window for copy_to/copy_from chunks */

@@ -21,10 +21,10 @@
 #include "base/vec.h"
 #include "chip/bootstrap.h"
 #include "hostmem.h"
+#include "mailbox.h"
 #include "orch.h"
 #include "proc.h"
 #include "scheduler.h"
-#include "mailbox.h"
 #include "tensormap.h"
 
 /* the previous tenant of t is finished: drop what the orchestrator kept of it */

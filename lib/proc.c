@@ -22,8 +22,8 @@
 #include <unistd.h>
 
 #include "hostmem.h"
-#include "proc.h"
 #include "mailbox.h"
+#include "proc.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3

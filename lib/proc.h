@@ -1,37 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Chip and sub processes (proc.c) and the parent's side of their mailboxes
- * (lanes.c).
+ * Chip and sub processes (proc.c): forked with a READY/FAILED handshake,
+ * watched by a monitor thread, restarted at the next run when they die.
  */
 #ifndef SIMPLER_PROC_H
 #define SIMPLER_PROC_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
 #include "worker.h"
 
-/* proc.c: the processes */
 int sx_proc_create(struct simpler_worker *w);
 void sx_proc_destroy(struct simpler_worker *w);
 int sx_proc_respawn(struct simpler_worker *w);
-
-/* lanes.c: the dispatcher's side of a mailbox (sched.c runs it) */
-void sx_lane_post(struct exec *ex, struct qitem *it);
-void sx_lane_pool_post(struct simpler_worker *w, struct pool *p, unsigned i, struct qitem *it);
-bool sx_lane_pool_reap(struct simpler_worker *w, struct pool *p, unsigned i, struct qitem **it,
-		       struct exec **ran, struct failure **fail);
-bool sx_lane_pool_unpost(struct pool *p, unsigned i, struct qitem **it);
-bool sx_lane_reap(struct exec *ex, struct qitem **it, struct failure **f);
-bool sx_lane_reapable(struct exec *ex);
-struct failure *sx_lane_dead_failure(struct exec *ex, const struct task *t);
-/* a control command; the caller holds ex->ctl_lock */
-int sx_lane_ctl(struct exec *ex, uint32_t op, uint64_t a0, uint64_t a1, uint64_t *r0, char *msg,
-		size_t len);
-/* every live process drops its mapping of simpler.ko handle kh */
-void sx_lane_unmap_all(struct simpler_worker *w, uint64_t kh);
-/* is the process of slot running? */
-bool sx_lane_alive(struct simpler_worker *w, int slot);
 
 #endif /* SIMPLER_PROC_H */

@@ -30,9 +30,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "proc.h"
-#include "scheduler.h"
+#include "lanes.h"
 #include "mailbox.h"
+#include "scheduler.h"
 
 /* ---- queues ---- */
 

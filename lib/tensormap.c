@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "task.h"
 #include "base/itree.h"
+#include "task.h"
 #include "tensormap.h"
 
 struct tm_rec {

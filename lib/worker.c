@@ -18,10 +18,11 @@
 #include "base/arena.h"
 #include "boot.h"
 #include "hostmem.h"
+#include "lanes.h"
+#include "mailbox.h"
 #include "orch.h"
 #include "proc.h"
 #include "scheduler.h"
-#include "mailbox.h"
 #include "tensormap.h"
 
 SIMPLER_API unsigned simpler_version(void)

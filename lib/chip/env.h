@@ -12,8 +12,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "platform.h"
 #include "mailbox.h"
+#include "platform.h"
 
 #define MAX_PROCS 128		/* chips and subs of one worker */
 
