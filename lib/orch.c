@@ -314,6 +314,83 @@ static int check_target(struct simpler_worker *w, bool sub, int target)
 }
 
 /* copy member m's arguments into t; validates them */
+/* OUT, INOUT, OUT_EXISTING: the accesses that write and are ordered (NO_DEP is neither) */
+static bool writes_tracked(unsigned acc)
+{
+	return acc == SIMPLER_OUT || acc == SIMPLER_INOUT || acc == SIMPLER_OUT_EXISTING;
+}
+
+/* a written argument of one member: its bytes, in which address space */
+struct wrange {
+	uint64_t s, e;
+	uint32_t idx;
+	bool chip;		/* chip memory of the member's chip, else host memory */
+};
+
+static int wrange_cmp(const void *a, const void *b)
+{
+	const struct wrange *x = a, *y = b;
+
+	if (x->chip != y->chip)
+		return x->chip < y->chip ? -1 : 1;
+	return x->s < y->s ? -1 : x->s > y->s;
+}
+
+static bool wrange_overlap(const struct wrange *x, const struct wrange *y)
+{
+	return x->chip == y->chip && x->s < y->e && y->s < x->e;
+}
+
+/*
+ * Two arguments of one member may not write overlapping bytes (which one
+ * lands would depend on the kernel's order, and staging copies both back):
+ * refused with both named.  Pairwise for a few, sorted beyond.
+ */
+static int check_writes(struct simpler_worker *w, const struct task *t, uint32_t m,
+			const struct simpler_tensor *ts, const uint8_t *acc, uint32_t nt)
+{
+	struct wrange r[SIMPLER_MAX_TENSORS], *x = NULL, *y = NULL;
+	uint32_t i, j, n = 0;
+	char where[48] = "submit";
+
+	for (i = 0; i < nt; i++) {
+		uint64_t len = simpler_tensor_nbytes(&ts[i]);
+
+		if (writes_tracked(acc[i]) && len)
+			r[n++] = (struct wrange){ ts[i].addr, ts[i].addr + len, i,
+						  ts[i].child_memory != 0 };
+	}
+	if (n <= 16) {
+		for (i = 0; i < n && !x; i++)
+			for (j = i + 1; j < n && !x; j++)
+				if (wrange_overlap(&r[i], &r[j])) {
+					x = &r[i];
+					y = &r[j];
+				}
+	} else {
+		qsort(r, n, sizeof(*r), wrange_cmp);
+		for (i = 0; i + 1 < n && !x; i++)
+			if (wrange_overlap(&r[i], &r[i + 1])) {
+				x = &r[i];
+				y = &r[i + 1];
+			}
+	}
+	if (!x)
+		return 0;
+	if (x->idx > y->idx) {
+		struct wrange *z = x;
+
+		x = y;
+		y = z;
+	}
+	if (t->nr_members > 1)
+		snprintf(where, sizeof(where), "submit_group: member %u", m);
+	return werr(w, -EINVAL, "%s: tensors %u and %u write overlapping bytes of %s memory "
+		    "(0x%" PRIx64 "..0x%" PRIx64 " and 0x%" PRIx64 "..0x%" PRIx64 "): a task "
+		    "writes each byte through one argument only (pass it once, INOUT)", where,
+		    x->idx, y->idx, x->chip ? "chip" : "host", x->s, x->e, y->s, y->e);
+}
+
 static int add_member(struct simpler_worker *w, struct task *t, uint32_t m,
 		      const struct simpler_args *a, int target)
 {
@@ -329,6 +406,12 @@ static int add_member(struct simpler_worker *w, struct task *t, uint32_t m,
 		return werr(w, a->err, "%s: an argument was refused when it was added, so the "
 			    "task would run without it: %s (simpler_args_reset() the args and add "
 			    "valid ones)", where, a->why);
+	}
+	if (nt > 1) {
+		int ret = check_writes(w, t, m, a->tensors, a->acc, nt);
+
+		if (ret)
+			return ret;
 	}
 	if (t->nr_tensors + nt > t->cap_tensors) {
 		/* three arrays of one capacity: it grows only once all three did */

@@ -348,7 +348,9 @@ struct simpler_submit_opts {
  * of them writes (OUT, INOUT, OUT_EXISTING), B starts after A finished.
  * Nothing else is ordered.  The host is one address space; each chip's
  * memory (child_memory tensors) is another, and such a task must name its
- * chip (-EINVAL otherwise).  NO_DEP tensors are not tracked.
+ * chip (-EINVAL otherwise).  NO_DEP tensors are not tracked.  Two OUT, INOUT
+ * or OUT_EXISTING tensors of one task may not overlap (-EINVAL, both named);
+ * for a group this holds per member.
  *
  * If a task fails, every task that depends on it fails without running and
  * carries its message; independent tasks keep running.  After a failure in

@@ -164,7 +164,7 @@ TEST(child_memory_without_named_chip_rejected)
 static int orch_self(struct simpler_orch *o, void *arg)
 {
 	return probe_submit(o, cid, 0, 0, P_NONE, 0, 0, 3, ACC(X, 0, 64, SIMPLER_IN),
-			    ACC(X, 32, 64, SIMPLER_OUT), ACC(X, 0, 128, SIMPLER_INOUT));
+			    ACC(X, 32, 64, SIMPLER_IN), ACC(X, 0, 128, SIMPLER_INOUT));
 }
 
 TEST(task_never_depends_on_itself)

@@ -268,4 +268,69 @@ TEST(misuse_leaves_a_message)
 	simpler_worker_destroy(W);
 }
 
+static int k_none(const struct simpler_kernel_args *a)
+{
+	return 0;
+}
+
+/* args over X: (offset, bytes, access) triples */
+static struct simpler_args *xargs(int n, const int *spec)
+{
+	struct simpler_args *a = simpler_args_new();
+	int i;
+
+	for (i = 0; i < n; i++) {
+		struct simpler_tensor t = tbytes(X, (uint64_t)spec[3 * i], (uint32_t)spec[3 * i + 1]);
+
+		simpler_args_add_tensor(a, &t, (enum simpler_access)spec[3 * i + 2]);
+	}
+	return a;
+}
+
+static int orch_write_twice(struct simpler_orch *o, void *arg)
+{
+	static const int twice[] = { 0, 64, SIMPLER_IN, 0, 64, SIMPLER_OUT, 32, 64, SIMPLER_INOUT };
+	static const int fine[] = { 0, 64, SIMPLER_INOUT, 0, 128, SIMPLER_IN, 32, 64, SIMPLER_NO_DEP,
+				    64, 64, SIMPLER_OUT };
+	struct simpler_worker *w = simpler_orch_worker(o);
+	struct simpler_args *a = xargs(3, twice), *g[2];
+	int *res = arg, chips[2] = { 0, 1 }, none = simpler_callable(w, "none");
+
+	res[0] = simpler_submit(o, none, a, NULL);
+	res[1] = !!strstr(simpler_worker_errmsg(w), "submit: tensors 1 and 2 write overlapping "
+			  "bytes of host memory");
+	simpler_args_free(a);
+	/* reads, NO_DEP and a disjoint write beside one writer: fine */
+	a = xargs(4, fine);
+	res[2] = simpler_submit(o, none, a, NULL);
+	/* group members are not compared with each other, only within one */
+	g[0] = a;
+	g[1] = a;
+	res[3] = simpler_submit_group(o, none, g, 2, chips);
+	g[1] = xargs(3, twice);
+	res[4] = simpler_submit_group(o, none, g, 2, chips);
+	res[5] = !!strstr(simpler_worker_errmsg(w), "submit_group: member 1: tensors 1 and 2 "
+			  "write overlapping bytes");
+	simpler_args_free(a);
+	simpler_args_free(g[1]);
+	return 0;
+}
+
+/* two arguments of one task writing overlapping bytes are refused at submit, both named */
+TEST(overlapping_writes_of_one_task_are_refused)
+{
+	int res[6] = { 1, 0, -1, -1, 1, 0 };
+
+	setup(2);
+	CHECK(simpler_register(W, "none", k_none) >= 0);
+	CHECK_OK(simpler_run(W, orch_write_twice, res), W);
+	CHECK_EQ(res[0], -EINVAL);
+	CHECK_EQ(res[1], 1);
+	CHECK(res[2] >= 0);
+	CHECK(res[3] >= 0);
+	CHECK_EQ(res[4], -EINVAL);
+	CHECK_EQ(res[5], 1);
+	simpler_worker_destroy(W);
+}
+
 TEST_MAIN()

@@ -92,7 +92,7 @@ static void make_program(struct program *p, uint64_t seed)
 	static const int modes[] = { SIMPLER_IN, SIMPLER_IN, SIMPLER_OUT, SIMPLER_INOUT,
 				     SIMPLER_OUT_EXISTING };
 	uint64_t s = seed * 2654435761ULL + 1;
-	int i, j;
+	int i, j, k;
 
 	p->seed = seed;
 	p->ntasks = 8 + (int)(rnd(&s) % 56);
@@ -111,6 +111,12 @@ static void make_program(struct program *p, uint64_t seed)
 			if (t->arg[j].off + t->arg[j].len > BUFLEN)
 				t->arg[j].len = BUFLEN - t->arg[j].off;
 			t->arg[j].mode = modes[rnd(&s) % 5];
+			/* two arguments of one task never write the same byte (submit refuses it) */
+			for (k = 0; k < j && t->arg[j].mode != SIMPLER_IN; k++)
+				if (t->arg[k].mode != SIMPLER_IN && t->arg[k].buf == t->arg[j].buf &&
+				    t->arg[k].off < t->arg[j].off + t->arg[j].len &&
+				    t->arg[j].off < t->arg[k].off + t->arg[k].len)
+					t->arg[j].mode = SIMPLER_IN;
 		}
 	}
 }
