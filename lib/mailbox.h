@@ -151,6 +151,22 @@ static inline unsigned pr_claimed(struct pool_ring *r, int32_t slot)
 
 #define MAX_CALLABLES 1024
 
+/*
+ * Processes running a frame now (or about to: one is posted to them): own
+ * rings with frames not done, and claimed frames of the shared rings.  A
+ * hint for spin decisions: relaxed loads, read by the parent and children.
+ */
+static inline unsigned procs_running(struct proc_shared *ps, struct mailbox *const *mb, int n)
+{
+	unsigned busy = pr_claimed(&ps->ring[0], -1) + pr_claimed(&ps->ring[1], -1);
+	int i;
+
+	for (i = 0; i < n; i++)
+		busy += atomic_load_explicit(&mb[i]->posted, memory_order_relaxed) !=
+			atomic_load_explicit(&mb[i]->done, memory_order_relaxed);
+	return busy;
+}
+
 struct shared_callables {
 	_Atomic uint32_t count;		/* entries below it are complete (release) */
 	struct shared_callable v[MAX_CALLABLES];

@@ -838,17 +838,10 @@ static void baton_wait(struct simpler_worker *w)
 	}
 }
 
-/* processes of the worker running a frame now (or about to: one is posted to them) */
+/* processes of the worker running a frame now (mailbox.h) */
 static unsigned running_kids(struct simpler_worker *w)
 {
-	struct exec *ex;
-	unsigned n = pr_claimed(w->chips.ring, -1) + pr_claimed(w->subs.ring, -1);
-	int i;
-
-	for_each_exec(w, i, ex)
-		n += atomic_load_explicit(&ex->mb->done, memory_order_relaxed) !=
-		     atomic_load_explicit(&ex->posted, memory_order_relaxed);
-	return n;
+	return procs_running(w->pshared, w->env.mb, nslots(w));
 }
 
 #define LOAD_PERIOD_NS	5000000ULL

@@ -219,18 +219,12 @@ static int pool_claim(struct pool_ring *r, uint32_t slot)
 static bool may_spin(const struct chip_env *env)
 {
 	struct proc_shared *ps = env->ps;
-	unsigned busy = 0;
-	int i;
 
 	if (atomic_load_explicit(&ps->disp_ec.waiters, memory_order_relaxed) &&
 	    !atomic_load_explicit(&ps->helping, memory_order_relaxed))
 		return false;
-	/* busy: frames of their own rings not done, and claimed frames of the shared ones */
-	for (i = 0; i < env->nchips + env->nsubs; i++)
-		busy += atomic_load_explicit(&env->mb[i]->posted, memory_order_relaxed) !=
-			atomic_load_explicit(&env->mb[i]->done, memory_order_relaxed);
-	busy += pr_claimed(&ps->ring[0], -1) + pr_claimed(&ps->ring[1], -1);
-	return atomic_load_explicit(&ps->others, memory_order_relaxed) + busy + 2 <= ps->ncpus;
+	return atomic_load_explicit(&ps->others, memory_order_relaxed) +
+	       procs_running(ps, env->mb, env->nchips + env->nsubs) + 2 <= ps->ncpus;
 }
 
 /*
