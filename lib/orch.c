@@ -314,6 +314,15 @@ static int check_target(struct simpler_worker *w, bool sub, int target)
 }
 
 /* copy member m's arguments into t; validates them */
+/* how a message names member m of t: "submit", or "submit_group: member 2" */
+static void member_where(const struct task *t, uint32_t m, char *buf, size_t len)
+{
+	if (t->nr_members > 1)
+		snprintf(buf, len, "submit_group: member %u", m);
+	else
+		snprintf(buf, len, "submit");
+}
+
 /* OUT, INOUT, OUT_EXISTING: the accesses that write and are ordered (NO_DEP is neither) */
 static bool writes_tracked(unsigned acc)
 {
@@ -351,7 +360,7 @@ static int check_writes(struct simpler_worker *w, const struct task *t, uint32_t
 {
 	struct wrange r[SIMPLER_MAX_TENSORS], *x = NULL, *y = NULL;
 	uint32_t i, j, n = 0;
-	char where[48] = "submit";
+	char where[48];
 
 	for (i = 0; i < nt; i++) {
 		uint64_t len = simpler_tensor_nbytes(&ts[i]);
@@ -383,8 +392,7 @@ static int check_writes(struct simpler_worker *w, const struct task *t, uint32_t
 		x = y;
 		y = z;
 	}
-	if (t->nr_members > 1)
-		snprintf(where, sizeof(where), "submit_group: member %u", m);
+	member_where(t, m, where, sizeof(where));
 	return werr(w, -EINVAL, "%s: tensors %u and %u write overlapping bytes of %s memory "
 		    "(0x%" PRIx64 "..0x%" PRIx64 " and 0x%" PRIx64 "..0x%" PRIx64 "): a task "
 		    "writes each byte through one argument only (pass it once, INOUT)", where,
@@ -399,10 +407,9 @@ static int add_member(struct simpler_worker *w, struct task *t, uint32_t m,
 
 	/* simpler_args_add_* validated every tensor; a refused one poisons the args */
 	if (unlikely(a && a->err)) {
-		char where[48] = "submit";
+		char where[48];
 
-		if (t->nr_members > 1)
-			snprintf(where, sizeof(where), "submit_group: member %u", m);
+		member_where(t, m, where, sizeof(where));
 		return werr(w, a->err, "%s: an argument was refused when it was added, so the "
 			    "task would run without it: %s (simpler_args_reset() the args and add "
 			    "valid ones)", where, a->why);
