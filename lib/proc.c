@@ -239,7 +239,7 @@ static void env_fill(struct simpler_worker *w)
 	env->pcfg = w->pcfg;
 	env->caps = w->caps;
 	env->spin_ns = w->spin_ns;
-	env->bind = !(w->flags & SIMPLER_WORKER_NO_BIND) && w->chips.n <= w->ncpus;
+	env->bind = worker_binds_chips(w);
 	env->nchips = w->chips.n;
 	env->nsubs = w->subs.n;
 	env->ctab = w->ctab;

@@ -517,8 +517,8 @@ static void *exec_main(void *arg)
 
 	snprintf(name, sizeof(name), "simpler-%s%d", ex->pool->chips ? "chip" : "sub", ex->index);
 	pthread_setname_np(pthread_self(), name);
-	if (ex->pool->chips)
-		sched_bind_chip(ex->w, ex->index);
+	if (ex->pool->chips && worker_binds_chips(ex->w))
+		sync_bind_nth(ex->index);
 
 	while ((it = exec_next(ex)))
 		run_item(ex, it);

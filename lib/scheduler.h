@@ -56,12 +56,6 @@ static inline void sched_beat(struct simpler_worker *w)
 			      memory_order_relaxed);
 }
 bool sx_sched_help(struct simpler_worker *w);
-/* chip i goes onto the i-th usable CPU, unless there are more chips than CPUs or NO_BIND */
-static inline void sched_bind_chip(const struct simpler_worker *w, int i)
-{
-	if (!(w->flags & SIMPLER_WORKER_NO_BIND) && w->chips.n <= w->ncpus)
-		sync_bind_nth(i);
-}
 /*
  * How long a dispatching party (the orchestrator, the dispatcher thread)
  * may spin for completions before it sleeps: 0 when tasks take longer than

@@ -172,6 +172,12 @@ static inline uint64_t pass_clock(struct simpler_worker *w)
 	return w->pass_ns;
 }
 
+/* chip i goes onto the i-th usable CPU, unless there are more chips than CPUs or NO_BIND */
+static inline bool worker_binds_chips(const struct simpler_worker *w)
+{
+	return !(w->flags & SIMPLER_WORKER_NO_BIND) && w->chips.n <= w->ncpus;
+}
+
 /* for tests (not exported): processes forked by the library so far */
 extern _Atomic unsigned long sx_forks;
 
