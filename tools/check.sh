@@ -5,6 +5,8 @@ set -u
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 total_pass=0 total_fail=0 total_skip=0
+failures=$(mktemp)
+trap 'rm -f "$failures"' EXIT
 
 stage() {	# stage NAME COMMAND...: run a runner, fold its summary into the totals
 	local name=$1 log line p f s
@@ -12,10 +14,12 @@ stage() {	# stage NAME COMMAND...: run a runner, fold its summary into the total
 	echo "=== $name"
 	log=$(mktemp)
 	"$@" 2>&1 | tee "$log"
+	# the failures again at the end, where a reader of the log's tail looks
+	grep -E '^(FAIL|not ok |KERNEL: |CONSOLE: |  \| )' "$log" | head -n 40 | sed "s/^/$name: /" >>"$failures"
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
 	rm -f "$log"
 	if [ -z "$line" ]; then
-		echo "=== $name: no summary line (counted as 1 failure)"
+		echo "=== $name: no summary line (counted as 1 failure)" | tee -a "$failures"
 		total_fail=$((total_fail + 1))
 		return
 	fi
@@ -76,6 +80,10 @@ stage demo demo
 stage ksft-intree tests/kselftest/intree-check.sh
 stage vm tools/vmtest.sh
 stage vm-debug tools/vmtest.sh --debug
+if [ -s "$failures" ]; then
+	echo "=== failures"
+	cat "$failures"
+fi
 echo "=== total"
 echo "$total_pass passed, $total_fail failed, $total_skip skipped"
 [ $total_fail = 0 ]

@@ -199,13 +199,21 @@ indmesg {
 	}
 	next
 }
-/^# simpler-vm: begin / { finish_prog(); cur = $4; plan[cur] = -1; seen[cur] = 0; rc = 0; next }
+/^# simpler-vm: begin / { finish_prog(); cur = $4; plan[cur] = -1; seen[cur] = 0; rc = 0; nd = 0; next }
 /^# simpler-vm: end / { split($0, a, "rc="); rc = a[2] + 0; finish_prog(); next }
 mode == "bench" { next }
 cur != "" && /^1\.\.[0-9]+/ { plan[cur] = substr($1, 4) + 0; next }
-cur != "" && /^ok [0-9]+ # SKIP/ { skip++; seen[cur]++; next }
-cur != "" && /^ok [0-9]+/ { pass++; seen[cur]++; next }
-cur != "" && /^not ok [0-9]+/ { fail++; seen[cur]++; progfail[cur]++; print "FAIL: " cur ": " $0; next }
+cur != "" && /^ok [0-9]+ # SKIP/ { skip++; seen[cur]++; nd = 0; next }
+cur != "" && /^ok [0-9]+/ { pass++; seen[cur]++; nd = 0; next }
+cur != "" && /^not ok [0-9]+/ {
+	fail++; seen[cur]++; progfail[cur]++
+	print "FAIL: " cur ": " $0
+	# what the test said before it failed (the seed, the first violation)
+	for (i = (nd > 12 ? nd - 12 : 0); i < nd; i++) print "  | " diag[i % 12]
+	nd = 0
+	next
+}
+cur != "" && /^# / && !/^# *(RUN|OK) / { diag[nd % 12] = $0; nd++; next }
 END {
 	if (cur != "") { printf "FAIL: %s did not finish (VM died or timed out)\n", cur; fail++; cur = "" }
 	if (!dmesg_done) { print "FAIL: the VM did not reach its final kernel-log dump"; fail++ }
