@@ -46,12 +46,15 @@ static void frame_fill(struct simpler_worker *w, struct mb_task *f, struct qitem
 	f->nr_scalars = mb->ns;
 	/* reg[] only when some tensor needs it: its lines then stay with the child */
 	f->has_reg = t->has_reg;
+	f->has_views = t->has_views;
 	if (mb->nt) {
 		memcpy(f->tensors, &t->tensors[mb->t0], mb->nt * sizeof(*f->tensors));
 		memcpy(f->acc, &t->acc[mb->t0], mb->nt);
 		/* the child makes them its own (chip/hostmap.h) */
 		if (t->has_reg)
 			memcpy(f->reg, &t->reg[mb->t0], mb->nt * sizeof(*f->reg));
+		if (t->has_views)
+			memcpy(f->strides, &t->strides[mb->t0], mb->nt * sizeof(*f->strides));
 	}
 	if (mb->ns)
 		memcpy(f->scalars, &t->scalars[mb->s0], mb->ns * sizeof(*f->scalars));

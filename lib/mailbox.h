@@ -53,6 +53,7 @@ struct mb_task {
 	int32_t callable;
 	uint32_t block_dim, nr_tensors, nr_scalars;
 	uint32_t has_reg;		/* reg[] is set (else not even read) */
+	uint32_t has_views;		/* strides[] is set (else not even read) */
 	struct simpler_tensor tensors[SIMPLER_MAX_TENSORS];
 	uint8_t acc[SIMPLER_MAX_TENSORS];
 	/* per tensor of a registered buffer: see chip/hostmap.h; 0 for the others */
@@ -62,6 +63,8 @@ struct mb_task {
 	int32_t err;
 	uint64_t staged;
 	char msg[MB_MSG];
+	/* per tensor: a view's strides, [0] == 0 for a plain tensor (the task's) */
+	uint64_t strides[SIMPLER_MAX_TENSORS][SIMPLER_MAX_DIMS];
 };
 
 struct mb_ctl {

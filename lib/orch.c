@@ -18,6 +18,7 @@
 
 #include "args.h"
 #include "base/arena.h"
+#include "base/tensor.h"
 #include "base/vec.h"
 #include "chip/bootstrap.h"
 #include "hostmem.h"
@@ -313,7 +314,6 @@ static int check_target(struct simpler_worker *w, bool sub, int target)
 	return 0;
 }
 
-/* copy member m's arguments into t; validates them */
 /* how a message names member m of t: "submit", or "submit_group: member 2" */
 static void member_where(const struct task *t, uint32_t m, char *buf, size_t len)
 {
@@ -329,11 +329,12 @@ static bool writes_tracked(unsigned acc)
 	return acc == SIMPLER_OUT || acc == SIMPLER_INOUT || acc == SIMPLER_OUT_EXISTING;
 }
 
-/* a written argument of one member: its bytes, in which address space */
+/* a written argument of one member: its span, in which address space */
 struct wrange {
 	uint64_t s, e;
 	uint32_t idx;
 	bool chip;		/* chip memory of the member's chip, else host memory */
+	const uint64_t *strides;	/* a view's, else NULL */
 };
 
 static int wrange_cmp(const void *a, const void *b)
@@ -345,44 +346,60 @@ static int wrange_cmp(const void *a, const void *b)
 	return x->s < y->s ? -1 : x->s > y->s;
 }
 
-static bool wrange_overlap(const struct wrange *x, const struct wrange *y)
+/* do two written arguments share a byte?  Views interleave without sharing one */
+static bool wrange_overlap(const struct simpler_tensor *ts, const struct wrange *x,
+			   const struct wrange *y)
 {
-	return x->chip == y->chip && x->s < y->e && y->s < x->e;
+	struct sx_layout a, b;
+
+	if (x->chip != y->chip || x->s >= y->e || y->s >= x->e)
+		return false;
+	if (!x->strides && !y->strides)
+		return true;
+	sx_layout_of(&ts[x->idx], x->strides, &a);
+	sx_layout_of(&ts[y->idx], y->strides, &b);
+	return sx_layout_overlap(&a, x->s, &b, y->s) != 0;
 }
 
 /*
  * Two arguments of one member may not write overlapping bytes (which one
  * lands would depend on the kernel's order, and staging copies both back):
- * refused with both named.  Pairwise for a few, sorted beyond.
+ * refused with both named.  Pairwise for a few; beyond, sorted by start,
+ * each against the spans that begin inside its own.  strides: the views'
+ * (NULL: no views).
  */
 static int check_writes(struct simpler_worker *w, const struct task *t, uint32_t m,
-			const struct simpler_tensor *ts, const uint8_t *acc, uint32_t nt)
+			const struct simpler_tensor *ts, const uint8_t *acc,
+			const uint64_t (*strides)[SIMPLER_MAX_DIMS], uint32_t nt)
 {
 	struct wrange r[SIMPLER_MAX_TENSORS], *x = NULL, *y = NULL;
 	uint32_t i, j, n = 0;
 	char where[48];
 
 	for (i = 0; i < nt; i++) {
-		uint64_t len = simpler_tensor_nbytes(&ts[i]);
+		const uint64_t *st = strides && strides[i][0] ? strides[i] : NULL;
+		uint64_t len = sx_arg_span(&ts[i], st);
 
 		if (writes_tracked(acc[i]) && len)
 			r[n++] = (struct wrange){ ts[i].addr, ts[i].addr + len, i,
-						  ts[i].child_memory != 0 };
+						  ts[i].child_memory != 0, st };
 	}
 	if (n <= 16) {
 		for (i = 0; i < n && !x; i++)
 			for (j = i + 1; j < n && !x; j++)
-				if (wrange_overlap(&r[i], &r[j])) {
+				if (wrange_overlap(ts, &r[i], &r[j])) {
 					x = &r[i];
 					y = &r[j];
 				}
 	} else {
 		qsort(r, n, sizeof(*r), wrange_cmp);
 		for (i = 0; i + 1 < n && !x; i++)
-			if (wrange_overlap(&r[i], &r[i + 1])) {
-				x = &r[i];
-				y = &r[i + 1];
-			}
+			for (j = i + 1; j < n && !x && r[j].chip == r[i].chip &&
+				    r[j].s < r[i].e; j++)
+				if (wrange_overlap(ts, &r[i], &r[j])) {
+					x = &r[i];
+					y = &r[j];
+				}
 	}
 	if (!x)
 		return 0;
@@ -397,6 +414,31 @@ static int check_writes(struct simpler_worker *w, const struct task *t, uint32_t
 		    "(0x%" PRIx64 "..0x%" PRIx64 " and 0x%" PRIx64 "..0x%" PRIx64 "): a task "
 		    "writes each byte through one argument only (pass it once, INOUT)", where,
 		    x->idx, y->idx, x->chip ? "chip" : "host", x->s, x->e, y->s, y->e);
+}
+
+/*
+ * The strides of tensors [t0, t0 + nt) of t, from a: views keep theirs,
+ * plain tensors get [0] = 0.  Only tasks with a view carry strides at all.
+ */
+static int add_strides(struct simpler_worker *w, struct task *t, const struct simpler_args *a,
+		       uint32_t t0, uint32_t nt)
+{
+	uint32_t i;
+
+	if (VEC_RESERVE(t->strides, t0 + nt, t->cap_strides, 4))
+		return werr(w, -ENOMEM, "submit: out of memory");
+	if (!t->has_views) {
+		/* the first view of the task: the members before it had none */
+		for (i = 0; i < t0; i++)
+			t->strides[i][0] = 0;
+		t->has_views = true;
+	}
+	if (a && a->nr_views)
+		memcpy(t->strides[t0], a->strides, nt * sizeof(*t->strides));
+	else
+		for (i = t0; i < t0 + nt; i++)
+			t->strides[i][0] = 0;
+	return 0;
 }
 
 static int add_member(struct simpler_worker *w, struct task *t, uint32_t m,
@@ -415,7 +457,8 @@ static int add_member(struct simpler_worker *w, struct task *t, uint32_t m,
 			    "valid ones)", where, a->why);
 	}
 	if (nt > 1) {
-		int ret = check_writes(w, t, m, a->tensors, a->acc, nt);
+		int ret = check_writes(w, t, m, a->tensors, a->acc,
+				       a->nr_views ? a->strides : NULL, nt);
 
 		if (ret)
 			return ret;
@@ -441,6 +484,12 @@ static int add_member(struct simpler_worker *w, struct task *t, uint32_t m,
 		memcpy(&t->tensors[mb->t0], a->tensors, nt * sizeof(*t->tensors));
 		memcpy(&t->acc[mb->t0], a->acc, nt);
 	}
+	if ((a && a->nr_views) || t->has_views) {
+		int ret = add_strides(w, t, a, mb->t0, nt);
+
+		if (ret)
+			return ret;
+	}
 	if (ns)
 		memcpy(&t->scalars[mb->s0], a->scalars, ns * sizeof(*t->scalars));
 	t->nr_tensors += nt;
@@ -462,7 +511,8 @@ static int add_member(struct simpler_worker *w, struct task *t, uint32_t m,
 		}
 		/* another process runs it: the host memory must be visible there */
 		if (!w->mode_threads) {
-			ret = sx_hostmem_submit(w, x, t->acc[mb->t0 + i], i, &t->reg[mb->t0 + i]);
+			ret = sx_hostmem_submit(w, x, task_strides(t, mb->t0 + i),
+						t->acc[mb->t0 + i], i, &t->reg[mb->t0 + i]);
 			if (ret)
 				return ret;
 			t->has_reg |= t->reg[mb->t0 + i] != 0;
@@ -489,19 +539,24 @@ static int track(struct simpler_worker *w, struct task *t)
 
 		for (i = mb->t0; i < mb->t0 + mb->nt; i++) {
 			const struct simpler_tensor *ts = &t->tensors[i];
+			const uint64_t *st = task_strides(t, i);
+			struct sx_layout lay;
 			uint32_t space = 0;
 
 			if (t->acc[i] == SIMPLER_NO_DEP)
 				continue;
-			nbytes = simpler_tensor_nbytes(ts);
+			if (st)
+				sx_layout_of(ts, st, &lay);
+			nbytes = st ? sx_layout_span(&lay) : simpler_tensor_nbytes(ts);
 			if (!nbytes)
 				continue;
 			/* chip memory is per chip; comm windows are one space for all */
 			if (ts->child_memory &&
 			    !(w->boot && boot_in_windows(w->boot, ts->addr, nbytes)))
 				space = 1 + (uint32_t)mb->target;
-			ret = sx_tm_access(w->tm, t, &t->refs[t->nr_refs], space, ts->addr,
-					   ts->addr + nbytes, t->acc[i], wire, &x);
+			ret = sx_tm_access_layout(w->tm, t, &t->refs[t->nr_refs], space, ts->addr,
+						  ts->addr + nbytes, st && lay.nd ? &lay : NULL,
+						  t->acc[i], wire, &x);
 			if (ret < 0)
 				return werr(w, ret, "submit: out of memory in the TensorMap");
 			t->nr_refs++;
@@ -586,6 +641,7 @@ static struct task *task_begin(struct simpler_worker *w, int callable, uint32_t 
 	t->block_dim = 1;
 	t->sub = false;
 	t->has_reg = false;
+	t->has_views = false;
 	atomic_store_explicit(&t->state, TS_BUILDING, memory_order_relaxed);
 	atomic_store_explicit(&t->pending, 1, memory_order_relaxed);
 	atomic_store_explicit(&t->fanout, NULL, memory_order_relaxed);

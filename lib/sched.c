@@ -460,6 +460,8 @@ static struct failure *exec_local(struct exec *ex, struct task *t, uint32_t m)
 		.tensors = &t->tensors[mb->t0],
 		.acc = &t->acc[mb->t0],
 		.scalars = &t->scalars[mb->s0],
+		.strides = t->has_views ? (const uint64_t (*)[SIMPLER_MAX_DIMS])&t->strides[mb->t0] :
+					  NULL,
 	};
 	char msg[ERRMSG_LEN];
 	uint64_t staged;

@@ -71,6 +71,10 @@ struct task {
 	uint8_t *acc;			/* enum simpler_access per tensor */
 	uint32_t nr_tensors;
 	size_t cap_tensors;
+	/* per tensor while has_views: a view's strides; [0] == 0 for a plain tensor */
+	uint64_t (*strides)[SIMPLER_MAX_DIMS];
+	size_t cap_strides;
+	bool has_views;
 	uint64_t *reg;			/* per tensor: see sx_hostmem_submit() (process mode) */
 	bool has_reg;			/* some reg[] is not 0 */
 	uint64_t *scalars;
@@ -109,6 +113,12 @@ struct task {
 };
 
 #define EDGE_CLOSED ((struct edge *)1)
+
+/* tensor i's strides if it is a view, else NULL (a plain, row-major tensor) */
+static inline const uint64_t *task_strides(const struct task *t, uint32_t i)
+{
+	return t->has_views && t->strides[i][0] ? t->strides[i] : NULL;
+}
 
 /*
  * Poison consumer c with failure f (a reference is taken): the first poison

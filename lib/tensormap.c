@@ -11,17 +11,19 @@
 #include <string.h>
 
 #include "base/itree.h"
+#include "base/tensor.h"
 #include "task.h"
 #include "tensormap.h"
 
 struct tm_rec {
-	struct itree_node node;		/* [start, end) */
+	struct itree_node node;		/* [start, end): the span */
 	uint32_t space;
-	uint32_t overlaps;		/* other records overlapping this one */
+	uint32_t overlaps;		/* other records sharing a byte with this one */
 	uint32_t nref;			/* tm_refs pointing here */
 	struct task *writer;		/* last writer, NULL once released */
 	struct tm_ref *readers;		/* readers since that write */
 	struct tm_rec *free_next;
+	struct sx_layout lay;		/* lay.nd == 0: every byte of the span */
 };
 
 struct tensormap {
@@ -39,6 +41,8 @@ struct deps_ctx {
 	tm_dep_fn dep;
 	void *arg;
 	struct tm_rec *created;		/* counting overlaps for this new record */
+	uint64_t s, e;			/* the access: its span and layout (NULL: plain) */
+	const struct sx_layout *lay;
 };
 
 static inline uint64_t hash3(uint32_t space, uint64_t s, uint64_t e)
@@ -106,13 +110,16 @@ uint64_t sx_tm_records(const struct tensormap *tm)
 
 /* ---- hash ---- */
 
-static struct tm_rec *hash_find(struct tensormap *tm, uint32_t space, uint64_t s, uint64_t e)
+/* lay: NULL for a plain range */
+static struct tm_rec *hash_find(struct tensormap *tm, uint32_t space, uint64_t s, uint64_t e,
+				const struct sx_layout *lay)
 {
 	uint64_t i = hash3(space, s, e) & tm->mask;
 	struct tm_rec *r;
 
 	while ((r = tm->slots[i])) {
-		if (r->node.start == s && r->node.end == e && r->space == space)
+		if (r->node.start == s && r->node.end == e && r->space == space &&
+		    (lay ? sx_layout_same(&r->lay, lay) : !r->lay.nd))
 			return r;
 		i = (i + 1) & tm->mask;
 	}
@@ -171,22 +178,33 @@ static void hash_del(struct tensormap *tm, struct tm_rec *r)
 
 /* ---- records ---- */
 
-static int count_overlap(struct itree_node *n, void *arg)
+/* do records r and x, whose spans overlap, share a byte? */
+static inline bool recs_meet(const struct tm_rec *r, const struct tm_rec *x)
 {
-	struct tm_rec *r = (struct tm_rec *)n, *self = arg;
+	return !(r->lay.nd | x->lay.nd) ||
+	       sx_layout_overlap(&r->lay, r->node.start, &x->lay, x->node.start) != 0;
+}
 
-	if (r != self) {
-		r->overlaps++;
-		self->overlaps++;
+/* does r share a byte with the access of c (their spans overlap)? */
+static inline bool rec_meets(const struct tm_rec *r, const struct deps_ctx *c)
+{
+	struct sx_layout plain;
+
+	if (!c->lay) {
+		if (!r->lay.nd)
+			return true;
+		plain.nd = 0;
+		plain.run = c->e - c->s;
+		return sx_layout_overlap(&r->lay, r->node.start, &plain, c->s) != 0;
 	}
-	return 0;
+	return sx_layout_overlap(&r->lay, r->node.start, c->lay, c->s) != 0;
 }
 
 static int uncount_overlap(struct itree_node *n, void *arg)
 {
-	struct tm_rec *r = (struct tm_rec *)n;
+	struct tm_rec *r = (struct tm_rec *)n, *self = arg;
 
-	if (r != arg)
+	if (r != self && recs_meet(r, self))
 		r->overlaps--;
 	return 0;
 }
@@ -209,6 +227,10 @@ static struct tm_rec *rec_create(struct tensormap *tm, uint32_t space, uint64_t 
 	r->node.start = s;
 	r->node.end = e;
 	r->space = space;
+	if (c->lay)
+		r->lay = *c->lay;
+	else
+		r->lay.run = e - s;
 	c->created = r;
 	sx_itree_query(&tm->trees[space], s, e, create_cb, c);
 	sx_itree_insert(&tm->trees[space], &r->node);
@@ -266,29 +288,46 @@ static void deps_on(struct tm_rec *r, const struct deps_ctx *c)
 
 static int deps_cb(struct itree_node *n, void *arg)
 {
-	deps_on((struct tm_rec *)n, arg);
+	struct deps_ctx *c = arg;
+
+	if (rec_meets((struct tm_rec *)n, c))
+		deps_on((struct tm_rec *)n, c);
 	return 0;
 }
 
 static int create_cb(struct itree_node *n, void *arg)
 {
 	struct deps_ctx *c = arg;
+	struct tm_rec *r = (struct tm_rec *)n;
 
-	count_overlap(n, c->created);
-	deps_on((struct tm_rec *)n, c);
+	if (r != c->created && rec_meets(r, c)) {
+		r->overlaps++;
+		c->created->overlaps++;
+		deps_on(r, c);
+	}
 	return 0;
 }
 
 int sx_tm_access(struct tensormap *tm, struct task *t, struct tm_ref *ref, uint32_t space,
 		 uint64_t s, uint64_t e, unsigned acc, tm_dep_fn dep, void *arg)
 {
+	return sx_tm_access_layout(tm, t, ref, space, s, e, NULL, acc, dep, arg);
+}
+
+int sx_tm_access_layout(struct tensormap *tm, struct task *t, struct tm_ref *ref, uint32_t space,
+			uint64_t s, uint64_t e, const struct sx_layout *lay, unsigned acc,
+			tm_dep_fn dep, void *arg)
+{
 	struct deps_ctx c = {
 		.t = t,
 		.writes = acc != SIMPLER_IN,
 		.dep = dep,
 		.arg = arg,
+		.s = s,
+		.e = e,
+		.lay = lay && lay->nd ? lay : NULL,
 	};
-	struct tm_rec *r = hash_find(tm, space, s, e);
+	struct tm_rec *r = hash_find(tm, space, s, e, c.lay);
 	struct tm_ref *x, *next;
 	int fast;
 

@@ -4,9 +4,12 @@
  * tasks have touched, per address space (0: host; 1 + c: chip c memory).
  *
  * Each distinct range is a record holding its last writer and the readers
- * since that write.  An access to a range that overlaps no other record takes
+ * since that write.  A strided view is a record of its span and its layout
+ * (base/tensor.h): records overlap when they share a byte, decided exactly
+ * (sx_layout_overlap()), so disjoint tiles of one matrix, whose spans
+ * interleave, do not.  An access to a record that overlaps no other takes
  * the fast path: one hash lookup.  Otherwise every overlapping record is
- * found through an interval tree, so no edge is ever missed:
+ * found through an interval tree of spans, so no edge is ever missed:
  *   read  -> waits for writers (RAW)
  *   write -> waits for writers (WAW) and readers (WAR)
  * Edges to finished tasks are not made.  Registrations are dropped when the
@@ -18,6 +21,7 @@
 
 #include <stdint.h>
 
+struct sx_layout;
 struct task;
 struct tensormap;
 struct tm_rec;
@@ -43,6 +47,10 @@ void sx_tm_free(struct tensormap *tm);
  */
 int sx_tm_access(struct tensormap *tm, struct task *t, struct tm_ref *ref, uint32_t space,
 		 uint64_t s, uint64_t e, unsigned acc, tm_dep_fn dep, void *arg);
+/* the same for a view: [s, e) is its span, lay its layout (NULL: every byte, as above) */
+int sx_tm_access_layout(struct tensormap *tm, struct task *t, struct tm_ref *ref, uint32_t space,
+			uint64_t s, uint64_t e, const struct sx_layout *lay, unsigned acc,
+			tm_dep_fn dep, void *arg);
 /* drop the registration ref (the task's slot is being recycled) */
 void sx_tm_release(struct tensormap *tm, struct tm_ref *ref);
 /* live records, for tests of boundedness */

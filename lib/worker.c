@@ -154,6 +154,7 @@ static void worker_free(struct simpler_worker *w)
 		free(t->members);
 		free(t->tensors);
 		free(t->acc);
+		free(t->strides);
 		free(t->reg);
 		free(t->scalars);
 		free(t->refs);

@@ -119,6 +119,7 @@ static void serve_task(struct child *c, struct mb_task *t)
 	l.tensors = t->tensors;
 	l.acc = t->acc;
 	l.scalars = t->scalars;
+	l.strides = t->has_views ? (const uint64_t (*)[SIMPLER_MAX_DIMS])t->strides : NULL;
 	t->err = sx_chipside_launch(&c->cs, &l, t->msg, sizeof(t->msg), &t->staged);
 }
 

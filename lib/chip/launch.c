@@ -13,6 +13,7 @@
 
 #include "base/compiler.h"
 #include "base/errors.h"
+#include "base/tensor.h"
 #include "chip/bootstrap.h"
 #include "chip/launch.h"
 
@@ -29,6 +30,7 @@ struct exec_ctx {
 	char msg[ERRMSG_LEN / 2];
 	uint64_t staged[SIMPLER_MAX_TENSORS];	/* chip copy of a host tensor, or 0 */
 	struct simpler_tensor tensors[SIMPLER_MAX_TENSORS];
+	uint64_t strides[SIMPLER_MAX_TENSORS * SIMPLER_MAX_DIMS];	/* what the kernel sees */
 };
 
 int sx_chipside_init(struct chipside *cs, const struct simpler_platform_ops *plat,
@@ -90,6 +92,64 @@ static bool acc_writes(unsigned acc)
 	return acc != SIMPLER_IN;
 }
 
+/* tensor i's strides if it is a view, else NULL */
+static const uint64_t *launch_strides(const struct launch *l, uint32_t i)
+{
+	return l->strides && l->strides[i][0] ? l->strides[i] : NULL;
+}
+
+struct run_copy {
+	struct chipside *cs;
+	uint64_t host, chip;		/* the span's first byte on each side */
+	bool to_chip;
+	int ret;
+	char *err;
+	size_t len;
+};
+
+static void copy_run(uint64_t s, uint64_t len, void *arg)
+{
+	struct run_copy *c = arg;
+	uint64_t off = s - c->host;
+
+	if (c->ret)
+		return;
+	if (c->to_chip)
+		c->ret = c->cs->plat->copy_to(c->cs->chip, c->chip + off, (const void *)(uintptr_t)s,
+					      len, c->err, c->len);
+	else
+		c->ret = c->cs->plat->copy_from(c->cs->chip, (void *)(uintptr_t)s, c->chip + off,
+						len, c->err, c->len);
+}
+
+/*
+ * Copy the bytes of a host argument at host to or from its chip copy at
+ * chip: the span in one copy when the argument covers all of it, else run
+ * by run, so bytes between a view's runs, which other tasks may be writing,
+ * are never copied back over.  Returns 0 or the platform's error; *bytes
+ * grows by what was copied.
+ */
+static int stage_copy(struct chipside *cs, const struct sx_layout *lay, uint64_t host,
+		      uint64_t chip, bool to_chip, uint64_t *bytes, char *err, size_t len)
+{
+	struct run_copy c = { cs, host, chip, to_chip, 0, err, len };
+	uint64_t n = lay->run;
+	uint32_t d;
+
+	if (!lay->nd) {
+		*bytes += lay->run;
+		return to_chip ? cs->plat->copy_to(cs->chip, chip, (const void *)(uintptr_t)host,
+						   lay->run, err, len) :
+				 cs->plat->copy_from(cs->chip, (void *)(uintptr_t)host, chip,
+						     lay->run, err, len);
+	}
+	sx_layout_runs(lay, host, copy_run, &c);
+	for (d = 0; d < lay->nd; d++)
+		n *= lay->count[d];
+	*bytes += n;
+	return c.ret;
+}
+
 /* undo staging: free every chip copy */
 static void unstage(struct chipside *cs, uint32_t nt)
 {
@@ -108,6 +168,7 @@ int sx_chipside_launch(struct chipside *cs, const struct launch *l, char *msg, s
 {
 	struct exec_ctx *ctx = cs->ctx;
 	struct simpler_kernel_args args;
+	struct sx_layout lay;
 	bool staging = cs->chip && !(cs->caps & SIMPLER_PLAT_HOST_DIRECT);
 	uint32_t i, failed_block = UINT32_MAX;
 	uint64_t nbytes;
@@ -123,16 +184,14 @@ int sx_chipside_launch(struct chipside *cs, const struct launch *l, char *msg, s
 		struct simpler_tensor *x = &ctx->tensors[i];
 
 		ctx->staged[i] = 0;
-		nbytes = simpler_tensor_nbytes(x);
+		sx_layout_of(x, launch_strides(l, i), &lay);
+		nbytes = sx_layout_span(&lay);
 		if (x->child_memory || !nbytes)
 			continue;
 		ret = cs->plat->mem_alloc(cs->chip, nbytes, &ctx->staged[i], err, sizeof(err));
-		if (!ret && acc_reads(l->acc[i])) {
-			ret = cs->plat->copy_to(cs->chip, ctx->staged[i],
-						(const void *)(uintptr_t)x->addr, nbytes, err,
-						sizeof(err));
-			*staged += nbytes;
-		}
+		if (!ret && acc_reads(l->acc[i]))
+			ret = stage_copy(cs, &lay, x->addr, ctx->staged[i], true, staged, err,
+					 sizeof(err));
 		if (ret) {
 			unstage(cs, i + 1);
 			snprintf(msg, len, "%s: staging tensor %u of kernel '%s' (task #%" PRIu64
@@ -142,10 +201,22 @@ int sx_chipside_launch(struct chipside *cs, const struct launch *l, char *msg, s
 		x->addr = ctx->staged[i];
 	}
 
+	/* every argument's strides, row-major for a plain tensor */
+	for (i = 0; i < l->nt; i++) {
+		const uint64_t *st = launch_strides(l, i);
+
+		if (st)
+			memcpy(&ctx->strides[i * SIMPLER_MAX_DIMS], st,
+			       SIMPLER_MAX_DIMS * sizeof(*st));
+		else
+			sx_rowmajor_strides(&ctx->tensors[i], &ctx->strides[i * SIMPLER_MAX_DIMS]);
+	}
+
 	memset(&args, 0, sizeof(args));
 	args.nr_tensors = l->nt;
 	args.nr_scalars = l->ns;
 	args.tensors = ctx->tensors;
+	args.strides = ctx->strides;
 	args.scalars = l->scalars;
 	args.block_dim = l->block_dim ? l->block_dim : 1;
 	args.chip = cs->chip ? cs->index : -1;
@@ -170,10 +241,9 @@ int sx_chipside_launch(struct chipside *cs, const struct launch *l, char *msg, s
 	for (i = 0; staging && i < l->nt && !ret; i++) {
 		if (!ctx->staged[i] || !acc_writes(l->acc[i]))
 			continue;
-		nbytes = simpler_tensor_nbytes(&l->tensors[i]);
-		ret = cs->plat->copy_from(cs->chip, (void *)(uintptr_t)l->tensors[i].addr,
-					  ctx->staged[i], nbytes, err, sizeof(err));
-		*staged += nbytes;
+		sx_layout_of(&l->tensors[i], launch_strides(l, i), &lay);
+		ret = stage_copy(cs, &lay, l->tensors[i].addr, ctx->staged[i], false, staged, err,
+				 sizeof(err));
 		if (ret) {
 			unstage(cs, l->nt);
 			snprintf(msg, len, "%s: copying tensor %u of kernel '%s' (task #%" PRIu64

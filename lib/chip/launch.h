@@ -35,6 +35,8 @@ struct launch {
 	const struct simpler_tensor *tensors;
 	const uint8_t *acc;
 	const uint64_t *scalars;
+	/* per tensor: a view's strides, [0] == 0 for a plain tensor; NULL: no views */
+	const uint64_t (*strides)[SIMPLER_MAX_DIMS];
 };
 
 int sx_chipside_init(struct chipside *cs, const struct simpler_platform_ops *plat,

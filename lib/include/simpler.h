@@ -101,6 +101,36 @@ SIMPLER_API uint32_t simpler_dtype_size(uint8_t dtype);
 /* a 1-D tensor over n elements at addr */
 SIMPLER_API struct simpler_tensor simpler_tensor_1d(const void *addr, uint32_t n, uint8_t dtype);
 
+/*
+ * A strided view of memory: element idx (0 <= idx[d] < t.shape[d]) is at
+ *   t.addr + (offset + idx[0] * strides[0] + ... + idx[n-1] * strides[n-1]) * size
+ * where size is the dtype's element size.  t.addr is where element offset 0
+ * is (a matrix's first element, say); shape, ndims, dtype and child_memory
+ * mean what they mean for a tensor.  strides are in elements, > 0, and 0 past
+ * ndims.  A tile of a row-major matrix is a view; so is a column panel, a
+ * transposed matrix (strides {1, ld}) or every other row.  Views whose
+ * elements happen to be one contiguous row-major block are plain tensors.
+ */
+struct simpler_view {
+	struct simpler_tensor t;
+	uint64_t offset;		/* elements from t.addr to the view's first element */
+	uint64_t strides[SIMPLER_MAX_DIMS];	/* elements per step in each dim */
+};
+
+/*
+ * The rows x cols tile at (row0, col0) of a row-major matrix at base with ld
+ * elements per row: shape {rows, cols}, strides {ld, 1}.  Not validated here:
+ * simpler_args_add_view() says what is wrong with it.
+ */
+SIMPLER_API struct simpler_view simpler_view_2d(const void *base, uint64_t ld, uint64_t row0,
+						uint64_t col0, uint32_t rows, uint32_t cols,
+						uint8_t dtype);
+/*
+ * Bytes from the view's first element to the end of its last (the range
+ * that must be mapped, registered or allocated for it); 0 if v is invalid.
+ */
+SIMPLER_API uint64_t simpler_view_span(const struct simpler_view *v);
+
 /* ------------------------------------------------------------------------ */
 /* arguments                                                                 */
 
@@ -131,6 +161,15 @@ SIMPLER_API void simpler_args_reset(struct simpler_args *a);
  */
 SIMPLER_API int simpler_args_add_tensor(struct simpler_args *a, const struct simpler_tensor *t,
 					enum simpler_access acc);
+/*
+ * Append a strided view, like a tensor: its index, -E2BIG past 256 tensors
+ * and views, -EINVAL for a bad access or view (1..5 dims, every shape and
+ * stride > 0 up to ndims and 0 beyond, the extent without overflow; the
+ * reason in simpler_last_errmsg()), remembered like a refused tensor.
+ * Dependencies follow the bytes the view's elements cover, not its span.
+ */
+SIMPLER_API int simpler_args_add_view(struct simpler_args *a, const struct simpler_view *v,
+				      enum simpler_access acc);
 /* append a scalar: its index, -E2BIG past 128 (remembered like a refused tensor) */
 SIMPLER_API int simpler_args_add_scalar(struct simpler_args *a, uint64_t v);
 /* how many tensors (scalars) a holds; -EINVAL for a NULL a */
@@ -145,6 +184,13 @@ SIMPLER_API int simpler_args_nr_scalars(const struct simpler_args *a);
  * use (a host tensor may have been staged into chip memory); scalars are as
  * submitted.  A launch runs the kernel once per block: block_idx in
  * [0, block_dim).  chip is the chip index, or -1 on a sub worker.
+ *
+ * Every tensor argument, view or not, arrives as its first element's address
+ * (tensors[i].addr, a view's offset applied), its shape and its strides in
+ * elements: strides[i * SIMPLER_MAX_DIMS + d] (simpler_kernel_stride()); a
+ * plain tensor reports row-major strides.  Element idx of tensor i is at
+ * addr + sum(idx[d] * stride(i, d)) * size.  strides was added after the
+ * first release, at the end: kernels built before it keep working.
  */
 struct simpler_kernel_args {
 	uint32_t nr_tensors, nr_scalars;
@@ -152,7 +198,15 @@ struct simpler_kernel_args {
 	const uint64_t *scalars;
 	uint32_t block_idx, block_dim;
 	int chip;
+	const uint64_t *strides;	/* nr_tensors x SIMPLER_MAX_DIMS, 0 past ndims */
 };
+
+/* elements per step in dim d of tensor argument i of a kernel */
+static inline uint64_t simpler_kernel_stride(const struct simpler_kernel_args *args, uint32_t i,
+					     uint32_t d)
+{
+	return args->strides[(uint64_t)i * SIMPLER_MAX_DIMS + d];
+}
 
 /* 0 on success, a negative errno on failure (the task fails) */
 typedef int (*simpler_kernel_fn)(const struct simpler_kernel_args *args);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "base/extalloc.h"
+#include "base/tensor.h"
 #include "base/sync.h"
 #include "../platform.h"
 
@@ -270,6 +271,12 @@ static void *sim_core_main(void *arg)
 	}
 }
 
+/* bytes from tensor i's first element to the end of its last (no strides: a plain tensor) */
+static uint64_t arg_span(const struct simpler_kernel_args *a, uint32_t i)
+{
+	return sx_arg_span(&a->tensors[i], a->strides ? &a->strides[i * SIMPLER_MAX_DIMS] : NULL);
+}
+
 /* in staging mode every tensor must be chip memory; child tensors always must */
 static int sim_check_tensors(struct simpler_chip *c, const struct simpler_kernel_args *a,
 			     char *err, size_t errlen)
@@ -284,7 +291,7 @@ static int sim_check_tensors(struct simpler_chip *c, const struct simpler_kernel
 
 		if (!c->staging && !t->child_memory)
 			continue;
-		ret = sim_check_locked(c, t->addr, simpler_tensor_nbytes(t), why, sizeof(why));
+		ret = sim_check_locked(c, t->addr, arg_span(a, i), why, sizeof(why));
 		if (ret)
 			snprintf(err, errlen, "tensor %u: %s%s", i, why,
 				 t->child_memory ? "" :

@@ -10,10 +10,16 @@
  *   read-write    three INs then an OUT of one range (reader lists)
  *   overlap-4     128 B windows every 32 B: each overlaps 6 others (interval tree)
  *   overlap-64    1 KiB windows every 16 B: each overlaps ~126 others
+ *   tile-sweep    INOUT over the 144 64x64 tiles of a 768x768 float matrix,
+ *                 views of one layout: spans interleave, bytes do not
+ *   panels        row panels (plain ranges) against column panels (views), all
+ *                 INOUT: each meets the 12 of the other kind (exact tests)
+ * View cases work out the view's layout per access, as submit does.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/tensor.h"
 #include "task.h"
 #include "tensormap.h"
 #include "tool.h"
@@ -33,6 +39,8 @@ static void count(struct task *c, struct task *p, void *arg)
 struct tm_case {
 	const char *name;
 	void (*gen)(uint64_t i, uint64_t *s, uint64_t *e, unsigned *mode);
+	/* a view case instead: its first byte, layout and mode */
+	void (*vgen)(uint64_t i, uint64_t *s, struct sx_layout *lay, unsigned *mode);
 };
 
 static void g_repeat1(uint64_t i, uint64_t *s, uint64_t *e, unsigned *m)
@@ -71,10 +79,44 @@ static void g_overlap64(uint64_t i, uint64_t *s, uint64_t *e, unsigned *m)
 	*m = i % 2 ? SIMPLER_IN : SIMPLER_OUT;
 }
 
+#define MAT 768		/* floats per row and rows */
+#define TILE 64
+
+/* a rows x cols view of the matrix at (r0, c0), as submit works out its layout */
+static void mat_view(uint64_t r0, uint64_t c0, uint32_t rows, uint32_t cols, uint64_t *s,
+		     struct sx_layout *lay)
+{
+	struct simpler_tensor t = { .ndims = 2, .dtype = SIMPLER_F32, .shape = { rows, cols } };
+	uint64_t st[SIMPLER_MAX_DIMS] = { MAT, 1 };
+
+	*s = (r0 * MAT + c0) * 4;
+	sx_layout_of(&t, st, lay);
+}
+
+static void g_tiles(uint64_t i, uint64_t *s, struct sx_layout *lay, unsigned *m)
+{
+	uint64_t k = i % ((MAT / TILE) * (MAT / TILE));
+
+	mat_view(k / (MAT / TILE) * TILE, k % (MAT / TILE) * TILE, TILE, TILE, s, lay);
+	*m = SIMPLER_INOUT;
+}
+
+static void g_panels(uint64_t i, uint64_t *s, struct sx_layout *lay, unsigned *m)
+{
+	uint64_t k = i / 2 % (MAT / TILE);
+
+	if (i % 2)
+		mat_view(0, k * TILE, MAT, TILE, s, lay);
+	else
+		mat_view(k * TILE, 0, TILE, MAT, s, lay);
+	*m = SIMPLER_INOUT;
+}
+
 static const struct tm_case cases[] = {
-	{ "repeat-1", g_repeat1 },     { "repeat-1024", g_repeat1024 },
-	{ "read-write", g_readwrite }, { "overlap-4", g_overlap4 },
-	{ "overlap-64", g_overlap64 },
+	{ "repeat-1", g_repeat1, NULL },     { "repeat-1024", g_repeat1024, NULL },
+	{ "read-write", g_readwrite, NULL }, { "overlap-4", g_overlap4, NULL },
+	{ "overlap-64", g_overlap64, NULL }, { "tile-sweep", NULL, g_tiles },
+	{ "panels", NULL, g_panels },
 };
 
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
@@ -86,6 +128,7 @@ static double run_case(const struct tm_case *c, uint64_t n, double *edges_per, d
 	struct task *tasks = calloc(WINDOW, sizeof(*tasks));
 	struct tm_ref *refs = calloc(WINDOW, sizeof(*refs));
 	uint64_t i, s, e, t0 = 0, fast = 0;
+	struct sx_layout lay;
 	unsigned mode;
 
 	for (i = 0; i < n + WINDOW; i++) {
@@ -98,8 +141,15 @@ static double run_case(const struct tm_case *c, uint64_t n, double *edges_per, d
 		}
 		sx_tm_release(tm, &refs[k]);	/* the slot's previous tenant */
 		tasks[k].stamp = i + 1;
-		c->gen(i, &s, &e, &mode);
-		fast += sx_tm_access(tm, &tasks[k], &refs[k], 0, s, e, mode, count, NULL) == 1;
+		if (c->gen) {
+			c->gen(i, &s, &e, &mode);
+			fast += sx_tm_access(tm, &tasks[k], &refs[k], 0, s, e, mode, count,
+					     NULL) == 1;
+			continue;
+		}
+		c->vgen(i, &s, &lay, &mode);
+		fast += sx_tm_access_layout(tm, &tasks[k], &refs[k], 0, s, s + sx_layout_span(&lay),
+					    lay.nd ? &lay : NULL, mode, count, NULL) == 1;
 	}
 	t0 = tool_now_ns() - t0;
 	*edges_per = (double)nedges / (double)n;
