@@ -66,6 +66,9 @@ struct hostmem {
 	uint64_t next_handle;
 	uint64_t run;			/* bumped per run */
 	struct rangeset ok;		/* ranges found visible during this run */
+	struct rangeset writable;	/* ranges found mapped writable during this run */
+	struct mapsnap cur;		/* the application's maps, read once a run */
+	uint64_t cur_run;		/* the run cur was read in */
 	/* kmod */
 	int fd;
 	void *sentinel;
@@ -73,9 +76,7 @@ struct hostmem {
 	void *mirror_base;
 	uint64_t mirror_size;
 	struct extalloc mirror;
-	uint64_t cur_run;		/* the run cur was read in */
 	struct mapsnap *snaps[MAX_PROCS];	/* what each child slot inherited */
-	struct mapsnap cur;
 };
 
 /* is b used by the run in progress? */
@@ -85,6 +86,9 @@ static inline bool hb_busy(struct simpler_worker *w, const struct hbuf *b)
 	return atomic_load_explicit(&w->running, memory_order_acquire) &&
 	       b->used_run == w->hm->run;
 }
+
+/* h->cur as the application maps memory in this run: 0, or -errno (mem_lock held) */
+int sx_hm_cur_maps(struct hostmem *h);
 
 /* set h up as a backend; 0, or -errno with the worker's message */
 int sx_hm_kmod_init(struct simpler_worker *w, struct hostmem *h, int fd);

@@ -138,11 +138,8 @@ static unsigned shm_verdict(struct simpler_worker *w, uint64_t a, uint64_t len, 
 	for (i = 0; i < MAX_PROCS; i++)
 		if (h->snaps[i] && sx_lane_alive(w, i))
 			m[n++] = h->snaps[i];
-	if (h->cur_run != h->run) {
-		if (sx_mapsnap_take(&h->cur, false))
-			return SIMPLER_VIS_UNMAPPED;
-		h->cur_run = h->run;
-	}
+	if (sx_hm_cur_maps(h))
+		return SIMPLER_VIS_UNMAPPED;
 	return sx_mapsnap_verdict(&h->cur, m, n, a, len, bad, lo, hi);
 }
 
@@ -177,7 +174,6 @@ static void shm_fini(struct hostmem *h)
 	}
 	for (i = 0; i < MAX_PROCS; i++)
 		snap_drop(h, i);
-	sx_mapsnap_free(&h->cur);
 }
 
 static const struct hm_ops shm_ops = {

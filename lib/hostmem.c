@@ -63,6 +63,8 @@ void sx_hostmem_fini(struct simpler_worker *w)
 	}
 	free(h->v);
 	sx_rangeset_free(&h->ok);
+	sx_rangeset_free(&h->writable);
+	sx_mapsnap_free(&h->cur);
 	free(h);
 	w->hm = NULL;
 }
@@ -212,6 +214,51 @@ static unsigned inherited(struct simpler_worker *w, uint64_t a, uint64_t len)
 	return v;
 }
 
+int sx_hm_cur_maps(struct hostmem *h)
+{
+	int ret;
+
+	if (h->cur_run == h->run)
+		return 0;
+	ret = sx_mapsnap_take(&h->cur, false);
+	if (!ret)
+		h->cur_run = h->run;
+	return ret;
+}
+
+int sx_hostmem_check_write(struct simpler_worker *w, uint64_t a, uint64_t len, unsigned acc,
+			   uint32_t idx)
+{
+	static const char *const names[] = { "IN", "OUT", "INOUT", "OUT_EXISTING", "NO_DEP" };
+	struct hostmem *h = w->hm;
+	uint64_t lo, hi;
+	bool ok;
+	int ret;
+
+	if (!len || sx_arena_contains(w->arena, (const void *)(uintptr_t)a, len))
+		return 0;
+	pthread_mutex_lock(&w->mem_lock);
+	ok = sx_rangeset_covers(&h->writable, a, a + len);
+	if (!ok) {
+		ret = sx_hm_cur_maps(h);
+		if (ret) {
+			pthread_mutex_unlock(&w->mem_lock);
+			return werr(w, ret, "submit: cannot read /proc/self/maps to check that "
+				    "tensor %u may be written: %s", idx, strerror(-ret));
+		}
+		ok = sx_mapsnap_writable(&h->cur, a, len, &lo, &hi);
+		if (ok)
+			sx_rangeset_add(&h->writable, lo, hi);	/* only a cache */
+	}
+	pthread_mutex_unlock(&w->mem_lock);
+	if (ok)
+		return 0;
+	return werr(w, -EFAULT, "submit: tensor %u at 0x%" PRIx64 " (%" PRIu64 " bytes) is %s "
+		    "but not all of it is mapped writable (a PROT_READ mapping, a read-only file "
+		    "or shared memory, or a hole): the kernel could not write it; pass it as "
+		    "SIMPLER_IN, or map it PROT_READ | PROT_WRITE", idx, a, len, names[acc]);
+}
+
 int sx_hostmem_submit(struct simpler_worker *w, const struct simpler_tensor *t,
 		      const uint64_t *strides, unsigned acc, uint32_t idx, uint64_t *reg)
 {
@@ -306,7 +353,9 @@ void sx_hostmem_run_begin(struct simpler_worker *w)
 
 	pthread_mutex_lock(&w->mem_lock);
 	h->run++;
-	rangeset_clear(&h->ok);	/* re-check inherited memory once per run: it may have moved */
+	/* re-check inherited memory and write access once per run: they may have changed */
+	rangeset_clear(&h->ok);
+	rangeset_clear(&h->writable);
 	pthread_mutex_unlock(&w->mem_lock);
 }
 

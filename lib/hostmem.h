@@ -46,6 +46,14 @@ int sx_hostmem_prefork(struct simpler_worker *w, int slot, int same_as);
  */
 int sx_hostmem_submit(struct simpler_worker *w, const struct simpler_tensor *t,
 		      const uint64_t *strides, unsigned acc, uint32_t idx, uint64_t *reg);
+/*
+ * Submit time, any mode: may host tensor idx, written with acc over
+ * [a, a + len), be written?  Every byte must be mapped writable in the
+ * application now (chips inherit its mappings; staging and the shm mirror
+ * copy back into them).  0, or -EFAULT with the worker's message set.
+ */
+int sx_hostmem_check_write(struct simpler_worker *w, uint64_t a, uint64_t len, unsigned acc,
+			   uint32_t idx);
 void sx_hostmem_run_begin(struct simpler_worker *w);
 void sx_hostmem_run_end(struct simpler_worker *w);
 

@@ -509,6 +509,14 @@ static int add_member(struct simpler_worker *w, struct task *t, uint32_t m,
 					    "allocated it", i, x->addr);
 			continue;
 		}
+		if (writes_tracked(t->acc[mb->t0 + i])) {
+			const uint64_t *st = task_strides(t, mb->t0 + i);
+
+			ret = sx_hostmem_check_write(w, x->addr, sx_arg_span(x, st),
+						     t->acc[mb->t0 + i], i);
+			if (ret)
+				return ret;
+		}
 		/* another process runs it: the host memory must be visible there */
 		if (!w->mode_threads) {
 			ret = sx_hostmem_submit(w, x, task_strides(t, mb->t0 + i),
@@ -814,8 +822,8 @@ SIMPLER_API int simpler_run(struct simpler_worker *w, simpler_orch_fn fn, void *
 		 * with the reason, the others run.
 		 */
 		sx_proc_respawn(w);
-		sx_hostmem_run_begin(w);
 	}
+	sx_hostmem_run_begin(w);
 	w->run.next_seq = 0;
 	w->run.submitted = 0;
 	atomic_store_explicit(&w->run.inflight, RUN_BIAS, memory_order_relaxed);

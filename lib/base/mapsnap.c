@@ -74,6 +74,7 @@ static int parse_head(const char *line, struct vma_ident *x)
 	x->dev = ((uint64_t)maj << 32) | min;
 	x->ino = ino;
 	x->shared = perms[3] == 's';
+	x->writable = perms[1] == 'w';
 	return 0;
 }
 
@@ -204,4 +205,20 @@ unsigned sx_mapsnap_verdict(const struct mapsnap *cur, const struct mapsnap *con
 	if (worst != SIMPLER_VIS_SHARED && *bad < 0 && n)
 		*bad = 0;
 	return worst;
+}
+
+bool sx_mapsnap_writable(const struct mapsnap *s, uint64_t a, uint64_t len, uint64_t *lo,
+			 uint64_t *hi)
+{
+	size_t i = FIRST_ABOVE(s->v, s->n, end, a), j;
+	uint64_t pos = a;
+
+	for (j = i; pos < a + len; j++) {
+		if (j >= s->n || s->v[j].start > pos || !s->v[j].writable)
+			return false;
+		pos = s->v[j].end;
+	}
+	*lo = s->v[i].start;
+	*hi = pos;
+	return true;
 }

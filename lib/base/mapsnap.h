@@ -17,7 +17,7 @@
 struct vma_ident {
 	uint64_t start, end, off;
 	uint64_t dev, ino;
-	bool shared, dontcopy, wipeonfork;
+	bool shared, writable, dontcopy, wipeonfork;
 };
 
 struct mapsnap {
@@ -36,5 +36,12 @@ void sx_mapsnap_free(struct mapsnap *s);
  */
 unsigned sx_mapsnap_verdict(const struct mapsnap *cur, const struct mapsnap *const *members, int n,
 			    uint64_t a, uint64_t len, int *bad, uint64_t *lo, uint64_t *hi);
+
+/*
+ * Is every byte of [a, a + len) mapped writable in s?  Then [*lo, *hi) gets
+ * the writable mappings around it that follow each other without a hole.
+ */
+bool sx_mapsnap_writable(const struct mapsnap *s, uint64_t a, uint64_t len, uint64_t *lo,
+			 uint64_t *hi);
 
 #endif /* SIMPLER_MAPSNAP_H */

@@ -5,6 +5,8 @@
  * submission after a failure fails fast; the first error wins; the orch fn's
  * own error is returned; the worker stays usable for the next run.
  */
+#include <stdbool.h>
+
 #include "probe.h"
 
 SHARED_ARRAY(char, X, 4096)
@@ -331,6 +333,97 @@ TEST(overlapping_writes_of_one_task_are_refused)
 	CHECK_EQ(res[4], -EINVAL);
 	CHECK_EQ(res[5], 1);
 	simpler_worker_destroy(W);
+}
+
+struct ro_case {
+	uint8_t *anon, *file, *prot;	/* read-only: anonymous shared, a file, mprotect()ed */
+	int res[8];
+};
+
+static int k_fill(const struct simpler_kernel_args *a)
+{
+	memset((void *)(uintptr_t)a->tensors[0].addr, 0x5a, simpler_tensor_nbytes(&a->tensors[0]));
+	return 0;
+}
+
+static int submit_one(struct simpler_orch *o, const void *p, enum simpler_access acc, bool view)
+{
+	struct simpler_worker *w = simpler_orch_worker(o);
+	struct simpler_args *a = simpler_args_new();
+	struct simpler_tensor t = t1d(p, 64, SIMPLER_U8);
+	struct simpler_view v = simpler_view_2d(p, 32, 0, 0, 2, 8, SIMPLER_U8);
+	int ret;
+
+	if (view)
+		simpler_args_add_view(a, &v, acc);
+	else
+		simpler_args_add_tensor(a, &t, acc);
+	ret = simpler_submit(o, simpler_callable(w, acc == SIMPLER_IN ? "none" : "fill"), a, NULL);
+	simpler_args_free(a);
+	return ret;
+}
+
+static int orch_read_only(struct simpler_orch *o, void *arg)
+{
+	struct ro_case *c = arg;
+	const char *msg = simpler_worker_errmsg(simpler_orch_worker(o));
+
+	c->res[0] = submit_one(o, c->anon, SIMPLER_OUT, false);
+	c->res[1] = !!strstr(msg, "submit: tensor 0 at ") &&
+		    !!strstr(msg, "is OUT but not all of it is mapped writable");
+	c->res[2] = submit_one(o, c->file, SIMPLER_INOUT, false);
+	c->res[3] = submit_one(o, c->prot, SIMPLER_OUT_EXISTING, true);
+	c->res[4] = submit_one(o, c->anon, SIMPLER_IN, false);
+	c->res[5] = submit_one(o, c->anon + 4096, SIMPLER_OUT, false);	/* past the mapping */
+	return 0;
+}
+
+static int orch_write_prot(struct simpler_orch *o, void *arg)
+{
+	struct ro_case *c = arg;
+
+	c->res[6] = submit_one(o, c->prot, SIMPLER_OUT, false);
+	return 0;
+}
+
+/* a written argument in memory mapped read-only is refused at submit, not a SIGSEGV */
+TEST(written_arguments_in_read_only_memory_are_refused)
+{
+	char path[] = "/tmp/simpler-ro-XXXXXX";
+	struct ro_case c;
+	int fd = mkstemp(path), i;
+
+	CHECK(fd >= 0);
+	unlink(path);
+	CHECK_EQ(ftruncate(fd, 4096), 0);
+	/* mapped before the worker: chip processes inherit them */
+	c.anon = mmap(NULL, 4096, PROT_READ, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	c.file = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+	c.prot = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	close(fd);
+	CHECK(c.anon != MAP_FAILED && c.file != MAP_FAILED && c.prot != MAP_FAILED);
+	setup(2);
+	CHECK(simpler_register(W, "none", k_none) >= 0);
+	CHECK(simpler_register(W, "fill", k_fill) >= 0);
+	CHECK_EQ(mprotect(c.prot, 4096, PROT_READ), 0);
+	memset(c.res, 0x7f, sizeof(c.res));
+	CHECK_OK(simpler_run(W, orch_read_only, &c), W);
+	CHECK_EQ(c.res[0], -EFAULT);
+	CHECK_MSG(c.res[1], "message: %s", simpler_worker_errmsg(W));
+	CHECK_EQ(c.res[2], -EFAULT);
+	CHECK_EQ(c.res[3], -EFAULT);
+	CHECK(c.res[4] >= 0);		/* reading it is fine */
+	CHECK(c.res[5] == -EFAULT || c.res[5] >= 0);	/* whatever lies beyond: not ours */
+	/* writable again: the next run sees it afresh and the kernel writes it */
+	CHECK_EQ(mprotect(c.prot, 4096, PROT_READ | PROT_WRITE), 0);
+	CHECK_OK(simpler_run(W, orch_write_prot, &c), W);
+	CHECK(c.res[6] >= 0);
+	for (i = 0; i < 64; i++)
+		CHECK_EQ(c.prot[i], 0x5a);
+	simpler_worker_destroy(W);
+	munmap(c.anon, 4096);
+	munmap(c.file, 4096);
+	munmap(c.prot, 4096);
 }
 
 TEST_MAIN()
