@@ -9,10 +9,13 @@
  *   E[i][j]  = C[i][j] * s + b     (reads C, writes E)
  *   E[i][j]  = gelu(E[i][j])       (INOUT)
  *
- * Tiles of different (i, j) are independent and spread over the chips; the
- * result is checked bit for bit against the same arithmetic run
- * sequentially.  A, B and E are malloc()ed, so the chip processes see them
- * through simpler_host_register().  Prints what ran where, throughput and a
+ * A, B, C and E are plain row-major n x n matrices; every task gets its
+ * tiles as strided views (simpler_view_2d()), nothing is re-laid out, and
+ * the kernels walk them through their strides.  Tiles of different (i, j)
+ * are independent (their views interleave in memory but share no byte) and
+ * spread over the chips; the result is checked bit for bit against the
+ * same arithmetic run sequentially.  A, B and E are malloc()ed, so the chip
+ * processes see them through simpler_host_register().  Prints what ran where, throughput and a
  * progress bar.  The counters the kernels bump live in shared memory.
  */
 #include <errno.h>
@@ -35,7 +38,7 @@
 struct demo {
 	uint32_t n, tile, nt;		/* matrix size, tile size, tiles per side */
 	int chips;
-	float *a, *b, *e;		/* tiled: tile (i, j) is tile*tile contiguous floats */
+	float *a, *b, *e;		/* row-major n x n */
 	float scale, bias;
 	int k_gemm, k_affine, k_gelu;
 	uint64_t tasks;
@@ -51,24 +54,38 @@ static struct counters *ctr;
 #define done_tasks (ctr->done_tasks)
 #define ran_on (ctr->ran_on)
 
+/* the first element of tile (i, j) of a row-major n x n matrix */
 static inline float *tile_at(float *m, const struct demo *d, uint32_t i, uint32_t j)
 {
-	return m + ((size_t)i * d->nt + j) * d->tile * d->tile;
+	return m + ((size_t)i * d->n + j) * d->tile;
 }
 
+/* a t x t tile and how far apart its rows are (its leading dimension) */
+struct tile {
+	float *p;
+	uint64_t ld;
+};
+
 /* rows [r0, r1) of c += a * b for one tile: the same code runs both ways */
-static void gemm_rows(const float *a, const float *b, float *c, uint32_t t, uint32_t r0,
+static void gemm_rows(struct tile a, struct tile b, struct tile c, uint32_t t, uint32_t r0,
 		      uint32_t r1)
 {
 	uint32_t r, k, col;
 
 	for (r = r0; r < r1; r++)
 		for (k = 0; k < t; k++) {
-			float x = a[r * t + k];
+			float x = a.p[r * a.ld + k];
 
 			for (col = 0; col < t; col++)
-				c[r * t + col] += x * b[k * t + col];
+				c.p[r * c.ld + col] += x * b.p[k * b.ld + col];
 		}
+}
+
+/* tensor argument i of a kernel as a tile: a 2-D view with unit column stride */
+static struct tile arg_tile(const struct simpler_kernel_args *a, uint32_t i)
+{
+	return (struct tile){ (float *)(uintptr_t)a->tensors[i].addr,
+			      simpler_kernel_stride(a, i, 0) };
 }
 
 static float gelu(float x)
@@ -81,9 +98,7 @@ static int k_gemm(const struct simpler_kernel_args *a)
 	uint32_t t = (uint32_t)a->scalars[0];
 	uint32_t r0 = t * a->block_idx / a->block_dim, r1 = t * (a->block_idx + 1) / a->block_dim;
 
-	gemm_rows((const float *)(uintptr_t)a->tensors[0].addr,
-		  (const float *)(uintptr_t)a->tensors[1].addr,
-		  (float *)(uintptr_t)a->tensors[2].addr, t, r0, r1);
+	gemm_rows(arg_tile(a, 0), arg_tile(a, 1), arg_tile(a, 2), t, r0, r1);
 	if (a->block_idx == 0) {
 		atomic_fetch_add(&ran_on[a->chip][0], 1);
 		atomic_fetch_add(&done_tasks, 1);
@@ -93,15 +108,15 @@ static int k_gemm(const struct simpler_kernel_args *a)
 
 static int k_affine(const struct simpler_kernel_args *a)
 {
-	const float *c = (const float *)(uintptr_t)a->tensors[0].addr;
-	float *e = (float *)(uintptr_t)a->tensors[1].addr;
+	struct tile c = arg_tile(a, 0), e = arg_tile(a, 1);
+	uint32_t r, col, rows = a->tensors[0].shape[0], cols = a->tensors[0].shape[1];
 	float s, b;
-	uint32_t i, n = a->tensors[0].shape[0];
 
 	memcpy(&s, &a->scalars[0], sizeof(s));
 	memcpy(&b, &a->scalars[1], sizeof(b));
-	for (i = 0; i < n; i++)
-		e[i] = c[i] * s + b;
+	for (r = 0; r < rows; r++)
+		for (col = 0; col < cols; col++)
+			e.p[r * e.ld + col] = c.p[r * c.ld + col] * s + b;
 	atomic_fetch_add(&ran_on[a->chip][1], 1);
 	atomic_fetch_add(&done_tasks, 1);
 	return 0;
@@ -109,29 +124,32 @@ static int k_affine(const struct simpler_kernel_args *a)
 
 static int k_gelu(const struct simpler_kernel_args *a)
 {
-	float *e = (float *)(uintptr_t)a->tensors[0].addr;
-	uint32_t i, n = a->tensors[0].shape[0];
+	struct tile e = arg_tile(a, 0);
+	uint32_t r, col, rows = a->tensors[0].shape[0], cols = a->tensors[0].shape[1];
 
-	for (i = 0; i < n; i++)
-		e[i] = gelu(e[i]);
+	for (r = 0; r < rows; r++)
+		for (col = 0; col < cols; col++)
+			e.p[r * e.ld + col] = gelu(e.p[r * e.ld + col]);
 	atomic_fetch_add(&ran_on[a->chip][2], 1);
 	atomic_fetch_add(&done_tasks, 1);
 	return 0;
 }
 
-static struct simpler_tensor tile_tensor(const float *p, uint32_t t)
+/* tile (i, j) of the row-major matrix m as a view */
+static struct simpler_view tile_view(const float *m, const struct demo *d, uint32_t i, uint32_t j)
 {
-	return simpler_tensor_1d(p, t * t, SIMPLER_F32);
+	return simpler_view_2d(m, d->n, (uint64_t)i * d->tile, (uint64_t)j * d->tile, d->tile,
+			       d->tile, SIMPLER_F32);
 }
 
 static int orch_demo(struct simpler_orch *o, void *arg)
 {
 	struct demo *d = arg;
-	uint32_t tt = d->tile * d->tile, i, j, k;
+	uint32_t i, j, k;
 	struct simpler_args *x = simpler_args_new();
 	SIMPLER_OPTS(simpler_submit_opts, gemm_opts, .worker = -1, .block_dim = 2);
-	float *c = simpler_orch_alloc(o, (size_t)d->nt * d->nt * tt * sizeof(float));
-	struct simpler_tensor ta, tb, tc, te;
+	float *c = simpler_orch_alloc(o, (size_t)d->n * d->n * sizeof(float));
+	struct simpler_view ta, tb, tc, te;
 	uint64_t sb;
 	int r = 0;
 
@@ -139,26 +157,24 @@ static int orch_demo(struct simpler_orch *o, void *arg)
 		simpler_args_free(x);
 		return -ENOMEM;
 	}
-	memset(c, 0, (size_t)d->nt * d->nt * tt * sizeof(float));
+	memset(c, 0, (size_t)d->n * d->n * sizeof(float));
 	for (i = 0; i < d->nt && r >= 0; i++) {
 		for (j = 0; j < d->nt && r >= 0; j++) {
-			float *ct = c + ((size_t)i * d->nt + j) * tt;
-
-			tc = tile_tensor(ct, d->tile);
+			tc = tile_view(c, d, i, j);
 			for (k = 0; k < d->nt && r >= 0; k++) {
-				ta = tile_tensor(tile_at(d->a, d, i, k), d->tile);
-				tb = tile_tensor(tile_at(d->b, d, k, j), d->tile);
+				ta = tile_view(d->a, d, i, k);
+				tb = tile_view(d->b, d, k, j);
 				simpler_args_reset(x);
-				simpler_args_add_tensor(x, &ta, SIMPLER_IN);
-				simpler_args_add_tensor(x, &tb, SIMPLER_IN);
-				simpler_args_add_tensor(x, &tc, SIMPLER_INOUT);
+				simpler_args_add_view(x, &ta, SIMPLER_IN);
+				simpler_args_add_view(x, &tb, SIMPLER_IN);
+				simpler_args_add_view(x, &tc, SIMPLER_INOUT);
 				simpler_args_add_scalar(x, d->tile);
 				r = simpler_submit(o, d->k_gemm, x, &gemm_opts);
 			}
-			te = tile_tensor(tile_at(d->e, d, i, j), d->tile);
+			te = tile_view(d->e, d, i, j);
 			simpler_args_reset(x);
-			simpler_args_add_tensor(x, &tc, SIMPLER_IN);
-			simpler_args_add_tensor(x, &te, SIMPLER_OUT);
+			simpler_args_add_view(x, &tc, SIMPLER_IN);
+			simpler_args_add_view(x, &te, SIMPLER_OUT);
 			sb = 0;
 			memcpy(&sb, &d->scale, sizeof(float));
 			simpler_args_add_scalar(x, sb);
@@ -167,7 +183,7 @@ static int orch_demo(struct simpler_orch *o, void *arg)
 			if (r >= 0)
 				r = simpler_submit(o, d->k_affine, x, NULL);
 			simpler_args_reset(x);
-			simpler_args_add_tensor(x, &te, SIMPLER_INOUT);
+			simpler_args_add_view(x, &te, SIMPLER_INOUT);
 			if (r >= 0)
 				r = simpler_submit(o, d->k_gelu, x, NULL);
 		}
@@ -179,23 +195,25 @@ static int orch_demo(struct simpler_orch *o, void *arg)
 /* the same arithmetic, one task after another */
 static void reference(const struct demo *d, float *e)
 {
-	uint32_t tt = d->tile * d->tile, i, j, k, x;
-	float *c = calloc(tt, sizeof(float));
+	uint32_t t = d->tile, i, j, k, r, col;
+	struct tile c = { calloc((size_t)t * t, sizeof(float)), t }, a, b;
 
 	for (i = 0; i < d->nt; i++)
 		for (j = 0; j < d->nt; j++) {
-			memset(c, 0, tt * sizeof(float));
+			memset(c.p, 0, (size_t)t * t * sizeof(float));
 			for (k = 0; k < d->nt; k++) {
+				a = (struct tile){ tile_at(d->a, d, i, k), d->n };
+				b = (struct tile){ tile_at(d->b, d, k, j), d->n };
 				/* two blocks, as the chips run it */
-				gemm_rows(tile_at(d->a, d, i, k), tile_at(d->b, d, k, j), c, d->tile, 0,
-					  d->tile / 2);
-				gemm_rows(tile_at(d->a, d, i, k), tile_at(d->b, d, k, j), c, d->tile,
-					  d->tile / 2, d->tile);
+				gemm_rows(a, b, c, t, 0, t / 2);
+				gemm_rows(a, b, c, t, t / 2, t);
 			}
-			for (x = 0; x < tt; x++)
-				tile_at(e, d, i, j)[x] = gelu(c[x] * d->scale + d->bias);
+			for (r = 0; r < t; r++)
+				for (col = 0; col < t; col++)
+					tile_at(e, d, i, j)[r * d->n + col] =
+						gelu(c.p[r * t + col] * d->scale + d->bias);
 		}
-	free(c);
+	free(c.p);
 }
 
 struct progress {
