@@ -50,6 +50,33 @@ static int k_addto(const struct simpler_kernel_args *a)
 	return 0;
 }
 
+/* every element of a 2-D view = scalar + its index, walking the strides */
+static int k_fill_view(const struct simpler_kernel_args *a)
+{
+	uint32_t *p = (uint32_t *)(uintptr_t)a->tensors[0].addr;
+	uint64_t ld = simpler_kernel_stride(a, 0, 0), step = simpler_kernel_stride(a, 0, 1);
+	uint32_t r, c, cols = a->tensors[0].shape[1];
+
+	for (r = 0; r < a->tensors[0].shape[0]; r++)
+		for (c = 0; c < cols; c++)
+			p[r * ld + c * step] = (uint32_t)a->scalars[0] + r * cols + c;
+	return 0;
+}
+
+static int orch_fill_view(struct simpler_orch *o, void *arg)
+{
+	struct simpler_view *v = arg;
+	struct simpler_args *a = simpler_args_new();
+	SIMPLER_OPTS(simpler_submit_opts, so, .worker = 1);
+	int r;
+
+	simpler_args_add_view(a, v, SIMPLER_OUT);
+	simpler_args_add_scalar(a, 1000);
+	r = simpler_submit(o, simpler_callable(simpler_orch_worker(o), "fill_view"), a, &so);
+	simpler_args_free(a);
+	return r < 0 ? r : 0;
+}
+
 static int k_seen(const struct simpler_kernel_args *a)
 {
 	seen[0] = a->tensors[0].addr;
@@ -74,6 +101,7 @@ static struct simpler_worker *hm_worker(unsigned flags)
 	simpler_register(w, "double", k_double);
 	simpler_register(w, "addto", k_addto);
 	simpler_register(w, "seen", k_seen);
+	simpler_register(w, "fill_view", k_fill_view);
 	printf("# backend: %s\n", simpler_worker_hostmem(w));
 	return w;
 }
@@ -223,6 +251,46 @@ TEST(views_inside_a_registered_buffer_resolve_and_views_past_its_end_do_not)
 	CHECK_MSG(strstr(simpler_worker_errmsg(w), "runs 4 bytes past the end of the registered "
 		     "buffer"), "%s", simpler_worker_errmsg(w));
 	CHECK_EQ(buf[9990], 0);
+	CHECK_OK(simpler_host_unregister(w, h), w);
+	simpler_worker_destroy(w);
+	free(buf);
+}
+
+/*
+ * A strided OUT view of a registered buffer: its elements change, the bytes
+ * between its runs keep what the application put there (the shm backend's
+ * mirror must not copy back what it never copied in), and a view whose span
+ * passes the buffer's end is refused although its first element is inside.
+ */
+TEST(strided_views_of_a_registered_buffer_write_only_their_elements)
+{
+	struct simpler_worker *w = hm_worker(0);
+	uint32_t *buf = malloc(10000 * 4), i, r, c;
+	/* 10 rows of 30 elements, every other element, rows 200 apart, from element 150 */
+	struct simpler_view v = simpler_view_2d(buf, 200, 0, 150, 10, 30, SIMPLER_U32);
+	uint64_t h;
+
+	CHECK(buf);
+	v.strides[1] = 2;
+	for (i = 0; i < 10000; i++)
+		buf[i] = 0xa0000000 + i;
+	CHECK_OK(simpler_host_register(w, buf, 10000 * 4, 0, &h), w);
+	CHECK_OK(simpler_run(w, orch_fill_view, &v), w);
+	for (i = 0; i < 10000; i++) {
+		uint32_t want = 0xa0000000 + i;
+
+		r = (i - 150) / 200;
+		c = (i - 150) % 200;
+		if (i >= 150 && r < 10 && c < 60 && c % 2 == 0)
+			want = 1000 + r * 30 + c / 2;
+		CHECK_MSG(buf[i] == want, "element %u is %#x, want %#x", i, buf[i], want);
+	}
+	/* the last row starts inside the buffer and runs past its end */
+	v = simpler_view_2d(buf, 200, 49, 150, 2, 60, SIMPLER_U32);
+	CHECK_EQ(simpler_run(w, orch_fill_view, &v), -EFAULT);
+	CHECK_MSG(strstr(simpler_worker_errmsg(w), "past the end of the registered buffer") ||
+		  is_threads(w), "%s", simpler_worker_errmsg(w));
+	CHECK_EQ(buf[9950], 0xa0000000 + 9950);
 	CHECK_OK(simpler_host_unregister(w, h), w);
 	simpler_worker_destroy(w);
 	free(buf);
