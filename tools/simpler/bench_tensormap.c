@@ -3,13 +3,15 @@
  * simpler bench tensormap: the TensorMap alone, nanoseconds per tensor
  * argument, in a steady state where registrations are dropped 4096 accesses
  * later (as slot recycling does).  Tasks never finish here, so every
- * conflict becomes an edge report.
+ * conflict is reported, as an edge or through the last writer (edges/arg).
  *
  *   repeat-1      INOUT on one range again and again (exact-range fast path)
  *   repeat-1024   INOUT cycling over 1024 disjoint ranges (fast path, hash)
  *   read-write    three INs then an OUT of one range (reader lists)
- *   overlap-4     128 B windows every 32 B: each overlaps 6 others (interval tree)
- *   overlap-64    1 KiB windows every 16 B: each overlaps ~126 others
+ *   overlap-4     128 B windows every 32 B, IN and OUT: each overlaps 6 others
+ *   overlap-64    1 KiB windows every 16 B, IN and OUT: each overlaps ~126
+ *                 others (~63 earlier), but meets only the few segments the
+ *                 last write left
  *   tile-sweep    INOUT over the 144 64x64 tiles of a 768x768 float matrix,
  *                 views of one layout: spans interleave, bytes do not
  *   panels        row panels (plain ranges) against column panels (views), all
