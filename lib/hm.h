@@ -87,8 +87,22 @@ static inline bool hb_busy(struct simpler_worker *w, const struct hbuf *b)
 	       b->used_run == w->hm->run;
 }
 
-/* h->cur as the application maps memory in this run: 0, or -errno (mem_lock held) */
-int sx_hm_cur_maps(struct hostmem *h);
+/*
+ * h->cur as the application maps memory in this run: 0, or -errno (mem_lock
+ * held).  Inline: hostmem.c and the shm backend both use it, and hostmem.c
+ * calls into the backends, never the other way.
+ */
+static inline int sx_hm_cur_maps(struct hostmem *h)
+{
+	int ret;
+
+	if (h->cur_run == h->run)
+		return 0;
+	ret = sx_mapsnap_take(&h->cur, false);
+	if (!ret)
+		h->cur_run = h->run;
+	return ret;
+}
 
 /* set h up as a backend; 0, or -errno with the worker's message */
 int sx_hm_kmod_init(struct simpler_worker *w, struct hostmem *h, int fd);

@@ -214,18 +214,6 @@ static unsigned inherited(struct simpler_worker *w, uint64_t a, uint64_t len)
 	return v;
 }
 
-int sx_hm_cur_maps(struct hostmem *h)
-{
-	int ret;
-
-	if (h->cur_run == h->run)
-		return 0;
-	ret = sx_mapsnap_take(&h->cur, false);
-	if (!ret)
-		h->cur_run = h->run;
-	return ret;
-}
-
 int sx_hostmem_check_write(struct simpler_worker *w, uint64_t a, uint64_t len, unsigned acc,
 			   uint32_t idx)
 {
