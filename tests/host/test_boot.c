@@ -383,10 +383,11 @@ static int k_scale(const struct simpler_kernel_args *a)
 	float *x = (float *)(uintptr_t)a->tensors[0].addr;
 	struct timespec ts = { 0, 20 * 1000 * 1000 };
 	int i;
+	uint64_t st = simpler_kernel_stride(a, 0, 0);	/* 2 for the views of every other */
 
 	nanosleep(&ts, NULL);
-	for (i = 0; i < NX; i++)
-		x[i] *= (float)(a->scalars[0] + 1);
+	for (i = 0; i < (int)a->tensors[0].shape[0]; i++)
+		x[i * st] *= (float)(a->scalars[0] + 1);
 	return 0;
 }
 
@@ -410,6 +411,7 @@ static int k_allreduce(const struct simpler_kernel_args *a)
 
 struct ar_plan {
 	int n;
+	bool views;		/* scale the even and the odd elements of x as two views */
 	uint64_t x[4], sum[4];
 };
 
@@ -432,12 +434,20 @@ static int orch_allreduce(struct simpler_orch *o, void *arg)
 
 	for (r = 0; r < p->n && ret >= 0; r++) {
 		SIMPLER_OPTS(simpler_submit_opts, so, .worker = r);
+		struct simpler_view v = { .t = chip_t(p->x[r]), .strides = { 2 } };
 
-		simpler_args_reset(a);
-		t = chip_t(p->x[r]);
-		simpler_args_add_tensor(a, &t, SIMPLER_INOUT);
-		simpler_args_add_scalar(a, (uint64_t)r);
-		ret = simpler_submit(o, simpler_callable(w, "scale"), a, &so);
+		for (k = 0; k < (p->views ? 2 : 1) && ret >= 0; k++) {
+			simpler_args_reset(a);
+			t = chip_t(p->x[r]);
+			v.t.shape[0] = NX / 2;
+			v.offset = (uint64_t)k;
+			if (p->views)
+				simpler_args_add_view(a, &v, SIMPLER_INOUT);
+			else
+				simpler_args_add_tensor(a, &t, SIMPLER_INOUT);
+			simpler_args_add_scalar(a, (uint64_t)r);
+			ret = simpler_submit(o, simpler_callable(w, "scale"), a, &so);
+		}
 	}
 	for (r = 0; r < p->n && ret >= 0; r++) {
 		SIMPLER_OPTS(simpler_submit_opts, so, .worker = r);
@@ -455,13 +465,13 @@ static int orch_allreduce(struct simpler_orch *o, void *arg)
 	return ret < 0 ? ret : 0;
 }
 
-static void allreduce_case(int n)
+static void allreduce_case(int n, bool views)
 {
 	struct simpler_bootstrap_config c[4];
 	struct simpler_buffer_config b[4][2];
 	struct simpler_stats st = { .sz = sizeof(st) };
 	struct simpler_worker *w;
-	struct ar_plan p = { .n = n };
+	struct ar_plan p = { .n = n, .views = views };
 	int r, k, i, rep, bad = 0;
 
 	allreduce_cfg(c, b, n);
@@ -490,18 +500,24 @@ static void allreduce_case(int n)
 	}
 	/* the edges were real: every allreduce waited for the (slow) scales */
 	CHECK_OK(simpler_worker_stats(w, &st), w);
-	CHECK(st.edges >= (uint64_t)n);
+	CHECK(st.edges >= (uint64_t)n * (views ? 2 : 1));
 	simpler_worker_destroy(w);
 }
 
 TEST(allreduce_on_two_chips)
 {
-	allreduce_case(2);
+	allreduce_case(2, false);
+}
+
+/* every allreduce reads the windows, plain, after both strided views of each were scaled */
+TEST(views_of_comm_windows_are_ordered_across_chips)
+{
+	allreduce_case(2, true);
 }
 
 TEST(allreduce_on_four_chips)
 {
-	allreduce_case(4);
+	allreduce_case(4, false);
 }
 
 /* a restarted rank re-attaches: its window keeps what its predecessor left */
