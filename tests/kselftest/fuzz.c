@@ -139,12 +139,15 @@ struct fz_owner {
 	_Atomic uint64_t dom_id;
 	void *_Atomic sentinel;
 	atomic_int members;
-	atomic_int pair_slot;		/* -1, or a slot the other thread should hit too */
-	atomic_int pair_done;
+	atomic_int pair_slot;		/* PAIR_NONE, PAIR_BUSY, or a slot to hit too */
+	atomic_int pair_done;		/* the other thread's madvise has returned */
 	struct fz_slot slots[NSLOTS];
 };
 
 static struct fz_owner *own;
+
+/* pair_slot besides a slot: no pair, or one being posted or worked on */
+enum { PAIR_NONE = -1, PAIR_BUSY = -2 };
 
 struct fz_hdr {
 	uint64_t magic, vaddr, gen, check, scratch;
@@ -493,22 +496,35 @@ static void op_change(uint64_t *s, struct fz_slot *sl, int op)
 	}
 }
 
-/* both threads of the owner invalidate one buffer at once */
+/*
+ * Both threads of the owner invalidate one buffer at once.  The other
+ * thread's madvise is part of the change: it must have returned before
+ * change_end() rewrites the headers, or it would wipe them under an even
+ * generation (and a later REGISTER would pin the zero pages it leaves).
+ */
 static void op_pair(uint64_t *s, struct fz_slot *sl)
 {
 	uint64_t a = atomic_load(&sl->addr), l = atomic_load(&sl->len);
-	int i;
+	int i = (int)(sl - own->slots), none = PAIR_NONE, n;
 
 	if (!a || sl->kind == K_HUGETLB || l < 2 * SX_PAGE)
+		return;
+	/* one pair at a time: the other thread may be posting one too */
+	if (!atomic_compare_exchange_strong(&own->pair_slot, &none, PAIR_BUSY))
 		return;
 	count(OP_PAIR);
 	change_begin(sl);
 	atomic_store(&own->pair_done, 0);
-	atomic_store(&own->pair_slot, (int)(sl - own->slots));
+	atomic_store(&own->pair_slot, i);
 	madvise((void *)(uintptr_t)a, l / 2, MADV_DONTNEED);
-	for (i = 0; i < 2000 && !atomic_load(&own->pair_done); i++)
+	for (n = 0; n < 2000 && !atomic_load(&own->pair_done); n++)
 		usleep(50);
-	atomic_store(&own->pair_slot, -1);
+	/* not taken yet: withdraw it; taken: wait until the other half is done */
+	if (!atomic_compare_exchange_strong(&own->pair_slot, &i, PAIR_NONE)) {
+		while (!atomic_load(&own->pair_done))
+			usleep(50);
+		atomic_store(&own->pair_slot, PAIR_NONE);
+	}
 	change_end(sl);
 }
 
@@ -519,13 +535,14 @@ static void pair_help(void)
 	struct fz_slot *sl;
 	uint64_t a, l;
 
-	if (i < 0)
+	if (i < 0 || !atomic_compare_exchange_strong(&own->pair_slot, &i, PAIR_BUSY))
 		return;
+	/* the posting thread holds the slot and waits for us: it cannot change */
 	sl = &own->slots[i];
 	a = atomic_load(&sl->addr);
 	l = atomic_load(&sl->len);
-	if (a && !atomic_exchange(&own->pair_done, 1))
-		madvise((void *)(uintptr_t)(a + l / 2), l - l / 2, MADV_DONTNEED);
+	madvise((void *)(uintptr_t)(a + l / 2), l - l / 2, MADV_DONTNEED);
+	atomic_store(&own->pair_done, 1);
 }
 
 /* a new domain replaces the current one (members keep the old one alive) */
@@ -820,7 +837,7 @@ static void owner_main(uint64_t seed, long ops)
 	if (own == MAP_FAILED)
 		_exit(90);
 	own->token = seed;
-	own->pair_slot = -1;
+	own->pair_slot = PAIR_NONE;
 	for (i = 0; i < NSLOTS; i++)
 		own->slots[i].mfd = -1;
 	fd = sx_open();
