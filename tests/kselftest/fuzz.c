@@ -33,6 +33,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>
+#include <sys/uio.h>
 #include "kselftest_harness.h"
 #include "simpler_test.h"
 
@@ -70,7 +71,7 @@ struct fz_run {
 	atomic_ulong pages_checked, sigbus, stale_judged;
 	atomic_int violations;
 	atomic_int have_first;
-	char first[512];
+	char first[1024];
 };
 
 static struct fz_run *run;
@@ -129,6 +130,7 @@ struct fz_slot {
 	int kind, mfd;
 	uint64_t handles[MAXHANDLES];	/* of the domain they were registered in */
 	uint64_t handle_dom[MAXHANDLES];
+	atomic_int last_op;		/* the last owner operation on the slot */
 };
 
 struct fz_owner {
@@ -575,6 +577,37 @@ struct member_map {
 	uint64_t len, buf_addr;
 };
 
+static const char *const kind_names[] = { "anon", "memfd", "hugetlb" };
+
+/*
+ * Say what the member read and what the owner reads there itself (a parent
+ * may be read by a root child; "unreadable" otherwise): when both agree the
+ * module served the owner's page and the fuzzer's own bookkeeping is wrong.
+ */
+static void member_violation(struct member_map *m, const char *what, uint64_t e, int k,
+			     uint64_t gen, const uint64_t *v)
+{
+	struct fz_slot *sl = &own->slots[k];
+	uint64_t ov[4] = { 0 };
+	struct iovec li = { ov, sizeof(ov) }, ri = { (void *)(uintptr_t)e, sizeof(ov) };
+	bool readable = process_vm_readv(getppid(), &li, 1, &ri, 1, 0) == sizeof(ov);
+	bool same_gen = atomic_load(&sl->gen) == gen;
+	char owner[128] = "unreadable";
+
+	if (readable)
+		snprintf(owner, sizeof(owner), "magic %#llx vaddr %#llx gen %llu%s",
+			 (unsigned long long)ov[0], (unsigned long long)ov[1],
+			 (unsigned long long)ov[2], same_gen ? "" : " (region changed since)");
+	violation("member read a %s page at %#llx: magic %#llx vaddr %#llx gen %llu; region: "
+		  "slot %d, %s, [%#llx, +%llu), generation %llu, last op %s; member mapping at %s; "
+		  "the owner reads %s", what, (unsigned long long)e, (unsigned long long)v[0],
+		  (unsigned long long)v[1], (unsigned long long)v[2], k, kind_names[sl->kind],
+		  (unsigned long long)atomic_load(&sl->addr),
+		  (unsigned long long)atomic_load(&sl->len), (unsigned long long)gen,
+		  op_names[atomic_load(&sl->last_op)],
+		  (uintptr_t)m->p == m->buf_addr ? "the owner's address" : "another address", owner);
+}
+
 /*
  * Read the header of page j of a member mapping.  The page is expected at
  * owner address e; if a region holds e and its generation was the same even
@@ -610,11 +643,9 @@ static void member_check_page(struct member_map *m, uint64_t j)
 		return;		/* no region there, or it changed meanwhile */
 	atomic_fetch_add(&run->stale_judged, 1);
 	if (v[0] != (FZ_MAGIC ^ own->token) || v[1] != e || v[3] != hdr_check(v[0], v[1], v[2]))
-		violation("member read a wrong page at %#llx: magic %#llx vaddr %#llx",
-			  (unsigned long long)e, (unsigned long long)v[0], (unsigned long long)v[1]);
+		member_violation(m, "wrong", e, k, t1[k], v);
 	else if (v[2] != t1[k])
-		violation("member read a stale page at %#llx: generation %llu, the region's %llu",
-			  (unsigned long long)e, (unsigned long long)v[2], (unsigned long long)t1[k]);
+		member_violation(m, "stale", e, k, t1[k], v);
 }
 
 /* what a process that is not a member may do with the domain's fd: nothing */
@@ -789,25 +820,32 @@ static void owner_step(uint64_t *s, void *page2)
 	}
 	if (!slot_lock(sl))
 		return;
-	if (op < 43)
+	op = op < 43 ? OP_ALLOC : op < 63 ? OP_REGISTER : op < 71 ? OP_UNREGISTER :
+	     op < 76 ? OP_FREE : op < 85 ? OP_DONTNEED : op < 89 ? OP_MREMAP :
+	     op < 92 ? OP_TRUNCATE : op < 95 ? OP_MPROTECT : OP_PAIR;
+	/* named by a violation on the slot's pages */
+	atomic_store(&sl->last_op, op);
+	switch (op) {
+	case OP_ALLOC:
 		op_alloc(s, sl);
-	else if (op < 63)
+		break;
+	case OP_REGISTER:
 		op_register(s, sl);
-	else if (op < 71)
+		break;
+	case OP_UNREGISTER:
 		op_unregister(s, sl);
-	else if (op < 76) {
+		break;
+	case OP_FREE:
 		count(OP_FREE);
 		slot_free(sl);
-	} else if (op < 85)
-		op_change(s, sl, OP_DONTNEED);
-	else if (op < 89)
-		op_change(s, sl, OP_MREMAP);
-	else if (op < 92)
-		op_change(s, sl, OP_TRUNCATE);
-	else if (op < 95)
-		op_change(s, sl, OP_MPROTECT);
-	else
+		break;
+	case OP_PAIR:
 		op_pair(s, sl);
+		break;
+	default:
+		op_change(s, sl, op);
+		break;
+	}
 	slot_unlock(sl);
 }
 
