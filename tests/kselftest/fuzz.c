@@ -37,6 +37,9 @@
 #include "kselftest_harness.h"
 #include "simpler_test.h"
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
 #ifndef MFD_HUGETLB
 #define MFD_HUGETLB 4U
 #endif
@@ -464,6 +467,18 @@ static void op_change(uint64_t *s, struct fz_slot *sl, int op)
 		n = sl->kind == K_HUGETLB ? l : (1 + rnd(s) % ((l - off) / SX_PAGE)) * SX_PAGE;
 		change_begin(sl);
 		madvise((void *)(uintptr_t)(a + off), n, MADV_DONTNEED);
+		/*
+		 * The huge page comes back from the pool, which pinned stale
+		 * buffers and the members' fork-time copies of pinned pages
+		 * may have emptied: the write in change_end() would get
+		 * SIGBUS.  Fault it in where that is an error; without a page
+		 * the region is gone.
+		 */
+		if (sl->kind == K_HUGETLB &&
+		    madvise((void *)(uintptr_t)a, l, MADV_POPULATE_WRITE)) {
+			munmap((void *)(uintptr_t)a, l);
+			atomic_store(&sl->addr, 0);
+		}
 		change_end(sl);
 		break;
 	case OP_MREMAP:
