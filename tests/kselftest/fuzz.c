@@ -144,6 +144,8 @@ struct fz_owner {
 	_Atomic uint64_t dom_id;
 	void *_Atomic sentinel;
 	atomic_int members;
+	atomic_ulong moves_begun;	/* munmap and mremap of regions: see move_begin() */
+	atomic_ulong moves_done;
 	atomic_int pair_slot;		/* PAIR_NONE, PAIR_BUSY, or a slot to hit too */
 	atomic_int pair_done;		/* the other thread's madvise has returned */
 	struct fz_slot slots[NSLOTS];
@@ -191,6 +193,25 @@ static void change_end(struct fz_slot *sl)
 	if (atomic_load(&sl->addr))
 		write_headers(atomic_load(&sl->addr), atomic_load(&sl->len), g);
 	atomic_store(&sl->gen, g);
+}
+
+/*
+ * A region's addresses are about to be unmapped (munmap, mremap).  The
+ * address range is free for the other thread's mmap() as soon as the
+ * kernel has taken the VMA out, but the zap of the members' PTEs runs on
+ * this thread's way back to user space: until then a member may still
+ * read the old buffer's page at an address that a new region, with a
+ * stable generation of its own, already covers.  The move is not over
+ * before the call returns; members judge no page while one is under way.
+ */
+static void move_begin(void)
+{
+	atomic_fetch_add(&own->moves_begun, 1);
+}
+
+static void move_end(void)
+{
+	atomic_fetch_add(&own->moves_done, 1);
 }
 
 static bool slot_lock(struct fz_slot *sl)
@@ -382,7 +403,9 @@ static void slot_free(struct fz_slot *sl)
 	if (!a)
 		return;
 	change_begin(sl);
+	move_begin();
 	munmap((void *)(uintptr_t)a, l);
+	move_end();
 	atomic_store(&sl->addr, 0);
 	change_end(sl);
 	if (sl->mfd >= 0)
@@ -476,7 +499,9 @@ static void op_change(uint64_t *s, struct fz_slot *sl, int op)
 		 */
 		if (sl->kind == K_HUGETLB &&
 		    madvise((void *)(uintptr_t)a, l, MADV_POPULATE_WRITE)) {
+			move_begin();
 			munmap((void *)(uintptr_t)a, l);
+			move_end();
 			atomic_store(&sl->addr, 0);
 		}
 		change_end(sl);
@@ -489,7 +514,9 @@ static void op_change(uint64_t *s, struct fz_slot *sl, int op)
 		if (to == MAP_FAILED)
 			return;
 		change_begin(sl);
+		move_begin();
 		p = mremap((void *)(uintptr_t)a, l, l, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+		move_end();
 		if (p != MAP_FAILED)
 			atomic_store(&sl->addr, (uintptr_t)p);
 		else
@@ -632,13 +659,17 @@ static void member_violation(struct member_map *m, const char *what, uint64_t e,
 static void member_check_page(struct member_map *m, uint64_t j)
 {
 	volatile uint64_t *w = m->p + j * SX_PAGE / 8;
-	uint64_t t1[NSLOTS], t2[NSLOTS], v[4], e = m->buf_addr + j * SX_PAGE, a;
+	uint64_t t1[NSLOTS], t2[NSLOTS], v[4], e = m->buf_addr + j * SX_PAGE, a, d1, b1, b2;
 	int i, k = -1, sig = 0;
 
+	/* done before begun: equal means no move was under way at the second load */
+	d1 = atomic_load(&own->moves_done);
+	b1 = atomic_load(&own->moves_begun);
 	for (i = 0; i < NSLOTS; i++)
 		t1[i] = atomic_load(&own->slots[i].gen);
 	for (i = 0; i < 4 && !sig; i++)
 		sig = sx_probe_read(w + i, &v[i]);
+	b2 = atomic_load(&own->moves_begun);
 	for (i = 0; i < NSLOTS; i++) {
 		t2[i] = atomic_load(&own->slots[i].gen);
 		a = atomic_load(&own->slots[i].addr);
@@ -656,6 +687,8 @@ static void member_check_page(struct member_map *m, uint64_t j)
 	sx_probe_write(w + 4, getpid());	/* the scratch word */
 	if (k < 0 || t1[k] != t2[k] || (t1[k] & 1))
 		return;		/* no region there, or it changed meanwhile */
+	if (b1 != d1 || b2 != b1)
+		return;		/* a region moved meanwhile: maybe the one that was here */
 	atomic_fetch_add(&run->stale_judged, 1);
 	if (v[0] != (FZ_MAGIC ^ own->token) || v[1] != e || v[3] != hdr_check(v[0], v[1], v[2]))
 		member_violation(m, "wrong", e, k, t1[k], v);
