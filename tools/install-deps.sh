@@ -6,7 +6,8 @@ pkgs="gcc gcc-multilib make libc6-dev perl gzip cpio kmod file
       linux-headers-amd64 linux-image-amd64 linux-source-6.1
       qemu-system-x86 busybox-static
       flex bison bc libelf-dev libssl-dev rsync
-      libstarpu-dev pkg-config"
+      libstarpu-dev pkg-config
+      man-db groff-base"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
