@@ -44,6 +44,30 @@ static int kmod_unregister(struct simpler_worker *w, uint64_t kh)
 }
 
 /*
+ * The union of [lo, hi) could not be registered after the registrations it
+ * replaces were dropped: register each of those again, so the buffers that
+ * used them keep working.  One that fails again is left with kh 0, which
+ * kmod_use() refuses with a message rather than hand the child nothing.
+ */
+static void restore_replaced(struct hostmem *h, uint64_t lo, uint64_t hi)
+{
+	uint64_t kh;
+	size_t k, n;
+
+	for (k = 0; k < h->n; k++) {
+		struct hbuf *o = &h->v[k];
+
+		if (o->kh || o->khi <= lo || hi <= o->klo)
+			continue;
+		if (kmod_register(h, o->klo, o->khi, &kh))
+			continue;
+		for (n = k; n < h->n; n++)
+			if (!h->v[n].kh && h->v[n].klo == o->klo && h->v[n].khi == o->khi)
+				h->v[n].kh = kh;
+	}
+}
+
+/*
  * Pin the pages that hold b.  Registrations are page ranges and may not
  * overlap, while buffers may share pages: a buffer inside a registered
  * range shares it; one that straddles registered ranges replaces them by
@@ -111,11 +135,14 @@ static int kmod_reg(struct simpler_worker *w, struct hbuf *b)
 		}
 	}
 	ret = kmod_register(h, lo, hi, &b->kh);
-	if (ret)
+	if (ret) {
+		b->kh = 0;
+		restore_replaced(h, lo, hi);
 		return werr(w, ret, "host_register: simpler.ko refused %p (%zu bytes as pages "
 			    "0x%" PRIx64 "..0x%" PRIx64 "): %s%s", addr, len, lo, hi,
 			    strerror(-ret), ret == -ENOMEM ? " (RLIMIT_MEMLOCK or the module's "
 			    "max_pinned_mb)" : "");
+	}
 	for (k = 0; k < h->n; k++) {
 		if (h->v[k].klo < hi && lo < h->v[k].khi) {
 			h->v[k].kh = b->kh;
@@ -151,6 +178,11 @@ static int kmod_unreg(struct simpler_worker *w, struct hbuf *b)
 static int kmod_use(struct simpler_worker *w, struct hbuf *b, uint64_t s, uint64_t len,
 		    unsigned acc, uint64_t *reg)
 {
+	if (!b->kh)
+		return werr(w, -ENOMEM, "submit: the buffer registered as handle %" PRIu64
+			    " lost its pages' registration when a straddling simpler_host_register() "
+			    "failed and simpler.ko refused to register them again: unregister and "
+			    "register it again", b->handle);
 	*reg = b->kh;	/* the child maps it */
 	b->used_run = w->hm->run;
 	return 0;

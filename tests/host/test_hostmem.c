@@ -9,7 +9,10 @@
  * run and by the host after it; the kmod backend copies nothing.
  */
 #include <stdbool.h>
+#include <linux/capability.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 
 #include "test_util.h"
 
@@ -498,6 +501,53 @@ TEST(buffers_straddling_each_others_pages)
 	p[1] = pages + 3 * 4096 - 100;
 	CHECK_OK(simpler_run(w, orch_register_busy, p), w);
 	CHECK_OK(simpler_host_unregister(w, hb), w);
+	simpler_worker_destroy(w);
+	free(pages);
+}
+
+/* drop CAP_IPC_LOCK from this thread, so RLIMIT_MEMLOCK holds for it even as root */
+static int drop_ipc_lock(void)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+
+	if (syscall(SYS_capget, &hdr, d))
+		return -errno;
+	d[CAP_IPC_LOCK / 32].effective &= ~(1U << (CAP_IPC_LOCK % 32));
+	return syscall(SYS_capset, &hdr, d) ? -errno : 0;
+}
+
+/*
+ * kmod: a buffer straddling another's pages replaces that registration by
+ * the union; when simpler.ko refuses the union (here RLIMIT_MEMLOCK: two
+ * pages fit, three do not), the registration it replaced comes back and
+ * the buffer that used it keeps working.
+ */
+TEST(a_refused_union_leaves_the_straddled_buffer_working)
+{
+	struct simpler_worker *w = hm_worker(0);
+	char *pages = aligned_alloc(4096, 4 * 4096);
+	uint32_t *a = (uint32_t *)(pages + 100), i;
+	struct rlimit rl = { 2 * 4096, 2 * 4096 };
+	uint64_t ha, hb;
+
+	CHECK(pages);
+	if (strcmp(simpler_worker_hostmem(w), "kmod")) {
+		simpler_worker_destroy(w);
+		free(pages);
+		SKIP("needs the kmod backend (runs in the VM)");
+	}
+	memset(pages, 0, 4 * 4096);
+	CHECK_OK(simpler_host_register(w, a, 4096, 0, &ha), w);	/* pages 0-1 */
+	CHECK_EQ(drop_ipc_lock(), 0);
+	CHECK_EQ(setrlimit(RLIMIT_MEMLOCK, &rl), 0);
+	CHECK_EQ(simpler_host_register(w, pages + 4096 + 200, 4096, 0, &hb), -ENOMEM);
+	CHECK_MSG(strstr(simpler_worker_errmsg(w), "RLIMIT_MEMLOCK"), "%s",
+		  simpler_worker_errmsg(w));
+	CHECK_OK(run_one(w, (struct one){ "fill", 1, 1, { a }, { 1000 }, { SIMPLER_OUT }, 4 }), w);
+	for (i = 0; i < 1000; i++)
+		CHECK_EQ(a[i], 4 + i);
+	CHECK_OK(simpler_host_unregister(w, ha), w);
 	simpler_worker_destroy(w);
 	free(pages);
 }
