@@ -598,14 +598,17 @@ static int publish(struct simpler_worker *w, struct task *t)
 	int ret;
 
 	ret = track(w, t);
+	/*
+	 * The frame and the run learn of t when they close.  A task whose
+	 * tracking failed counts too: edges may already point at it, so it must
+	 * still finish normally, as a failure, for every producer's release to
+	 * find a live task (and tasks_failed never exceeds tasks_submitted).
+	 */
+	t->frame = w->orch.scope;
+	t->frame->counted++;
+	w->run.submitted++;
+	STAT_ADD(w->st_submitted, 1);
 	if (ret) {
-		/*
-		 * Edges may already point at t: it must still finish normally, as
-		 * a failure, so every producer's release finds a live task.
-		 */
-		t->frame = w->orch.scope;
-		t->frame->counted++;
-		w->run.submitted++;
 		f = sx_failure_or_oom(sx_failure_new(ret, "%s", w->errmsg));
 		task_poison(t, f);
 		sx_failure_put(f);
@@ -616,10 +619,6 @@ static int publish(struct simpler_worker *w, struct task *t)
 			sx_sched_submitted(w, true);
 		return ret;
 	}
-	t->frame = w->orch.scope;
-	t->frame->counted++;		/* the frame and the run learn of t when they close */
-	w->run.submitted++;
-	STAT_ADD(w->st_submitted, 1);
 	atomic_store_explicit(&t->state, TS_PENDING, memory_order_relaxed);
 	/* drop the building guard; pairs with the finishers' decrements */
 	ready = atomic_fetch_sub_explicit(&t->pending, 1, memory_order_acq_rel) == 1;
