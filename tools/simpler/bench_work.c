@@ -596,7 +596,7 @@ int bench_work(int argc, char **argv)
 				    "[--only gemm|stencil|indep] [--sizes 20,200,2000] [--loads 0,1,2]";
 	struct bw b = { .reps = 3, .seconds = 0.4, .only = -1 };
 	uint32_t loads[MAX_LOADS];
-	int i, s, z, l;
+	int i, s, z, l, out;
 
 	b.cpus = tool_cpus();
 	b.chips = b.cpus;
@@ -662,10 +662,21 @@ int bench_work(int argc, char **argv)
 		busy_stop(&b);
 	}
 	fprintf(stderr, "\n");
+	/* --json: stdout is the JSON alone, for a program to read; the tables go to stderr */
+	out = -1;
+	if (b.json) {
+		fflush(stdout);
+		out = dup(STDOUT_FILENO);
+		dup2(STDERR_FILENO, STDOUT_FILENO);
+	}
 	print_table(&b);
 	print_targets(&b);
-	if (b.json)
+	if (out >= 0) {
+		fflush(stdout);
+		dup2(out, STDOUT_FILENO);
+		close(out);
 		print_json(&b);
+	}
 	free(b.cells);
 	return 0;
 }

@@ -14,8 +14,9 @@ int cmd_info(int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
-	printf("libsimpler %d.%d, platforms: sim, modes: processes (default), threads\n",
-	       SIMPLER_VERSION_MAJOR, SIMPLER_VERSION_MINOR);
+	/* the library loaded, which a dynamically linked tool may get from elsewhere */
+	printf("libsimpler %s (built against %s), platforms: sim, modes: processes (default), "
+	       "threads\n", simpler_version_string(), SIMPLER_VERSION_STRING);
 	fd = open("/dev/simpler", O_RDWR | O_CLOEXEC);
 	if (fd >= 0) {
 		printf("simpler.ko: /dev/simpler opens: host-memory backend kmod (zero copies)\n");
