@@ -66,7 +66,12 @@ struct hostmem {
 	uint64_t next_handle;
 	uint64_t run;			/* bumped per run */
 	struct rangeset ok;		/* ranges found visible during this run */
-	struct rangeset writable;	/* ranges found mapped writable during this run */
+	/*
+	 * Ranges found mapped writable during this run, and the last one found:
+	 * the orchestrating thread's alone (run_begin and submit), no lock.
+	 */
+	struct rangeset writable;
+	uint64_t wlo, whi;
 	struct mapsnap cur;		/* the application's maps, read once a run */
 	uint64_t cur_run;		/* the run cur was read in */
 	/* kmod */

@@ -223,24 +223,25 @@ int sx_hostmem_check_write(struct simpler_worker *w, uint64_t a, uint64_t len, u
 	bool ok;
 	int ret;
 
-	if (!len || sx_arena_contains(w->arena, (const void *)(uintptr_t)a, len))
+	/* most writes land in the mapping the last check found */
+	if (!len || (a >= h->wlo && a + len <= h->whi) ||
+	    sx_arena_contains(w->arena, (const void *)(uintptr_t)a, len) ||
+	    sx_rangeset_covers(&h->writable, a, a + len))
 		return 0;
+	/* mem_lock: the maps snapshot is shared with the shm backend's verdicts */
 	pthread_mutex_lock(&w->mem_lock);
-	ok = sx_rangeset_covers(&h->writable, a, a + len);
-	if (!ok) {
-		ret = sx_hm_cur_maps(h);
-		if (ret) {
-			pthread_mutex_unlock(&w->mem_lock);
-			return werr(w, ret, "submit: cannot read /proc/self/maps to check that "
-				    "tensor %u may be written: %s", idx, strerror(-ret));
-		}
-		ok = sx_mapsnap_writable(&h->cur, a, len, &lo, &hi);
-		if (ok)
-			sx_rangeset_add(&h->writable, lo, hi);	/* only a cache */
-	}
+	ret = sx_hm_cur_maps(h);
+	ok = !ret && sx_mapsnap_writable(&h->cur, a, len, &lo, &hi);
 	pthread_mutex_unlock(&w->mem_lock);
-	if (ok)
+	if (ret)
+		return werr(w, ret, "submit: cannot read /proc/self/maps to check that tensor %u "
+			    "may be written: %s", idx, strerror(-ret));
+	if (ok) {
+		sx_rangeset_add(&h->writable, lo, hi);	/* only a cache */
+		h->wlo = lo;
+		h->whi = hi;
 		return 0;
+	}
 	return werr(w, -EFAULT, "submit: tensor %u at 0x%" PRIx64 " (%" PRIu64 " bytes) is %s "
 		    "but not all of it is mapped writable (a PROT_READ mapping, a read-only file "
 		    "or shared memory, or a hole): the kernel could not write it; pass it as "
@@ -344,6 +345,7 @@ void sx_hostmem_run_begin(struct simpler_worker *w)
 	/* re-check inherited memory and write access once per run: they may have changed */
 	rangeset_clear(&h->ok);
 	rangeset_clear(&h->writable);
+	h->wlo = h->whi = 0;
 	pthread_mutex_unlock(&w->mem_lock);
 }
 
