@@ -14,7 +14,6 @@
 
 #include "base/arena.h"
 #include "base/kmod.h"
-#include "base/tensor.h"
 #include "base/vec.h"
 #include "hm.h"
 #include "hostmem.h"
@@ -248,30 +247,22 @@ int sx_hostmem_check_write(struct simpler_worker *w, uint64_t a, uint64_t len, u
 		    "SIMPLER_IN, or map it PROT_READ | PROT_WRITE", idx, a, len, names[acc]);
 }
 
-int sx_hostmem_submit(struct simpler_worker *w, const struct simpler_tensor *t,
-		      const uint64_t *strides, unsigned acc, uint32_t idx, uint64_t *reg)
+int sx_hostmem_submit(struct simpler_worker *w, uint64_t a, uint64_t len, bool gaps,
+		      unsigned acc, uint32_t idx, uint64_t *reg)
 {
 	struct hostmem *h = w->hm;
-	uint64_t a = t->addr, len;
-	struct sx_layout lay;
 	struct hbuf *b;
 	unsigned v;
 	int ret = 0;
 
 	*reg = 0;
-	if (strides) {
-		sx_layout_of(t, strides, &lay);
-		len = sx_layout_span(&lay);
-		/*
-		 * The backend handles the span: the bytes between a view's runs
-		 * must come in too, or the shm backend would copy back, over
-		 * them, what its mirror held there.
-		 */
-		if (acc == SIMPLER_OUT && lay.nd)
-			acc = SIMPLER_INOUT;
-	} else {
-		len = simpler_tensor_nbytes(t);
-	}
+	/*
+	 * The backend handles the span: the bytes between a view's runs must
+	 * come in too, or the shm backend would copy back, over them, what its
+	 * mirror held there.
+	 */
+	if (acc == SIMPLER_OUT && gaps)
+		acc = SIMPLER_INOUT;
 	/* runtime-owned memory: inherited by construction (the arena is the orchestrator's) */
 	if (!h->ops || !len || sx_arena_contains(w->arena, (const void *)(uintptr_t)a, len))
 		return 0;

@@ -20,6 +20,7 @@
 #ifndef SIMPLER_HOSTMEM_H
 #define SIMPLER_HOSTMEM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,15 +38,15 @@ const char *sx_hostmem_name(const struct simpler_worker *w);
 int sx_hostmem_prefork(struct simpler_worker *w, int slot, int same_as);
 
 /*
- * Submit time: may host tensor t (index idx; a view when strides is not
- * NULL: its whole span counts) be given to a chip or sub process?  For a
- * tensor inside a registered buffer *reg is set to what the dispatch needs
- * (0 for inherited memory): kmod, the kernel handle of the buffer (the child
- * maps it); shm, the distance from the buffer to its mirror (the child adds
- * it).  0, or -errno with the worker's message set.
+ * Submit time: may host tensor idx, spanning [a, a + len) (a view's span;
+ * gaps: bytes in it the view does not cover), be given to a chip or sub
+ * process?  For a tensor inside a registered buffer *reg is set to what the
+ * dispatch needs (0 for inherited memory): kmod, the kernel handle of the
+ * buffer (the child maps it); shm, the distance from the buffer to its
+ * mirror (the child adds it).  0, or -errno with the worker's message set.
  */
-int sx_hostmem_submit(struct simpler_worker *w, const struct simpler_tensor *t,
-		      const uint64_t *strides, unsigned acc, uint32_t idx, uint64_t *reg);
+int sx_hostmem_submit(struct simpler_worker *w, uint64_t a, uint64_t len, bool gaps,
+		      unsigned acc, uint32_t idx, uint64_t *reg);
 /*
  * Submit time, any mode: may host tensor idx, written with acc over
  * [a, a + len), be written?  Every byte must be mapped writable in the

@@ -377,7 +377,7 @@ static int check_writes(struct simpler_worker *w, const struct task *t, uint32_t
 	char where[48];
 
 	for (i = 0; i < nt; i++) {
-		const uint64_t *st = strides && strides[i][0] ? strides[i] : NULL;
+		const uint64_t *st = sx_strides_at(strides, i);
 		uint64_t len = sx_arg_span(&ts[i], st);
 
 		if (writes_tracked(acc[i]) && len)
@@ -497,6 +497,8 @@ static int add_member(struct simpler_worker *w, struct task *t, uint32_t m,
 
 	for (i = 0; i < nt; i++) {
 		const struct simpler_tensor *x = &t->tensors[mb->t0 + i];
+		struct sx_layout lay;
+		uint64_t span;
 		int ret;
 
 		t->reg[mb->t0 + i] = 0;
@@ -509,18 +511,17 @@ static int add_member(struct simpler_worker *w, struct task *t, uint32_t m,
 					    "allocated it", i, x->addr);
 			continue;
 		}
+		sx_layout_of(x, task_strides(t, mb->t0 + i), &lay);
+		span = sx_layout_span(&lay);
 		if (writes_tracked(t->acc[mb->t0 + i])) {
-			const uint64_t *st = task_strides(t, mb->t0 + i);
-
-			ret = sx_hostmem_check_write(w, x->addr, sx_arg_span(x, st),
-						     t->acc[mb->t0 + i], i);
+			ret = sx_hostmem_check_write(w, x->addr, span, t->acc[mb->t0 + i], i);
 			if (ret)
 				return ret;
 		}
 		/* another process runs it: the host memory must be visible there */
 		if (!w->mode_threads) {
-			ret = sx_hostmem_submit(w, x, task_strides(t, mb->t0 + i),
-						t->acc[mb->t0 + i], i, &t->reg[mb->t0 + i]);
+			ret = sx_hostmem_submit(w, x->addr, span, lay.nd != 0, t->acc[mb->t0 + i], i,
+						&t->reg[mb->t0 + i]);
 			if (ret)
 				return ret;
 			t->has_reg |= t->reg[mb->t0 + i] != 0;

@@ -15,6 +15,7 @@
 #include "base/compiler.h"
 #include "base/errors.h"
 #include "base/sync.h"
+#include "base/tensor.h"
 #include "include/simpler.h"
 
 enum task_state {
@@ -117,7 +118,8 @@ struct task {
 /* tensor i's strides if it is a view, else NULL (a plain, row-major tensor) */
 static inline const uint64_t *task_strides(const struct task *t, uint32_t i)
 {
-	return t->has_views && t->strides[i][0] ? t->strides[i] : NULL;
+	return sx_strides_at(t->has_views ? (const uint64_t (*)[SIMPLER_MAX_DIMS])t->strides : NULL,
+			     i);
 }
 
 /*

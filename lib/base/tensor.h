@@ -18,6 +18,15 @@ int sx_tensor_check(const struct simpler_tensor *t, char *why, size_t len);
 /* the same for a view (sx_tensor_check() of v->t, then its strides and extent) */
 int sx_view_check(const struct simpler_view *v, char *why, size_t len);
 
+/*
+ * Tensor i's strides in a per-tensor table where [i][0] == 0 marks a plain
+ * tensor (args, tasks, frames); NULL for a plain tensor or no table.
+ */
+static inline const uint64_t *sx_strides_at(const uint64_t (*tab)[SIMPLER_MAX_DIMS], uint32_t i)
+{
+	return tab && tab[i][0] ? tab[i] : NULL;
+}
+
 /* strides (elements) of a plain tensor: row-major, 0 past ndims */
 void sx_rowmajor_strides(const struct simpler_tensor *t, uint64_t *strides);
 

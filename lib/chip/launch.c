@@ -92,12 +92,6 @@ static bool acc_writes(unsigned acc)
 	return acc != SIMPLER_IN;
 }
 
-/* tensor i's strides if it is a view, else NULL */
-static const uint64_t *launch_strides(const struct launch *l, uint32_t i)
-{
-	return l->strides && l->strides[i][0] ? l->strides[i] : NULL;
-}
-
 struct run_copy {
 	struct chipside *cs;
 	uint64_t host, chip;		/* the span's first byte on each side */
@@ -136,14 +130,7 @@ static int stage_copy(struct chipside *cs, const struct sx_layout *lay, uint64_t
 	uint64_t n = lay->run;
 	uint32_t d;
 
-	if (!lay->nd) {
-		*bytes += lay->run;
-		return to_chip ? cs->plat->copy_to(cs->chip, chip, (const void *)(uintptr_t)host,
-						   lay->run, err, len) :
-				 cs->plat->copy_from(cs->chip, (void *)(uintptr_t)host, chip,
-						     lay->run, err, len);
-	}
-	sx_layout_runs(lay, host, copy_run, &c);
+	sx_layout_runs(lay, host, copy_run, &c);	/* one run: one copy */
 	for (d = 0; d < lay->nd; d++)
 		n *= lay->count[d];
 	*bytes += n;
@@ -184,7 +171,7 @@ int sx_chipside_launch(struct chipside *cs, const struct launch *l, char *msg, s
 		struct simpler_tensor *x = &ctx->tensors[i];
 
 		ctx->staged[i] = 0;
-		sx_layout_of(x, launch_strides(l, i), &lay);
+		sx_layout_of(x, sx_strides_at(l->strides, i), &lay);
 		nbytes = sx_layout_span(&lay);
 		if (x->child_memory || !nbytes)
 			continue;
@@ -203,7 +190,7 @@ int sx_chipside_launch(struct chipside *cs, const struct launch *l, char *msg, s
 
 	/* every argument's strides, row-major for a plain tensor */
 	for (i = 0; i < l->nt; i++) {
-		const uint64_t *st = launch_strides(l, i);
+		const uint64_t *st = sx_strides_at(l->strides, i);
 
 		if (st)
 			memcpy(&ctx->strides[i * SIMPLER_MAX_DIMS], st,
@@ -241,7 +228,7 @@ int sx_chipside_launch(struct chipside *cs, const struct launch *l, char *msg, s
 	for (i = 0; staging && i < l->nt && !ret; i++) {
 		if (!ctx->staged[i] || !acc_writes(l->acc[i]))
 			continue;
-		sx_layout_of(&l->tensors[i], launch_strides(l, i), &lay);
+		sx_layout_of(&l->tensors[i], sx_strides_at(l->strides, i), &lay);
 		ret = stage_copy(cs, &lay, l->tensors[i].addr, ctx->staged[i], false, staged, err,
 				 sizeof(err));
 		if (ret) {
