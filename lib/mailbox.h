@@ -87,6 +87,7 @@ struct mailbox {
 	struct ec parent_ec __attribute__((aligned(64)));	/* control callers wait here */
 	_Atomic uint32_t posted __attribute__((aligned(64)));	/* frames published */
 	_Atomic uint32_t done __attribute__((aligned(64)));	/* frames finished */
+	_Atomic uint32_t claimed;	/* runs a frame of its pool's shared ring now: 1, else 0 */
 	struct mb_task task[MB_RING];
 	_Atomic uint32_t ctl_state __attribute__((aligned(64)));
 	struct mb_ctl ctl;
@@ -139,19 +140,6 @@ struct proc_shared {
 	_Atomic uint32_t helping;
 };
 
-/* the claimed frames of a pool's ring: processes busy with its work now */
-static inline unsigned pr_claimed(struct pool_ring *r, int32_t slot)
-{
-	unsigned i, n = 0;
-	uint32_t st;
-
-	for (i = 0; i < PR_FRAMES; i++) {
-		st = atomic_load_explicit(&r->state[i], memory_order_relaxed);
-		n += st >= PR_CLAIMED && (slot < 0 || st == PR_CLAIMED + (uint32_t)slot);
-	}
-	return n;
-}
-
 #define MAX_CALLABLES 1024
 
 /*
@@ -161,12 +149,13 @@ static inline unsigned pr_claimed(struct pool_ring *r, int32_t slot)
  */
 static inline unsigned procs_running(struct proc_shared *ps, struct mailbox *const *mb, int n)
 {
-	unsigned busy = pr_claimed(&ps->ring[0], -1) + pr_claimed(&ps->ring[1], -1);
+	unsigned busy = 0;
 	int i;
 
 	for (i = 0; i < n; i++)
-		busy += atomic_load_explicit(&mb[i]->posted, memory_order_relaxed) !=
-			atomic_load_explicit(&mb[i]->done, memory_order_relaxed);
+		busy += (atomic_load_explicit(&mb[i]->posted, memory_order_relaxed) !=
+			 atomic_load_explicit(&mb[i]->done, memory_order_relaxed)) +
+			atomic_load_explicit(&mb[i]->claimed, memory_order_relaxed);
 	return busy;
 }
 

@@ -64,7 +64,7 @@ static struct task *slot_get(struct simpler_worker *w)
 				SCHED_HELP_UNTIL(w, atomic_load_explicit(&w->free_shared,
 									 memory_order_relaxed),
 						 false);
-			EC_WAIT_UNTIL(&w->slot_ec, w->spin_ns,
+			EC_WAIT_UNTIL(&w->slot_ec, w->mode_threads ? w->spin_ns : sx_sched_spin_ns(w),
 				      atomic_load_explicit(&w->free_shared, memory_order_relaxed));
 			/* acquire: pairs with the finishers' seq_cst CAS in sx_task_finish() */
 			t = atomic_exchange_explicit(&w->free_shared, NULL, memory_order_acquire);

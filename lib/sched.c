@@ -624,14 +624,14 @@ static bool feed(struct simpler_worker *w, struct exec *ex)
 /* is ex's process asleep (not spinning, not running)? */
 static bool sleeping(struct exec *ex)
 {
-	return !inflight(ex) && atomic_load_explicit(&ex->mb->child_ec.waiters,
-						     memory_order_relaxed);
+	return !inflight(ex) && ec_asleep(&ex->mb->child_ec);
 }
 
 /* is ex's process free to claim pool work at once (alive, awake, idle)? */
 static bool awake_idle(struct exec *ex)
 {
-	return !exec_dead(ex) && !inflight(ex) && !ex->local && !pr_claimed(ex->pool->ring, ex->slot) &&
+	return !exec_dead(ex) && !inflight(ex) && !ex->local &&
+	       !atomic_load_explicit(&ex->mb->claimed, memory_order_relaxed) &&
 	       !atomic_load_explicit(&ex->mb->child_ec.waiters, memory_order_relaxed);
 }
 
@@ -676,7 +676,7 @@ static bool pool_feed(struct simpler_worker *w, struct pool *p)
 	/* an awake idle process takes one at once through its own ring: nothing shared */
 	for (i = 0; q_nonempty(&p->qhead) && i < (unsigned)p->n; i++) {
 		ex = &p->ex[i];
-		if (awake_idle(ex) && !atomic_load_explicit(&p->ring->avail, memory_order_relaxed) &&
+		if (!atomic_load_explicit(&p->ring->avail, memory_order_relaxed) && awake_idle(ex) &&
 		    (it = pool_pop(p))) {
 			start(ex, it);
 			moved = true;
@@ -1093,9 +1093,10 @@ static void *disp_main(void *arg)
 {
 	struct simpler_worker *w = arg;
 	struct ec *e = &w->pshared->disp_ec;
-	uint64_t deadline, beat = 0, since = 0;
+	uint64_t deadline, spin, beat = 0, since = 0;
 	uint32_t key;
 	unsigned n;
+	bool moved;
 
 	pthread_setname_np(pthread_self(), "simpler-disp");
 	while (!atomic_load_explicit(&w->stop, memory_order_acquire)) {
@@ -1103,12 +1104,32 @@ static void *disp_main(void *arg)
 			disp_standby(w, &beat, &since);
 			continue;
 		}
-		if (sx_sched_help(w))
+		if (!baton_take(w)) {
+			/*
+			 * The orchestrator dispatches (it came back after we took
+			 * over, and says so at its next look): leave it the CPU
+			 * rather than contend for the baton.  Children wake us when
+			 * they finish while nobody helps.
+			 */
+			key = ec_prepare(e);
+			if (atomic_load_explicit(&w->stop, memory_order_acquire) ||
+			    atomic_load_explicit(&w->pshared->helping, memory_order_acquire) ||
+			    !atomic_load_explicit(&w->baton, memory_order_acquire))
+				ec_cancel(e);
+			else
+				ec_sleep_for(e, key, w->spin_ns / 2);
+			continue;
+		}
+		moved = disp_pass(w);
+		baton_drop(w);
+		if (moved)
 			continue;
 		/* spin a while for more, then sleep until a child or the orchestrator wakes us */
-		deadline = now_ns() + sx_sched_spin_ns(w);
+		/* no budget (no CPU to spare, or nothing due soon): not even one round */
+		spin = sx_sched_spin_ns(w);
+		deadline = now_ns() + spin;
 		for (n = 1; !disp_wanted(w); n++) {
-			if (n % 64 == 0 && now_ns() > deadline) {
+			if (!spin || (n % 64 == 0 && now_ns() > deadline)) {
 				key = ec_prepare(e);
 				if (disp_wanted(w))
 					ec_cancel(e);
@@ -1124,7 +1145,8 @@ static void *disp_main(void *arg)
 				} else {
 					ec_sleep(e, key);
 				}
-				deadline = now_ns() + sx_sched_spin_ns(w);
+				spin = sx_sched_spin_ns(w);
+				deadline = now_ns() + spin;
 			} else if (n % 64 == 0) {
 				sched_yield();
 			} else {

@@ -32,7 +32,8 @@ void sx_sched_let_go(struct simpler_worker *w);
                                                                                       \
 		sx_sched_present(w);                                                  \
 		while (!(cond)) {                                                     \
-			sched_beat(w);                                                \
+			/* again: a dispatcher thread took over if we were off a CPU */ \
+			sx_sched_present(w);                                          \
 			if (sx_sched_help(w)) {                                       \
 				__idle = 0;                                           \
 			} else if (++__idle % 32) {                                   \

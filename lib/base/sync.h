@@ -3,8 +3,9 @@
  * Waiting without burning CPU: futex wrappers, an eventcount (spin briefly,
  * then sleep until notified), a tiny spinlock.  Every wait a task's latency
  * passes through uses these: it spins for at most spin_ns, then sleeps on a
- * futex until a producer notifies it.  One wait has a timer: a dispatcher
- * thread standing by for an orchestrator that dispatches itself.
+ * futex until a producer notifies it.  Only the process mode's dispatcher
+ * thread sleeps with a timer: standing by for an orchestrator that
+ * dispatches itself, or for a process about to be free.
  */
 #ifndef SIMPLER_SYNC_H
 #define SIMPLER_SYNC_H
@@ -92,10 +93,21 @@ static inline void futex_wake(_Atomic uint32_t *word, int n, bool shared)
  * until the sequence moves.  A notifier makes the condition true first, then
  * bumps the sequence only if someone announced: with nobody waiting a notify
  * is one fence and one load, no system call.
+ *
+ * A waiter also raises key to the sequence it read (to the newest such
+ * value: serial-number order).  A sequence past key means every waiter was
+ * woken since it read it and none announced itself again yet: a notify then
+ * has nothing to do.  On a busy machine a woken waiter can wait milliseconds
+ * for a CPU, and without this every notify meanwhile (one per task posted or
+ * finished) was a futex system call that woke nobody.  That no wake-up is
+ * lost: a waiter stores key (seq_cst) before it re-checks its condition, and
+ * a notifier makes its condition true before it loads key, so either the
+ * notifier sees the waiter's key or the waiter sees the condition.
  */
 struct ec {
 	_Atomic uint32_t seq;
 	_Atomic uint32_t waiters;
+	_Atomic uint32_t key;		/* the newest sequence a waiter read */
 	bool shared;
 };
 
@@ -103,14 +115,24 @@ static inline void ec_init(struct ec *e, bool shared)
 {
 	atomic_init(&e->seq, 0);
 	atomic_init(&e->waiters, 0);
+	atomic_init(&e->key, 0);
 	e->shared = shared;
 }
 
 /* announce; pairs with the fence in ec_notify() */
 static inline uint32_t ec_prepare(struct ec *e)
 {
+	uint32_t seq, key;
+
 	atomic_fetch_add_explicit(&e->waiters, 1, memory_order_seq_cst);
-	return atomic_load_explicit(&e->seq, memory_order_seq_cst);
+	seq = atomic_load_explicit(&e->seq, memory_order_seq_cst);
+	/* seq_cst, as the CAS (a failed one too): before the caller re-checks its condition */
+	key = atomic_load_explicit(&e->key, memory_order_seq_cst);
+	while ((int32_t)(seq - key) > 0 &&
+	       !atomic_compare_exchange_weak_explicit(&e->key, &key, seq, memory_order_seq_cst,
+						      memory_order_seq_cst))
+		;
+	return seq;
 }
 
 static inline void ec_cancel(struct ec *e)
@@ -124,7 +146,7 @@ static inline void ec_sleep(struct ec *e, uint32_t key)
 	atomic_fetch_sub_explicit(&e->waiters, 1, memory_order_relaxed);
 }
 
-/* the same, for ns at most (the one timed wait: a dispatcher standing by) */
+/* the same, for ns at most */
 static inline void ec_sleep_for(struct ec *e, uint32_t key, uint64_t ns)
 {
 	struct timespec ts = { (time_t)(ns / 1000000000ULL), (long)(ns % 1000000000ULL) };
@@ -133,14 +155,12 @@ static inline void ec_sleep_for(struct ec *e, uint32_t key, uint64_t ns)
 	atomic_fetch_sub_explicit(&e->waiters, 1, memory_order_relaxed);
 }
 
-/* the condition must already be true (stored) when this is called */
-static inline void ec_notify(struct ec *e)
+/* someone announced and was not woken since: it sleeps, or is about to */
+static inline bool ec_asleep(struct ec *e)
 {
-	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&e->waiters, memory_order_relaxed)) {
-		atomic_fetch_add_explicit(&e->seq, 1, memory_order_release);
-		futex_wake(&e->seq, INT_MAX, e->shared);
-	}
+	return atomic_load_explicit(&e->waiters, memory_order_seq_cst) &&
+	       atomic_load_explicit(&e->seq, memory_order_seq_cst) ==
+	       atomic_load_explicit(&e->key, memory_order_seq_cst);
 }
 
 /*
@@ -150,10 +170,24 @@ static inline void ec_notify(struct ec *e)
  */
 static inline void ec_notify_after_rmw(struct ec *e)
 {
-	if (atomic_load_explicit(&e->waiters, memory_order_seq_cst)) {
-		atomic_fetch_add_explicit(&e->seq, 1, memory_order_release);
-		futex_wake(&e->seq, INT_MAX, e->shared);
-	}
+	uint32_t seq;
+
+	if (!atomic_load_explicit(&e->waiters, memory_order_seq_cst))
+		return;
+	seq = atomic_load_explicit(&e->seq, memory_order_seq_cst);
+	/* woken since they announced, or another notifier is at it: nothing to do */
+	if (seq != atomic_load_explicit(&e->key, memory_order_seq_cst) ||
+	    !atomic_compare_exchange_strong_explicit(&e->seq, &seq, seq + 1, memory_order_release,
+						     memory_order_relaxed))
+		return;
+	futex_wake(&e->seq, INT_MAX, e->shared);
+}
+
+/* the condition must already be true (stored) when this is called */
+static inline void ec_notify(struct ec *e)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	ec_notify_after_rmw(e);
 }
 
 /*
@@ -163,10 +197,11 @@ static inline void ec_notify_after_rmw(struct ec *e)
 #define EC_WAIT_UNTIL(e, spin_ns, cond)                                               \
 	do {                                                                          \
 		if (!(cond)) {                                                        \
-			uint64_t __deadline = now_ns() + (spin_ns);                   \
+			uint64_t __spin = (spin_ns), __deadline = now_ns() + __spin;  \
 			unsigned __i = 0;                                             \
 			while (!(cond)) {                                             \
-				if ((++__i & 63) == 0 && now_ns() > __deadline) {     \
+				/* no budget: not even one round of spinning */       \
+				if (!__spin || ((++__i & 63) == 0 && now_ns() > __deadline)) { \
 					uint32_t __key = ec_prepare(e);               \
 					if (cond) {                                   \
 						ec_cancel(e);                         \

@@ -350,6 +350,7 @@ void sx_child_main(const struct chip_env *env, int slot, pid_t parent)
 	}
 	/* a restarted chip continues where its predecessor's frames ended */
 	consumed = atomic_load_explicit(&mb->done, memory_order_acquire);
+	atomic_store_explicit(&mb->claimed, 0, memory_order_relaxed);	/* the predecessor's */
 	/* seq_cst: after everything set up, before the notify's waiter check (wait_boot) */
 	atomic_store_explicit(&mb->boot, MB_READY, memory_order_seq_cst);
 	ec_notify(&mb->parent_ec);
@@ -374,10 +375,13 @@ void sx_child_main(const struct chip_env *env, int slot, pid_t parent)
 			    !atomic_load_explicit(&env->ps->helping, memory_order_relaxed))
 				ec_notify_after_rmw(&env->ps->disp_ec);
 		} else if ((i = pool_claim(ring, (uint32_t)slot)) >= 0) {
+			/* a hint for the parent's placing and spinning (mailbox.h) */
+			atomic_store_explicit(&mb->claimed, 1, memory_order_relaxed);
 			ring->task[i].ran_on = slot;
 			serve_task(c, &ring->task[i]);
 			/* seq_cst RMW: the result is published, then the dispatcher's waiter check */
 			atomic_exchange_explicit(&ring->state[i], PR_DONE, memory_order_seq_cst);
+			atomic_store_explicit(&mb->claimed, 0, memory_order_relaxed);
 			/*
 			 * The dispatcher has reaping and refilling to do, but the others
 			 * are fed while at least one frame each is waiting: wake it only
