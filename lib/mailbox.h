@@ -32,7 +32,7 @@
 #define MB_MSG		1024		/* error messages: at least 512 bytes, with where */
 #define MB_WINDOW	(1U << 20)	/* copy window for copy_to/copy_from chunks */
 #define MB_RING		8		/* task frames in flight per child */
-#define PR_FRAMES	16		/* task frames in a pool's shared ring */
+#define PR_FRAMES	32		/* task frames in a pool's shared ring */
 
 enum mb_state { MB_IDLE, MB_POSTED, MB_DONE };
 enum mb_boot { MB_BOOTING, MB_READY, MB_FAILED };

@@ -49,25 +49,50 @@ static void task_recycle(struct simpler_worker *w, struct task *t)
 	}
 }
 
-/* a free slot, waiting for one if every slot is in flight */
+/* the finishers' free slots, all of them (acquire: pairs with their seq_cst push CAS) */
+static struct task *slots_take(struct simpler_worker *w)
+{
+	struct task *t = atomic_exchange_explicit(&w->free_shared, NULL, memory_order_acquire);
+	int32_t n = 0;
+
+	for (struct task *i = t; i; i = i->free_next)
+		n++;
+	/* a finisher between its push and its count makes this briefly low: harmless */
+	atomic_fetch_sub_explicit(&w->nr_free_shared, n, memory_order_relaxed);
+	return t;
+}
+
+/* enough free slots for the orchestrator to go on (slot_want) */
+static bool slots_enough(struct simpler_worker *w)
+{
+	return atomic_load_explicit(&w->nr_free_shared, memory_order_relaxed) >=
+	       atomic_load_explicit(&w->slot_want, memory_order_relaxed);
+}
+
+/*
+ * A free slot, waiting if every slot is in flight: for a batch of them
+ * (ring_size / 32) rather than one, so that a long run of short tasks wakes
+ * the orchestrator once a batch instead of once a task.  Every slot in
+ * flight comes back without the orchestrator's help, so the batch comes.
+ */
 static struct task *slot_get(struct simpler_worker *w)
 {
 	struct task *t = w->free_local;
+	int32_t batch = (int32_t)(w->ring_size / 32) ?: 1;
 
 	if (!t) {
-		/* pairs with the release CAS in sx_task_finish() */
-		t = atomic_exchange_explicit(&w->free_shared, NULL, memory_order_acquire);
+		t = slots_take(w);
 		if (!t) {
 			STAT_ADD(w->st_submit_waits, 1);
+			/* seq_cst: before the finishers' count, which they compare with it */
+			atomic_store_explicit(&w->slot_want, batch, memory_order_seq_cst);
 			/* slots come back as tasks are reaped: reap them ourselves */
 			if (!w->mode_threads)
-				SCHED_HELP_UNTIL(w, atomic_load_explicit(&w->free_shared,
-									 memory_order_relaxed),
-						 false);
+				SCHED_HELP_UNTIL(w, slots_enough(w), false);
 			EC_WAIT_UNTIL(&w->slot_ec, w->mode_threads ? w->spin_ns : sx_sched_spin_ns(w),
-				      atomic_load_explicit(&w->free_shared, memory_order_relaxed));
-			/* acquire: pairs with the finishers' seq_cst CAS in sx_task_finish() */
-			t = atomic_exchange_explicit(&w->free_shared, NULL, memory_order_acquire);
+				      slots_enough(w));
+			atomic_store_explicit(&w->slot_want, 0, memory_order_relaxed);
+			t = slots_take(w);
 		}
 	}
 	w->free_local = t->free_next;

@@ -114,6 +114,13 @@ struct simpler_worker {
 	uint32_t ring_size;
 	_Atomic bool running;
 	_Atomic(struct task *) free_shared __line;	/* pushed by finishers */
+	_Atomic int32_t nr_free_shared;	/* about how many: raised after each push */
+	/*
+	 * Free slots the orchestrator waits for (0: it does not wait): a batch,
+	 * so that it does not wake for every task that finishes while all
+	 * slots are in flight; the finisher that makes it wakes it.
+	 */
+	_Atomic int32_t slot_want;
 	struct ec slot_ec;
 
 	/* the orchestrator's hot state */
