@@ -25,10 +25,12 @@ KSFT_SRC := $(wildcard tests/kselftest/*.c)
 KSFT_BIN := $(patsubst tests/kselftest/%.c,$(KSFT_DIR)/bin/%,$(KSFT_SRC)) $(KSFT_DIR)/bin/abi32
 BENCH_SRC := $(wildcard tools/bench/kmod-*.c)
 BENCH_BIN := $(patsubst tools/bench/%.c,$(BUILD)/bench/bin/%,$(BENCH_SRC))
-KMOD_SRC := $(wildcard kmod/*.c kmod/*.h) uapi/linux/simpler.h Kbuild
+KMOD_SRC := $(wildcard kmod/*.c kmod/*.h) uapi/linux/simpler.h Kbuild lib/include/simpler.h
 
-# libsimpler
-VERSION   := 0.1.0
+# the one version: lib/include/simpler.h's SIMPLER_VERSION_{MAJOR,MINOR,PATCH} (Kbuild reads
+# them too); SOVERSION is the ABI's, raised when the ABI breaks
+VERSION   := $(shell sed -n 's/^.define SIMPLER_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9][0-9]*\)$$/\2/p' \
+		lib/include/simpler.h | paste -sd.)
 SOVERSION := 0
 PREFIX    ?= /usr/local
 LIB_SRC   := $(wildcard lib/*.c lib/*/*.c) $(wildcard platform/*/*.c)
@@ -40,7 +42,7 @@ LIB_CFLAGS = $(CFLAGS) $(WARN) -Wmissing-prototypes -std=gnu11 -D_GNU_SOURCE -fv
 LIBA      := $(BUILD)/libsimpler.a
 LIBSO     := $(BUILD)/libsimpler.so.$(VERSION)
 
-.PHONY: all lib tools host-tests hosttest sanitize-tests race-tests demo bench-starpu kmod ksft ksft-intree bench vmtest vmbench vmtest-debug fuzz check deps lint clean \
+.PHONY: all version lib tools host-tests hosttest sanitize-tests race-tests demo bench-starpu kmod ksft ksft-intree bench vmtest vmbench vmtest-debug fuzz check deps lint clean \
 	install-kmod dkms-src
 
 all: lib tools
@@ -215,12 +217,20 @@ install-kmod: kmod
 	install -D -m 0644 kmod/60-simpler.rules $(DESTDIR)/etc/udev/rules.d/60-simpler.rules
 	getent group simpler >/dev/null || groupadd --system simpler
 
+# the module's source for DKMS, with the header that holds the version and dkms.conf with
+# the version written in
+DKMS_TREE = $(DESTDIR)/usr/src/simpler-$(VERSION)
 dkms-src:
-	install -d $(DESTDIR)/usr/src/simpler-1.0/kmod $(DESTDIR)/usr/src/simpler-1.0/uapi/linux
-	install -m 0644 Kbuild $(DESTDIR)/usr/src/simpler-1.0/Kbuild
-	install -m 0644 kmod/dkms.conf $(DESTDIR)/usr/src/simpler-1.0/dkms.conf
-	install -m 0644 kmod/*.c kmod/*.h $(DESTDIR)/usr/src/simpler-1.0/kmod/
-	install -m 0644 uapi/linux/simpler.h $(DESTDIR)/usr/src/simpler-1.0/uapi/linux/
+	install -d $(DKMS_TREE)/kmod $(DKMS_TREE)/uapi/linux $(DKMS_TREE)/lib/include
+	install -m 0644 Kbuild $(DKMS_TREE)/Kbuild
+	sed 's/#MODULE_VERSION#/$(VERSION)/' kmod/dkms.conf > $(DKMS_TREE)/dkms.conf
+	chmod 0644 $(DKMS_TREE)/dkms.conf
+	install -m 0644 kmod/*.c kmod/*.h $(DKMS_TREE)/kmod/
+	install -m 0644 uapi/linux/simpler.h $(DKMS_TREE)/uapi/linux/
+	install -m 0644 lib/include/simpler.h $(DKMS_TREE)/lib/include/
+
+version:
+	@echo $(VERSION)
 
 vmtest: kmod ksft
 	tools/vmtest.sh
