@@ -4,7 +4,7 @@
 # macros, the runtime query of the built libsimpler.so, the Makefile's
 # VERSION, the library's file name and soname, simpler.pc, the simpler
 # command, simpler.ko's MODULE_VERSION (when simpler.ko is built), the DKMS
-# tree make dkms-src lays out, and debian/changelog (when there is one).
+# tree make install-dkms lays out, and debian/changelog (when there is one).
 # Builds the library if needed, nothing else.
 set -u
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -59,7 +59,7 @@ else
 	skip "simpler.ko's MODULE_VERSION" "simpler.ko is not built (make kmod)"
 fi
 
-make -s dkms-src DESTDIR="$tmp/d" >"$tmp/dkms.log" 2>&1 || sed 's/^/#   /' "$tmp/dkms.log"
+make -s install-dkms DESTDIR="$tmp/d" PREFIX=/usr >"$tmp/dkms.log" 2>&1 || sed 's/^/#   /' "$tmp/dkms.log"
 conf=$tmp/d/usr/src/simpler-$v/dkms.conf
 t "the DKMS tree is simpler-$v, its dkms.conf's PACKAGE_VERSION is $v" \
 	'[ -f "$conf" ] && grep -qx "PACKAGE_VERSION=\"$v\"" "$conf" && cmp -s lib/include/simpler.h "${conf%/*}/lib/include/simpler.h"'
