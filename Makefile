@@ -262,6 +262,7 @@ ksft-intree:
 	mkdir -p $(KTREE)/tools/testing/selftests/drivers/simpler
 	cp tests/kselftest/*.c tests/kselftest/simpler_test.h $(KTREE)/tools/testing/selftests/drivers/simpler/
 	cp tests/kselftest/Makefile.intree $(KTREE)/tools/testing/selftests/drivers/simpler/Makefile
+	cp tests/kselftest/config tests/kselftest/settings $(KTREE)/tools/testing/selftests/drivers/simpler/
 	cp uapi/linux/simpler.h $(KTREE)/include/uapi/linux/simpler.h
 	$(MAKE) -C $(KTREE) headers_install
 	$(MAKE) -C $(KTREE)/tools/testing/selftests TARGETS=drivers/simpler
