@@ -124,11 +124,12 @@ sanitize-tests: $(BUILD)/race/tests/test_sched \
 	$(BUILD)/asan/tests/libkern_test.so $(BUILD)/tsan/tests/libkern_test.so
 
 # simpler against StarPU in one run (needs Debian's libstarpu-dev: make deps installs it)
-$(BUILD)/bench/starpu-dispatch: tools/bench/starpu-dispatch.c tools/simpler/shapes.h \
-		tools/simpler/tool.h $(LIBA)
+$(BUILD)/bench/starpu-dispatch: tools/bench/starpu-dispatch.c tools/simpler/cli.c \
+		tools/simpler/cli.h tools/simpler/shapes.h tools/simpler/tool.h $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -pthread -Ilib/include -Itools/simpler \
-		$$(pkg-config --cflags starpu-1.3) -o $@ $< $(LIBA) $$(pkg-config --libs starpu-1.3)
+		$$(pkg-config --cflags starpu-1.3) -o $@ $< tools/simpler/cli.c $(LIBA) \
+		$$(pkg-config --libs starpu-1.3) -lm
 
 bench-starpu: $(BUILD)/bench/starpu-dispatch
 	$(BUILD)/bench/starpu-dispatch
