@@ -58,6 +58,7 @@ stage uapi tests/uapi/check.sh
 stage symbols tests/lib/symbols.sh
 stage layers tests/lib/layers.sh
 stage manpages tests/lib/manpages.sh
+stage cli tests/lib/cli.sh
 # the public-API suite: chips as processes (shm backend), then as threads
 stage host env SIMPLER_TEST_MODE=process SIMPLER_TEST_HOSTMEM=shm \
 	tests/host/run.sh build/tests/test_* build/tests/basic-shared
