@@ -148,8 +148,11 @@ static const char *take(const struct cli_opt *o, const char *value, char *why, s
 			return "a number";
 		break;
 	}
-	if (!*value || *end)
-		return o->type == CLI_DOUBLE ? "a number" : "a whole number";
+	if (!*value || *end) {	/* "1.5" for a count is a number, just not a whole one */
+		if (*value && o->type != CLI_DOUBLE && (strtod(value, &end), !*end))
+			return "a whole number";
+		return "a number";
+	}
 	bad = in_range(o, d, why, len);
 	if (bad)
 		return bad;
