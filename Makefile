@@ -9,6 +9,7 @@
 #   make vmbench    the same VM, running the benchmarks instead (BASE=<git rev>: kmod-bench
 #                   on that revision's module too, before/after in one run)
 #   make fuzz       the module's fuzzer in the VM on both kernels (SECONDS=300 each, SEED=)
+#   make pictures   run bench dispatch, hostbuf and work (idle) and draw them into docs/pictures
 #   make deps       install the Debian packages everything needs
 #   make clean
 
@@ -41,7 +42,7 @@ LIBA      := $(BUILD)/libsimpler.a
 LIBSO     := $(BUILD)/libsimpler.so.$(VERSION)
 
 .PHONY: all lib tools host-tests hosttest sanitize-tests race-tests demo bench-starpu kmod ksft ksft-intree bench vmtest vmbench vmtest-debug fuzz check deps lint clean \
-	install-kmod dkms-src
+	install-kmod dkms-src pictures
 
 all: lib tools
 
@@ -136,6 +137,15 @@ bench-starpu: $(BUILD)/bench/starpu-dispatch
 
 demo: tools
 	$(BUILD)/simpler demo
+
+# the README's pictures: each benchmark's --json (kept beside them) drawn by tools/plot
+PICTURES := docs/pictures
+pictures: tools
+	@mkdir -p $(PICTURES)
+	$(BUILD)/simpler bench dispatch --json >$(PICTURES)/dispatch.json
+	$(BUILD)/simpler bench hostbuf --json >$(PICTURES)/hostbuf.json
+	$(BUILD)/simpler bench work --loads 0 --json >$(PICTURES)/work.json
+	for b in dispatch hostbuf work; do tools/plot $(PICTURES)/$$b.json || exit 1; done
 
 hosttest: host-tests
 	tests/host/run.sh $(HOST_TESTS)
