@@ -55,7 +55,7 @@ static const struct cli_sub commands[] = {
 int main(int argc, char **argv)
 {
 	static const struct cli_cmd simpler = {
-		"simpler", "libsimpler's demo and benchmarks on simulated chips, and what it finds",
+		"simpler", "the demo and benchmarks of libsimpler on simulated chips, and what it finds",
 		NULL, commands,
 	};
 	int version = 0, rc;
