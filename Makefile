@@ -16,6 +16,7 @@
 #   make vmbench    the same VM, running the benchmarks instead (BASE=<git rev>: kmod-bench
 #                   on that revision's module too, before/after in one run)
 #   make fuzz       the module's fuzzer in the VM on both kernels (SECONDS=300 each, SEED=)
+#   make pictures   run bench dispatch, hostbuf and work (idle) and draw them into docs/pictures
 #   make deps       install the Debian packages everything needs
 #   make clean
 
@@ -71,7 +72,7 @@ LIBA      := $(BUILD)/libsimpler.a
 LIBSO     := $(BUILD)/libsimpler.so.$(VERSION)
 
 .PHONY: all version lib tools host-tests hosttest sanitize-tests race-tests demo bench-starpu kmod ksft ksft-intree bench vmtest vmbench vmtest-debug fuzz check deps lint clean \
-	install install-lib install-tool install-dkms uninstall install-kmod dkms-src FORCE
+	install install-lib install-tool install-dkms uninstall install-kmod dkms-src pictures FORCE
 
 all: lib tools
 
@@ -174,17 +175,27 @@ sanitize-tests: $(BUILD)/race/tests/test_sched \
 	$(BUILD)/asan/tests/libkern_test.so $(BUILD)/tsan/tests/libkern_test.so
 
 # simpler against StarPU in one run (needs Debian's libstarpu-dev: make deps installs it)
-$(BUILD)/bench/starpu-dispatch: tools/bench/starpu-dispatch.c tools/simpler/shapes.h \
-		tools/simpler/tool.h $(LIBA)
+$(BUILD)/bench/starpu-dispatch: tools/bench/starpu-dispatch.c tools/simpler/cli.c \
+		tools/simpler/cli.h tools/simpler/shapes.h tools/simpler/tool.h $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -pthread -Ilib/include -Itools/simpler \
-		$$(pkg-config --cflags starpu-1.3) -o $@ $< $(LIBA) $$(pkg-config --libs starpu-1.3)
+		$$(pkg-config --cflags starpu-1.3) -o $@ $< tools/simpler/cli.c $(LIBA) \
+		$$(pkg-config --libs starpu-1.3) -lm
 
 bench-starpu: $(BUILD)/bench/starpu-dispatch
 	$(BUILD)/bench/starpu-dispatch
 
 demo: tools
 	$(BUILD)/simpler demo
+
+# the README's pictures: each benchmark's --json (kept beside them) drawn by tools/plot
+PICTURES := docs/pictures
+pictures: tools
+	@mkdir -p $(PICTURES)
+	$(BUILD)/simpler bench dispatch --json >$(PICTURES)/dispatch.json
+	$(BUILD)/simpler bench hostbuf --json >$(PICTURES)/hostbuf.json
+	$(BUILD)/simpler bench work --loads 0 --json >$(PICTURES)/work.json
+	for b in dispatch hostbuf work; do tools/plot $(PICTURES)/$$b.json || exit 1; done
 
 hosttest: host-tests
 	tests/host/run.sh $(HOST_TESTS)
