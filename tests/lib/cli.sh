@@ -2,7 +2,7 @@
 # The simpler command's interface: --help of every command (as simpler
 # --help lists them) exits 0 with its usage on stdout and nothing on
 # stderr, and the man page names every option it shows; --version prints
-# SIMPLER_VERSION_STRING of lib/include/simpler.h; an unknown command or
+# the version lib/include/simpler.h's macros spell; an unknown command or
 # option and a bad value are named on stderr with exit status 2; --json of
 # quick benchmark runs is JSON alone, with no progress line off a terminal
 # and one on a terminal; tools/plot draws those runs as well-formed SVG
@@ -68,8 +68,10 @@ man_has_all() {
 }
 t "simpler(1) has every command's synopsis and every option --help lists" man_has_all
 
-version=$(sed -n 's/^#define SIMPLER_VERSION_STRING "\(.*\)"$/\1/p' "$repo/lib/include/simpler.h")
-echo "# SIMPLER_VERSION_STRING: $version"
+# the version the header's SIMPLER_VERSION_{MAJOR,MINOR,PATCH} spell (the string is built from them)
+version=$(sed -n 's/^#define SIMPLER_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9][0-9]*\)$/\2/p' \
+	"$repo/lib/include/simpler.h" | paste -sd.)
+echo "# SIMPLER_VERSION_{MAJOR,MINOR,PATCH}: $version"
 version_ok() {
 	local how
 	[ -n "$version" ] || return 1
