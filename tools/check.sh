@@ -58,6 +58,9 @@ stage uapi tests/uapi/check.sh
 stage symbols tests/lib/symbols.sh
 stage layers tests/lib/layers.sh
 stage manpages tests/lib/manpages.sh
+# one version everywhere; make install into a DESTDIR as a packager runs it
+stage version tests/lib/version.sh
+stage install tests/lib/install.sh
 # the public-API suite: chips as processes (shm backend), then as threads
 stage host env SIMPLER_TEST_MODE=process SIMPLER_TEST_HOSTMEM=shm \
 	tests/host/run.sh build/tests/test_* build/tests/basic-shared
