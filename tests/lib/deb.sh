@@ -109,13 +109,20 @@ t "simpler-utils holds the tool, simpler(1) and the udev rule" \
 	'has simpler-utils /usr/bin/simpler /usr/share/man/man1/simpler.1.gz \
 	 /lib/udev/rules.d/60-simpler.rules'
 
-# symbols: exactly the globals of the version script, all at LIBSIMPLER_0.1
-mapped=$(sed -n '/global:/,/local:/p' "$repo/lib/libsimpler.map" | grep -E '^\s+simpler_' |
+# symbols: exactly the globals of the version script, all at LIBSIMPLER_0.1, both in
+# debian/libsimpler0.symbols (a new export needs a line there, with its first version)
+# and in the package (dpkg-gensymbols would only warn and add it)
+mapped=$(sed -n '/global:/,/local:/p' "$src/lib/libsimpler.map" | grep -E '^\s+simpler_' |
 	tr -d ' \t;' | sort)
-listed=$(control libsimpler0 symbols | awk '/^ simpler_/ { sub(/@.*/, "", $1); print $1 }' | sort)
-[ "$mapped" = "$listed" ] || diff <(echo "$mapped") <(echo "$listed") | sed 's/^/#   map vs symbols: /'
-t "libsimpler0's symbols file lists exactly the exports of libsimpler.map" \
-	'[ -n "$mapped" ] && [ "$mapped" = "$listed" ]'
+symnames() { awk '/^ simpler_/ { sub(/@.*/, "", $1); print $1 }' | sort; }
+committed=$(symnames <"$src/debian/libsimpler0.symbols")
+packaged=$(control libsimpler0 symbols | symnames)
+[ "$mapped" = "$committed" ] ||
+	diff <(echo "$mapped") <(echo "$committed") | grep '^[<>]' | sed 's/^/#   libsimpler.map vs debian\/libsimpler0.symbols: /'
+t "debian/libsimpler0.symbols lists exactly the exports of libsimpler.map" \
+	'[ -n "$mapped" ] && [ "$mapped" = "$committed" ]'
+t "libsimpler0's packaged symbols file lists exactly those too" \
+	'[ "$mapped" = "$packaged" ] && ! control libsimpler0 symbols | grep "^ " | grep -v "@LIBSIMPLER_0.1 " | grep -q .'
 t "libsimpler0's shlibs names libsimpler.so.0 in libsimpler0" \
 	'control libsimpler0 shlibs | grep -qE "^libsimpler 0 libsimpler0( |\$)"'
 # the symbols file's minimal version: the first version with every symbol the tool uses
@@ -130,6 +137,7 @@ x=$tmp/x
 mkdir -p "$x"
 dpkg-deb -x "$(deb simpler-utils)" "$x" 2>/dev/null
 dpkg-deb -x "$(deb libsimpler0)" "$x" 2>/dev/null
+dpkg-deb -x "$(deb libsimpler-dev)" "$x" 2>/dev/null
 hardened() {	# full RELRO (GNU_RELRO + BIND_NOW) and fortified calls
 	readelf -lW "$1" | grep -q GNU_RELRO && readelf -dW "$1" | grep -qE 'BIND_NOW|FLAGS.*NOW' &&
 		nm -D "$1" | grep -q '__[a-z]*_chk@'
@@ -139,6 +147,20 @@ t "simpler is PIE, full RELRO, fortified, linked to libsimpler.so.0" \
 	 readelf -dW $x/usr/bin/simpler | grep -q "NEEDED.*libsimpler.so.0"'
 t "libsimpler.so is full RELRO and fortified" 'hardened $x/usr/lib/$ma/libsimpler.so.$upstream'
 
+# the packages work together, unpacked side by side (not installed)
+t "the packaged simpler runs on the packaged libsimpler.so.0 ($upstream)" \
+	'LD_LIBRARY_PATH=$x/usr/lib/$ma timeout 60 $x/usr/bin/simpler info 2>&1 | grep -q "^libsimpler $upstream "'
+printf '%s\n' '#include <stdio.h>' '#include <simpler.h>' 'int main(void)' '{' \
+	'	printf("%s %s\n", SIMPLER_VERSION_STRING, simpler_version_string());' '	return 0;' '}' \
+	>"$tmp/v.c"
+if command -v pkg-config >/dev/null; then
+	flags=$(PKG_CONFIG_PATH='' PKG_CONFIG_LIBDIR=$x/usr/lib/$ma/pkgconfig PKG_CONFIG_SYSROOT_DIR=$x \
+		pkg-config --cflags --libs simpler 2>&1)
+	echo "# pkg-config --cflags --libs simpler: $flags"
+	t "a program builds with libsimpler-dev's pkg-config flags and runs on libsimpler0" \
+		'cc -o "$tmp/v" "$tmp/v.c" $flags &&
+		 [ "$(LD_LIBRARY_PATH=$x/usr/lib/$ma "$tmp/v")" = "$upstream $upstream" ]'
+fi
 t "simpler-utils' postinst creates the system group simpler once" \
 	'pi=$(control simpler-utils postinst) && echo "$pi" | grep -q "getent group simpler" &&
 	 echo "$pi" | grep -qE "addgroup --system simpler|groupadd (-r|--system) simpler"'
@@ -163,7 +185,7 @@ t "simpler-dkms: postinst builds with DKMS, depends on dkms" \
 # lintian: errors fail, everything else is shown
 changes=$(ls "$tmp"/*.changes 2>/dev/null | head -n 1)
 t1=$(date +%s)
-lint=$( [ -n "$changes" ] && [ -n "$dsc" ] && lintian --display-info "$changes" "$dsc" 2>&1 |
+lint=$( [ -n "$changes" ] && [ -n "$dsc" ] && lintian --display-info --pedantic "$changes" "$dsc" 2>&1 |
 	grep -v "^running with root privileges")
 echo "# lintian: $(($(date +%s) - t1)) s"
 [ -n "$lint" ] && echo "$lint" | sed 's/^/#   /'
