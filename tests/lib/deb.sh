@@ -2,10 +2,12 @@
 # The Debian packages of debian/: `dpkg-buildpackage -b -us -uc` in a copy of
 # the tree under a temporary directory (it builds in the tree and writes the
 # .debs beside it, so neither build/ nor the repository's parent is touched),
-# then what each package holds, libsimpler0's symbols against the export map,
-# the dependency they give the tool, hardening, the group simpler-utils
-# creates, DKMS limited to Linux 6.1, and lintian (no error; warnings shown).
-# Nothing is installed.
+# then: what each package holds; libsimpler0's symbols against the export
+# map and the dependency they give the tool; hardening; the tool and a
+# program built with the packaged simpler.pc running on the packaged library
+# (unpacked, never installed); the group simpler-utils creates; DKMS limited
+# to Linux 6.1; lintian on the .changes and the source package (no error;
+# every tag shown).
 #
 # The build runs with DEB_BUILD_OPTIONS="nocheck parallel=2": the host stages
 # of make check run the same tests as dh_auto_test (make hosttest).
