@@ -29,6 +29,7 @@ CFLAGS  ?= -O2 -g
 CPPFLAGS ?=
 LDFLAGS ?=
 OBJCOPY ?= objcopy
+NM      ?= nm
 INSTALL ?= install
 WARN    := -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare
 KSFT_DIR := $(BUILD)/ksft
@@ -98,7 +99,7 @@ $(BUILD)/simpler: $(TOOL_OBJ) $(LIBA) $(BUILD)/obj/tools/work.o
 # local, so that every public call of the command still goes to libsimpler.so
 $(BUILD)/obj/tools/tensormap-private.o: $(BUILD)/obj/tools/simpler/bench_tensormap.o $(LIBA)
 	$(CC) -r -nostdlib -o $@ \
-		$$(nm -u $< | awk '$$NF ~ /^sx_/ { printf "-Wl,-u,%s ", $$NF }') $(LIBA)
+		$$($(NM) -u $< | awk '$$NF ~ /^sx_/ { printf "-Wl,-u,%s ", $$NF }') $(LIBA)
 	$(OBJCOPY) -w --localize-symbol='simpler_*' $@
 
 # the command make install installs: linked against libsimpler.so.0, no run path
@@ -320,7 +321,7 @@ uninstall:
 # simpler.ko built here into $(DESTDIR)/lib/modules/$(KVER) (not used by the tests: they
 # never load the module outside the VM), with the udev rule and the boot-time entry
 install-kmod: kmod
-	$(MAKE) -C $(KDIR) M=$(CURDIR) INSTALL_MOD_PATH=$(DESTDIR) modules_install
+	$(MAKE) -C $(KDIR) M=$(CURDIR) $(if $(DESTDIR),INSTALL_MOD_PATH=$(abspath $(DESTDIR))) modules_install
 	$(INSTALL) -D -m 0644 kmod/60-simpler.rules $(DESTDIR)$(UDEVRULESDIR)/60-simpler.rules
 	$(INSTALL) -D -m 0644 kmod/modules-load.conf $(DESTDIR)$(MODULESLOADDIR)/simpler.conf
 

@@ -5,8 +5,8 @@
 # build and link against that install, the installed simpler command uses
 # libsimpler.so.0 with no run path into the build tree; another PREFIX gives
 # another simpler.pc; CPPFLAGS, CFLAGS and LDFLAGS reach the library and the
-# command; the module builds from the installed DKMS tree (when Debian's
-# kernel headers are there).  Builds into a temporary BUILD for the flags.
+# command; the module builds from the installed DKMS tree and install-kmod
+# stays inside DESTDIR (when Debian's kernel headers are there).  Builds into a temporary BUILD for the flags.
 set -u
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 . "$repo/tests/lib/tap.sh"
@@ -19,7 +19,7 @@ v=$(make -s version)
 ma=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || cc -print-multiarch)
 d=$tmp/usr-root
 lib=$d/usr/lib/$ma
-echo "1..19"
+echo "1..20"
 echo "# version $v, multiarch $ma"
 
 run() {	# run LOG COMMAND...: quietly, its output as comments when it fails
@@ -98,8 +98,14 @@ if [ -n "$kver" ] && [ -d "/lib/modules/$kver/build" ]; then
 	t "simpler.ko builds from the installed DKMS tree for $kver, MODULE_VERSION $v" \
 		'run "$tmp/dkms.log" make -C "/lib/modules/$kver/build" M="$tmp/dkms" modules &&
 		 [ "$(modinfo -F version "$tmp/dkms/simpler.ko")" = "$v" ]'
+	# without DKMS: modules_install under DESTDIR, nothing outside it
+	t "make install-kmod DESTDIR=... puts simpler.ko, the udev rule and modules-load.d there" \
+		'run "$tmp/kmod.log" make install-kmod DESTDIR="$tmp/k" &&
+		 [ "$(modinfo -F version "$tmp/k/lib/modules/$kver/extra/simpler.ko")" = "$v" ] &&
+		 [ -f "$tmp/k/lib/udev/rules.d/60-simpler.rules" ] && [ -f "$tmp/k/usr/lib/modules-load.d/simpler.conf" ]'
 else
 	skip "simpler.ko builds from the installed DKMS tree" "no Debian kernel headers (make deps)"
+	skip "make install-kmod DESTDIR=..." "no Debian kernel headers (make deps)"
 fi
 
 # another PREFIX: simpler.pc is made again for it
