@@ -1,14 +1,22 @@
 # simpler: kernel module, library, tools and tests.
 #
 #   make            build libsimpler (.a, .so, simpler.pc) and the simpler command
+#   make install    install the library, headers, simpler.pc, man pages, the simpler
+#                   command, the udev rule, the DKMS tree and a modules-load.d entry;
+#                   DESTDIR, PREFIX (/usr/local), LIBDIR ($(PREFIX)/lib/<multiarch>),
+#                   INCLUDEDIR, BINDIR, MANDIR, PKGCONFIGDIR, UDEVRULESDIR (/lib/udev/rules.d),
+#                   DKMSDIR ($(PREFIX)/src); parts: install-lib, install-tool, install-dkms
+#                   (make uninstall removes it again).  CPPFLAGS, CFLAGS, LDFLAGS are honoured
 #   make demo       the main job: a tiled matmul and a serving loop on 4 simulated chip processes
 #   make check      install what is missing, then run every test (host + VM)
 #   make kmod       build simpler.ko for Debian's 6.1 kernel
+#   make install-kmod  modules_install (under DESTDIR if given), the udev rule, modules-load.d
 #   make vmtest     boot Debian's kernel in qemu with simpler.ko and run the kselftests
 #   make vmtest-debug  the kselftests on a cached 6.1 debug kernel (lockdep, KASAN, kmemleak)
 #   make vmbench    the same VM, running the benchmarks instead (BASE=<git rev>: kmod-bench
 #                   on that revision's module too, before/after in one run)
 #   make fuzz       the module's fuzzer in the VM on both kernels (SECONDS=300 each, SEED=)
+#   make pictures   run bench dispatch, hostbuf and work (idle) and draw them into docs/pictures
 #   make deps       install the Debian packages everything needs
 #   make clean
 
@@ -19,44 +27,87 @@ KSRC_TAR ?= /usr/src/linux-source-6.1.tar.xz
 
 CC      ?= gcc
 CFLAGS  ?= -O2 -g
+CPPFLAGS ?=
+LDFLAGS ?=
+OBJCOPY ?= objcopy
+NM      ?= nm
+INSTALL ?= install
 WARN    := -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare
 KSFT_DIR := $(BUILD)/ksft
 KSFT_SRC := $(wildcard tests/kselftest/*.c)
 KSFT_BIN := $(patsubst tests/kselftest/%.c,$(KSFT_DIR)/bin/%,$(KSFT_SRC)) $(KSFT_DIR)/bin/abi32
 BENCH_SRC := $(wildcard tools/bench/kmod-*.c)
 BENCH_BIN := $(patsubst tools/bench/%.c,$(BUILD)/bench/bin/%,$(BENCH_SRC))
-KMOD_SRC := $(wildcard kmod/*.c kmod/*.h) uapi/linux/simpler.h Kbuild
+KMOD_SRC := $(wildcard kmod/*.c kmod/*.h) uapi/linux/simpler.h Kbuild lib/include/simpler.h
 
-# libsimpler
-VERSION   := 0.1.0
+# the one version: lib/include/simpler.h's SIMPLER_VERSION_{MAJOR,MINOR,PATCH} (Kbuild reads
+# them too); SOVERSION is the ABI's, raised when the ABI breaks
+VERSION   := $(shell sed -n 's/^.define SIMPLER_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9][0-9]*\)$$/\2/p' \
+		lib/include/simpler.h | paste -sd.)
 SOVERSION := 0
+
+# where make install puts things (Debian's multiarch library directory when it has one)
 PREFIX    ?= /usr/local
+ifeq ($(origin MULTIARCH),undefined)
+MULTIARCH := $(shell dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || $(CC) -print-multiarch 2>/dev/null)
+endif
+LIBDIR       ?= $(PREFIX)/lib$(if $(MULTIARCH),/$(MULTIARCH))
+INCLUDEDIR   ?= $(PREFIX)/include
+BINDIR       ?= $(PREFIX)/bin
+MANDIR       ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+DKMSDIR      ?= $(PREFIX)/src
+ifeq ($(origin UDEVRULESDIR),undefined)
+UDEVRULESDIR := $(or $(shell pkg-config --variable=udevdir udev 2>/dev/null),/lib/udev)/rules.d
+endif
+# systemd reads /usr/lib, /etc and /run only, whatever PREFIX is
+MODULESLOADDIR ?= /usr/lib/modules-load.d
 LIB_SRC   := $(wildcard lib/*.c lib/*/*.c) $(wildcard platform/*/*.c)
 LIB_HDR   := $(wildcard lib/*.h lib/*/*.h platform/*.h) uapi/linux/simpler.h
 LIB_OBJ   := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
 LIB_PIC   := $(patsubst %.c,$(BUILD)/pic/%.o,$(LIB_SRC))
-LIB_CFLAGS = $(CFLAGS) $(WARN) -Wmissing-prototypes -std=gnu11 -D_GNU_SOURCE -fvisibility=hidden -pthread \
+LIB_CFLAGS = $(CPPFLAGS) $(CFLAGS) $(WARN) -Wmissing-prototypes -std=gnu11 -D_GNU_SOURCE -fvisibility=hidden -pthread \
 	     -Ilib/include -Ilib -Iplatform -Iuapi
 LIBA      := $(BUILD)/libsimpler.a
 LIBSO     := $(BUILD)/libsimpler.so.$(VERSION)
 
-.PHONY: all lib tools host-tests hosttest sanitize-tests race-tests demo bench-starpu kmod ksft ksft-intree bench vmtest vmbench vmtest-debug fuzz check deps lint clean \
-	install-kmod dkms-src
+.PHONY: all version lib tools host-tests hosttest sanitize-tests race-tests demo bench-starpu kmod ksft ksft-intree bench vmtest vmbench vmtest-debug fuzz check deps lint clean \
+	install install-lib install-tool install-dkms uninstall install-kmod dkms-src pictures FORCE
 
 all: lib tools
 
 lib: $(LIBA) $(LIBSO) $(BUILD)/simpler.pc
 
 TOOL_SRC := $(filter-out tools/simpler/work.c,$(wildcard tools/simpler/*.c))
+TOOL_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(TOOL_SRC))
+
+$(TOOL_OBJ): $(BUILD)/obj/%.o: %.c $(LIB_HDR) $(wildcard tools/simpler/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) -Itools/simpler -c -o $@ $<
 
 # the bench's kernels: one object, linked by the simpler command and the StarPU side alike
 $(BUILD)/obj/tools/work.o: tools/simpler/work.c tools/simpler/work.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) -std=gnu11 -falign-loops=32 -Wa,-mbranches-within-32B-boundaries -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -std=gnu11 -falign-loops=32 -Wa,-mbranches-within-32B-boundaries \
+		-c -o $@ $<
 
-$(BUILD)/simpler: $(TOOL_SRC) $(wildcard tools/simpler/*.h) $(LIBA) $(BUILD)/obj/tools/work.o
-	$(CC) $(LIB_CFLAGS) -Itools/simpler -o $@ $(TOOL_SRC) $(BUILD)/obj/tools/work.o $(LIBA) \
-		-lpthread -lm
+# the command in the tree (tests, make demo): linked statically, runs from anywhere
+$(BUILD)/simpler: $(TOOL_OBJ) $(LIBA) $(BUILD)/obj/tools/work.o
+	$(CC) $(CFLAGS) $(LDFLAGS) -pthread -o $@ $(TOOL_OBJ) $(BUILD)/obj/tools/work.o $(LIBA) -lpthread -lm
+
+# `bench tensormap` times the TensorMap itself, which libsimpler.so does not export: the
+# members of libsimpler.a it needs, in one object whose copies of public functions are made
+# local, so that every public call of the command still goes to libsimpler.so
+$(BUILD)/obj/tools/tensormap-private.o: $(BUILD)/obj/tools/simpler/bench_tensormap.o $(LIBA)
+	$(CC) -r -nostdlib -o $@ \
+		$$($(NM) -u $< | awk '$$NF ~ /^sx_/ { printf "-Wl,-u,%s ", $$NF }') $(LIBA)
+	$(OBJCOPY) -w --localize-symbol='simpler_*' $@
+
+# the command make install installs: linked against libsimpler.so.0, no run path
+$(BUILD)/dyn/simpler: $(TOOL_OBJ) $(BUILD)/obj/tools/work.o $(BUILD)/obj/tools/tensormap-private.o $(LIBSO)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -pthread -o $@ $(TOOL_OBJ) $(BUILD)/obj/tools/work.o \
+		$(BUILD)/obj/tools/tensormap-private.o -L$(BUILD) -lsimpler -lpthread -lm
 
 # the StarPU side of `simpler bench work`, when Debian's libstarpu-dev is there (make deps)
 STARPU_OK := $(shell pkg-config --exists starpu-1.3 2>/dev/null && echo 1)
@@ -67,16 +118,16 @@ $(BUILD)/bench/starpu-work: tools/bench/starpu-work.c tools/simpler/work.h tools
 		$$(pkg-config --cflags starpu-1.3) -o $@ $< $(BUILD)/obj/tools/work.o \
 		$$(pkg-config --libs starpu-1.3) -lm
 
-tools: lib $(BUILD)/simpler $(if $(STARPU_OK),$(BUILD)/bench/starpu-work)
+tools: lib $(BUILD)/simpler $(BUILD)/dyn/simpler $(if $(STARPU_OK),$(BUILD)/bench/starpu-work)
 
 # host tests: one program per behaviour area, linked statically
 HOST_TESTS := $(patsubst tests/host/%.c,$(BUILD)/tests/%,$(wildcard tests/host/test_*.c))
-TEST_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -pthread -Ilib/include -Ilib \
+TEST_CFLAGS = $(CPPFLAGS) $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -pthread -Ilib/include -Ilib \
 	      -Iplatform -Itests/host
 
 $(BUILD)/tests/%: tests/host/%.c $(wildcard tests/host/*.h) $(LIBA)
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) -o $@ $< $(LIBA) -lpthread
+	$(CC) $(TEST_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) -lpthread
 
 host-tests: $(HOST_TESTS) $(BUILD)/tests/basic-shared $(BUILD)/tests/libkern_test.so
 
@@ -84,12 +135,12 @@ host-tests: $(HOST_TESTS) $(BUILD)/tests/basic-shared $(BUILD)/tests/libkern_tes
 $(BUILD)/tests/libkern_test.so $(BUILD)/asan/tests/libkern_test.so $(BUILD)/tsan/tests/libkern_test.so: \
 		tests/host/kern_so.c lib/include/simpler.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) -std=gnu11 -fPIC -shared -Ilib/include -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -std=gnu11 -fPIC -shared -Ilib/include $(LDFLAGS) -o $@ $<
 
 # the same basic tests linked against the shared library: proves the map exports enough
 $(BUILD)/tests/basic-shared: tests/host/test_basic.c $(wildcard tests/host/*.h) $(LIBSO)
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) -o $@ $< -L$(BUILD) -lsimpler -Wl,-rpath,$(abspath $(BUILD)) -lpthread
+	$(CC) $(TEST_CFLAGS) $(LDFLAGS) -o $@ $< -L$(BUILD) -lsimpler -Wl,-rpath,$(abspath $(BUILD)) -lpthread
 
 # the host tests again under sanitizers (not the 10M-task scale test: it is about memory bounds)
 SAN_TESTS := $(filter-out test_scale,$(patsubst tests/host/%.c,%,$(wildcard tests/host/test_*.c)))
@@ -124,17 +175,27 @@ sanitize-tests: $(BUILD)/race/tests/test_sched \
 	$(BUILD)/asan/tests/libkern_test.so $(BUILD)/tsan/tests/libkern_test.so
 
 # simpler against StarPU in one run (needs Debian's libstarpu-dev: make deps installs it)
-$(BUILD)/bench/starpu-dispatch: tools/bench/starpu-dispatch.c tools/simpler/shapes.h \
-		tools/simpler/tool.h $(LIBA)
+$(BUILD)/bench/starpu-dispatch: tools/bench/starpu-dispatch.c tools/simpler/cli.c \
+		tools/simpler/cli.h tools/simpler/shapes.h tools/simpler/tool.h $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -pthread -Ilib/include -Itools/simpler \
-		$$(pkg-config --cflags starpu-1.3) -o $@ $< $(LIBA) $$(pkg-config --libs starpu-1.3)
+		$$(pkg-config --cflags starpu-1.3) -o $@ $< tools/simpler/cli.c $(LIBA) \
+		$$(pkg-config --libs starpu-1.3) -lm
 
 bench-starpu: $(BUILD)/bench/starpu-dispatch
 	$(BUILD)/bench/starpu-dispatch
 
 demo: tools
 	$(BUILD)/simpler demo
+
+# the README's pictures: each benchmark's --json (kept beside them) drawn by tools/plot
+PICTURES := docs/pictures
+pictures: tools
+	@mkdir -p $(PICTURES)
+	$(BUILD)/simpler bench dispatch --json >$(PICTURES)/dispatch.json
+	$(BUILD)/simpler bench hostbuf --json >$(PICTURES)/hostbuf.json
+	$(BUILD)/simpler bench work --loads 0 --json >$(PICTURES)/work.json
+	for b in dispatch hostbuf work; do tools/plot $(PICTURES)/$$b.json || exit 1; done
 
 hosttest: host-tests
 	tests/host/run.sh $(HOST_TESTS)
@@ -152,14 +213,23 @@ $(LIBA): $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(LIBSO): $(LIB_PIC) lib/libsimpler.map
-	$(CC) -shared -pthread -Wl,--version-script=lib/libsimpler.map \
+	$(CC) $(CFLAGS) $(LDFLAGS) -shared -pthread -Wl,--version-script=lib/libsimpler.map \
 		-Wl,-soname,libsimpler.so.$(SOVERSION) -o $@ $(LIB_PIC)
 	ln -sf libsimpler.so.$(VERSION) $(BUILD)/libsimpler.so.$(SOVERSION)
 	ln -sf libsimpler.so.$(SOVERSION) $(BUILD)/libsimpler.so
 
-$(BUILD)/simpler.pc: lib/simpler.pc.in
+# simpler.pc names the install's directories: rebuilt when they (or the version) change,
+# which the stamp's contents record
+PC_DIRS := $(PREFIX) $(LIBDIR) $(INCLUDEDIR) $(VERSION)
+$(BUILD)/pc-dirs.stamp: FORCE
 	@mkdir -p $(dir $@)
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+	@echo '$(PC_DIRS)' | cmp -s - $@ || echo '$(PC_DIRS)' > $@
+
+# libdir and includedir relative to ${prefix} when they are under it
+$(BUILD)/simpler.pc: lib/simpler.pc.in $(BUILD)/pc-dirs.stamp
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+		-e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
+		-e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|' $< > $@
 
 kmod: simpler.ko
 
@@ -204,23 +274,72 @@ ksft-intree:
 	mkdir -p $(KTREE)/tools/testing/selftests/drivers/simpler
 	cp tests/kselftest/*.c tests/kselftest/simpler_test.h $(KTREE)/tools/testing/selftests/drivers/simpler/
 	cp tests/kselftest/Makefile.intree $(KTREE)/tools/testing/selftests/drivers/simpler/Makefile
+	cp tests/kselftest/config tests/kselftest/settings $(KTREE)/tools/testing/selftests/drivers/simpler/
 	cp uapi/linux/simpler.h $(KTREE)/include/uapi/linux/simpler.h
 	$(MAKE) -C $(KTREE) headers_install
 	$(MAKE) -C $(KTREE)/tools/testing/selftests TARGETS=drivers/simpler
 
-# install into the running system (not used by the tests: they never load the
-# module outside the VM)
-install-kmod: kmod
-	$(MAKE) -C $(KDIR) M=$(CURDIR) modules_install
-	install -D -m 0644 kmod/60-simpler.rules $(DESTDIR)/etc/udev/rules.d/60-simpler.rules
-	getent group simpler >/dev/null || groupadd --system simpler
+# make install: what a distribution's packages split as libsimpler0 + libsimpler-dev
+# (install-lib), simpler-utils (install-tool) and simpler-dkms (install-dkms).  Nothing here
+# changes the build host beyond the files it copies: the group `simpler` the udev rule names
+# is the package's (postinst) or the administrator's to create.
+install: install-lib install-tool install-dkms
 
-dkms-src:
-	install -d $(DESTDIR)/usr/src/simpler-1.0/kmod $(DESTDIR)/usr/src/simpler-1.0/uapi/linux
-	install -m 0644 Kbuild $(DESTDIR)/usr/src/simpler-1.0/Kbuild
-	install -m 0644 kmod/dkms.conf $(DESTDIR)/usr/src/simpler-1.0/dkms.conf
-	install -m 0644 kmod/*.c kmod/*.h $(DESTDIR)/usr/src/simpler-1.0/kmod/
-	install -m 0644 uapi/linux/simpler.h $(DESTDIR)/usr/src/simpler-1.0/uapi/linux/
+install-lib: lib
+	$(INSTALL) -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+		$(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
+	$(INSTALL) -m 0644 lib/include/simpler.h $(DESTDIR)$(INCLUDEDIR)/simpler.h
+	$(INSTALL) -m 0644 $(LIBSO) $(LIBA) $(DESTDIR)$(LIBDIR)/
+	ln -sf libsimpler.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libsimpler.so.$(SOVERSION)
+	ln -sf libsimpler.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libsimpler.so
+	$(INSTALL) -m 0644 $(BUILD)/simpler.pc $(DESTDIR)$(PKGCONFIGDIR)/simpler.pc
+	$(INSTALL) -m 0644 man/man3/*.3 $(DESTDIR)$(MANDIR)/man3/
+	$(INSTALL) -m 0644 man/man7/*.7 $(DESTDIR)$(MANDIR)/man7/
+
+install-tool: $(BUILD)/dyn/simpler
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man4 \
+		$(DESTDIR)$(UDEVRULESDIR)
+	$(INSTALL) -m 0755 $(BUILD)/dyn/simpler $(DESTDIR)$(BINDIR)/simpler
+	$(INSTALL) -m 0644 man/man1/*.1 $(DESTDIR)$(MANDIR)/man1/
+	$(INSTALL) -m 0644 man/man4/*.4 $(DESTDIR)$(MANDIR)/man4/
+	$(INSTALL) -m 0644 kmod/60-simpler.rules $(DESTDIR)$(UDEVRULESDIR)/60-simpler.rules
+
+# the module's source for DKMS (dkms.conf with the version written in), and the entry that
+# loads it at boot
+DKMS_TREE = $(DESTDIR)$(DKMSDIR)/simpler-$(VERSION)
+install-dkms:
+	$(INSTALL) -d $(DKMS_TREE)/kmod $(DKMS_TREE)/uapi/linux $(DKMS_TREE)/lib/include \
+		$(DESTDIR)$(MODULESLOADDIR)
+	$(INSTALL) -m 0644 Kbuild $(DKMS_TREE)/Kbuild
+	sed 's/#MODULE_VERSION#/$(VERSION)/' kmod/dkms.conf > $(DKMS_TREE)/dkms.conf
+	chmod 0644 $(DKMS_TREE)/dkms.conf
+	$(INSTALL) -m 0644 kmod/*.c kmod/*.h $(DKMS_TREE)/kmod/
+	$(INSTALL) -m 0644 uapi/linux/simpler.h $(DKMS_TREE)/uapi/linux/simpler.h
+	$(INSTALL) -m 0644 lib/include/simpler.h $(DKMS_TREE)/lib/include/simpler.h
+	$(INSTALL) -m 0644 kmod/modules-load.conf $(DESTDIR)$(MODULESLOADDIR)/simpler.conf
+
+dkms-src: install-dkms
+
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/simpler.h $(DESTDIR)$(LIBDIR)/libsimpler.so.$(VERSION) \
+		$(DESTDIR)$(LIBDIR)/libsimpler.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libsimpler.so \
+		$(DESTDIR)$(LIBDIR)/libsimpler.a $(DESTDIR)$(PKGCONFIGDIR)/simpler.pc \
+		$(DESTDIR)$(BINDIR)/simpler $(DESTDIR)$(UDEVRULESDIR)/60-simpler.rules \
+		$(DESTDIR)$(MODULESLOADDIR)/simpler.conf
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/,$(patsubst man/%,%,$(wildcard man/man*/*.[0-9])))
+	rm -rf $(DKMS_TREE)
+
+# simpler.ko built here into $(DESTDIR)/lib/modules/$(KVER) (not used by the tests: they
+# never load the module outside the VM), with the udev rule and the boot-time entry
+install-kmod: kmod
+	$(MAKE) -C $(KDIR) M=$(CURDIR) $(if $(DESTDIR),INSTALL_MOD_PATH=$(abspath $(DESTDIR))) modules_install
+	$(INSTALL) -D -m 0644 kmod/60-simpler.rules $(DESTDIR)$(UDEVRULESDIR)/60-simpler.rules
+	$(INSTALL) -D -m 0644 kmod/modules-load.conf $(DESTDIR)$(MODULESLOADDIR)/simpler.conf
+
+version:
+	@echo $(VERSION)
+
+FORCE:
 
 vmtest: kmod ksft
 	tools/vmtest.sh

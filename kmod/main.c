@@ -339,4 +339,4 @@ module_exit(simpler_exit);
 MODULE_LICENSE("GPL");
 MODULE_AUTHOR("simpler developers");
 MODULE_DESCRIPTION("Pinned host buffers shared with forked children, and fork-time visibility");
-MODULE_VERSION("1.0");
+MODULE_VERSION(SIMPLER_MODULE_VERSION);	/* from Kbuild */

@@ -58,6 +58,10 @@ stage uapi tests/uapi/check.sh
 stage symbols tests/lib/symbols.sh
 stage layers tests/lib/layers.sh
 stage manpages tests/lib/manpages.sh
+# one version everywhere; make install into a DESTDIR as a packager runs it
+stage version tests/lib/version.sh
+stage install tests/lib/install.sh
+stage cli tests/lib/cli.sh
 # the public-API suite: chips as processes (shm backend), then as threads
 stage host env SIMPLER_TEST_MODE=process SIMPLER_TEST_HOSTMEM=shm \
 	tests/host/run.sh build/tests/test_* build/tests/basic-shared
@@ -78,6 +82,8 @@ stage host-tsan-process env SIMPLER_TEST_MODE=process \
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:die_after_fork=0:atexit_sleep_ms=0 \
 	tests/host/run.sh build/tsan/tests/test_*
 stage demo demo
+# the Debian packages, built in a copy of the tree (nocheck: the host stages ran their tests)
+stage deb tests/lib/deb.sh
 stage ksft-intree tests/kselftest/intree-check.sh
 stage vm tools/vmtest.sh
 stage vm-debug tools/vmtest.sh --debug

@@ -7,7 +7,9 @@ pkgs="gcc gcc-multilib make libc6-dev perl gzip cpio kmod file
       qemu-system-x86 busybox-static
       flex bison bc libelf-dev libssl-dev rsync
       libstarpu-dev pkg-config
-      man-db groff-base"
+      man-db groff-base
+      gnuplot-nox python3 bsdutils
+      dpkg-dev debhelper dh-dkms lintian"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

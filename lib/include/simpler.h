@@ -37,10 +37,19 @@ extern "C" {
 #define SIMPLER_API
 #endif
 
+/*
+ * The one place simpler's version is written: the build reads these three
+ * lines for the library's file name, simpler.pc, the module's MODULE_VERSION
+ * and the DKMS tree.
+ */
 #define SIMPLER_VERSION_MAJOR 0
 #define SIMPLER_VERSION_MINOR 1
 #define SIMPLER_VERSION_PATCH 0
-#define SIMPLER_VERSION_STRING "0.1.0"
+#define SIMPLER_VERSION_STR_(x) #x
+#define SIMPLER_VERSION_STR(x) SIMPLER_VERSION_STR_(x)
+/* "0.1.0" */
+#define SIMPLER_VERSION_STRING SIMPLER_VERSION_STR(SIMPLER_VERSION_MAJOR) "." \
+	SIMPLER_VERSION_STR(SIMPLER_VERSION_MINOR) "." SIMPLER_VERSION_STR(SIMPLER_VERSION_PATCH)
 /* one number per version, ordered: SIMPLER_VERSION_NUMBER(0, 1, 0) */
 #define SIMPLER_VERSION_NUMBER(major, minor, patch) (((major) << 16) | ((minor) << 8) | (patch))
 #define SIMPLER_VERSION SIMPLER_VERSION_NUMBER(SIMPLER_VERSION_MAJOR, SIMPLER_VERSION_MINOR, \

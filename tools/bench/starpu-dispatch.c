@@ -13,6 +13,7 @@
 
 #include <starpu.h>
 
+#include "cli.h"
 #include "shapes.h"
 #include "simpler.h"
 #include "tool.h"
@@ -105,9 +106,20 @@ int main(int argc, char **argv)
 	double ss[NSHAPES], st[NSHAPES], ps[NSHAPES], pt[NSHAPES], v1[16], v2[16], tot;
 	struct simpler_worker *w = NULL;
 	int s, i, ret;
+	const struct cli_opt opts[] = {
+		{ NULL, 'n', "TASKS", "tasks per run, at least 4", CLI_U64, &b.n, 4, 0, NULL, NULL },
+		CLI_REPS(&b.reps), CLI_JSON(&b.json), CLI_END,
+	};
+	static const struct cli_cmd cmd = {
+		"starpu-dispatch", "simpler (one chip as threads) against StarPU, the same four shapes",
+		"Empty tasks in the graph shapes of simpler bench dispatch, submitted to both in\n"
+		"one run: submit and total time per task.",
+		NULL,
+	};
 
-	if (bench_parse(argc - 1, argv + 1, &b, "starpu-dispatch [-n TASKS] [--reps R] [--json]"))
-		return 2;
+	ret = cli_parse(&cmd, opts, argc, argv);
+	if (ret != CLI_RUN)
+		return ret;
 
 	{
 		SIMPLER_OPTS(simpler_worker_opts, o, .nr_chips = 1, .flags = SIMPLER_WORKER_THREADS);

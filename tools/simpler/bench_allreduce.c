@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdint.h>
 
+#include "cli.h"
 #include "simpler.h"
 #include "tool.h"
 
@@ -107,7 +108,8 @@ static double memcpy_bw(uint64_t bytes, int reps)
 	return v;
 }
 
-static int measure(int chips, unsigned flags, int reps, struct row *rows)
+static int measure(int chips, unsigned flags, int reps, struct row *rows,
+		   struct tool_progress *prog)
 {
 	struct simpler_bootstrap_config c[4];
 	struct simpler_buffer_config b[4][2];
@@ -141,6 +143,7 @@ static int measure(int chips, unsigned flags, int reps, struct row *rows)
 		simpler_chip_buffer(w, r, "sum", &p.sum[r]);
 	}
 	for (s = 0; s < NSIZES; s++) {
+		tool_progress(prog, "%d chips, %llu bytes", chips, (unsigned long long)sizes[s]);
 		p.bytes = sizes[s];
 		if (simpler_run(w, orch_allreduce, &p))	/* warm-up: touches the windows */
 			goto fail;
@@ -166,27 +169,29 @@ fail:
 	return -1;
 }
 
-int bench_allreduce(int argc, char **argv)
+int bench_allreduce(const struct cli_cmd *cmd, int argc, char **argv)
 {
-	static const char usage[] = "bench allreduce [--threads] [--reps 1..16] [--json]";
-	struct bench_opts b = { .n = 4, .reps = 7 };
+	struct bench_opts b = { .reps = 7 };
 	struct row rows[2 * NSIZES];
-	unsigned flags = 0;
-	char *rest[16];
-	int i, nr = 0;
+	struct tool_progress prog;
+	unsigned flags;
+	int threads = 0, rc;
 	size_t k;
+	const struct cli_opt opts[] = {
+		{ "threads", 0, NULL, "chips are threads, not processes", CLI_FLAG, &threads, 0, 0,
+		  NULL, NULL },
+		CLI_REPS(&b.reps), CLI_JSON(&b.json), CLI_N_UNUSED(&b.n), CLI_END,
+	};
 
-	for (i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--threads"))
-			flags = SIMPLER_WORKER_THREADS;
-		else if (nr < 16)
-			rest[nr++] = argv[i];
-		else
-			return tool_usage(usage);
-	}
-	if (bench_parse(nr, rest, &b, usage))
-		return 2;
-	if (measure(2, flags, b.reps, rows) || measure(4, flags, b.reps, rows + NSIZES))
+	rc = cli_parse(cmd, opts, argc, argv);
+	if (rc != CLI_RUN)
+		return rc;
+	flags = threads ? SIMPLER_WORKER_THREADS : 0;
+	tool_progress_start(&prog, 2 * NSIZES);
+	rc = measure(2, flags, b.reps, rows, &prog) ||
+	     measure(4, flags, b.reps, rows + NSIZES, &prog);
+	tool_progress_end(&prog);
+	if (rc)
 		return 1;
 	if (b.json) {
 		printf("{\"bench\":\"allreduce\",\"mode\":\"%s\",\"reps\":%d,\"runs\":[",

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "cli.h"
 #include "simpler.h"
 #include "tool.h"
 
@@ -73,17 +74,20 @@ static int measure(unsigned backend, void *shared, int reps, struct ck_row *row,
 	return err ? -1 : 0;
 }
 
-int bench_check(int argc, char **argv)
+int bench_check(const struct cli_cmd *cmd, int argc, char **argv)
 {
-	struct bench_opts b = { .n = 4, .reps = 5 };
+	struct bench_opts b = { .reps = 5 };
 	static const char *const names[2] = { "kmod (QUERY)", "shm (/proc/self/maps)" };
 	struct ck_row rows[2];
 	char why[2][512];
 	void *shared;
 	int ok[2], k;
+	const struct cli_opt opts[] = { CLI_REPS(&b.reps), CLI_JSON(&b.json), CLI_N_UNUSED(&b.n),
+					CLI_END };
 
-	if (bench_parse(argc, argv, &b, "bench check [--reps 1..16] [--json]"))
-		return 2;
+	k = cli_parse(cmd, opts, argc, argv);
+	if (k != CLI_RUN)
+		return k;
 	/* inherited: mapped before the workers are created */
 	shared = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (shared == MAP_FAILED) {

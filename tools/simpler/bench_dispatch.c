@@ -25,6 +25,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "cli.h"
 #include "shapes.h"
 #include "simpler.h"
 #include "tool.h"
@@ -101,6 +102,7 @@ static int bench_threads(const struct bench_opts *b)
 	unsigned flags = SIMPLER_WORKER_THREADS;
 	double submit[4], total[4], s[16], t[16];
 	struct simpler_worker *w = NULL;
+	struct tool_progress prog;
 	int i, k, ret, reps = b->reps, json = b->json;
 	uint64_t n = b->n;
 
@@ -113,9 +115,11 @@ static int bench_threads(const struct bench_opts *b)
 			return 1;
 		}
 	}
+	tool_progress_start(&prog, 4);
 	for (k = 0; k < 4; k++) {
 		struct shape_run r = { .shape = k, .n = n };
 
+		tool_progress(&prog, "1 chip as threads, %s", shape_names[k]);
 		r.cid = simpler_register(w, shape_names[k], k_empty);
 		/* warm-up: pools reach their steady size */
 		if (simpler_run(w, orch_shape, &r)) {
@@ -135,6 +139,7 @@ static int bench_threads(const struct bench_opts *b)
 		submit[k] = tool_median(s, reps);
 		total[k] = tool_median(t, reps);
 	}
+	tool_progress_end(&prog);
 	simpler_worker_destroy(w);
 
 	if (json) {
@@ -180,16 +185,21 @@ static void fit(const double *x, const double *y, int n, double *a, double *b)
 	*a = (sy - *b * sx) / n;
 }
 
+/* one shape on one worker: the points measured and the line through them */
+struct fitres {
+	double fixed_us, marginal_us;
+	double tasks[NSIZES], run_us[NSIZES];	/* tasks per run, median run time */
+};
+
 struct pconf {
 	int chips, shape;
-	double fixed_us, marginal_us;
-	double thr_fixed_us, thr_marginal_us;	/* the same, chips as threads */
+	struct fitres proc, thr;	/* chips as processes, as threads */
 };
 
 static int measure(struct simpler_worker *w, int cid, int shape, uint64_t max, int reps,
-		   double *fixed_us, double *marginal_us)
+		   struct fitres *f)
 {
-	double x[NSIZES], y[NSIZES], t[NSIZES][16];
+	double *x = f->tasks, *y = f->run_us, t[NSIZES][16];
 	struct shape_run run[NSIZES];
 	int i, r, k;
 
@@ -226,8 +236,8 @@ static int measure(struct simpler_worker *w, int cid, int shape, uint64_t max, i
 	for (i = 0; i < NSIZES; i++)
 		y[i] = tool_median(t[i], reps);
 	/* the slope from the large runs; the fixed cost from the 1-task run */
-	fit(x + 1, y + 1, NSIZES - 1, fixed_us, marginal_us);
-	*fixed_us = y[0] - *marginal_us;
+	fit(x + 1, y + 1, NSIZES - 1, &f->fixed_us, &f->marginal_us);
+	f->fixed_us = y[0] - f->marginal_us;
 	if (verbose)
 		for (i = 0; i < NSIZES; i++)
 			fprintf(stderr, "# %-9s N=%-6.0f %10.1f us\n", shape_names[shape], x[i],
@@ -245,15 +255,31 @@ static void fmt_fixed(char *buf, size_t len, const char *fmt, double us, double 
 		snprintf(buf, len, fmt, us * scale);
 }
 
+/* "points":[{"tasks":N,"run_us":T},...] */
+static void json_points(const char *key, const struct fitres *f)
+{
+	int i;
+
+	printf(",\"%s\":[", key);
+	for (i = 0; i < NSIZES; i++)
+		printf("%s{\"tasks\":%.0f,\"run_us\":%.3f}", i ? "," : "", f->tasks[i], f->run_us[i]);
+	printf("]");
+}
+
 static int bench_process(const struct bench_opts *b)
 {
 	static const int chip_counts[] = { 1, 4 };
 	struct pconf conf[2 * NSHAPES];
+	struct tool_progress prog;
 	double spin_ns, futex_ns;
 	int i, k, nc = 0, cid;
 
 	orch_regions = 1;
+	tool_progress_start(&prog, 2 + 4 * NSHAPES);
+	prog.on = prog.on && !verbose;	/* -v writes its points on the same stderr */
+	tool_progress(&prog, "inter-process round trip, spinning");
 	spin_ns = pingpong_ns(false, 20000, b->reps);
+	tool_progress(&prog, "inter-process round trip, futex");
 	futex_ns = pingpong_ns(true, 5000, b->reps);
 	if (spin_ns <= 0 || futex_ns <= 0) {
 		fprintf(stderr, "simpler: cannot measure the ping-pong floor (fork failed)\n");
@@ -276,11 +302,13 @@ static int bench_process(const struct bench_opts *b)
 
 			c->chips = chip_counts[i % 2];
 			c->shape = k;
+			tool_progress(&prog, "%d chip%s as %s, %s", c->chips, c->chips > 1 ? "s" : "",
+				      thr ? "threads" : "processes", shape_names[k]);
 			if (verbose)
 				fprintf(stderr, "# %d chips, %s:\n", c->chips,
 					thr ? "threads" : "processes");
-			if (measure(w, cid, k, b->n, b->reps, thr ? &c->thr_fixed_us : &c->fixed_us,
-				    thr ? &c->thr_marginal_us : &c->marginal_us)) {
+			if (measure(w, cid, k, b->n, b->reps, thr ? &c->thr : &c->proc)) {
+				tool_progress_end(&prog);
 				fprintf(stderr, "simpler: %s\n", simpler_worker_errmsg(w));
 				simpler_worker_destroy(w);
 				return 1;
@@ -288,20 +316,26 @@ static int bench_process(const struct bench_opts *b)
 		}
 		simpler_worker_destroy(w);
 	}
+	tool_progress_end(&prog);
 	nc = 2 * NSHAPES;
 
 	if (b->json) {
 		printf("{\"bench\":\"dispatch\",\"mode\":\"process\",\"max_tasks\":%llu,"
 		       "\"reps\":%d,\"floor\":{\"spin_us\":%.3f,\"futex_us\":%.3f},\"runs\":[",
 		       (unsigned long long)b->n, b->reps, spin_ns / 1000, futex_ns / 1000);
-		for (i = 0; i < nc; i++)
+		for (i = 0; i < nc; i++) {
 			printf("%s{\"chips\":%d,\"shape\":\"%s\",\"fixed_us\":%.3f,"
 			       "\"marginal_us\":%.3f,\"fixed_x_spin\":%.2f,\"marginal_x_spin\":%.2f,"
-			       "\"threads_fixed_us\":%.3f,\"threads_marginal_us\":%.3f}",
+			       "\"threads_fixed_us\":%.3f,\"threads_marginal_us\":%.3f",
 			       i ? "," : "", conf[i].chips, shape_names[conf[i].shape],
-			       conf[i].fixed_us, conf[i].marginal_us,
-			       conf[i].fixed_us * 1000 / spin_ns, conf[i].marginal_us * 1000 / spin_ns,
-			       conf[i].thr_fixed_us, conf[i].thr_marginal_us);
+			       conf[i].proc.fixed_us, conf[i].proc.marginal_us,
+			       conf[i].proc.fixed_us * 1000 / spin_ns,
+			       conf[i].proc.marginal_us * 1000 / spin_ns, conf[i].thr.fixed_us,
+			       conf[i].thr.marginal_us);
+			json_points("points", &conf[i].proc);
+			json_points("threads_points", &conf[i].thr);
+			printf("}");
+		}
 		printf("]}\n");
 		return 0;
 	}
@@ -318,12 +352,12 @@ static int bench_process(const struct bench_opts *b)
 		char fixed[32], fixed_x[32], thr_fixed[32];
 
 		/* a slope inflated by noise can exceed the whole 1-task run */
-		fmt_fixed(fixed, sizeof(fixed), "%.3f", conf[i].fixed_us, 1);
-		fmt_fixed(fixed_x, sizeof(fixed_x), "%.2fx", conf[i].fixed_us, 1000 / spin_ns);
-		fmt_fixed(thr_fixed, sizeof(thr_fixed), "%.3f", conf[i].thr_fixed_us, 1);
+		fmt_fixed(fixed, sizeof(fixed), "%.3f", conf[i].proc.fixed_us, 1);
+		fmt_fixed(fixed_x, sizeof(fixed_x), "%.2fx", conf[i].proc.fixed_us, 1000 / spin_ns);
+		fmt_fixed(thr_fixed, sizeof(thr_fixed), "%.3f", conf[i].thr.fixed_us, 1);
 		printf("%-6d %-10s %10s %12.3f %11s %13.2fx %12s / %.3f\n", conf[i].chips,
-		       shape_names[conf[i].shape], fixed, conf[i].marginal_us, fixed_x,
-		       conf[i].marginal_us * 1000 / spin_ns, thr_fixed, conf[i].thr_marginal_us);
+		       shape_names[conf[i].shape], fixed, conf[i].proc.marginal_us, fixed_x,
+		       conf[i].proc.marginal_us * 1000 / spin_ns, thr_fixed, conf[i].thr.marginal_us);
 	}
 	printf("\ntargets: marginal <= 2x, fixed <= 5x the spin round trip; \"threads\": the "
 	       "same runs with chips\nas threads, no process boundary (what submitting, "
@@ -331,33 +365,27 @@ static int bench_process(const struct bench_opts *b)
 	return 0;
 }
 
-int bench_dispatch(int argc, char **argv)
+int bench_dispatch(const struct cli_cmd *cmd, int argc, char **argv)
 {
-	static const char usage[] = "bench dispatch [--threads] [--spin-us US] [-v] [-n TASKS >= 4] "
-				    "[--reps 1..16] [--json]";
 	struct bench_opts b = { .n = 0, .reps = 9 };
-	char *rest[16];
-	int i, nr = 0, threads = 0;
+	int threads = 0, rc;
+	const struct cli_opt opts[] = {
+		{ "threads", 0, NULL, "chips as threads, one chip: submit and total time per task",
+		  CLI_FLAG, &threads, 0, 0, NULL, NULL },
+		{ NULL, 'n', "TASKS", "most tasks per run, >= 4 (default 16384; --threads: 100000)",
+		  CLI_U64, &b.n, 4, 0, NULL, NULL },
+		CLI_REPS(&b.reps),
+		{ "spin-us", 0, "US", "the workers' spin before sleeping (0: the library's default)",
+		  CLI_U32, &spin_us, 0, 0, NULL, NULL },
+		{ "verbose", 'v', NULL, "print the measured points on stderr", CLI_FLAG, &verbose, 0,
+		  0, NULL, NULL },
+		CLI_JSON(&b.json), CLI_END,
+	};
 
-	for (i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--threads"))
-			threads = 1;
-		else if (!strcmp(argv[i], "-v"))
-			verbose = 1;
-		else if (!strcmp(argv[i], "--spin-us") && i + 1 < argc)
-			spin_us = (uint32_t)atoi(argv[++i]);
-		else if (nr < 16)
-			rest[nr++] = argv[i];
-		else
-			return tool_usage(usage);
-	}
-	b.n = 4;	/* bench_parse wants a valid default */
-	if (bench_parse(nr, rest, &b, usage))
-		return 2;
-	for (i = 0; i < nr; i++)
-		if (!strcmp(rest[i], "-n"))
-			break;
-	if (i == nr)
+	rc = cli_parse(cmd, opts, argc, argv);
+	if (rc != CLI_RUN)
+		return rc;
+	if (!b.n)
 		b.n = threads ? 100000 : 16384;	/* 4x the default ring: it fills up */
 	if (map_regions())
 		return 1;

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "simpler.h"
 #include "tool.h"
 
@@ -79,7 +80,7 @@ struct hb_row {
 };
 
 static int measure(unsigned backend, int reps, struct hb_row *rows, double *base_out, char *why,
-		   size_t len)
+		   size_t len, struct tool_progress *prog)
 {
 	struct simpler_worker *w = NULL;
 	SIMPLER_OPTS(simpler_worker_opts, o, .nr_chips = 1, .hostmem = backend,
@@ -101,6 +102,8 @@ static int measure(unsigned backend, int reps, struct hb_row *rows, double *base
 	for (i = 0; i < NSIZES; i++) {
 		struct hb_run r = { .len = (size_t)sizes_mib[i] << 20 };
 
+		tool_progress(prog, "%s, %u MiB", backend == SIMPLER_HOSTMEM_KMOD ? "kmod" : "shm",
+			      sizes_mib[i]);
 		r.buf = malloc(r.len);
 		if (!r.buf) {
 			snprintf(why, len, "out of memory for %u MiB", sizes_mib[i]);
@@ -134,20 +137,28 @@ out:
 	return -1;
 }
 
-int bench_hostbuf(int argc, char **argv)
+int bench_hostbuf(const struct cli_cmd *cmd, int argc, char **argv)
 {
-	struct bench_opts b = { .n = 4, .reps = 5 };
+	struct bench_opts b = { .reps = 5 };
 	struct hb_row rows[2][NSIZES];
 	static const char *const names[2] = { "kmod", "shm" };
+	struct tool_progress prog;
 	char why[2][512];
 	double base[2] = { 0, 0 };
 	int ok[2], k, i;
+	const struct cli_opt opts[] = { CLI_REPS(&b.reps), CLI_JSON(&b.json), CLI_N_UNUSED(&b.n),
+					CLI_END };
 
-	if (bench_parse(argc, argv, &b, "bench hostbuf [--reps 1..16] [--json]"))
-		return 2;
+	k = cli_parse(cmd, opts, argc, argv);
+	if (k != CLI_RUN)
+		return k;
 	memset(rows, 0, sizeof(rows));
-	ok[0] = !measure(SIMPLER_HOSTMEM_KMOD, b.reps, rows[0], &base[0], why[0], sizeof(why[0]));
-	ok[1] = !measure(SIMPLER_HOSTMEM_SHM, b.reps, rows[1], &base[1], why[1], sizeof(why[1]));
+	tool_progress_start(&prog, 2 * NSIZES);
+	ok[0] = !measure(SIMPLER_HOSTMEM_KMOD, b.reps, rows[0], &base[0], why[0], sizeof(why[0]),
+			 &prog);
+	ok[1] = !measure(SIMPLER_HOSTMEM_SHM, b.reps, rows[1], &base[1], why[1], sizeof(why[1]),
+			 &prog);
+	tool_progress_end(&prog);
 	if (!ok[1]) {
 		fprintf(stderr, "simpler: shm backend: %s\n", why[1]);
 		return 1;

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "base/tensor.h"
+#include "cli.h"
 #include "task.h"
 #include "tensormap.h"
 #include "tool.h"
@@ -164,24 +165,34 @@ static double run_case(const struct tm_case *c, uint64_t n, double *edges_per, d
 	return (double)t0 / (double)n;
 }
 
-int bench_tensormap(int argc, char **argv)
+int bench_tensormap(const struct cli_cmd *cmd, int argc, char **argv)
 {
 	struct bench_opts b = { .n = 1000000, .reps = 5 };
 	double ns[NCASES], ed[NCASES], fs[NCASES], v[16];
+	struct tool_progress prog;
 	int i, reps, json;
 	uint64_t n;
 	size_t k;
+	const struct cli_opt opts[] = {
+		{ NULL, 'n', "ACCESSES", "accesses per case, at least 4", CLI_U64, &b.n, 4, 0, NULL,
+		  NULL },
+		CLI_REPS(&b.reps), CLI_JSON(&b.json), CLI_END,
+	};
 
-	if (bench_parse(argc, argv, &b, "bench tensormap [-n ACCESSES >= 4] [--reps 1..16] [--json]"))
-		return 2;
+	i = cli_parse(cmd, opts, argc, argv);
+	if (i != CLI_RUN)
+		return i;
 	n = b.n;
 	reps = b.reps;
 	json = b.json;
+	tool_progress_start(&prog, NCASES);
 	for (k = 0; k < NCASES; k++) {
+		tool_progress(&prog, "%s", cases[k].name);
 		for (i = 0; i < reps; i++)
 			v[i] = run_case(&cases[k], n, &ed[k], &fs[k]);
 		ns[k] = tool_median(v, reps);
 	}
+	tool_progress_end(&prog);
 	if (json) {
 		printf("{\"bench\":\"tensormap\",\"accesses\":%llu,\"reps\":%d,\"cases\":[",
 		       (unsigned long long)n, reps);

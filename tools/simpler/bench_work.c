@@ -13,6 +13,8 @@
  *
  *   simpler bench work [--json] [--reps R] [--seconds S] [--chips N] [--no-bind]
  *                      [--only SHAPE] [--sizes 20,200,2000] [--loads 0,1,2]
+ *
+ * On a terminal a progress line on stderr says which cell runs.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -28,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "simpler.h"
 #include "tool.h"
 #include "work.h"
@@ -62,6 +65,7 @@ struct bw {
 	uint32_t tile_gemm[MAX_SIZES], tile_stencil[MAX_SIZES];	/* calibrated */
 	struct cell *cells;
 	int ncells, done;
+	struct tool_progress prog;
 	pid_t busy[64];
 	int nbusy;
 };
@@ -377,19 +381,12 @@ static void median_of(double *walls, double *cpus, int n, double *wall, double *
 	*cpu = cpus[best];
 }
 
-static void progress(struct bw *b, const char *what)
-{
-	fprintf(stderr, "\r  [%3d/%d] %-48s", b->done, b->ncells, what);
-	fflush(stderr);
-}
-
 static void run_graph(struct bw *b, int shape, uint32_t target_us, int load)
 {
 	struct work_graph g;
 	double walls[16], cpus[16], seq_wall = 0, seq_cpu = 0;
 	uint64_t ref = 0;
 	struct cell *c;
-	char what[96];
 	int mode, rep, ret;
 
 	size_graph(b, shape, target_us, &g);
@@ -400,9 +397,8 @@ static void run_graph(struct bw *b, int shape, uint32_t target_us, int load)
 		*c = (struct cell){ .shape = shape, .load = load, .target_us = target_us,
 				    .mode = mode, .tasks = g.tasks, .parallelism = g.parallelism,
 				    .T = g.T };
-		snprintf(what, sizeof(what), "%s %u us, %d busy: %s", work_shape_names[shape],
-			 target_us, load, mode_names[mode]);
-		progress(b, what);
+		tool_progress(&b->prog, "%s %u us, %d busy: %s", work_shape_names[shape], target_us,
+			      load, mode_names[mode]);
 		if (g.mem == MAP_FAILED) {
 			snprintf(c->note, sizeof(c->note), "out of memory");
 			b->done++;
@@ -576,27 +572,76 @@ static void find_starpu(struct bw *b)
 		b->starpu[0] = 0;
 }
 
-static int parse_list(const char *s, uint32_t *v, int max)
+/* a comma-separated list of 1 to max whole numbers in [lo, hi]: how many, or -1 */
+static int parse_list(const char *s, uint32_t *v, int max, uint32_t lo, uint32_t hi)
 {
+	unsigned long x;
 	int n = 0;
 	char *end;
 
-	while (*s && n < max) {
-		v[n++] = (uint32_t)strtoul(s, &end, 10);
-		if (end == s)
+	while (n < max) {
+		if (*s < '0' || *s > '9')
 			return -1;
-		s = *end == ',' ? end + 1 : end;
+		errno = 0;
+		x = strtoul(s, &end, 10);
+		if (errno || x < lo || x > hi)
+			return -1;
+		v[n++] = (uint32_t)x;
+		if (!*end)
+			return n;
+		if (*end != ',')
+			return -1;
+		s = end + 1;
 	}
-	return n;
+	return -1;
 }
 
-int bench_work(int argc, char **argv)
+static const char *opt_sizes(const char *value, void *dst)
 {
-	static const char usage[] = "bench work [--json] [--reps R] [--seconds S] [--chips N] [--no-bind] "
-				    "[--only gemm|stencil|indep] [--sizes 20,200,2000] [--loads 0,1,2]";
-	struct bw b = { .reps = 3, .seconds = 0.4, .only = -1 };
+	struct bw *b = dst;
+	int n = parse_list(value, b->sizes, MAX_SIZES, 1, 1000000);
+
+	if (n < 1)
+		return "a list of 1 to 4 task sizes in us, 1..1000000";
+	b->nsizes = n;
+	return NULL;
+}
+
+static const char *opt_loads(const char *value, void *dst)
+{
+	struct bw *b = dst;
 	uint32_t loads[MAX_LOADS];
-	int i, s, z, l, out;
+	int l, n = parse_list(value, loads, MAX_LOADS, 0, 64);
+
+	if (n < 1)
+		return "a list of 1 to 4 numbers of busy processes, 0..64";
+	for (l = 0; l < n; l++)
+		b->loads[l] = (int)loads[l];
+	b->nloads = n;
+	return NULL;
+}
+
+int bench_work(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	struct bw b = { .reps = 3, .seconds = 0.4, .only = -1 };
+	int rc, s, z, l, out;
+	const struct cli_opt opts[] = {
+		CLI_REPS(&b.reps),
+		{ "seconds", 0, "S", "size each graph to about S seconds of sequential work",
+		  CLI_DOUBLE, &b.seconds, 0.001, 0, NULL, NULL },
+		{ "chips", 0, "N", "chips, 1..1024", CLI_INT, &b.chips, 1, 1024, NULL, NULL },
+		{ "no-bind", 0, NULL, "do not bind chips to CPUs (SIMPLER_WORKER_NO_BIND)", CLI_FLAG,
+		  &b.no_bind, 0, 0, NULL, NULL },
+		{ "only", 0, "SHAPE", "run one shape: gemm, stencil or indep", CLI_CHOICE, &b.only, 0,
+		  0, work_shape_names, NULL },
+		{ "sizes", 0, "US,...", "task sizes in us, up to 4 (default 20,200,2000)", CLI_FN, &b,
+		  0, 0, NULL, opt_sizes },
+		{ "loads", 0, "K,...", "busy processes, up to 4 (default 0,1,usable CPUs)", CLI_FN, &b,
+		  0, 0, NULL, opt_loads },
+		{ "json", 0, NULL, "print one JSON object on stdout; the tables go to stderr",
+		  CLI_FLAG, &b.json, 0, 0, NULL, NULL },
+		CLI_END,
+	};
 
 	b.cpus = tool_cpus();
 	b.chips = b.cpus;
@@ -608,46 +653,17 @@ int bench_work(int argc, char **argv)
 	b.loads[1] = 1;
 	b.loads[2] = b.cpus;
 	b.nloads = b.cpus > 1 ? 3 : 2;
-	for (i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--json"))
-			b.json = 1;
-		else if (!strcmp(argv[i], "--no-bind"))
-			b.no_bind = 1;
-		else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
-			b.reps = atoi(argv[++i]);
-		else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
-			b.seconds = atof(argv[++i]);
-		else if (!strcmp(argv[i], "--chips") && i + 1 < argc)
-			b.chips = atoi(argv[++i]);
-		else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
-			for (b.only = 0; b.only < NR_WORK_SHAPES; b.only++)
-				if (!strcmp(argv[i + 1], work_shape_names[b.only]))
-					break;
-			if (b.only == NR_WORK_SHAPES)
-				return tool_usage(usage);
-			i++;
-		} else if (!strcmp(argv[i], "--sizes") && i + 1 < argc) {
-			b.nsizes = parse_list(argv[++i], b.sizes, MAX_SIZES);
-			if (b.nsizes < 1)
-				return tool_usage(usage);
-		} else if (!strcmp(argv[i], "--loads") && i + 1 < argc) {
-			b.nloads = parse_list(argv[++i], loads, MAX_LOADS);
-			if (b.nloads < 1)
-				return tool_usage(usage);
-			for (l = 0; l < b.nloads; l++)
-				b.loads[l] = (int)loads[l];
-		} else {
-			return tool_usage(usage);
-		}
-	}
-	if (b.reps < 1 || b.reps > 16 || b.chips < 1 || b.seconds <= 0)
-		return tool_usage(usage);
+	rc = cli_parse(cmd, opts, argc, argv);
+	if (rc != CLI_RUN)
+		return rc;
 	find_starpu(&b);
 	b.ncells = NR_WORK_SHAPES * b.nsizes * b.nloads * NR_MODES;
 	b.cells = calloc((size_t)b.ncells, sizeof(*b.cells));
 	if (!b.cells)
 		return 1;
-	fprintf(stderr, "simpler bench work: calibrating on an idle machine...\n");
+	tool_progress_start(&b.prog, 1 + (b.only >= 0 ? 1 : NR_WORK_SHAPES) * b.nsizes * b.nloads *
+					     NR_MODES);
+	tool_progress(&b.prog, "calibrating tiles on an idle machine");
 	calibrate(&b);
 	for (l = 0; l < b.nloads; l++) {
 		busy_start(&b, b.loads[l]);
@@ -661,7 +677,7 @@ int bench_work(int argc, char **argv)
 		}
 		busy_stop(&b);
 	}
-	fprintf(stderr, "\n");
+	tool_progress_end(&b.prog);
 	/* --json: stdout is the JSON alone, for a program to read; the tables go to stderr */
 	out = -1;
 	if (b.json) {

@@ -29,6 +29,7 @@
 
 #include <sys/mman.h>
 
+#include "cli.h"
 #include "serve.h"
 #include "simpler.h"
 #include "tool.h"
@@ -38,6 +39,7 @@
 struct demo {
 	uint32_t n, tile, nt;		/* matrix size, tile size, tiles per side */
 	int chips;
+	uint32_t requests, max_rows;	/* the serving loop's */
 	float *a, *b, *e;		/* row-major n x n */
 	float scale, bias;
 	int k_gemm, k_affine, k_gelu;
@@ -254,13 +256,26 @@ static void *progress_main(void *arg)
 	return NULL;
 }
 
-int cmd_demo(int argc, char **argv)
+/* --quick: a smaller matrix and fewer requests (an option after it overrides it) */
+static const char *opt_quick(const char *value, void *dst)
 {
-	struct demo d = { .n = 768, .tile = 64, .chips = 4, .scale = 0.01f, .bias = -0.5f };
+	struct demo *d = dst;
+
+	(void)value;
+	d->n = 256;
+	d->requests = 16;
+	return NULL;
+}
+
+int cmd_demo(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	static const char *const backends[] = { "kmod", "shm", NULL };
+	struct demo d = { .n = 768, .tile = 64, .chips = 4, .scale = 0.01f, .bias = -0.5f,
+			  .requests = 64, .max_rows = 256 };
 	struct simpler_stats st = { .sz = sizeof(st) };
 	struct simpler_worker *w = NULL;
 	unsigned flags = 0, hostmem = SIMPLER_HOSTMEM_AUTO;
-	uint32_t requests = 64, max_rows = 256;
+	int staging = 0, threads = 0, backend = -1;
 	struct progress prog = { 0 };
 	uint64_t h[3];
 	pthread_t pt;
@@ -270,37 +285,34 @@ int cmd_demo(int argc, char **argv)
 	int free_cpus;
 	float *ref;
 	int ret, c, served;
-	static const char usage[] = "demo [--chips N] [--size N] [--tile T] [--quick] [--staging] "
-				    "[--threads] [--hostmem kmod|shm] [--requests N] [--max-rows M]";
+	const struct cli_opt opts[] = {
+		{ "chips", 0, "N", "simulated chips, 1..64", CLI_INT, &d.chips, 1, 64, NULL, NULL },
+		{ "size", 0, "N", "N x N matrices, a multiple of the tile", CLI_U32, &d.n, 2, 0,
+		  NULL, NULL },
+		{ "tile", 0, "T", "T x T tiles, at least 2", CLI_U32, &d.tile, 2, 0, NULL, NULL },
+		{ "quick", 0, NULL, "as --size 256 --requests 16", CLI_FN, &d, 0, 0, NULL,
+		  opt_quick },
+		{ "staging", 0, NULL, "stage host tensors through chip memory, like a discrete device",
+		  CLI_FLAG, &staging, 0, 0, NULL, NULL },
+		{ "threads", 0, NULL, "chips and the sub worker are threads, not processes", CLI_FLAG,
+		  &threads, 0, 0, NULL, NULL },
+		{ "hostmem", 0, "kmod|shm", "the host-memory backend (default: kmod if /dev/simpler opens)",
+		  CLI_CHOICE, &backend, 0, 0, backends, NULL },
+		{ "requests", 0, "N", "requests of the serving loop, 1..100000", CLI_U32, &d.requests, 1,
+		  100000, NULL, NULL },
+		{ "max-rows", 0, "M", "the most rows of a request, 4..65536", CLI_U32, &d.max_rows, 4,
+		  65536, NULL, NULL },
+		CLI_END,
+	};
 
-	for (i = 0; i < (uint32_t)argc; i++) {
-		if (!strcmp(argv[i], "--chips") && i + 1 < (uint32_t)argc)
-			d.chips = atoi(argv[++i]);
-		else if (!strcmp(argv[i], "--size") && i + 1 < (uint32_t)argc)
-			d.n = (uint32_t)atoi(argv[++i]);
-		else if (!strcmp(argv[i], "--tile") && i + 1 < (uint32_t)argc)
-			d.tile = (uint32_t)atoi(argv[++i]);
-		else if (!strcmp(argv[i], "--quick"))
-			d.n = 256, requests = 16;
-		else if (!strcmp(argv[i], "--staging"))
-			flags |= SIMPLER_WORKER_STAGING;
-		else if (!strcmp(argv[i], "--threads"))
-			flags |= SIMPLER_WORKER_THREADS;
-		else if (!strcmp(argv[i], "--hostmem") && i + 1 < (uint32_t)argc &&
-			 (!strcmp(argv[i + 1], "kmod") || !strcmp(argv[i + 1], "shm")))
-			hostmem = !strcmp(argv[++i], "kmod") ? SIMPLER_HOSTMEM_KMOD :
-							     SIMPLER_HOSTMEM_SHM;
-		else if (!strcmp(argv[i], "--requests") && i + 1 < (uint32_t)argc)
-			requests = (uint32_t)atoi(argv[++i]);
-		else if (!strcmp(argv[i], "--max-rows") && i + 1 < (uint32_t)argc)
-			max_rows = (uint32_t)atoi(argv[++i]);
-		else
-			return tool_usage(usage);
-	}
-	if (d.chips < 1 || d.chips > MAX_CHIPS || d.tile < 2 || d.n < d.tile || d.n % d.tile ||
-	    requests < 1 || requests > 100000 || max_rows < 4 || max_rows > 65536)
-		return tool_usage("demo: 1..64 chips; size a multiple of the tile (>= 2); "
-				  "1..100000 requests of 4..65536 rows at most");
+	ret = cli_parse(cmd, opts, argc, argv);
+	if (ret != CLI_RUN)
+		return ret;
+	if (d.n < d.tile || d.n % d.tile)
+		return cli_error(cmd, "--size %u is not a multiple of --tile %u", d.n, d.tile);
+	flags = (staging ? SIMPLER_WORKER_STAGING : 0) | (threads ? SIMPLER_WORKER_THREADS : 0);
+	if (backend >= 0)
+		hostmem = backend ? SIMPLER_HOSTMEM_SHM : SIMPLER_HOSTMEM_KMOD;
 	/* shared with the chip processes: mapped before they start */
 	ctr = mmap(NULL, sizeof(*ctr), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (ctr == MAP_FAILED || serve_load_model(256, 256)) {
@@ -410,13 +422,13 @@ int cmd_demo(int argc, char **argv)
 	simpler_host_unregister(w, h[1]);
 	simpler_host_unregister(w, h[2]);
 
-	served = ret ? 1 : serve_run(w, requests, max_rows, 42);
+	served = ret ? 1 : serve_run(w, d.requests, d.max_rows, 42);
 	if (served < 0)
 		ret = 1;
 	else if (served > 0)
 		ret = 1;
 	if (!ret)
-		printf("\nverified: all (the matrix product and %u requests)\n", requests);
+		printf("\nverified: all (the matrix product and %u requests)\n", d.requests);
 	simpler_worker_destroy(w);
 	free(d.a);
 	free(d.b);

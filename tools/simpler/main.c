@@ -1,49 +1,74 @@
 // SPDX-License-Identifier: MIT
 /*
- * The simpler command: demo, bench, info.
+ * The simpler command: its commands, what each does, and the run function
+ * that reads its options (cli.c) and does it.
  */
-#include <string.h>
-
-#include "simpler.h"
+#include "cli.h"
 #include "tool.h"
 
-static int usage(void)
-{
-	fprintf(stderr,
-		"usage: simpler <command> [options]\n"
-		"  demo [--chips N] [--quick]     a tiled matmul + elementwise chain on simulated chips\n"
-		"  bench dispatch [--threads] [--json]  dispatch cost of four graph shapes\n"
-		"  bench hostbuf [--json]         per-run cost of a registered buffer, kmod vs shm\n"
-		"  bench check [--json]           visibility checks per second, QUERY vs procfs\n"
-		"  bench allreduce [--threads] [--json]  an allreduce across 2 and 4 chips vs memcpy\n"
-		"  bench tensormap [--json]       TensorMap cost per tensor argument\n"
-		"  bench work [--json]            real work (GEMM, stencil, independent tiles) against\n"
-		"                                 sequential, threads, processes and StarPU, idle and busy\n"
-		"  info                           version, platforms, module\n");
-	return 2;
-}
+static const struct cli_sub benches[] = {
+	{ "dispatch", "the cost of dispatching empty tasks in four graph shapes",
+	  "Shapes indep, chain, diamond, stencil4; chips as processes, 1 and 4 chips: the fixed\n"
+	  "cost of a run and the marginal cost of a task, beside the inter-process round trip\n"
+	  "and the same runs with chips as threads.  --threads: one chip as threads, per task.",
+	  bench_dispatch, NULL },
+	{ "tensormap", "the TensorMap alone, nanoseconds per tensor argument",
+	  "Exact repeats, sliding overlapping windows, tile views of one matrix, row against\n"
+	  "column panels; edges per argument and the share of the exact-range fast path.",
+	  bench_tensormap, NULL },
+	{ "work", "real work: sequential, threads, processes and StarPU, idle and busy",
+	  "GEMM tiles then gelu, Jacobi sweeps and independent tiles, tasks of about 20 us,\n"
+	  "200 us and 2 ms, beside 0, 1 and usable-CPUs busy processes: wall time, speedup\n"
+	  "over the sequential run and CPU per task, every run checked; then the targets.",
+	  bench_work, NULL },
+	{ "allreduce", "an allreduce across 2 and 4 chips' windows against memcpy",
+	  "Each rank of one comm domain sums every rank's window, read through its peers'\n"
+	  "addresses, into its own buffer: run time, algorithm and read bandwidth.",
+	  bench_allreduce, NULL },
+	{ "hostbuf", "the per-run cost of a registered host buffer, kmod against shm",
+	  "A buffer malloc()ed after the chips started, 1 to 256 MiB, registered, one INOUT\n"
+	  "task a run; kmod (when /dev/simpler opens) copies nothing, shm copies it each run.",
+	  bench_hostbuf, NULL },
+	{ "check", "visibility checks per second, QUERY against /proc/self/maps",
+	  "simpler_host_check() on inherited shared memory between runs: simpler.ko's QUERY\n"
+	  "(kmod) against reading /proc/self/maps (shm), as is and with 1000 more mappings.",
+	  bench_check, NULL },
+	{ NULL, NULL, NULL, NULL, NULL },
+};
+
+static const struct cli_sub commands[] = {
+	{ "demo", "a tiled matmul, then a serving loop, on simulated chips",
+	  "C = A x B over tiles, then E = gelu(C * s + b), on simulated chips (processes by\n"
+	  "default) and a sub worker, every dependency inferred from the tiles' views, checked\n"
+	  "bit for bit; then requests with dynamic shapes.  Its last line is 'verified: all'.",
+	  cmd_demo, NULL },
+	{ "info", "the version, platforms, module and CPUs",
+	  "Whether /dev/simpler opens (the kmod backend) or why not (shm), and the CPUs online\n"
+	  "and usable by this process.",
+	  cmd_info, NULL },
+	{ "version", "print the version (as simpler --version)", NULL, cmd_version, NULL },
+	{ "bench", "the benchmarks: a table each, or one JSON object with --json", NULL, NULL,
+	  benches },
+	{ NULL, NULL, NULL, NULL, NULL },
+};
 
 int main(int argc, char **argv)
 {
-	if (argc < 2)
-		return usage();
-	if (!strcmp(argv[1], "demo"))
-		return cmd_demo(argc - 2, argv + 2);
-	if (!strcmp(argv[1], "info"))
-		return cmd_info(argc - 2, argv + 2);
-	if (!strcmp(argv[1], "bench") && argc >= 3) {
-		if (!strcmp(argv[2], "dispatch"))
-			return bench_dispatch(argc - 3, argv + 3);
-		if (!strcmp(argv[2], "tensormap"))
-			return bench_tensormap(argc - 3, argv + 3);
-		if (!strcmp(argv[2], "hostbuf"))
-			return bench_hostbuf(argc - 3, argv + 3);
-		if (!strcmp(argv[2], "check"))
-			return bench_check(argc - 3, argv + 3);
-		if (!strcmp(argv[2], "work"))
-			return bench_work(argc - 3, argv + 3);
-		if (!strcmp(argv[2], "allreduce"))
-			return bench_allreduce(argc - 3, argv + 3);
-	}
-	return usage();
+	static const struct cli_cmd simpler = {
+		"simpler", "the demo and benchmarks of libsimpler on simulated chips, and what it finds",
+		NULL, commands,
+	};
+	int version = 0, rc;
+	const struct cli_opt opts[] = {
+		{ "version", 'V', NULL, "print the version and exit", CLI_FLAG, &version, 0, 0, NULL,
+		  NULL },
+		CLI_END,
+	};
+
+	rc = cli_parse(&simpler, opts, argc, argv);
+	if (rc != CLI_RUN)
+		return rc;
+	if (version)
+		return cmd_version(&simpler, 0, NULL);
+	return cli_run_sub(&simpler, argc - optind, argv + optind);
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Shared bits of the simpler command: time, medians, usage. */
+/* Shared bits of the simpler command: time, medians, progress, the commands. */
 #ifndef SIMPLER_TOOL_H
 #define SIMPLER_TOOL_H
 
@@ -79,48 +79,40 @@ static inline double tool_median(double *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-static inline int tool_usage(const char *what)
-{
-	fprintf(stderr, "usage: simpler %s\n", what);
-	return 2;
-}
-
-/* the options every bench takes: -n COUNT, --reps R (1..16), --json; 0 or 2 (usage) */
+/* the options every bench takes: -n COUNT, --reps R (1..16), --json */
 struct bench_opts {
 	uint64_t n;
 	int reps;
 	int json;
 };
 
-static inline int bench_parse(int argc, char **argv, struct bench_opts *b, const char *usage)
-{
-	int i;
+/* progress.c: a "\r"-rewritten line on stderr, shown only when stdout and stderr are terminals */
+struct tool_progress {
+	bool on;
+	int done, total;
+	uint64_t t0;
+};
 
-	for (i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--json"))
-			b->json = 1;
-		else if (!strcmp(argv[i], "-n") && i + 1 < argc)
-			b->n = strtoull(argv[++i], NULL, 0);
-		else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
-			b->reps = atoi(argv[++i]);
-		else
-			return tool_usage(usage);
-	}
-	if (b->reps < 1 || b->reps > 16 || b->n < 4)
-		return tool_usage(usage);
-	return 0;
-}
+void tool_progress_start(struct tool_progress *p, int total);
+/* step done + 1 of total begins: what it is, printf-style */
+void tool_progress(struct tool_progress *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* clear the line, before the results are printed */
+void tool_progress_end(struct tool_progress *p);
 
 /* pingpong.c: the median inter-process round trip, ns (< 0 if fork failed) */
 double pingpong_ns(bool futex, int iters, int reps);
 
-int bench_dispatch(int argc, char **argv);
-int bench_allreduce(int argc, char **argv);
-int bench_hostbuf(int argc, char **argv);
-int bench_check(int argc, char **argv);
-int bench_tensormap(int argc, char **argv);
-int bench_work(int argc, char **argv);
-int cmd_demo(int argc, char **argv);
-int cmd_info(int argc, char **argv);
+/* the commands (main.c has their table): read their options, then run */
+struct cli_cmd;
+int bench_dispatch(const struct cli_cmd *c, int argc, char **argv);
+int bench_allreduce(const struct cli_cmd *c, int argc, char **argv);
+int bench_hostbuf(const struct cli_cmd *c, int argc, char **argv);
+int bench_check(const struct cli_cmd *c, int argc, char **argv);
+int bench_tensormap(const struct cli_cmd *c, int argc, char **argv);
+int bench_work(const struct cli_cmd *c, int argc, char **argv);
+int cmd_demo(const struct cli_cmd *c, int argc, char **argv);
+int cmd_info(const struct cli_cmd *c, int argc, char **argv);
+int cmd_version(const struct cli_cmd *c, int argc, char **argv);
 
 #endif /* SIMPLER_TOOL_H */

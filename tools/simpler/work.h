@@ -30,7 +30,7 @@ enum work_shape { WS_GEMM, WS_STENCIL, WS_INDEP, NR_WORK_SHAPES };
 enum work_kernel { WK_GEMM, WK_EW, WK_STENCIL, WK_INDEP, NR_WORK_KERNELS };
 enum work_acc { WA_R, WA_W, WA_RW };
 
-static const char *const work_shape_names[] = { "gemm", "stencil", "indep" };
+static const char *const work_shape_names[] = { "gemm", "stencil", "indep", NULL };
 static const char *const work_kernel_names[] = { "gemm", "gelu", "jacobi", "gemm1" };
 
 #define WORK_MAX_ARGS 6
