@@ -893,13 +893,18 @@ static void load_look(struct simpler_worker *w)
 			atomic_load_explicit(&w->pshared->spinners, memory_order_relaxed));
 }
 
+/* recent tasks took longer than a spin: a completion is not expected within one */
+static bool tasks_long(struct simpler_worker *w)
+{
+	return atomic_load_explicit(&w->chips.ewma_ns, memory_order_relaxed) > w->spin_ns &&
+	       (!w->subs.n || atomic_load_explicit(&w->subs.ewma_ns, memory_order_relaxed) > w->spin_ns);
+}
+
 uint64_t sx_sched_spin_ns(struct simpler_worker *w)
 {
 	struct proc_shared *ps = w->pshared;
 
-	/* a completion is not expected within a spin */
-	if (atomic_load_explicit(&w->chips.ewma_ns, memory_order_relaxed) > w->spin_ns &&
-	    (!w->subs.n || atomic_load_explicit(&w->subs.ewma_ns, memory_order_relaxed) > w->spin_ns))
+	if (tasks_long(w))
 		return 0;
 	/* the running processes and other programs first; then this spinner */
 	if (atomic_load_explicit(&ps->others, memory_order_relaxed) + running_kids(w) + 1 >
@@ -1098,10 +1103,10 @@ static void *disp_main(void *arg)
 {
 	struct simpler_worker *w = arg;
 	struct ec *e = &w->pshared->disp_ec;
-	uint64_t deadline, spin, beat = 0, since = 0;
+	uint64_t deadline, beat = 0, since = 0;
 	uint32_t key;
 	unsigned n;
-	bool moved;
+	bool moved, skip;
 
 	pthread_setname_np(pthread_self(), "simpler-disp");
 	while (!atomic_load_explicit(&w->stop, memory_order_acquire)) {
@@ -1129,12 +1134,15 @@ static void *disp_main(void *arg)
 		baton_drop(w);
 		if (moved)
 			continue;
-		/* spin a while for more, then sleep until a child or the orchestrator wakes us */
-		/* no budget (no CPU to spare, or nothing due soon): not even one round */
-		spin = sx_sched_spin_ns(w);
-		deadline = now_ns() + spin;
-		for (n = 1; !disp_wanted(w); n++) {
-			if (!spin || (n % 64 == 0 && now_ns() > deadline)) {
+		/*
+		 * Spin a while for more, then sleep until a child or the
+		 * orchestrator wakes us.  Short tasks get one round of 64 looks
+		 * even without a budget (an empty task is back within it); long
+		 * ones not even that.
+		 */
+		deadline = now_ns() + sx_sched_spin_ns(w);
+		for (n = 1, skip = tasks_long(w); !disp_wanted(w); n++) {
+			if (skip || (n % 64 == 0 && now_ns() > deadline)) {
 				key = ec_prepare(e);
 				if (disp_wanted(w))
 					ec_cancel(e);
@@ -1150,8 +1158,8 @@ static void *disp_main(void *arg)
 				} else {
 					ec_sleep(e, key);
 				}
-				spin = sx_sched_spin_ns(w);
-				deadline = now_ns() + spin;
+				deadline = now_ns() + sx_sched_spin_ns(w);
+				skip = tasks_long(w);
 			} else if (n % 64 == 0) {
 				sched_yield();
 			} else {

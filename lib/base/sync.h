@@ -197,11 +197,10 @@ static inline void ec_notify(struct ec *e)
 #define EC_WAIT_UNTIL(e, spin_ns, cond)                                               \
 	do {                                                                          \
 		if (!(cond)) {                                                        \
-			uint64_t __spin = (spin_ns), __deadline = now_ns() + __spin;  \
+			uint64_t __deadline = now_ns() + (spin_ns);                   \
 			unsigned __i = 0;                                             \
 			while (!(cond)) {                                             \
-				/* no budget: not even one round of spinning */       \
-				if (!__spin || ((++__i & 63) == 0 && now_ns() > __deadline)) { \
+				if ((++__i & 63) == 0 && now_ns() > __deadline) {     \
 					uint32_t __key = ec_prepare(e);               \
 					if (cond) {                                   \
 						ec_cancel(e);                         \
