@@ -60,11 +60,15 @@ build_ko() {	# build_ko REV|"" DIR: simpler.ko of a git revision (or the tree) f
 	local rev=$1 dir=$2
 	rm -rf "$dir"
 	mkdir -p "$dir"
+	# Kbuild reads the version from lib/include/simpler.h (revisions before that had none)
 	if [ -n "$rev" ]; then
 		git -C "$repo" archive "$rev" Kbuild kmod uapi | tar -x -C "$dir" ||
 			die "cannot export the module at $rev"
+		git -C "$repo" archive "$rev" lib/include/simpler.h 2>/dev/null | tar -x -C "$dir" 2>/dev/null
 	else
 		cp -r "$repo/Kbuild" "$repo/kmod" "$repo/uapi" "$dir/"
+		mkdir -p "$dir/lib/include"
+		cp "$repo/lib/include/simpler.h" "$dir/lib/include/"
 	fi
 	make -s -C "$kdir" M="$dir" modules >"$dir.log" 2>&1 ||
 		{ cat "$dir.log"; die "simpler.ko${rev:+ at $rev} does not build against $kdir"; }
