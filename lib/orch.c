@@ -55,6 +55,8 @@ static struct task *slots_take(struct simpler_worker *w)
 	struct task *t = atomic_exchange_explicit(&w->free_shared, NULL, memory_order_acquire);
 	int32_t n = 0;
 
+	if (w->mode_threads)
+		return t;	/* no count: see slot_get() */
 	for (struct task *i = t; i; i = i->free_next)
 		n++;
 	/* a finisher between its push and its count makes this briefly low: harmless */
@@ -62,18 +64,24 @@ static struct task *slots_take(struct simpler_worker *w)
 	return t;
 }
 
-/* enough free slots for the orchestrator to go on (slot_want) */
+/* enough free slots for the orchestrator to go on (slot_want; any one in thread mode) */
 static bool slots_enough(struct simpler_worker *w)
 {
+	if (w->mode_threads)
+		return atomic_load_explicit(&w->free_shared, memory_order_relaxed);
 	return atomic_load_explicit(&w->nr_free_shared, memory_order_relaxed) >=
 	       atomic_load_explicit(&w->slot_want, memory_order_relaxed);
 }
 
 /*
- * A free slot, waiting if every slot is in flight: for a batch of them
- * (ring_size / 32) rather than one, so that a long run of short tasks wakes
- * the orchestrator once a batch instead of once a task.  Every slot in
- * flight comes back without the orchestrator's help, so the batch comes.
+ * A free slot, waiting if every slot is in flight.  In process mode for a
+ * batch of them (ring_size / 32) rather than one, so that a long run of
+ * short tasks does not hand the dispatch back and forth between the
+ * orchestrator and the dispatcher thread once a task; every slot in flight
+ * comes back without the orchestrator's help, so the batch comes.  Thread
+ * mode's finishers are the executors themselves, each on its own CPU: a
+ * count they all update would cost every task more than the wake-ups it
+ * saves, so there any slot will do.
  */
 static struct task *slot_get(struct simpler_worker *w)
 {

@@ -354,11 +354,16 @@ void sx_task_finish(struct task *t, struct failure *f, struct exec *ex)
 		} while (!atomic_compare_exchange_weak_explicit(&w->free_shared, &head, t,
 								memory_order_seq_cst,
 								memory_order_relaxed));
-		/* seq_cst RMW: the count, then the orchestrator's want (Dekker with slot_get()) */
-		free = atomic_fetch_add_explicit(&w->nr_free_shared, 1, memory_order_seq_cst) + 1;
-		want = atomic_load_explicit(&w->slot_want, memory_order_seq_cst);
-		if (want && free >= want)
+		if (w->mode_threads) {
 			ec_notify_after_rmw(&w->slot_ec);
+		} else {
+			/* seq_cst RMW: the count, then the orchestrator's want (Dekker, slot_get()) */
+			free = atomic_fetch_add_explicit(&w->nr_free_shared, 1,
+							 memory_order_seq_cst) + 1;
+			want = atomic_load_explicit(&w->slot_want, memory_order_seq_cst);
+			if (want && free >= want)
+				ec_notify_after_rmw(&w->slot_ec);
+		}
 
 		if (!work)
 			return;
