@@ -136,8 +136,8 @@ static int spawn(struct simpler_worker *w, struct exec *ex, int same_as)
 	if (pid == 0)
 		sx_child_main(&w->env, ex->slot, parent);
 	if (pid < 0)
-		return werr(w, -errno, "cannot fork %s %d: %s", ex->pool->chips ? "chip" : "sub",
-			    ex->index, strerror(errno));
+		return werr(w, -errno, "cannot fork %s %d: %s", pool_kind(w, ex->pool), ex->index,
+			    strerror(errno));
 	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (pidfd < 0) {
 		ret = -errno;
@@ -149,8 +149,8 @@ static int spawn(struct simpler_worker *w, struct exec *ex, int same_as)
 	pthread_mutex_lock(&w->proc_lock);
 	ex->pidfd = pidfd;
 	ex->pid = pid;
-	snprintf(ex->tag, sizeof(ex->tag), "%s %d (pid %d)", ex->pool->chips ? "chip" : "sub",
-		 ex->index, pid);
+	snprintf(ex->tag, sizeof(ex->tag), "%s %d (pid %d)", pool_kind(w, ex->pool), ex->index,
+		 pid);
 	ex->dead_reported = false;
 	/* relaxed: under proc_lock, which the monitor takes before it looks */
 	atomic_store_explicit(&ex->dead, false, memory_order_relaxed);
@@ -240,6 +240,7 @@ static void env_fill(struct simpler_worker *w)
 	env->caps = w->caps;
 	env->spin_ns = w->spin_ns;
 	env->bind = worker_binds_chips(w);
+	env->nodes = w->nodes;
 	env->nchips = w->chips.n;
 	env->nsubs = w->subs.n;
 	env->ctab = w->ctab;
@@ -361,7 +362,7 @@ int sx_proc_respawn(struct simpler_worker *w)
 		ex->restarts++;
 		snprintf(ex->restart_note, sizeof(ex->restart_note),
 			 "%s %d was restarted after pid %d %s: memory allocated on it before is "
-			 "gone", ex->pool->chips ? "chip" : "sub", ex->index, oldpid, old);
+			 "gone", pool_kind(w, ex->pool), ex->index, oldpid, old);
 		STAT_ADD(w->st_restarts, 1);
 	}
 	if (n)
@@ -369,14 +370,17 @@ int sx_proc_respawn(struct simpler_worker *w)
 	return ret;
 }
 
-static int pid_of(const struct simpler_worker *w, bool chips, int i)
+static int pid_of(const struct simpler_worker *w, bool chips, bool node, int i)
 {
-	const char *what = chips ? "chip" : "sub";
+	const char *what = !chips ? "sub" : node ? "node" : "chip";
 	const struct pool *p;
 	struct exec *ex;
 
 	if (!w)
 		return werr(NULL, -EINVAL, "%s_pid: NULL worker", what);
+	if (chips && node != w->nodes)
+		return werr(w, -EINVAL, "%s_pid: this worker has %s, not %ss", what,
+			    w->nodes ? "nodes (level 4)" : "chips (level 3)", what);
 	p = chips ? &w->chips : &w->subs;
 	if (i < 0 || i >= p->n)
 		return werr(w, -EINVAL, "%s_pid: %s %d does not exist (the worker has %d)", what,
@@ -393,10 +397,15 @@ static int pid_of(const struct simpler_worker *w, bool chips, int i)
 
 SIMPLER_API int simpler_chip_pid(const struct simpler_worker *w, int chip)
 {
-	return pid_of(w, true, chip);
+	return pid_of(w, true, false, chip);
+}
+
+SIMPLER_API int simpler_node_pid(const struct simpler_worker *w, int node)
+{
+	return pid_of(w, true, true, node);
 }
 
 SIMPLER_API int simpler_sub_pid(const struct simpler_worker *w, int sub)
 {
-	return pid_of(w, false, sub);
+	return pid_of(w, false, false, sub);
 }
