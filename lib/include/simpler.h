@@ -576,7 +576,7 @@ struct simpler_stats {
 	uint64_t submit_waits;		/* submits that slept for a free slot */
 	uint64_t bytes_staged;		/* host bytes copied to or from chip memory */
 	uint64_t host_bytes_copied;	/* shm backend: bytes copied into and out of mirrors */
-	uint64_t chip_restarts;		/* chip and sub processes restarted after dying */
+	uint64_t chip_restarts;		/* chip, node and sub processes restarted after dying */
 };
 
 /*

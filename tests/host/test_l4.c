@@ -8,7 +8,7 @@
  * dependents at the L4; a killed node fails its task and is forked again at
  * the next run (process mode); create fails cleanly naming a node that
  * cannot start; node functions and kernels registered after create reach
- * the nodes.
+ * the nodes; a group spans nodes; callables run only where they can.
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -483,6 +483,43 @@ TEST(l4_node_fns_and_kernels_registered_after_create_reach_the_nodes)
 		CHECK_EQ(atomic_load(&fn_pid[1]), simpler_node_pid(w, 1));
 	else
 		CHECK_EQ(atomic_load(&fn_pid[1]), getpid());
+	simpler_worker_destroy(w);
+}
+
+/* one group of nf_fill on nodes 1 and 0 (A and B), then node 0 reads both */
+static int orch_group(struct simpler_orch *o, void *arg)
+{
+	struct simpler_worker *w = simpler_orch_worker(o);
+	struct simpler_tensor ta = simpler_tensor_1d(A, N, SIMPLER_F32);
+	struct simpler_tensor tb = simpler_tensor_1d(B, N, SIMPLER_F32);
+	struct simpler_args *a[2] = { simpler_args_new(), simpler_args_new() };
+	const int nodes[2] = { 1, 0 };
+	int r;
+
+	simpler_args_add_tensor(a[0], &ta, SIMPLER_OUT);
+	simpler_args_add_scalar(a[0], 20);
+	simpler_args_add_tensor(a[1], &tb, SIMPLER_OUT);
+	simpler_args_add_scalar(a[1], 30);
+	r = simpler_submit_group(o, simpler_callable(w, "nf_fill"), a, 2, nodes);
+	simpler_args_free(a[0]);
+	simpler_args_free(a[1]);
+	if (r >= 0)
+		r = l4_submit(o, "nf_add2", 0, B, C, 0);
+	if (r >= 0)
+		r = l4_submit(o, "nf_add2", 0, A, D, 0);
+	return r < 0 ? r : 0;
+}
+
+TEST(l4_group_spans_nodes)
+{
+	struct simpler_worker *w = l4_two_nodes(0);
+
+	register_all(w);
+	CHECK_OK(simpler_run(w, orch_group, NULL), w);
+	check_fill(A, 20, "A");
+	check_fill(B, 30, "B");
+	check_fill(C, 32, "C");
+	check_fill(D, 22, "D");
 	simpler_worker_destroy(w);
 }
 
