@@ -59,12 +59,7 @@ static int k_add1(const struct simpler_kernel_args *a)
 	return 0;
 }
 
-static int k_fail(const struct simpler_kernel_args *a)
-{
-	simpler_kernel_errmsg(a, "vadd-boom");
-	return -EINVAL;
-}
-
+/* waits (bounded) until *release: what the test must submit first is submitted */
 static int k_block(const struct simpler_kernel_args *a)
 {
 	int i;
@@ -73,6 +68,17 @@ static int k_block(const struct simpler_kernel_args *a)
 	for (i = 0; i < LATCH_WAIT_MS && !atomic_load(release); i++)
 		sleep_ms(1);
 	return atomic_load(release) ? 0 : -ETIMEDOUT;
+}
+
+/* fails once released, so the run's later submits are not refused (fail-fast) first */
+static int k_fail(const struct simpler_kernel_args *a)
+{
+	int r = k_block(a);
+
+	if (r)
+		return r;
+	simpler_kernel_errmsg(a, "vadd-boom");
+	return -EINVAL;
 }
 
 /* ---- node functions: L3 orchestration on the node's own worker ---- */
@@ -121,7 +127,7 @@ static int nf_add2(struct simpler_orch *o, const struct simpler_kernel_args *a)
 
 static int nf_bad(struct simpler_orch *o, const struct simpler_kernel_args *a)
 {
-	return node_submit(o, "vadd", NULL, &a->tensors[0], 0, 0);
+	return node_submit(o, "vadd", NULL, &a->tensors[0], 2, 0);
 }
 
 /* a blocking kernel: scalars[0] is the started[] slot */
@@ -306,6 +312,14 @@ static const struct step failing[] = {
 	{ NULL },
 };
 
+static int orch_fail(struct simpler_orch *o, void *arg)
+{
+	int r = orch_plan(o, (void *)failing);
+
+	atomic_store(release, 1);
+	return r;
+}
+
 TEST(l4_node_failure_stacks_prefixes_and_poisons_dependents)
 {
 	struct simpler_worker *w = l4_two_nodes(0);
@@ -315,7 +329,7 @@ TEST(l4_node_failure_stacks_prefixes_and_poisons_dependents)
 	int i;
 
 	register_all(w);
-	CHECK_EQ(simpler_run(w, orch_plan, (void *)failing), -EINVAL);
+	CHECK_EQ(simpler_run(w, orch_fail, NULL), -EINVAL);
 	m = simpler_worker_errmsg(w);
 	printf("# %s\n", m);
 	if (test_threads())
@@ -553,6 +567,8 @@ TEST(l4_callables_run_only_where_they_can)
 	CHECK_OK(simpler_run(w, orch_wrong_kinds, NULL), w);
 	CHECK_EQ(simpler_malloc(w, 0, 64, &addr), -EOPNOTSUPP);
 	CHECK_EQ(simpler_host_register(w, A, 64, 0, &h), -EOPNOTSUPP);
+	simpler_worker_destroy(w);
+	w = NULL;
 	l3 = make_worker(1, 0, 0, 0);
 	CHECK_EQ(simpler_register_node_fn(l3, "nf", nf_fill), -EINVAL);
 	CHECK_EQ(simpler_worker_level(l3), 3);
