@@ -4,7 +4,8 @@
  * platform, says READY (or FAILED, with why) in its mailbox, then serves the
  * task lane and the control lane until told to shut down or until the
  * application dies (a thread watches the parent's pidfd, so an orphan exits
- * at once instead of spinning).  It never returns.
+ * at once instead of spinning; an orphaned node takes its chips with it).
+ * It never returns.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -47,6 +48,9 @@ static void *watch_parent(void *arg)
 	/* readable when the application is gone: leave now, do not linger */
 	while (poll(&p, 1, -1) < 0 && errno == EINTR)
 		;
+	/* a node leads a group of its own (proc.c): its chips and subs leave with it, now */
+	if (getpgrp() == getpid())
+		kill(0, SIGKILL);
 	_exit(0);
 	return NULL;
 }

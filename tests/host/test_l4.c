@@ -6,12 +6,16 @@
  * node tasks across nodes and against the L4's subs; a failure inside a
  * node comes back with the node's prefix stacked on the chip's and poisons
  * dependents at the L4; a killed node fails its task and is forked again at
- * the next run (process mode); create fails cleanly naming a node that
- * cannot start; node functions and kernels registered after create reach
- * the nodes; a group spans nodes; callables run only where they can.
+ * the next run (process mode), its chips gone before that run goes on;
+ * destroy returns only when every node's chips are gone, even those of a
+ * killed node that cannot exit on their own; create fails cleanly naming a
+ * node that cannot start; node functions and kernels registered after
+ * create reach the nodes; a group spans nodes; callables run only where
+ * they can.
  */
 #include <pthread.h>
 #include <stdbool.h>
+#include <time.h>
 
 #include "test_util.h"
 
@@ -25,6 +29,7 @@ SHARED_ARRAY(float, D, N)
 SHARED_ARRAY(_Atomic int, started, 4)	/* a blocking kernel started */
 SHARED_ARRAY(_Atomic int, release, 1)	/* opens every blocking kernel */
 SHARED_ARRAY(_Atomic int, fn_pid, 4)	/* the process a node fn ran in, by scalar 1 */
+SHARED_ARRAY(_Atomic int, chip_pid, 8)	/* node n's chip c: [2 * n + c] (k_pid) */
 
 static void sleep_ms(int ms)
 {
@@ -68,6 +73,13 @@ static int k_block(const struct simpler_kernel_args *a)
 	for (i = 0; i < LATCH_WAIT_MS && !atomic_load(release); i++)
 		sleep_ms(1);
 	return atomic_load(release) ? 0 : -ETIMEDOUT;
+}
+
+/* where it ran: chip_pid[scalars[0]] */
+static int k_pid(const struct simpler_kernel_args *a)
+{
+	atomic_store(&chip_pid[a->scalars[0]], getpid());
+	return 0;
 }
 
 /* fails once released, so the run's later submits are not refused (fail-fast) first */
@@ -136,6 +148,16 @@ static int nf_block(struct simpler_orch *o, const struct simpler_kernel_args *a)
 	return node_submit(o, "block", NULL, &a->tensors[0], a->scalars[0], 0);
 }
 
+/* k_pid on each of the node's chips: chip c at chip_pid[scalars[0] + c] */
+static int nf_pids(struct simpler_orch *o, const struct simpler_kernel_args *a)
+{
+	int c, r = 0;
+
+	for (c = 0; c < simpler_worker_nr_chips(simpler_orch_worker(o)) && !r; c++)
+		r = node_submit(o, "pid", NULL, NULL, a->scalars[0] + (uint64_t)c, c);
+	return r;
+}
+
 /* where it ran (scalars[1]), then a fill with the L4's kernel id in scalars[2] */
 static int nf_fill_by_id(struct simpler_orch *o, const struct simpler_kernel_args *a)
 {
@@ -184,10 +206,12 @@ static void register_all(struct simpler_worker *w)
 	CHECK_OK(simpler_register(w, "add1", k_add1), w);
 	CHECK_OK(simpler_register(w, "vadd", k_fail), w);
 	CHECK_OK(simpler_register(w, "block", k_block), w);
+	CHECK_OK(simpler_register(w, "pid", k_pid), w);
 	CHECK_OK(simpler_register_node_fn(w, "nf_fill", nf_fill), w);
 	CHECK_OK(simpler_register_node_fn(w, "nf_add2", nf_add2), w);
 	CHECK_OK(simpler_register_node_fn(w, "step", nf_bad), w);
 	CHECK_OK(simpler_register_node_fn(w, "nf_block", nf_block), w);
+	CHECK_OK(simpler_register_node_fn(w, "nf_pids", nf_pids), w);
 }
 
 /* one L4 task: a node fn on node (-1: any), or a kernel on sub 0 (node = -2) */
@@ -354,6 +378,57 @@ TEST(l4_node_failure_stacks_prefixes_and_poisons_dependents)
 	simpler_worker_destroy(w);
 }
 
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* exited: no such process, or a zombie (this test's orphans go to the harness, which reaps later) */
+static bool pid_gone(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return true;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return !p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X';
+}
+
+static int orch_pids(struct simpler_orch *o, void *arg)
+{
+	int n, r = 0;
+
+	for (n = 0; n < simpler_worker_nr_nodes(simpler_orch_worker(o)) && r >= 0; n++)
+		r = l4_submit(o, "nf_pids", n, NULL, NULL, (uint64_t)(2 * n));
+	return r < 0 ? r : 0;
+}
+
+/* chip_pid[]: the chips of every node of w (2 each), checked to be distinct processes */
+static void collect_chip_pids(struct simpler_worker *w)
+{
+	int i, j, n = 2 * simpler_worker_nr_nodes(w);
+
+	for (i = 0; i < n; i++)
+		atomic_store(&chip_pid[i], 0);
+	CHECK_OK(simpler_run(w, orch_pids, NULL), w);
+	for (i = 0; i < n; i++) {
+		CHECK_MSG(atomic_load(&chip_pid[i]) > 0, "no pid for chip %d of node %d", i % 2,
+			  i / 2);
+		for (j = 0; j < i; j++)
+			CHECK(atomic_load(&chip_pid[i]) != atomic_load(&chip_pid[j]));
+	}
+}
+
 /* node 1 blocks; node 0 fills D; a task depending on node 1's; then node 1 is killed */
 static const struct step victim_plan[] = {
 	{ "nf_block", 1, NULL, &A, 1 },
@@ -390,10 +465,16 @@ TEST(l4_killed_node_fails_its_task_and_restarts)
 
 	if (test_threads())
 		SKIP("nodes are threads of the application in thread mode: nothing to kill");
+	pid_t chips[2];
+	double t0;
+
 	w = l4_two_nodes(0);
 	register_all(w);
 	victim = simpler_node_pid(w, 1);
 	CHECK(victim > 0);
+	collect_chip_pids(w);
+	chips[0] = atomic_load(&chip_pid[2]);
+	chips[1] = atomic_load(&chip_pid[3]);
 	CHECK_EQ(simpler_run(w, orch_kill, &victim), -ECHILD);
 	m = simpler_worker_errmsg(w);
 	printf("# %s\n", m);
@@ -404,13 +485,56 @@ TEST(l4_killed_node_fails_its_task_and_restarts)
 	CHECK_EQ(B[0], 0);		/* the dependent was poisoned */
 	CHECK_EQ(simpler_node_pid(w, 1), -ECHILD);
 	/* the next run forks node 1 again, chips and all, and it works */
+	t0 = now_s();
 	CHECK_OK(simpler_run(w, orch_plan, (void *)fill_node1), w);
+	printf("# the run that restarted node 1 took %.2f s\n", now_s() - t0);
 	check_fill(C, 9, "C");
+	/* the killed node's chips went with it, before its successor started */
+	CHECK_MSG(pid_gone(chips[0]) && pid_gone(chips[1]), "chips %d and %d of the killed "
+		  "node: gone %d and %d", chips[0], chips[1], pid_gone(chips[0]),
+		  pid_gone(chips[1]));
 	CHECK(simpler_node_pid(w, 1) > 0 && simpler_node_pid(w, 1) != victim);
 	CHECK_OK(simpler_worker_stats(w, &st), w);
 	CHECK_EQ(st.chip_restarts, 1);
 	atomic_store(release, 1);
 	simpler_worker_destroy(w);
+}
+
+/*
+ * Node 0 is slow to stop (one of its chips is stopped: the node kills it
+ * after its own wait); node 1 is killed while its chips are stopped (they
+ * cannot notice and follow it).  Destroy returns only when every one of
+ * them is gone: nothing the L4 forked, directly or not, outlives it.
+ */
+TEST(l4_destroy_waits_for_every_nodes_chips)
+{
+	struct simpler_worker *w;
+	pid_t nodes[2], chips[4];
+	double t0;
+	int i;
+
+	if (test_threads())
+		SKIP("nodes are threads of the application in thread mode: no processes");
+	w = l4_two_nodes(0);
+	register_all(w);
+	collect_chip_pids(w);
+	for (i = 0; i < 2; i++)
+		nodes[i] = simpler_node_pid(w, i);
+	for (i = 0; i < 4; i++)
+		chips[i] = atomic_load(&chip_pid[i]);
+	CHECK(nodes[0] > 0 && nodes[1] > 0);
+	CHECK_EQ(kill(chips[1], SIGSTOP), 0);
+	CHECK_EQ(kill(chips[2], SIGSTOP), 0);
+	CHECK_EQ(kill(chips[3], SIGSTOP), 0);
+	CHECK_EQ(kill(nodes[1], SIGKILL), 0);
+	t0 = now_s();
+	simpler_worker_destroy(w);
+	printf("# destroy took %.2f s\n", now_s() - t0);
+	for (i = 0; i < 2; i++)
+		CHECK_MSG(pid_gone(nodes[i]), "node %d (pid %d) is still there", i, nodes[i]);
+	for (i = 0; i < 4; i++)
+		CHECK_MSG(pid_gone(chips[i]), "chip %d of node %d (pid %d) is still there", i % 2,
+			  i / 2, chips[i]);
 }
 
 TEST(l4_create_fails_naming_the_node_that_cannot_start)
