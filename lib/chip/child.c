@@ -13,6 +13,7 @@
 #include <link.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -40,10 +41,23 @@ struct child {
 	char tag[48];
 };
 
+struct watch {
+	int pidfd;		/* the parent's */
+	sem_t up;		/* posted once the watcher runs */
+};
+
 static void *watch_parent(void *arg)
 {
-	int pidfd = (int)(intptr_t)arg;
-	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+	struct watch *wa = arg;
+	struct pollfd p = { .fd = wa->pidfd, .events = POLLIN };
+
+	/*
+	 * Started: whatever a thread's start-up takes (a sanitizer's runtime
+	 * allocates then, under its allocator's locks) is over, and the
+	 * watcher holds no lock from here on.  A node forks its chips only
+	 * after this, or they could inherit such a lock held and hang on it.
+	 */
+	sem_post(&wa->up);
 
 	/* readable when the application is gone: leave now, do not linger */
 	while (poll(&p, 1, -1) < 0 && errno == EINTR)
@@ -322,6 +336,7 @@ void sx_child_main(const struct chip_env *env, int slot, pid_t parent)
 	char err[ERRMSG_LEN];
 	struct pool_ring *ring;
 	pthread_t watcher;
+	struct watch wa;	/* the watcher's for good: this function never returns */
 	uint32_t consumed;
 	int pidfd, ret, i;
 
@@ -343,8 +358,11 @@ void sx_child_main(const struct chip_env *env, int slot, pid_t parent)
 	/* before the platform starts its core threads, which inherit it */
 	if (mb->kind && env->bind)
 		sync_bind_nth(mb->index);
-	if (pthread_create(&watcher, NULL, watch_parent, (void *)(intptr_t)pidfd))
+	wa.pidfd = pidfd;
+	if (sem_init(&wa.up, 0, 0) || pthread_create(&watcher, NULL, watch_parent, &wa))
 		boot_fail(mb, "%s: cannot start the parent watcher", c->tag);
+	while (sem_wait(&wa.up) && errno == EINTR)
+		;
 	if (mb->kind) {
 		/* a node creates its L3 worker here: its chips are ready before it is */
 		ret = env->plat->chip_open(&env->pcfg, mb->index, &c->chip, err, sizeof(err));
