@@ -40,6 +40,12 @@ struct exec {
 	struct mailbox *mb;
 	pid_t pid;			/* > 0 while it runs */
 	int pidfd;
+	/*
+	 * A node (level 4): the read end of its lifeline, a pipe whose write
+	 * end the node and every process it forks hold; it hangs up when the
+	 * last of them is gone.  -1 otherwise.
+	 */
+	int tree_fd;
 	char tag[48];			/* "chip 1 (pid 4242)" */
 	_Atomic bool dead;		/* set by the monitor (seq_cst) */
 	char death[256];		/* how it ended, written before dead */

@@ -103,6 +103,10 @@ SIMPLER_API int simpler_host_register(struct simpler_worker *w, void *addr, size
 
 	if (!w)
 		return werr(NULL, -EINVAL, "host_register: NULL worker");
+	if (w->nodes)
+		return werr(w, -EOPNOTSUPP, "host_register: an L4 worker's nodes see the host "
+			    "memory they inherit (shared memory mapped before simpler_worker_create(), "
+			    "simpler_orch_alloc()) but not registered buffers yet");
 	h = w->hm;
 	if (!addr || !len || a + len < a)
 		return werr(w, -EINVAL, "host_register: need a non-NULL address and a length > 0");

@@ -28,9 +28,10 @@ static const char *kernel_name(struct simpler_worker *w, const struct task *t)
 
 struct failure *sx_lane_dead_failure(struct exec *ex, const struct task *t)
 {
-	return sx_failure_or_oom(sx_failure_new(-ECHILD, "%s is dead (%s): kernel '%s' (task #%" PRIu64
+	return sx_failure_or_oom(sx_failure_new(-ECHILD, "%s is dead (%s): %s '%s' (task #%" PRIu64
 					  ") did not run; it restarts at the next run", ex->tag,
-					  ex->death, kernel_name(ex->w, t), t->seq));
+					  ex->death, callable_word(ex->w->ctab, t->callable),
+					  kernel_name(ex->w, t), t->seq));
 }
 
 /* write task member it into frame f */
@@ -114,8 +115,9 @@ static struct failure *frame_result(struct exec *ex, struct pool *p, const struc
 static struct failure *died_running(struct exec *ex, const struct task *t)
 {
 	ex->dead_reported = true;
-	return sx_failure_or_oom(sx_failure_new(-ECHILD, "%s died while running kernel '%s' "
+	return sx_failure_or_oom(sx_failure_new(-ECHILD, "%s died while running %s '%s' "
 						"(task #%" PRIu64 "): %s", ex->tag,
+						callable_word(ex->w->ctab, t->callable),
 						kernel_name(ex->w, t), t->seq, ex->death));
 }
 

@@ -100,8 +100,11 @@ struct mailbox {
  * in the same object at the same load address there, it is used as is;
  * otherwise the object is loaded and fn found at its offset.
  */
+enum callable_kind { CALLABLE_KERNEL, CALLABLE_NODE_FN };
+
 struct shared_callable {
 	char name[64];
+	uint32_t kind;			/* enum callable_kind */
 	uint64_t fn;			/* address in the parent */
 	uint64_t obj_base;		/* load address of its object in the parent */
 	char obj[256];			/* path of that object ("" for the main program) */

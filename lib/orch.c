@@ -343,8 +343,34 @@ static int check_target(struct simpler_worker *w, bool sub, int target)
 			    "workers (set nr_subs)");
 	if (target < -1 || target >= p->n)
 		return werr(w, -EINVAL, "submit: %s %d does not exist (the worker has %d; "
-			    "-1 means any)", sub ? "sub" : "chip", target, p->n);
+			    "-1 means any)", pool_kind(w, p), target, p->n);
 	return 0;
+}
+
+/*
+ * Node fns run on the nodes of an L4, kernels on chips and subs (an L4's
+ * subs included): each callable where it can run.
+ */
+static int check_kind(struct simpler_worker *w, int callable, bool sub, uint32_t block_dim)
+{
+	const struct shared_callable *c = &w->ctab->v[callable];
+	bool node_fn = c->kind == CALLABLE_NODE_FN;
+
+	if (node_fn == (w->nodes && !sub)) {
+		if (node_fn && block_dim > 1)
+			return werr(w, -EINVAL, "submit: node fn '%s' runs once per task: "
+				    "block_dim %u must be 1", c->name, block_dim);
+		return 0;
+	}
+	if (node_fn && !w->nodes)
+		return werr(w, -EINVAL, "submit: '%s' is a node function: it runs on a node of "
+			    "an L4 worker, not on a chip or sub", c->name);
+	if (node_fn)
+		return werr(w, -EINVAL, "submit: '%s' is a node function: it runs on a node, "
+			    "not on a sub (drop SIMPLER_SUBMIT_SUB)", c->name);
+	return werr(w, -EINVAL, "submit: '%s' is a kernel: on an L4 worker kernels run on its "
+		    "subs (SIMPLER_SUBMIT_SUB) and node functions (simpler_register_node_fn()) on "
+		    "its nodes", c->name);
 }
 
 /* how a message names member m of t: "submit", or "submit_group: member 2" */
@@ -535,6 +561,10 @@ static int add_member(struct simpler_worker *w, struct task *t, uint32_t m,
 		int ret;
 
 		t->reg[mb->t0 + i] = 0;
+		if (x->child_memory && w->nodes && !t->sub)
+			return werr(w, -EOPNOTSUPP, "submit: tensor %u at 0x%" PRIx64 " is chip "
+				    "memory (child_memory), which an L4 cannot name yet: a node fn's "
+				    "chip memory lives on its node's own worker", i, x->addr);
 		if (x->child_memory) {
 			if (t->sub || target < 0)
 				return werr(w, -EINVAL,
@@ -736,6 +766,8 @@ SIMPLER_API int simpler_submit(struct simpler_orch *o, int callable, const struc
 	if (block_dim > 65536)
 		return werr(w, -EINVAL, "submit: block_dim %u exceeds 65536", block_dim);
 	ret = check_target(w, sub, target);
+	if (!ret)
+		ret = check_kind(w, callable, sub, block_dim);
 	if (ret)
 		return ret;
 
@@ -758,6 +790,7 @@ SIMPLER_API int simpler_submit_group(struct simpler_orch *o, int callable,
 {
 	struct simpler_worker *w;
 	uint64_t used = 0;
+	const char *kind;
 	struct task *t;
 	uint32_t start;
 	int i, ret, target;
@@ -766,16 +799,20 @@ SIMPLER_API int simpler_submit_group(struct simpler_orch *o, int callable,
 	if (ret)
 		return ret;
 	w = o->w;
+	kind = pool_kind(w, &w->chips);
+	ret = check_kind(w, callable, false, 1);
+	if (ret)
+		return ret;
 	if (n < 1 || n > w->chips.n || !a)
-		return werr(w, -EINVAL, "submit_group: %d members need as many distinct chips; "
-			    "the worker has %d", n, w->chips.n);
+		return werr(w, -EINVAL, "submit_group: %d members need as many distinct %ss; "
+			    "the worker has %d", n, kind, w->chips.n);
 	for (i = 0; i < n && workers; i++) {
 		if (workers[i] < 0 || workers[i] >= w->chips.n)
-			return werr(w, -EINVAL, "submit_group: member %d names chip %d, which "
-				    "does not exist (0..%d)", i, workers[i], w->chips.n - 1);
+			return werr(w, -EINVAL, "submit_group: member %d names %s %d, which "
+				    "does not exist (0..%d)", i, kind, workers[i], w->chips.n - 1);
 		if (used & (1ULL << workers[i]))
-			return werr(w, -EINVAL, "submit_group: chip %d is named twice: members "
-				    "need distinct chips", workers[i]);
+			return werr(w, -EINVAL, "submit_group: %s %d is named twice: members "
+				    "need distinct %ss", kind, workers[i], kind);
 		used |= 1ULL << workers[i];
 	}
 	t = task_begin(w, callable, (uint32_t)n);

@@ -5,6 +5,14 @@
  * lane per executor thread, a control lane for malloc/free/copies), noticing
  * at once when one dies (a monitor thread polls their pidfds), restarting
  * dead ones at the next run, and shutting them down with a bounded wait.
+ *
+ * A node (level 4) is a process with children of its own, its chips and
+ * subs.  It leads a process group of its own, so that killing it kills them
+ * too, and it holds a lifeline (exec.h) that they inherit, so that the L4
+ * knows when the last of them is gone: a node is never reaped, restarted or
+ * left behind by destroy while processes it forked still run, even when it
+ * was killed and they would otherwise follow it only as fast as they are
+ * scheduled.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +37,21 @@
 #define P_PIDFD 3
 #endif
 
+/* how long a chip or sub may take to stop when asked before it is killed */
+#define STOP_WAIT_MS	2000
+/*
+ * How long the processes of a node's subtree may take to be gone once
+ * killed (a hang bound: SIGKILLed processes go when next scheduled, which
+ * on a loaded host under a sanitizer can be seconds).
+ */
+#define TREE_WAIT_MS	30000
+
+/* a node: a process with chips and subs of its own (see the top of this file) */
+static bool exec_has_tree(const struct simpler_worker *w, const struct exec *ex)
+{
+	return w->nodes && ex->pool->chips;
+}
+
 static void describe_status(const siginfo_t *si, char *buf, size_t len)
 {
 	if (si->si_code == CLD_EXITED)
@@ -38,11 +61,19 @@ static void describe_status(const siginfo_t *si, char *buf, size_t len)
 			 strsignal(si->si_status), si->si_code == CLD_DUMPED ? ", core dumped" : "");
 }
 
-/* reap ex's process (blocking: it is known to have exited) and say how it ended */
+/*
+ * Reap ex's process (blocking: it is known to have exited or been killed)
+ * and say how it ended.  A node's group goes with it: what is left there
+ * (its chips, when it did not stop them itself: killed, or too slow to
+ * stop) is killed now, while the unreaped node still holds its pid and so
+ * the group's id; wait_tree() then waits until they are gone.
+ */
 static void reap(struct exec *ex, char *buf, size_t len)
 {
 	siginfo_t si;
 
+	if (ex->tree_fd >= 0)
+		kill(-ex->pid, SIGKILL);
 	memset(&si, 0, sizeof(si));
 	while (syscall(SYS_waitid, P_PIDFD, ex->pidfd, &si, WEXITED, NULL) < 0 && errno == EINTR)
 		;
@@ -98,6 +129,36 @@ static void *monitor_main(void *arg)
 	}
 }
 
+/* kill ex's process, and a node's whole group (reap() follows) */
+static void kill_exec(struct exec *ex)
+{
+	if (ex->tree_fd >= 0)
+		kill(-ex->pid, SIGKILL);
+	kill(ex->pid, SIGKILL);
+}
+
+/*
+ * A node reaped (or never started): wait until every process holding its
+ * lifeline is gone, then drop it.  Bounded only so that a process that
+ * escaped the group (a kernel's own child calling setsid()) cannot hang
+ * destroy; SIGKILLed processes normally go within milliseconds.
+ */
+static void wait_tree(struct exec *ex)
+{
+	struct pollfd p = { .fd = ex->tree_fd, .events = POLLIN };
+	uint64_t deadline = now_ns() + (uint64_t)TREE_WAIT_MS * 1000000;
+	int64_t left;
+
+	if (ex->tree_fd < 0)
+		return;
+	/* nobody writes to it: it polls readable (POLLHUP) once every write end is closed */
+	while ((left = (int64_t)(deadline - now_ns())) > 0 &&
+	       poll(&p, 1, (int)(left / 1000000) + 1) < 0 && errno == EINTR)
+		;
+	close(ex->tree_fd);
+	ex->tree_fd = -1;
+}
+
 static void monitor_poke(struct simpler_worker *w)
 {
 	uint64_t one = 1;
@@ -114,7 +175,7 @@ static int spawn(struct simpler_worker *w, struct exec *ex, int same_as)
 {
 	struct mailbox *mb = ex->mb;
 	pid_t parent = getpid(), pid;
-	int ret, pidfd;
+	int ret, pidfd, tree[2] = { -1, -1 };
 
 	mb->kind = ex->pool->chips;
 	mb->index = ex->index;
@@ -129,28 +190,55 @@ static int spawn(struct simpler_worker *w, struct exec *ex, int same_as)
 	if (ret)
 		return werr(w, ret, "cannot snapshot the address space before forking: %s",
 			    strerror(-ret));
+	/*
+	 * Cloexec: a program a kernel executes does not hold it.  Another
+	 * thread of the application forking right now would, until its child
+	 * ends (wait_tree() is bounded for that).
+	 */
+	if (exec_has_tree(w, ex) && pipe2(tree, O_CLOEXEC))
+		return werr(w, -errno, "cannot make node %d's lifeline: %s", ex->index,
+			    strerror(errno));
 	fflush(NULL);	/* nothing buffered twice */
 	pid = fork();
 	if (pid > 0)
 		atomic_fetch_add_explicit(&sx_forks, 1, memory_order_relaxed);	/* a count */
-	if (pid == 0)
+	if (pid == 0) {
+		if (tree[0] >= 0) {
+			close(tree[0]);
+			/* and in the parent below: whichever runs first makes the group */
+			setpgid(0, 0);
+		}
 		sx_child_main(&w->env, ex->slot, parent);
-	if (pid < 0)
-		return werr(w, -errno, "cannot fork %s %d: %s", ex->pool->chips ? "chip" : "sub",
-			    ex->index, strerror(errno));
+	}
+	if (tree[1] >= 0)
+		close(tree[1]);		/* the node's, and its children's, alone */
+	if (pid < 0) {
+		ret = -errno;
+		if (tree[0] >= 0)
+			close(tree[0]);
+		return werr(w, ret, "cannot fork %s %d: %s", pool_kind(w, ex->pool), ex->index,
+			    strerror(-ret));
+	}
+	if (tree[0] >= 0)
+		setpgid(pid, pid);
 	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (pidfd < 0) {
 		ret = -errno;
+		if (tree[0] >= 0)
+			kill(-pid, SIGKILL);
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
+		if (tree[0] >= 0)
+			close(tree[0]);
 		return werr(w, ret, "pidfd_open: %s (Linux 5.3 or later is needed)", strerror(-ret));
 	}
 	/* the monitor reads these under proc_lock */
 	pthread_mutex_lock(&w->proc_lock);
 	ex->pidfd = pidfd;
+	ex->tree_fd = tree[0];
 	ex->pid = pid;
-	snprintf(ex->tag, sizeof(ex->tag), "%s %d (pid %d)", ex->pool->chips ? "chip" : "sub",
-		 ex->index, pid);
+	snprintf(ex->tag, sizeof(ex->tag), "%s %d (pid %d)", pool_kind(w, ex->pool), ex->index,
+		 pid);
 	ex->dead_reported = false;
 	/* relaxed: under proc_lock, which the monitor takes before it looks */
 	atomic_store_explicit(&ex->dead, false, memory_order_relaxed);
@@ -176,7 +264,7 @@ static int wait_boot(struct simpler_worker *w, struct exec *ex, uint64_t deadlin
 			return werr(w, -ECHILD, "%s %s during startup", ex->tag, why);
 		}
 		if (now_ns() > deadline) {
-			kill(ex->pid, SIGKILL);
+			kill_exec(ex);
 			reap(ex, why, sizeof(why));
 			ex->pid = -ex->pid;
 			return werr(w, -ETIMEDOUT, "%s did not report ready within %u ms (raise "
@@ -208,22 +296,45 @@ static int mailbox_new(struct exec *ex)
 	return 0;
 }
 
-/* stop one child: ask, wait a bounded time, then kill; always reaped */
+/*
+ * How long ex may take to stop once asked: a node stops its own chips and
+ * subs first (each asked at once, each killed after STOP_WAIT_MS), so its
+ * bound covers theirs; a node killed earlier would not have reaped them.
+ */
+static int stop_wait_ms(const struct simpler_worker *w, const struct exec *ex)
+{
+	const struct simpler_worker_opts *o;
+
+	if (!exec_has_tree(w, ex))
+		return STOP_WAIT_MS;
+	o = &w->ncfg->opts[ex->index];
+	return STOP_WAIT_MS * (2 + OPTS_OR(o, nr_chips, 1) + OPTS_GET(o, nr_subs, 0));
+}
+
+/* ask one child to stop (stop_child() then waits for it) */
+static void ask_stop(struct exec *ex)
+{
+	if (ex->pid > 0 && !exec_dead(ex)) {
+		/* seq_cst: before the notify's waiter check; the child's acquire load pairs */
+		atomic_store_explicit(&ex->mb->shutdown, 1, memory_order_seq_cst);
+		ec_notify(&ex->mb->child_ec);
+	}
+}
+
+/* stop one child asked to: wait a bounded time, then kill; always reaped, subtree and all */
 static void stop_child(struct exec *ex, int wait_ms)
 {
 	struct pollfd p = { .fd = ex->pidfd, .events = POLLIN };
 	char why[128];
 
 	if (ex->pid > 0 && !exec_dead(ex)) {
-		/* seq_cst: before the notify's waiter check; the child's acquire load pairs */
-		atomic_store_explicit(&ex->mb->shutdown, 1, memory_order_seq_cst);
-		ec_notify(&ex->mb->child_ec);
 		/* still starting (a failed create): it has nothing to finish */
 		if (atomic_load_explicit(&ex->mb->boot, memory_order_acquire) != MB_READY ||
 		    poll(&p, 1, wait_ms) <= 0)
-			kill(ex->pid, SIGKILL);
+			kill_exec(ex);
 		reap(ex, why, sizeof(why));
 	}
+	wait_tree(ex);
 	if (ex->pidfd >= 0)
 		close(ex->pidfd);
 	ex->pidfd = -1;
@@ -240,6 +351,7 @@ static void env_fill(struct simpler_worker *w)
 	env->caps = w->caps;
 	env->spin_ns = w->spin_ns;
 	env->bind = worker_binds_chips(w);
+	env->nodes = w->nodes;
 	env->nchips = w->chips.n;
 	env->nsubs = w->subs.n;
 	env->ctab = w->ctab;
@@ -275,6 +387,7 @@ int sx_proc_create(struct simpler_worker *w)
 
 		ex->slot = i;
 		ex->pidfd = -1;
+		ex->tree_fd = -1;
 		pthread_mutex_init(&ex->ctl_lock, NULL);
 		if (mailbox_new(ex))
 			return werr(w, -ENOMEM, "cannot map a mailbox");
@@ -311,12 +424,16 @@ void sx_proc_destroy(struct simpler_worker *w)
 		pthread_join(w->monitor, NULL);
 		w->monitor_started = false;
 	}
+	/* every child stops at once: a node's bound (stop_wait_ms) is not spent in turns */
+	for (i = 0; i < nslots(w); i++)
+		if (slot_exec(w, i)->mb)
+			ask_stop(slot_exec(w, i));
 	for (i = 0; i < nslots(w); i++) {
 		struct exec *ex = slot_exec(w, i);
 
 		if (!ex->mb)
 			continue;
-		stop_child(ex, 2000);
+		stop_child(ex, stop_wait_ms(w, ex));
 		munmap(ex->mb, sizeof(*ex->mb));
 		ex->mb = NULL;
 		pthread_mutex_destroy(&ex->ctl_lock);
@@ -348,6 +465,8 @@ int sx_proc_respawn(struct simpler_worker *w)
 		close(ex->pidfd);
 		ex->pidfd = -1;
 		pthread_mutex_unlock(&w->proc_lock);
+		/* a node's chips, killed with it when it was reaped, do not outlive it */
+		wait_tree(ex);
 		ret = spawn(w, ex, -1);
 		if (!ret)
 			ret = wait_boot(w, ex, now_ns() + (uint64_t)w->start_timeout_ms * 1000000);
@@ -361,7 +480,7 @@ int sx_proc_respawn(struct simpler_worker *w)
 		ex->restarts++;
 		snprintf(ex->restart_note, sizeof(ex->restart_note),
 			 "%s %d was restarted after pid %d %s: memory allocated on it before is "
-			 "gone", ex->pool->chips ? "chip" : "sub", ex->index, oldpid, old);
+			 "gone", pool_kind(w, ex->pool), ex->index, oldpid, old);
 		STAT_ADD(w->st_restarts, 1);
 	}
 	if (n)
@@ -369,14 +488,17 @@ int sx_proc_respawn(struct simpler_worker *w)
 	return ret;
 }
 
-static int pid_of(const struct simpler_worker *w, bool chips, int i)
+static int pid_of(const struct simpler_worker *w, bool chips, bool node, int i)
 {
-	const char *what = chips ? "chip" : "sub";
+	const char *what = !chips ? "sub" : node ? "node" : "chip";
 	const struct pool *p;
 	struct exec *ex;
 
 	if (!w)
 		return werr(NULL, -EINVAL, "%s_pid: NULL worker", what);
+	if (chips && node != w->nodes)
+		return werr(w, -EINVAL, "%s_pid: this worker has %s, not %ss", what,
+			    w->nodes ? "nodes (level 4)" : "chips (level 3)", what);
 	p = chips ? &w->chips : &w->subs;
 	if (i < 0 || i >= p->n)
 		return werr(w, -EINVAL, "%s_pid: %s %d does not exist (the worker has %d)", what,
@@ -393,10 +515,15 @@ static int pid_of(const struct simpler_worker *w, bool chips, int i)
 
 SIMPLER_API int simpler_chip_pid(const struct simpler_worker *w, int chip)
 {
-	return pid_of(w, true, chip);
+	return pid_of(w, true, false, chip);
+}
+
+SIMPLER_API int simpler_node_pid(const struct simpler_worker *w, int node)
+{
+	return pid_of(w, true, true, node);
 }
 
 SIMPLER_API int simpler_sub_pid(const struct simpler_worker *w, int sub)
 {
-	return pid_of(w, false, sub);
+	return pid_of(w, false, false, sub);
 }

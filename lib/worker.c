@@ -47,7 +47,23 @@ SIMPLER_API const char *simpler_last_errmsg(void)
 
 SIMPLER_API int simpler_worker_nr_chips(const struct simpler_worker *w)
 {
-	return w ? w->chips.n : werr(NULL, -EINVAL, "worker_nr_chips: NULL worker");
+	if (!w)
+		return werr(NULL, -EINVAL, "worker_nr_chips: NULL worker");
+	return w->nodes ? 0 : w->chips.n;
+}
+
+SIMPLER_API int simpler_worker_nr_nodes(const struct simpler_worker *w)
+{
+	if (!w)
+		return werr(NULL, -EINVAL, "worker_nr_nodes: NULL worker");
+	return w->nodes ? w->chips.n : 0;
+}
+
+SIMPLER_API int simpler_worker_level(const struct simpler_worker *w)
+{
+	if (!w)
+		return werr(NULL, -EINVAL, "worker_level: NULL worker");
+	return w->nodes ? 4 : 3;
 }
 
 SIMPLER_API int simpler_worker_nr_subs(const struct simpler_worker *w)
@@ -93,7 +109,7 @@ static void pool_fini(struct simpler_worker *w, struct pool *p)
 static int pool_init(struct simpler_worker *w, struct pool *p, bool chips, int n)
 {
 	struct simpler_chip *chip = NULL;
-	char err[256];
+	char err[ERRMSG_LEN];
 	int i, ret;
 
 	p->chips = chips;
@@ -114,11 +130,14 @@ static int pool_init(struct simpler_worker *w, struct pool *p, bool chips, int n
 			continue;
 		if (chips) {
 			ret = w->plat->chip_open(&w->pcfg, i, &chip, err, sizeof(err));
+			if (ret && w->nodes)
+				return werr(w, ret, "node %d: cannot start its L3 worker: %s", i,
+					    err);
 			if (ret)
 				return werr(w, ret, "chip %d: cannot open on platform '%s': %s", i,
 					    w->plat->name, err);
 		}
-		if (sx_chipside_init(&ex->cs, w->plat, chip, w->caps, i, 0)) {
+		if (sx_chipside_init(&ex->cs, w->plat, chip, w->caps, pool_kind(w, p), i, 0)) {
 			if (chip)
 				w->plat->chip_close(chip);
 			return werr(w, -ENOMEM, "out of memory");
@@ -170,6 +189,7 @@ static void worker_free(struct simpler_worker *w)
 	pthread_mutex_destroy(&w->reg_lock);
 	pthread_mutex_destroy(&w->mem_lock);
 	pthread_mutex_destroy(&w->proc_lock);
+	free(w->ncfg);
 	free(w);
 }
 
@@ -203,36 +223,52 @@ static void opts_resolve(const struct simpler_worker_opts *o, struct wcfg *c)
 
 #define WORKER_FLAGS (SIMPLER_WORKER_THREADS | SIMPLER_WORKER_STAGING | SIMPLER_WORKER_NO_BIND)
 
-SIMPLER_API int simpler_worker_create(const struct simpler_worker_opts *o, struct simpler_worker **out)
+static int opts_check(const struct wcfg *c)
+{
+	if (c->flags & ~WORKER_FLAGS)
+		return werr(NULL, -EINVAL, "simpler_worker_create: unknown flags 0x%x",
+			    c->flags & ~WORKER_FLAGS);
+	if (c->hostmem > SIMPLER_HOSTMEM_SHM)
+		return werr(NULL, -EINVAL, "simpler_worker_create: hostmem %u is not one of "
+			    "SIMPLER_HOSTMEM_AUTO, _KMOD, _SHM", c->hostmem);
+	if (c->nr_chips < 0 || c->nr_chips > MAX_EXECS || c->nr_subs < 0 || c->nr_subs > MAX_EXECS)
+		return werr(NULL, -EINVAL, "simpler_worker_create: nr_chips %d and nr_subs %d "
+			    "must be in 0..%d", c->nr_chips, c->nr_subs, MAX_EXECS);
+	if (c->ring < 2 || c->ring > (1U << 20) || (c->ring & (c->ring - 1)))
+		return werr(NULL, -EINVAL, "simpler_worker_create: ring_size %u must be a power "
+			    "of two in 2..%u", c->ring, 1U << 20);
+
+	return 0;
+}
+
+
+int sx_worker_create(const struct simpler_worker_opts *o, const struct simpler_platform_ops *nplat,
+		     struct sx_nodes *ncfg, struct simpler_worker **out)
 {
 	struct simpler_worker *w;
 	struct wcfg c;
 	uint32_t i;
 	int ret;
 
-	if (!out)
-		return werr(NULL, -EINVAL, "simpler_worker_create: NULL output pointer");
 	*out = NULL;
-	ret = sx_opts_in(o, sizeof(*o), "simpler_worker_create", "simpler_worker_opts", NULL);
-	if (ret)
-		return ret;
 	opts_resolve(o, &c);
-	if (c.flags & ~WORKER_FLAGS)
-		return werr(NULL, -EINVAL, "simpler_worker_create: unknown flags 0x%x",
-			    c.flags & ~WORKER_FLAGS);
-	if (c.hostmem > SIMPLER_HOSTMEM_SHM)
-		return werr(NULL, -EINVAL, "simpler_worker_create: hostmem %u is not one of "
-			    "SIMPLER_HOSTMEM_AUTO, _KMOD, _SHM", c.hostmem);
-	if (c.nr_chips < 0 || c.nr_chips > MAX_EXECS || c.nr_subs < 0 || c.nr_subs > MAX_EXECS)
-		return werr(NULL, -EINVAL, "simpler_worker_create: nr_chips %d and nr_subs %d "
-			    "must be in 0..%d", c.nr_chips, c.nr_subs, MAX_EXECS);
-	if (c.ring < 2 || c.ring > (1U << 20) || (c.ring & (c.ring - 1)))
-		return werr(NULL, -EINVAL, "simpler_worker_create: ring_size %u must be a power "
-			    "of two in 2..%u", c.ring, 1U << 20);
-
+	if (ncfg) {
+		/* the chip pool holds the nodes; a node binds nothing: its chips do */
+		c.nr_chips = ncfg->n;
+		c.flags |= SIMPLER_WORKER_NO_BIND;
+	}
+	ret = opts_check(&c);
+	if (ret) {
+		free(ncfg);
+		return ret;
+	}
 	w = calloc(1, sizeof(*w));
-	if (!w)
+	if (!w) {
+		free(ncfg);
 		return werr(NULL, -ENOMEM, "simpler_worker_create: out of memory");
+	}
+	w->nodes = ncfg != NULL;
+	w->ncfg = ncfg;
 	pthread_mutex_init(&w->group_lock, NULL);
 	pthread_mutex_init(&w->reg_lock, NULL);
 	pthread_mutex_init(&w->mem_lock, NULL);
@@ -253,7 +289,7 @@ SIMPLER_API int simpler_worker_create(const struct simpler_worker_opts *o, struc
 	w->loadavg_fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
 	w->orch.w = w;
 
-	w->plat = sx_platform_find(c.platform);
+	w->plat = ncfg ? nplat : sx_platform_find(c.platform);
 	if (!w->plat) {
 		worker_free(w);
 		return werr(NULL, -ENOENT, "simpler_worker_create: unknown platform '%s' "
@@ -263,6 +299,7 @@ SIMPLER_API int simpler_worker_create(const struct simpler_worker_opts *o, struc
 	w->pcfg.cores = c.cores;
 	w->pcfg.staging = !!(c.flags & SIMPLER_WORKER_STAGING);
 	w->pcfg.spin_us = (uint32_t)(w->spin_ns / 1000);
+	w->pcfg.ext = ncfg;
 	w->caps = w->plat->caps(&w->pcfg);
 
 	w->ring_size = c.ring;
@@ -278,6 +315,10 @@ SIMPLER_API int simpler_worker_create(const struct simpler_worker_opts *o, struc
 		worker_free(w);
 		return werr(NULL, -ENOMEM, "simpler_worker_create: out of memory (ring %u, "
 			    "arena %" PRIu64 " bytes)", c.ring, c.arena);
+	}
+	if (ncfg) {
+		ncfg->ctab = w->ctab;
+		ncfg->threads = w->mode_threads;
 	}
 	for (i = 0; i < c.ring; i++) {
 		w->tasks[i].free_next = w->free_local;
@@ -323,29 +364,31 @@ SIMPLER_API void simpler_worker_destroy(struct simpler_worker *w)
 /* ---- callables ---- */
 
 /*
- * Where fn lives, so a chip process can find it: the object and its load
- * address.  A kernel outside every loaded object cannot reach a process.
+ * Where fn lives, so a chip (or node) process can find it: the object and
+ * its load address.  A function outside every loaded object cannot reach a
+ * process.
  */
-static int locate(struct simpler_worker *w, const char *name, simpler_kernel_fn fn,
+static int locate(struct simpler_worker *w, const char *name, const void *fn,
 		  struct shared_callable *c)
 {
+	const char *what = c->kind == CALLABLE_NODE_FN ? "node fn" : "kernel";
 	struct link_map *lm = NULL;
 	Dl_info info;
 
-	if (!dladdr1((void *)(uintptr_t)fn, &info, (void **)&lm, RTLD_DL_LINKMAP) || !lm)
-		return werr(w, -EINVAL, "register: kernel '%s' at %p is not in the program or "
-			    "a shared object, so the chip processes cannot call it: put it in "
-			    "one, or create the worker with SIMPLER_WORKER_THREADS", name,
-			    (void *)(uintptr_t)fn);
+	if (!dladdr1(fn, &info, (void **)&lm, RTLD_DL_LINKMAP) || !lm)
+		return werr(w, -EINVAL, "register: %s '%s' at %p is not in the program or "
+			    "a shared object, so the %s processes cannot call it: put it in "
+			    "one, or create the worker with SIMPLER_WORKER_THREADS", what, name, fn,
+			    w->nodes ? "node" : "chip");
 	if (strlen(lm->l_name) >= sizeof(c->obj))
-		return werr(w, -ENAMETOOLONG, "register: kernel '%s' lives in %s, whose path is "
-			    "longer than %zu bytes", name, lm->l_name, sizeof(c->obj) - 1);
+		return werr(w, -ENAMETOOLONG, "register: %s '%s' lives in %s, whose path is "
+			    "longer than %zu bytes", what, name, lm->l_name, sizeof(c->obj) - 1);
 	c->obj_base = lm->l_addr;
 	snprintf(c->obj, sizeof(c->obj), "%s", lm->l_name);
 	return 0;
 }
 
-SIMPLER_API int simpler_register(struct simpler_worker *w, const char *name, simpler_kernel_fn fn)
+int sx_register(struct simpler_worker *w, const char *name, const void *fn, unsigned kind)
 {
 	struct shared_callable *c;
 	uint32_t n, i;
@@ -354,7 +397,7 @@ SIMPLER_API int simpler_register(struct simpler_worker *w, const char *name, sim
 	if (!w)
 		return werr(NULL, -EINVAL, "register: NULL worker");
 	if (!fn || !name || !name[0] || strlen(name) >= CALLABLE_NAME_LEN)
-		return werr(w, -EINVAL, "register: need a kernel function and a name of 1..%d bytes",
+		return werr(w, -EINVAL, "register: need a function and a name of 1..%d bytes",
 			    CALLABLE_NAME_LEN - 1);
 	pthread_mutex_lock(&w->reg_lock);
 	n = atomic_load_explicit(&w->ctab->count, memory_order_relaxed);
@@ -370,6 +413,7 @@ SIMPLER_API int simpler_register(struct simpler_worker *w, const char *name, sim
 	}
 	c = &w->ctab->v[n];
 	memset(c, 0, sizeof(*c));
+	c->kind = kind;
 	if (!w->mode_threads) {
 		ret = locate(w, name, fn, c);
 		if (ret) {
@@ -383,6 +427,11 @@ SIMPLER_API int simpler_register(struct simpler_worker *w, const char *name, sim
 	atomic_store_explicit(&w->ctab->count, n + 1, memory_order_release);
 	pthread_mutex_unlock(&w->reg_lock);
 	return (int)n;
+}
+
+SIMPLER_API int simpler_register(struct simpler_worker *w, const char *name, simpler_kernel_fn fn)
+{
+	return sx_register(w, name, (const void *)(uintptr_t)fn, CALLABLE_KERNEL);
 }
 
 SIMPLER_API int simpler_callable(struct simpler_worker *w, const char *name)
@@ -438,6 +487,10 @@ static int chip_arg(struct simpler_worker *w, const char *op, int chip)
 {
 	if (!w)
 		return werr(NULL, -EINVAL, "%s: NULL worker", op);
+	if (w->nodes)
+		return werr(w, -EOPNOTSUPP, "%s: this is an L4 worker: its workers are nodes, "
+			    "whose memory is not reachable from here yet (allocate chip memory "
+			    "inside a node function, on the node's own worker)", op);
 	if (chip < 0 || chip >= w->chips.n)
 		return werr(w, -EINVAL, "%s: chip %d does not exist (the worker has %d)", op, chip,
 			    w->chips.n);

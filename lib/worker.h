@@ -60,12 +60,26 @@ struct simpler_orch {
 	bool active;			/* inside simpler_run() */
 };
 
+/*
+ * Level 4: what every node process gets to create its L3 worker (l4.c fills
+ * it before the fork, the worker owns it; a respawned node reads it again).
+ */
+struct sx_nodes {
+	const struct shared_callables *ctab;	/* the L4's: its kernels reach every node */
+	bool threads;				/* nodes run in the L4's own process */
+	int n;
+	struct simpler_worker_opts opts[MAX_EXECS];
+	char platform[MAX_EXECS][32];
+};
+
 struct simpler_worker {
 	char errmsg[ERRMSG_LEN];
 	const struct simpler_platform_ops *plat;
 	struct simpler_platform_cfg pcfg;
 	unsigned caps;
 	unsigned flags;
+	bool nodes;		/* level 4: the chip pool holds L3 nodes */
+	struct sx_nodes *ncfg;	/* level 4: their options */
 	uint64_t spin_ns;
 	int ncpus;		/* CPUs this process may run on, at create */
 
@@ -153,6 +167,18 @@ static inline char *worker_errbuf(const struct simpler_worker *w)
 	return w ? (char *)w->errmsg : NULL;
 }
 
+/* what an executor of pool p is called in messages: "chip", "node" or "sub" */
+static inline const char *pool_kind(const struct simpler_worker *w, const struct pool *p)
+{
+	return !p->chips ? "sub" : w->nodes ? "node" : "chip";
+}
+
+/* what callable id is called in messages: "kernel" or "node fn" */
+static inline const char *callable_word(const struct shared_callables *t, int id)
+{
+	return t->v[id].kind == CALLABLE_NODE_FN ? "node fn" : "kernel";
+}
+
 /* process mode: the executor of process slot (chips first, then subs) */
 static inline struct exec *slot_exec(struct simpler_worker *w, int slot)
 {
@@ -184,6 +210,16 @@ static inline bool worker_binds_chips(const struct simpler_worker *w)
 {
 	return !(w->flags & SIMPLER_WORKER_NO_BIND) && w->chips.n <= w->ncpus;
 }
+
+/*
+ * Create a worker from checked options (sx_opts_in() passed).  Level 4:
+ * nplat runs the nodes and ncfg says how; the worker owns ncfg from here,
+ * failure or not.  NULL, NULL: an L3.
+ */
+int sx_worker_create(const struct simpler_worker_opts *o, const struct simpler_platform_ops *nplat,
+		     struct sx_nodes *ncfg, struct simpler_worker **out);
+/* register fn under name as a callable of kind (enum callable_kind): its id */
+int sx_register(struct simpler_worker *w, const char *name, const void *fn, unsigned kind);
 
 /* for tests (not exported): processes forked by the library so far */
 extern _Atomic unsigned long sx_forks;

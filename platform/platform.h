@@ -21,6 +21,7 @@ struct simpler_platform_cfg {
 	uint32_t cores;			/* parallel block executors */
 	unsigned staging;		/* sim: refuse host pointers, like a discrete device */
 	uint32_t spin_us;		/* idle core threads spin this long before sleeping */
+	const void *ext;		/* platform-specific (the node platform: its nodes' options) */
 };
 
 struct simpler_chip;			/* a platform's per-chip state */

@@ -4,7 +4,8 @@
  * platform, says READY (or FAILED, with why) in its mailbox, then serves the
  * task lane and the control lane until told to shut down or until the
  * application dies (a thread watches the parent's pidfd, so an orphan exits
- * at once instead of spinning).  It never returns.
+ * at once instead of spinning; an orphaned node takes its chips with it).
+ * It never returns.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <link.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,6 +23,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "base/errors.h"
 #include "base/sync.h"
 #include "chip/bootstrap.h"
 #include "chip/env.h"
@@ -38,44 +41,65 @@ struct child {
 	char tag[48];
 };
 
+struct watch {
+	int pidfd;		/* the parent's */
+	sem_t up;		/* posted once the watcher runs */
+};
+
 static void *watch_parent(void *arg)
 {
-	int pidfd = (int)(intptr_t)arg;
-	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+	struct watch *wa = arg;
+	struct pollfd p = { .fd = wa->pidfd, .events = POLLIN };
+
+	/*
+	 * Started: whatever a thread's start-up takes (a sanitizer's runtime
+	 * allocates then, under its allocator's locks) is over, and the
+	 * watcher holds no lock from here on.  A node forks its chips only
+	 * after this, or they could inherit such a lock held and hang on it.
+	 */
+	sem_post(&wa->up);
 
 	/* readable when the application is gone: leave now, do not linger */
 	while (poll(&p, 1, -1) < 0 && errno == EINTR)
 		;
+	/* a node leads a group of its own (proc.c): its chips and subs leave with it, now */
+	if (getpgrp() == getpid())
+		kill(0, SIGKILL);
 	_exit(0);
 	return NULL;
 }
 
-/* the kernel behind callable id, valid in this process, or NULL and why */
-static simpler_kernel_fn resolve(struct child *c, int id, char *why, size_t len)
+void *sx_callable_resolve(const struct shared_callable *sc, char *why, size_t len)
 {
-	const struct shared_callable *sc = &c->env->ctab->v[id];
 	struct link_map *lm = NULL;
 	Dl_info info;
 	void *h, *fn = (void *)(uintptr_t)sc->fn;
 
-	if (c->fn[id])
-		return c->fn[id];
 	/* the same object at the same address: the pointer is valid here */
 	if (dladdr1(fn, &info, (void **)&lm, RTLD_DL_LINKMAP) && lm &&
 	    lm->l_addr == sc->obj_base && !strcmp(lm->l_name, sc->obj))
-		return c->fn[id] = (simpler_kernel_fn)fn;
+		return fn;
 	if (!sc->obj[0]) {
 		snprintf(why, len, "it is not in the program or any object loaded before "
 			 "the fork");
 		return NULL;
 	}
-	/* loaded after the fork: load it here too and find the kernel at its offset */
+	/* loaded after the fork: load it here too and find the function at its offset */
 	h = dlopen(sc->obj, RTLD_NOW);
 	if (!h || dlinfo(h, RTLD_DI_LINKMAP, &lm) || !lm) {
 		snprintf(why, len, "cannot load %s here: %s", sc->obj, dlerror());
 		return NULL;
 	}
-	return c->fn[id] = (simpler_kernel_fn)(uintptr_t)(lm->l_addr + (sc->fn - sc->obj_base));
+	return (void *)(uintptr_t)(lm->l_addr + (sc->fn - sc->obj_base));
+}
+
+/* the function behind callable id, valid in this process, or NULL and why */
+static simpler_kernel_fn resolve(struct child *c, int id, char *why, size_t len)
+{
+	if (!c->fn[id])
+		c->fn[id] = (simpler_kernel_fn)(uintptr_t)sx_callable_resolve(&c->env->ctab->v[id],
+									     why, len);
+	return c->fn[id];
 }
 
 static void serve_task(struct child *c, struct mb_task *t)
@@ -99,8 +123,8 @@ static void serve_task(struct child *c, struct mb_task *t)
 	l.fn = resolve(c, t->callable, why, sizeof(why));
 	if (!l.fn) {
 		t->err = -ENOEXEC;
-		snprintf(t->msg, sizeof(t->msg), "%s: cannot run kernel '%s': %s", c->tag, l.name,
-			 why);
+		snprintf(t->msg, sizeof(t->msg), "%s: cannot run %s '%s': %s", c->tag,
+			 c->env->nodes ? "node fn" : "kernel", l.name, why);
 		return;
 	}
 	/* host tensors inside registered buffers: this process's view of them */
@@ -308,9 +332,11 @@ void sx_child_main(const struct chip_env *env, int slot, pid_t parent)
 {
 	struct mailbox *mb = env->mb[slot];
 	struct child *c = calloc(1, sizeof(*c));
-	char err[512];
+	const char *kind;
+	char err[ERRMSG_LEN];
 	struct pool_ring *ring;
 	pthread_t watcher;
+	struct watch wa;	/* the watcher's for good: this function never returns */
 	uint32_t consumed;
 	int pidfd, ret, i;
 
@@ -325,21 +351,28 @@ void sx_child_main(const struct chip_env *env, int slot, pid_t parent)
 	c->hm.fd = env->kmod_fd;
 	reset_signals();
 	setvbuf(stdout, NULL, _IOLBF, 0);	/* a kernel's printf shows up */
-	snprintf(c->tag, sizeof(c->tag), "%s %d (pid %d)", mb->kind ? "chip" : "sub", mb->index,
-		 getpid());
-	prctl(PR_SET_NAME, mb->kind ? "simpler-chip" : "simpler-sub", 0, 0, 0);
+	kind = !mb->kind ? "sub" : env->nodes ? "node" : "chip";
+	snprintf(c->tag, sizeof(c->tag), "%s %d (pid %d)", kind, mb->index, getpid());
+	prctl(PR_SET_NAME, !mb->kind ? "simpler-sub" : env->nodes ? "simpler-node" : "simpler-chip",
+	      0, 0, 0);
 	/* before the platform starts its core threads, which inherit it */
 	if (mb->kind && env->bind)
 		sync_bind_nth(mb->index);
-	if (pthread_create(&watcher, NULL, watch_parent, (void *)(intptr_t)pidfd))
+	wa.pidfd = pidfd;
+	if (sem_init(&wa.up, 0, 0) || pthread_create(&watcher, NULL, watch_parent, &wa))
 		boot_fail(mb, "%s: cannot start the parent watcher", c->tag);
+	while (sem_wait(&wa.up) && errno == EINTR)
+		;
 	if (mb->kind) {
+		/* a node creates its L3 worker here: its chips are ready before it is */
 		ret = env->plat->chip_open(&env->pcfg, mb->index, &c->chip, err, sizeof(err));
+		if (ret && env->nodes)
+			boot_fail(mb, "%s: cannot start its L3 worker: %s", c->tag, err);
 		if (ret)
 			boot_fail(mb, "%s: cannot open on platform '%s': %s", c->tag, env->plat->name,
 				  err);
 	}
-	if (sx_chipside_init(&c->cs, env->plat, c->chip, env->caps, mb->index, getpid()))
+	if (sx_chipside_init(&c->cs, env->plat, c->chip, env->caps, kind, mb->index, getpid()))
 		boot_fail(mb, "%s: out of memory", c->tag);
 	if (c->chip && env->boot) {
 		c->cs.boot = env->boot;

@@ -25,6 +25,7 @@ struct chip_env {
 	unsigned caps;			/* the platform's capability bits */
 	uint64_t spin_ns;		/* how long an idle process may spin */
 	bool bind;			/* chip i runs on the i-th usable CPU */
+	bool nodes;			/* level 4: the chip slots are L3 nodes */
 	int nchips, nsubs;
 	const struct shared_callables *ctab;
 	const struct boot *boot;	/* chip bootstrap, or NULL */
@@ -32,6 +33,13 @@ struct chip_env {
 	struct mailbox *mb[MAX_PROCS];	/* every process's, chips first */
 	int kmod_fd;			/* /dev/simpler: registered buffers to map, or -1 */
 };
+
+/*
+ * The function behind a shared callable, valid in this process, or NULL
+ * and why: the same object at the same address, or the object loaded here
+ * and the function found at its offset.
+ */
+void *sx_callable_resolve(const struct shared_callable *sc, char *why, size_t len);
 
 /* the chip or sub process of slot (chips first); never returns */
 void sx_child_main(const struct chip_env *env, int slot, pid_t parent) __attribute__((noreturn));

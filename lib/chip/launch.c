@@ -34,18 +34,19 @@ struct exec_ctx {
 };
 
 int sx_chipside_init(struct chipside *cs, const struct simpler_platform_ops *plat,
-		     struct simpler_chip *chip, unsigned caps, int index, int pid)
+		     struct simpler_chip *chip, unsigned caps, const char *kind, int index,
+		     int pid)
 {
 	memset(cs, 0, sizeof(*cs));
 	cs->plat = plat;
 	cs->chip = chip;
 	cs->caps = caps;
 	cs->index = index;
+	cs->node = !strcmp(kind, "node");
 	if (pid)
-		snprintf(cs->where, sizeof(cs->where), "%s %d (pid %d)", chip ? "chip" : "sub",
-			 index, pid);
+		snprintf(cs->where, sizeof(cs->where), "%s %d (pid %d)", kind, index, pid);
 	else
-		snprintf(cs->where, sizeof(cs->where), "%s %d", chip ? "chip" : "sub", index);
+		snprintf(cs->where, sizeof(cs->where), "%s %d", kind, index);
 	cs->ctx = calloc(1, sizeof(*cs->ctx));
 	if (!cs->ctx)
 		return -ENOMEM;
@@ -150,6 +151,54 @@ static void unstage(struct chipside *cs, uint32_t nt)
 	}
 }
 
+/* what the kernel sees, from ctx->tensors (staged already) and l */
+static void args_fill(struct chipside *cs, const struct launch *l, struct simpler_kernel_args *args)
+{
+	struct exec_ctx *ctx = cs->ctx;
+	uint32_t i;
+
+	/* every argument's strides, row-major for a plain tensor */
+	for (i = 0; i < l->nt; i++) {
+		const uint64_t *st = sx_strides_at(l->strides, i);
+
+		if (st)
+			memcpy(&ctx->strides[i * SIMPLER_MAX_DIMS], st,
+			       SIMPLER_MAX_DIMS * sizeof(*st));
+		else
+			sx_rowmajor_strides(&ctx->tensors[i], &ctx->strides[i * SIMPLER_MAX_DIMS]);
+	}
+	memset(args, 0, sizeof(*args));
+	args->nr_tensors = l->nt;
+	args->nr_scalars = l->ns;
+	args->tensors = ctx->tensors;
+	args->strides = ctx->strides;
+	args->scalars = l->scalars;
+	args->block_dim = l->block_dim ? l->block_dim : 1;
+	args->chip = cs->chip ? cs->index : -1;
+}
+
+/*
+ * A node fn on a node: nothing to stage (local nodes share the host's
+ * memory), one "block", and the node's own message stacked under ours.
+ */
+static int node_launch(struct chipside *cs, const struct launch *l, char *msg, size_t len)
+{
+	struct simpler_kernel_args args;
+	uint32_t failed = UINT32_MAX;
+	char err[ERRMSG_LEN];
+	int ret;
+
+	if (l->nt)
+		memcpy(cs->ctx->tensors, l->tensors, l->nt * sizeof(*cs->ctx->tensors));
+	args_fill(cs, l, &args);
+	err[0] = 0;
+	ret = cs->plat->launch(cs->chip, l->fn, &args, &failed, err, sizeof(err));
+	if (ret)
+		snprintf(msg, len, "%s: node fn '%s' (task #%" PRIu64 "): %s", cs->where, l->name,
+			 l->seq, err[0] ? err : strerror(-ret));
+	return ret;
+}
+
 int sx_chipside_launch(struct chipside *cs, const struct launch *l, char *msg, size_t len,
 		       uint64_t *staged)
 {
@@ -163,6 +212,8 @@ int sx_chipside_launch(struct chipside *cs, const struct launch *l, char *msg, s
 	int ret = 0;
 
 	*staged = 0;
+	if (cs->node)
+		return node_launch(cs, l, msg, len);
 	if (l->nt)
 		memcpy(ctx->tensors, l->tensors, l->nt * sizeof(*ctx->tensors));
 	ctx->msg[0] = 0;
@@ -188,25 +239,7 @@ int sx_chipside_launch(struct chipside *cs, const struct launch *l, char *msg, s
 		x->addr = ctx->staged[i];
 	}
 
-	/* every argument's strides, row-major for a plain tensor */
-	for (i = 0; i < l->nt; i++) {
-		const uint64_t *st = sx_strides_at(l->strides, i);
-
-		if (st)
-			memcpy(&ctx->strides[i * SIMPLER_MAX_DIMS], st,
-			       SIMPLER_MAX_DIMS * sizeof(*st));
-		else
-			sx_rowmajor_strides(&ctx->tensors[i], &ctx->strides[i * SIMPLER_MAX_DIMS]);
-	}
-
-	memset(&args, 0, sizeof(args));
-	args.nr_tensors = l->nt;
-	args.nr_scalars = l->ns;
-	args.tensors = ctx->tensors;
-	args.strides = ctx->strides;
-	args.scalars = l->scalars;
-	args.block_dim = l->block_dim ? l->block_dim : 1;
-	args.chip = cs->chip ? cs->index : -1;
+	args_fill(cs, l, &args);
 
 	if (cs->chip) {
 		err[0] = 0;

@@ -303,6 +303,22 @@ struct simpler_worker_opts {
 	/* NULL, or nr_chips entries (chip i bootstraps with bootstrap[i]); copied at create */
 	const struct simpler_bootstrap_config *bootstrap;
 	uint32_t comm_timeout_ms; /* bootstrap barrier of a comm domain; 0: 10000 */
+	/*
+	 * The level (see "Beyond one host" below).  0 or 3: an L3 node, whose
+	 * workers are chips and subs.  4: an L4, whose next-level workers are
+	 * nr_nodes L3 nodes (nr_chips must be 0, bootstrap NULL); nr_subs are
+	 * the L4's own subs, which run kernels.
+	 */
+	int level;
+	int nr_nodes;		/* level 4: nodes forked on this host, 1..64 */
+	/*
+	 * level 4: NULL (every node: 1 chip, no subs), or nr_nodes pointers,
+	 * node i an L3 created with *node_opts[i] (NULL entry: 1 chip).  The
+	 * structs are copied at create; what they point to (platform,
+	 * bootstrap) must stay valid while the L4 lives: a node that died is
+	 * created again from them at the next run.
+	 */
+	const struct simpler_worker_opts *const *node_opts;
 };
 
 /*
@@ -331,6 +347,12 @@ SIMPLER_API int simpler_worker_nr_subs(const struct simpler_worker *w);
 /* the pid of a chip's (or sub's) process; -EINVAL in thread mode, -ECHILD if it is dead */
 SIMPLER_API int simpler_chip_pid(const struct simpler_worker *w, int chip);
 SIMPLER_API int simpler_sub_pid(const struct simpler_worker *w, int sub);
+/* the level of w: 3 (chips and subs) or 4 (nodes and subs); -EINVAL for a NULL worker */
+SIMPLER_API int simpler_worker_level(const struct simpler_worker *w);
+/* how many nodes an L4 has (0 for an L3); -EINVAL for a NULL worker */
+SIMPLER_API int simpler_worker_nr_nodes(const struct simpler_worker *w);
+/* the pid of a node's process (L4); -EINVAL in thread mode or for no such node, -ECHILD if dead */
+SIMPLER_API int simpler_node_pid(const struct simpler_worker *w, int node);
 /* the host-memory backend in use: "kmod", "shm" or "threads" */
 SIMPLER_API const char *simpler_worker_hostmem(const struct simpler_worker *w);
 
@@ -377,6 +399,38 @@ SIMPLER_API int simpler_chip_peer_window(struct simpler_worker *w, int chip, int
 SIMPLER_API int simpler_register(struct simpler_worker *w, const char *name, simpler_kernel_fn fn);
 /* the callable id of a registered name, -ENOENT if none */
 SIMPLER_API int simpler_callable(struct simpler_worker *w, const char *name);
+
+/* ------------------------------------------------------------------------ */
+/* beyond one host: L4 workers and node functions                            */
+
+/*
+ * A node function is an L3 orchestration function an L4 runs on one of its
+ * nodes: submitted on the L4 (simpler_submit() with its callable id, worker
+ * = the node or -1 for any), it runs there as one complete simpler_run() of
+ * the node's L3 worker (own scopes, own drain), with o that run's orch and
+ * args the task's arguments as a kernel sees them (host tensors are shared
+ * memory both levels see; scalars as submitted).  It returns 0 or a
+ * negative errno; the node run's error (first failed task, stacked under
+ * "node 1 (pid N): node fn 'step' (task #7): ...") fails the L4 task and
+ * poisons its dependents at the L4.  The L4's TensorMap orders node tasks
+ * against each other and against the L4's sub tasks by their tensors, as
+ * for chips.  Kernels registered on the L4 with simpler_register() run on
+ * its subs and are registered on every node's L3 too, in the same order,
+ * before a node function runs there: their ids are valid inside node
+ * functions (unless the node function registers callables of its own;
+ * simpler_callable() by name always works).
+ */
+typedef int (*simpler_node_fn)(struct simpler_orch *o, const struct simpler_kernel_args *args);
+
+/*
+ * Register a node function on an L4 worker: its callable id.  Errors as
+ * simpler_register(), and -EINVAL on a worker that is not an L4.  In
+ * process mode fn must live in the program or in a shared object (each
+ * node process finds it as chip processes find kernels); registering after
+ * the nodes started is fine.
+ */
+SIMPLER_API int simpler_register_node_fn(struct simpler_worker *w, const char *name,
+					 simpler_node_fn fn);
 
 /* ------------------------------------------------------------------------ */
 /* runs                                                                      */
@@ -522,7 +576,7 @@ struct simpler_stats {
 	uint64_t submit_waits;		/* submits that slept for a free slot */
 	uint64_t bytes_staged;		/* host bytes copied to or from chip memory */
 	uint64_t host_bytes_copied;	/* shm backend: bytes copied into and out of mirrors */
-	uint64_t chip_restarts;		/* chip and sub processes restarted after dying */
+	uint64_t chip_restarts;		/* chip, node and sub processes restarted after dying */
 };
 
 /*
