@@ -123,7 +123,7 @@ static int node_sync(struct node *n, char *err, size_t len)
 				       sx_callable_resolve(sc, why, sizeof(why));
 		if (!fn) {
 			snprintf(err, len, "cannot find %s '%s' here: %s",
-				 callable_word(n->cfg->ctab, (int)n->synced), sc->name, why);
+				 callable_word(sc), sc->name, why);
 			return -ENOEXEC;
 		}
 		ret = sx_register(n->w, sc->name, fn, sc->kind);

@@ -30,7 +30,7 @@ struct failure *sx_lane_dead_failure(struct exec *ex, const struct task *t)
 {
 	return sx_failure_or_oom(sx_failure_new(-ECHILD, "%s is dead (%s): %s '%s' (task #%" PRIu64
 					  ") did not run; it restarts at the next run", ex->tag,
-					  ex->death, callable_word(ex->w->ctab, t->callable),
+					  ex->death, callable_word(&ex->w->ctab->v[t->callable]),
 					  kernel_name(ex->w, t), t->seq));
 }
 
@@ -117,7 +117,7 @@ static struct failure *died_running(struct exec *ex, const struct task *t)
 	ex->dead_reported = true;
 	return sx_failure_or_oom(sx_failure_new(-ECHILD, "%s died while running %s '%s' "
 						"(task #%" PRIu64 "): %s", ex->tag,
-						callable_word(ex->w->ctab, t->callable),
+						callable_word(&ex->w->ctab->v[t->callable]),
 						kernel_name(ex->w, t), t->seq, ex->death));
 }
 

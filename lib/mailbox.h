@@ -110,6 +110,12 @@ struct shared_callable {
 	char obj[256];			/* path of that object ("" for the main program) */
 };
 
+/* what a callable is called in messages: "kernel" or "node fn" */
+static inline const char *callable_word(const struct shared_callable *c)
+{
+	return c->kind == CALLABLE_NODE_FN ? "node fn" : "kernel";
+}
+
 /* pool ring frame states; a claimed frame holds PR_CLAIMED + the claimer's slot */
 enum pr_state { PR_FREE, PR_POSTED, PR_DONE, PR_CLAIMED };
 

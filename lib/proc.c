@@ -129,12 +129,17 @@ static void *monitor_main(void *arg)
 	}
 }
 
-/* kill ex's process, and a node's whole group (reap() follows) */
+/* kill a child, and when it is a node (tree) the whole group it leads (reap() follows) */
+static void kill_child(pid_t pid, bool tree)
+{
+	if (tree)
+		kill(-pid, SIGKILL);
+	kill(pid, SIGKILL);
+}
+
 static void kill_exec(struct exec *ex)
 {
-	if (ex->tree_fd >= 0)
-		kill(-ex->pid, SIGKILL);
-	kill(ex->pid, SIGKILL);
+	kill_child(ex->pid, ex->tree_fd >= 0);
 }
 
 /*
@@ -224,9 +229,7 @@ static int spawn(struct simpler_worker *w, struct exec *ex, int same_as)
 	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (pidfd < 0) {
 		ret = -errno;
-		if (tree[0] >= 0)
-			kill(-pid, SIGKILL);
-		kill(pid, SIGKILL);
+		kill_child(pid, tree[0] >= 0);
 		waitpid(pid, NULL, 0);
 		if (tree[0] >= 0)
 			close(tree[0]);

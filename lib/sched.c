@@ -945,14 +945,21 @@ static bool disp_pass(struct simpler_worker *w)
 	return moved;
 }
 
-bool sx_sched_help(struct simpler_worker *w)
+/* one pass if nobody holds the baton: false if someone does; *moved: the pass moved work */
+static bool pass_if_free(struct simpler_worker *w, bool *moved)
 {
-	bool moved;
-
 	if (!baton_take(w))
 		return false;
-	moved = disp_pass(w);
+	*moved = disp_pass(w);
 	baton_drop(w);
+	return true;
+}
+
+bool sx_sched_help(struct simpler_worker *w)
+{
+	bool moved = false;
+
+	pass_if_free(w, &moved);
 	return moved;
 }
 
@@ -1119,7 +1126,7 @@ static void *disp_main(void *arg)
 			disp_standby(w, &beat, &since);
 			continue;
 		}
-		if (!baton_take(w)) {
+		if (!pass_if_free(w, &moved)) {
 			/*
 			 * The orchestrator dispatches (it came back after we took
 			 * over, and says so at its next look): leave it the CPU
@@ -1135,8 +1142,6 @@ static void *disp_main(void *arg)
 				ec_sleep_for(e, key, w->spin_ns / 2);
 			continue;
 		}
-		moved = disp_pass(w);
-		baton_drop(w);
 		if (moved)
 			continue;
 		/*

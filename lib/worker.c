@@ -237,10 +237,8 @@ static int opts_check(const struct wcfg *c)
 	if (c->ring < 2 || c->ring > (1U << 20) || (c->ring & (c->ring - 1)))
 		return werr(NULL, -EINVAL, "simpler_worker_create: ring_size %u must be a power "
 			    "of two in 2..%u", c->ring, 1U << 20);
-
 	return 0;
 }
-
 
 int sx_worker_create(const struct simpler_worker_opts *o, const struct simpler_platform_ops *nplat,
 		     struct sx_nodes *ncfg, struct simpler_worker **out)
@@ -371,7 +369,7 @@ SIMPLER_API void simpler_worker_destroy(struct simpler_worker *w)
 static int locate(struct simpler_worker *w, const char *name, const void *fn,
 		  struct shared_callable *c)
 {
-	const char *what = c->kind == CALLABLE_NODE_FN ? "node fn" : "kernel";
+	const char *what = callable_word(c);
 	struct link_map *lm = NULL;
 	Dl_info info;
 

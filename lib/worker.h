@@ -173,12 +173,6 @@ static inline const char *pool_kind(const struct simpler_worker *w, const struct
 	return !p->chips ? "sub" : w->nodes ? "node" : "chip";
 }
 
-/* what callable id is called in messages: "kernel" or "node fn" */
-static inline const char *callable_word(const struct shared_callables *t, int id)
-{
-	return t->v[id].kind == CALLABLE_NODE_FN ? "node fn" : "kernel";
-}
-
 /* process mode: the executor of process slot (chips first, then subs) */
 static inline struct exec *slot_exec(struct simpler_worker *w, int slot)
 {

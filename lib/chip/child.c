@@ -124,7 +124,7 @@ static void serve_task(struct child *c, struct mb_task *t)
 	if (!l.fn) {
 		t->err = -ENOEXEC;
 		snprintf(t->msg, sizeof(t->msg), "%s: cannot run %s '%s': %s", c->tag,
-			 c->env->nodes ? "node fn" : "kernel", l.name, why);
+			 callable_word(&c->env->ctab->v[t->callable]), l.name, why);
 		return;
 	}
 	/* host tensors inside registered buffers: this process's view of them */
