@@ -5,7 +5,8 @@
  * passes through uses these: it spins for at most spin_ns, then sleeps on a
  * futex until a producer notifies it.  Only the process mode's dispatcher
  * thread sleeps with a timer: standing by for an orchestrator that
- * dispatches itself, or for a process about to be free.
+ * dispatches itself, for a process about to be free, or while the
+ * orchestrator holds the dispatch baton.
  */
 #ifndef SIMPLER_SYNC_H
 #define SIMPLER_SYNC_H
