@@ -3,11 +3,13 @@
  * The StarPU side of `simpler bench work`: one graph of tools/simpler/work.h
  * on StarPU 1.3, its own scheduler, one CPU worker per usable CPU, every
  * tile a data handle and every task inserted with the same access modes, so
- * StarPU infers the same dependencies.  Prints one line per repetition,
- * "wall_ns cpu_ns", then "sum <hex>" of the result (the caller compares it
- * with its sequential run).  Built by make when libstarpu-dev is installed.
+ * StarPU infers the same dependencies.  Runs the graph once for each line
+ * read on stdin (the caller interleaves it with its other modes) and answers
+ * each with "wall_ns cpu_ns sum_hex", the sum of the result for the caller
+ * to compare with its sequential run; ends at the end of stdin.  Built by
+ * make when libstarpu-dev is installed.
  *
- *   starpu-work SHAPE T N CPUS REPS
+ *   starpu-work SHAPE T N CPUS
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +63,7 @@ static int run_once(struct work_graph *g, starpu_data_handle_t *h, uint64_t *wal
 					    (uint32_t)g->tile_floats, sizeof(float));
 	c0 = cpu_ns();
 	t0 = tool_now_ns();
+	starpu_resume();
 	for (i = 0; i < g->tasks; i++) {
 		work_task(g, i, &t);
 		task = starpu_task_create();
@@ -78,6 +81,8 @@ static int run_once(struct work_graph *g, starpu_data_handle_t *h, uint64_t *wal
 	starpu_task_wait_for_all();
 	*wall = tool_now_ns() - t0;
 	*cpu = cpu_ns() - c0;
+	/* idle workers poll in a tight loop: paused, they leave the CPUs to the other modes */
+	starpu_pause();
 	for (k = 0; k < g->nr_tiles; k++)
 		starpu_data_unregister(h[k]);
 	return 0;
@@ -89,20 +94,20 @@ int main(int argc, char **argv)
 	struct work_graph g;
 	starpu_data_handle_t *h;
 	uint64_t wall, cpu;
-	int k, rep, reps;
+	char line[64];
+	int k;
 
-	if (argc != 6) {
-		fprintf(stderr, "usage: starpu-work SHAPE T N CPUS REPS\n");
+	if (argc != 5) {
+		fprintf(stderr, "usage: starpu-work SHAPE T N CPUS (then one run per line on stdin)\n");
 		return 2;
 	}
 	work_graph_init(&g, atoi(argv[1]), (uint32_t)atoi(argv[2]), (uint32_t)atoi(argv[3]));
-	reps = atoi(argv[5]);
 	tile_T = g.T;
 	/* the same kind of memory as simpler's runs (shared, so no transparent huge pages) */
 	g.mem = mmap(NULL, work_bytes(&g), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
 		     -1, 0);
 	h = calloc(g.nr_tiles, sizeof(*h));
-	if (g.mem == MAP_FAILED || !h || reps < 1)
+	if (g.mem == MAP_FAILED || !h)
 		return 1;
 	for (k = 0; k < NR_WORK_KERNELS; k++) {
 		starpu_codelet_init(&codelets[k]);
@@ -116,12 +121,16 @@ int main(int argc, char **argv)
 	conf.nopencl = 0;
 	if (starpu_init(&conf))
 		return 3;
-	for (rep = 0; rep < reps; rep++) {
+	starpu_pause();
+	/* bench work interleaves its modes: a run whenever it asks, until its end of our stdin */
+	while (fgets(line, sizeof(line), stdin)) {
 		if (run_once(&g, h, &wall, &cpu))
 			return 4;
-		printf("%llu %llu\n", (unsigned long long)wall, (unsigned long long)cpu);
+		printf("%llu %llu %llx\n", (unsigned long long)wall, (unsigned long long)cpu,
+		       (unsigned long long)work_sum(&g));
+		fflush(stdout);
 	}
-	printf("sum %llx\n", (unsigned long long)work_sum(&g));
+	starpu_resume();
 	starpu_shutdown();
 	return 0;
 }
