@@ -481,3 +481,14 @@ int spy_kernels_init(void)
 {
 	return pthread_key_create(&keep_key, keep_drop) ? -1 : 0;
 }
+
+/*
+ * An empty C kernel, exported: simpler.bench registers it as
+ * "<this module's file>:spy_empty_kernel", the way a user's C kernel in
+ * any shared object is registered.
+ */
+__attribute__((visibility("default"))) int spy_empty_kernel(const struct simpler_kernel_args *a)
+{
+	(void)a;
+	return 0;
+}

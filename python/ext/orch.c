@@ -3,9 +3,10 @@
  * simpler.Orchestrator: what an orchestration function submits through,
  * valid during its call only.  submit() is the hot path: keywords are
  * matched by identity first, tensors come from the run's cache of objects
- * (tensors.c) straight into one reused simpler_args, and in process mode the
- * GIL stays held (submit waits for nothing a Python thread of this process
- * does); with threads=True it is let go, since kernels may need it.
+ * (tensors.c) straight into one reused simpler_args.  The GIL stays held
+ * unless a Python kernel may run on a library thread of this process
+ * (threads=True with Python kernels registered), which needs it to finish
+ * and free the slot a full submit waits for.
  */
 #include "spy.h"
 
@@ -361,7 +362,8 @@ static PyObject *orch_submit(spy_orch *self, PyObject *const *args, Py_ssize_t n
 		return NULL;
 	if (submit_opts(&k, &opts) || build_args(w, w->args, &k, id, py))
 		return NULL;
-	if (!(w->opts.flags & SIMPLER_WORKER_THREADS)) {
+	/* only a Python kernel on a library thread of this process needs the GIL */
+	if (!(w->opts.flags & SIMPLER_WORKER_THREADS) || !w->nr_py) {
 		ret = simpler_submit(self->o, id, w->args, &opts);
 	} else {
 		Py_BEGIN_ALLOW_THREADS

@@ -122,6 +122,8 @@ void spy_reg_clear(struct spy_reg *r);
 int spy_py_kernel(const struct simpler_kernel_args *a);
 
 int spy_kernels_init(void);
+/* an empty C kernel, exported for simpler.bench ("<module file>:spy_empty_kernel") */
+__attribute__((visibility("default"))) int spy_empty_kernel(const struct simpler_kernel_args *a);
 
 extern PyTypeObject spy_KernelArgsType;
 
@@ -137,6 +139,7 @@ typedef struct spy_worker {
 	unsigned long run_thread;	/* the thread running it */
 	/* kernels: ids are assigned here, in order, and given to libsimpler at start */
 	int nr_kernels;
+	int nr_py;			/* of which Python callables */
 	char (*kname)[SPY_NAME_MAX + 1];
 	simpler_kernel_fn *kfn;
 	PyObject *names;		/* dict: name -> id */

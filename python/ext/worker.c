@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 static spy_worker *live;	/* open workers, closed at exit (under the GIL) */
 
@@ -343,8 +344,10 @@ static PyObject *wk_register(spy_worker *self, PyObject *args, PyObject *kw)
 	snprintf(self->kname[id], sizeof(self->kname[id]), "%s", name);
 	self->kfn[id] = fn;
 	self->nr_kernels = id + 1;
-	if (pickled)
+	if (pickled) {
 		spy_reg_set(self->reg, id, kernel, pickled);
+		self->nr_py++;
+	}
 	Py_XDECREF(pickled);
 	idobj = PyLong_FromLong(id);
 	if (!idobj || PyDict_SetItemString(self->names, name, idobj)) {
@@ -661,6 +664,103 @@ static PyObject *wk_check_host(spy_worker *self, PyObject *obj)
 	return done(self, ret);
 }
 
+/* ---- the same graph from C, for simpler.bench ---- */
+
+struct c_graph {
+	int cid;
+	bool sub;
+	uint64_t base, region;		/* region r is [base + r * region, + region) */
+	const int32_t *task;		/* per task: n, then n (region, access) pairs */
+	size_t ntasks, nwords;
+	double submit_s;
+	PyThreadState *ts;
+};
+
+static double now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* what a C program submitting the graph does: one reused args, one submit per task */
+static int c_graph_orch(struct simpler_orch *o, void *arg)
+{
+	struct c_graph *g = arg;
+	SIMPLER_OPTS(simpler_submit_opts, opts, .worker = -1,
+		     .flags = g->sub ? SIMPLER_SUBMIT_SUB : 0);
+	struct simpler_args *a = simpler_args_new();
+	struct simpler_tensor t;
+	const int32_t *p = g->task, *end = g->task + g->nwords;
+	double t0 = now_s();
+	int ret = 0, k;
+
+	/* as orch_tramp(): the run started holding the GIL, the tasks go without it */
+	spy_fork_armed = 0;
+	g->ts = PyEval_SaveThread();
+	if (!a)
+		return -ENOMEM;
+	while (p < end && ret >= 0) {
+		simpler_args_reset(a);
+		for (k = 0; k < p[0]; k++) {
+			t = simpler_tensor_1d((void *)(uintptr_t)(g->base + (uint64_t)p[1 + 2 * k] *
+								  g->region),
+					      (uint32_t)g->region, SIMPLER_U8);
+			simpler_args_add_tensor(a, &t, (enum simpler_access)p[2 + 2 * k]);
+		}
+		p += 1 + 2 * p[0];
+		ret = simpler_submit(o, g->cid, a, &opts);
+	}
+	g->submit_s = now_s() - t0;
+	simpler_args_free(a);
+	return ret < 0 ? ret : 0;
+}
+
+static PyObject *wk_bench_c(spy_worker *self, PyObject *args, PyObject *kw)
+{
+	static char *kwl[] = { "kernel", "base", "region", "tasks", "sub", NULL };
+	struct c_graph g = { 0 };
+	unsigned long long base, region;
+	PyObject *tasks;
+	Py_buffer b;
+	double t0, total;
+	int sub = 0, ret;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "iKKO|p:_bench_c", kwl, &g.cid, &base, &region,
+					 &tasks, &sub) || ready(self, "_bench_c"))
+		return NULL;
+	if (PyObject_GetBuffer(tasks, &b, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT))
+		return NULL;
+	if (b.itemsize != 4) {
+		PyBuffer_Release(&b);
+		return PyErr_Format(PyExc_TypeError, "_bench_c: tasks is an int32 array");
+	}
+	g.sub = sub;
+	g.base = base;
+	g.region = region;
+	g.task = b.buf;
+	g.nwords = (size_t)(b.len / 4);
+	if (self->in_run) {
+		PyBuffer_Release(&b);
+		return spy_raise(-EBUSY, "_bench_c: a run is in progress");
+	}
+	self->in_run = true;
+	self->run_thread = PyThread_get_thread_ident();
+	t0 = now_s();
+	spy_fork_armed = 1;
+	ret = simpler_run(self->w, c_graph_orch, &g);
+	spy_fork_armed = 0;
+	total = now_s() - t0;
+	if (g.ts)
+		PyEval_RestoreThread(g.ts);
+	self->in_run = false;
+	PyBuffer_Release(&b);
+	if (ret < 0)
+		return spy_raise_worker(ret, self->w);
+	return Py_BuildValue("dd", g.submit_s, total);
+}
+
 /* ---- state ---- */
 
 static PyObject *wk_stats(spy_worker *self, PyObject *unused)
@@ -799,6 +899,10 @@ static PyMethodDef wk_methods[] = {
 	  "AddressError saying why." },
 	{ "stats", (PyCFunction)wk_stats, METH_NOARGS,
 	  "stats() -> dict\n\nThe worker's counters (simpler_worker_stats())." },
+	{ "_bench_c", (PyCFunction)(void (*)(void))wk_bench_c, METH_VARARGS | METH_KEYWORDS,
+	  "_bench_c(kernel, base, region, tasks, sub=False) -> (submit_s, total_s)\n\n"
+	  "simpler.bench's C side: one run submitting, from C, the graph tasks describes\n"
+	  "(int32: per task n, then n (region, access) pairs; region r at base + r * region)." },
 	{ "chip_pid", (PyCFunction)wk_chip_pid, METH_O,
 	  "chip_pid(chip) -> int\n\nThe pid of a chip's process (process mode)." },
 	{ "sub_pid", (PyCFunction)wk_sub_pid, METH_O,
