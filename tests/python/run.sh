@@ -15,7 +15,7 @@ fi
 export PYTHONPATH=$repo/build/python LD_LIBRARY_PATH=$repo/build${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export SIMPLER_PYKERN=$repo/build/tests/libpykern.so PYTHONDONTWRITEBYTECODE=1
 cd "$repo/tests/python" || exit 1
-timeout "${SIMPLER_PYTEST_BOUND:-2400}" "$py" -m pytest -p no:cacheprovider -q -rfEs "$@" .
+timeout "${SIMPLER_PYTEST_BOUND:-2400}" "$py" -m pytest -p no:cacheprovider -q -rfEs "$@"
 rc=$?
 [ $rc = 124 ] && echo "# pytest ran past ${SIMPLER_PYTEST_BOUND:-2400} s and was stopped" && echo "0 passed, 1 failed"
 exit $rc
