@@ -219,10 +219,10 @@ static PyObject *kargs_tensors(spy_kargs *k, void *c)
 	PyObject *l, *t;
 	uint32_t i;
 
+	if (kargs_live(k))
+		return NULL;	/* the arrays would point at memory the task no longer owns */
 	if (k->tensors)
 		return Py_NewRef(k->tensors);
-	if (kargs_live(k))
-		return NULL;
 	l = PyList_New(a->nr_tensors);
 	for (i = 0; l && i < a->nr_tensors; i++) {
 		t = spy_array((void *)(uintptr_t)a->tensors[i].addr, a->tensors[i].dtype,
@@ -260,9 +260,7 @@ static PyObject *kargs_int(spy_kargs *k, void *c)
 
 static Py_ssize_t kargs_len(spy_kargs *k)
 {
-	if (!k->tensors && kargs_live(k))
-		return -1;
-	return k->tensors ? PyList_GET_SIZE(k->tensors) : k->a->nr_tensors;
+	return kargs_live(k) ? -1 : (Py_ssize_t)k->a->nr_tensors;
 }
 
 static PyObject *kargs_item(spy_kargs *k, Py_ssize_t i)
@@ -296,7 +294,7 @@ static PyGetSetDef kargs_getset[] = {
 	{ "tensors", (getter)kargs_tensors, NULL,
 	  "The tensors, as numpy arrays over the task's memory (no copy; strided views\n"
 	  "as strided arrays; bfloat16 as uint16), in submit order: inputs, outputs,\n"
-	  "inouts (or args=).  Valid during the call only.", NULL },
+	  "inouts, then args=.  Valid during the call only.", NULL },
 	{ "scalars", (getter)kargs_scalars, NULL,
 	  "The scalars, a tuple of ints (unsigned 64-bit; a float was sent as its\n"
 	  "IEEE-754 double bits).", NULL },
@@ -452,6 +450,7 @@ int spy_py_kernel(const struct simpler_kernel_args *a)
 	k->scalars = NULL;
 	res = PyObject_CallOneArg(fn, (PyObject *)k);
 	k->a = NULL;
+	Py_CLEAR(k->tensors);
 	Py_DECREF(k);
 	if (!res) {
 		exc_text(msg, sizeof(msg));
