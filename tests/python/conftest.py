@@ -11,11 +11,15 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 KERN = os.environ.get("SIMPLER_PYKERN", os.path.join(REPO, "build", "tests", "libpykern.so"))
 # no test may hang: past this, every thread's stack is dumped and the run exits (a failure)
 TEST_TIMEOUT_S = int(os.environ.get("SIMPLER_PYTEST_TIMEOUT", "180"))
+# where the watchdog writes: the runner's stderr (run.sh passes it as fd 3), which
+# pytest's capture does not swallow
+_WATCH = os.fdopen(int(os.environ["SIMPLER_PYTEST_WATCHDOG_FD"]), "w") \
+    if os.environ.get("SIMPLER_PYTEST_WATCHDOG_FD") else sys.stderr
 
 
 @pytest.fixture(autouse=True)
 def watchdog():
-    faulthandler.dump_traceback_later(TEST_TIMEOUT_S, exit=True)
+    faulthandler.dump_traceback_later(TEST_TIMEOUT_S, exit=True, file=_WATCH)
     yield
     faulthandler.cancel_dump_traceback_later()
 

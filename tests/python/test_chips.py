@@ -110,3 +110,21 @@ def test_groups(worker, kern, kernel):
         worker.run(lambda o: o.submit_group(k, [{"outputs": [a]}, {"outputs": [b]}],
                                             chips=[0, 0]))
     del after, x
+
+
+def test_python_kernel_blocks_on_core_threads(worker):
+    # the blocks of one launch run on the chip's core threads too: each takes the GIL of
+    # its process (a chip process whose forking thread kept the GIL would hang here)
+    def blocks(args):
+        out, = args.tensors
+        s = 0
+        for i in range(2000):
+            s += i
+        out[args.block_idx] = s + args.block_idx
+    k = worker.register("blocks", blocks)
+    worker.start()
+    out = np.zeros(64, np.int64)
+    worker.register_host(out)
+    for _ in range(5):
+        worker.run(lambda o: [o.submit(k, inouts=[out], chip=c, block_dim=64) for c in (0, 1)])
+        assert list(out) == [sum(range(2000)) + b for b in range(64)]
