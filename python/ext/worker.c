@@ -540,49 +540,44 @@ static Py_ssize_t copy_buffer(PyObject *obj, bool write, PyObject *nbytes, const
 	return n;
 }
 
-static PyObject *wk_copy_to(spy_worker *self, PyObject *args, PyObject *kw)
+/* copy_to(addr, src) and copy_from(dst, addr): one contiguous host buffer each way */
+static PyObject *copy_call(spy_worker *self, PyObject *args, PyObject *kw, bool to)
 {
-	static char *kwl[] = { "addr", "src", "chip", "nbytes", NULL };
-	PyObject *src, *nbytes = NULL;
+	static char *kw_to[] = { "addr", "src", "chip", "nbytes", NULL };
+	static char *kw_from[] = { "dst", "addr", "chip", "nbytes", NULL };
+	PyObject *buf, *nbytes = NULL;
 	unsigned long long addr;
 	struct spy_pin p;
 	Py_ssize_t n;
 	int chip = 0, ret;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "KO|$iO:copy_to", kwl, &addr, &src, &chip,
-					 &nbytes) || ready(self, "copy_to"))
+	if (!(to ? PyArg_ParseTupleAndKeywords(args, kw, "KO|$iO:copy_to", kw_to, &addr, &buf,
+					       &chip, &nbytes) :
+		   PyArg_ParseTupleAndKeywords(args, kw, "OK|$iO:copy_from", kw_from, &buf, &addr,
+					       &chip, &nbytes)) ||
+	    ready(self, to ? "copy_to" : "copy_from"))
 		return NULL;
-	n = copy_buffer(src, false, nbytes, "copy_to: src", &p);
+	n = copy_buffer(buf, !to, nbytes, to ? "copy_to: src" : "copy_from: dst", &p);
 	if (n < 0)
 		return NULL;
 	Py_BEGIN_ALLOW_THREADS
-	ret = simpler_copy_to(self->w, chip, addr, (const void *)(uintptr_t)p.d.v.t.addr,
-			      (size_t)n);
+	ret = to ? simpler_copy_to(self->w, chip, addr, (const void *)(uintptr_t)p.d.v.t.addr,
+				   (size_t)n) :
+		   simpler_copy_from(self->w, chip, (void *)(uintptr_t)p.d.v.t.addr, addr,
+				     (size_t)n);
 	Py_END_ALLOW_THREADS
 	spy_pin_release(&p);
 	return done(self, ret);
 }
 
+static PyObject *wk_copy_to(spy_worker *self, PyObject *args, PyObject *kw)
+{
+	return copy_call(self, args, kw, true);
+}
+
 static PyObject *wk_copy_from(spy_worker *self, PyObject *args, PyObject *kw)
 {
-	static char *kwl[] = { "dst", "addr", "chip", "nbytes", NULL };
-	PyObject *dst, *nbytes = NULL;
-	unsigned long long addr;
-	struct spy_pin p;
-	Py_ssize_t n;
-	int chip = 0, ret;
-
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "OK|$iO:copy_from", kwl, &dst, &addr, &chip,
-					 &nbytes) || ready(self, "copy_from"))
-		return NULL;
-	n = copy_buffer(dst, true, nbytes, "copy_from: dst", &p);
-	if (n < 0)
-		return NULL;
-	Py_BEGIN_ALLOW_THREADS
-	ret = simpler_copy_from(self->w, chip, (void *)(uintptr_t)p.d.v.t.addr, addr, (size_t)n);
-	Py_END_ALLOW_THREADS
-	spy_pin_release(&p);
-	return done(self, ret);
+	return copy_call(self, args, kw, false);
 }
 
 /* ---- host memory ---- */
