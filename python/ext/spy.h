@@ -135,6 +135,7 @@ typedef struct spy_worker {
 	struct simpler_worker_opts opts;
 	char *platform;
 	bool closed;
+	bool starting;			/* in simpler_worker_create(), which may let the GIL go */
 	bool in_run;			/* a run of this worker is in progress */
 	unsigned long run_thread;	/* the thread running it */
 	/* kernels: ids are assigned here, in order, and given to libsimpler at start */

@@ -51,10 +51,17 @@ int spy_worker_start(spy_worker *self)
 		return 0;
 	if (spy_worker_enter(self, "start"))
 		return -1;
+	/* PyOS_BeforeFork() may wait for the import lock without the GIL */
+	if (self->starting) {
+		spy_raise(-EBUSY, "start: another thread is starting this worker");
+		return -1;
+	}
 	/* the forks happen here, holding the GIL: module.c readies each child */
+	self->starting = true;
 	spy_fork_armed = 1;
 	ret = simpler_worker_create(&self->opts, &w);
 	spy_fork_armed = 0;
+	self->starting = false;
 	if (ret < 0) {
 		spy_raise_worker(ret, NULL);
 		return -1;
