@@ -109,7 +109,7 @@ def test_killed_from_outside_between_runs(kern):
         os.kill(w.chip_pid(0), signal.SIGKILL)
         x = np.zeros(4, np.float32)
         w.register_host(x)
-        for _ in range(20):                  # until the library noticed the death
+        for _ in range(200):                 # until the library noticed the death
             try:
                 w.chip_pid(0)
             except simpler.ChipDied:
