@@ -1,14 +1,18 @@
 # simpler: kernel module, library, tools and tests.
 #
-#   make            build libsimpler (.a, .so, simpler.pc) and the simpler command
+#   make            build libsimpler (.a, .so, simpler.pc), the simpler command and the Python
+#                   module (build/python/simpler, for PYTHON=/usr/bin/python3)
 #   make install    install the library, headers, simpler.pc, man pages, the simpler
 #                   command, the udev rule, the DKMS tree and a modules-load.d entry;
 #                   DESTDIR, PREFIX (/usr/local), LIBDIR ($(PREFIX)/lib/<multiarch>),
 #                   INCLUDEDIR, BINDIR, MANDIR, PKGCONFIGDIR, UDEVRULESDIR (/lib/udev/rules.d),
-#                   DKMSDIR ($(PREFIX)/src); parts: install-lib, install-tool, install-dkms
+#                   DKMSDIR ($(PREFIX)/src), PYTHONDIR (/usr/lib/python3/dist-packages for
+#                   PREFIX=/usr, else $(PREFIX)/lib/python3.X/dist-packages); parts: install-lib,
+#                   install-tool, install-dkms, install-python
 #                   (make uninstall removes it again).  CPPFLAGS, CFLAGS, LDFLAGS are honoured
 #   make demo       the main job: a tiled matmul and a serving loop on 4 simulated chip processes
 #   make check      install what is missing, then run every test (host + VM)
+#   make pytest     the Python module's tests (tests/python, pytest)
 #   make kmod       build simpler.ko for Debian's 6.1 kernel
 #   make install-kmod  modules_install (under DESTDIR if given), the udev rule, modules-load.d
 #   make vmtest     boot Debian's kernel in qemu with simpler.ko and run the kselftests
@@ -71,10 +75,10 @@ LIB_CFLAGS = $(CPPFLAGS) $(CFLAGS) $(WARN) -Wmissing-prototypes -std=gnu11 -D_GN
 LIBA      := $(BUILD)/libsimpler.a
 LIBSO     := $(BUILD)/libsimpler.so.$(VERSION)
 
-.PHONY: all version lib tools host-tests hosttest sanitize-tests race-tests demo bench-starpu kmod ksft ksft-intree bench vmtest vmbench vmtest-debug fuzz check deps lint clean \
+.PHONY: all version lib tools python python-tests pytest install-python host-tests hosttest sanitize-tests race-tests demo bench-starpu kmod ksft ksft-intree bench vmtest vmbench vmtest-debug fuzz check deps lint clean \
 	install install-lib install-tool install-dkms uninstall install-kmod dkms-src pictures FORCE
 
-all: lib tools
+all: lib tools python
 
 lib: $(LIBA) $(LIBSO) $(BUILD)/simpler.pc
 
@@ -197,6 +201,41 @@ pictures: tools
 	$(BUILD)/simpler bench work --loads 0 --json >$(PICTURES)/work.json
 	for b in dispatch hostbuf work; do tools/plot $(PICTURES)/$$b.json || exit 1; done
 
+# the Python module: simpler/ (the .py files) and its C side, _simpler, built against
+# libsimpler.so for Debian's python3 (not whatever python3 comes first on PATH)
+PYTHON    ?= /usr/bin/python3
+PY_CFG    := $(shell $(PYTHON) -c 'import sysconfig as s; print(s.get_paths()["include"], \
+		s.get_config_var("EXT_SUFFIX"), s.get_python_version())' 2>/dev/null)
+PY_INC    := $(word 1,$(PY_CFG))
+PY_EXT    := $(word 2,$(PY_CFG))
+PY_VER    := $(word 3,$(PY_CFG))
+PY_SRC    := $(wildcard python/ext/*.c)
+PY_FILES  := $(patsubst python/%,$(BUILD)/python/%,$(wildcard python/simpler/*.py))
+PYMOD     := $(BUILD)/python/simpler/_simpler$(PY_EXT)
+
+python: $(PYMOD) $(PY_FILES)
+
+$(PYMOD): $(PY_SRC) python/ext/spy.h lib/include/simpler.h $(LIBSO)
+	@test -r "$(PY_INC)/Python.h" || { echo "no Python.h for $(PYTHON): run make deps (python3-dev)"; exit 1; }
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Wmissing-prototypes -std=gnu11 -D_GNU_SOURCE -fPIC \
+		-fvisibility=hidden -pthread -I$(PY_INC) -Ilib/include $(LDFLAGS) -shared \
+		-o $@ $(PY_SRC) -L$(BUILD) -lsimpler -ldl
+
+$(BUILD)/python/simpler/%.py: python/simpler/%.py
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+# kernels the Python tests register as "lib.so:symbol"
+python-tests: python $(BUILD)/tests/libpykern.so
+
+$(BUILD)/tests/libpykern.so: tests/python/kern.c lib/include/simpler.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -std=gnu11 -fPIC -shared -Ilib/include $(LDFLAGS) -o $@ $<
+
+pytest: python-tests
+	tests/python/run.sh
+
 hosttest: host-tests
 	tests/host/run.sh $(HOST_TESTS)
 
@@ -283,7 +322,7 @@ ksft-intree:
 # (install-lib), simpler-utils (install-tool) and simpler-dkms (install-dkms).  Nothing here
 # changes the build host beyond the files it copies: the group `simpler` the udev rule names
 # is the package's (postinst) or the administrator's to create.
-install: install-lib install-tool install-dkms
+install: install-lib install-tool install-dkms install-python
 
 install-lib: lib
 	$(INSTALL) -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
@@ -303,6 +342,17 @@ install-tool: $(BUILD)/dyn/simpler
 	$(INSTALL) -m 0644 man/man1/*.1 $(DESTDIR)$(MANDIR)/man1/
 	$(INSTALL) -m 0644 man/man4/*.4 $(DESTDIR)$(MANDIR)/man4/
 	$(INSTALL) -m 0644 kmod/60-simpler.rules $(DESTDIR)$(UDEVRULESDIR)/60-simpler.rules
+
+# the Python module where Debian's python3 finds it (PYTHONDIR), linked to libsimpler.so.0
+ifeq ($(PREFIX),/usr)
+PYTHONDIR ?= /usr/lib/python3/dist-packages
+else
+PYTHONDIR ?= $(PREFIX)/lib/python$(PY_VER)/dist-packages
+endif
+install-python: python
+	$(INSTALL) -d $(DESTDIR)$(PYTHONDIR)/simpler
+	$(INSTALL) -m 0644 $(PY_FILES) $(DESTDIR)$(PYTHONDIR)/simpler/
+	$(INSTALL) -m 0644 $(PYMOD) $(DESTDIR)$(PYTHONDIR)/simpler/
 
 # the module's source for DKMS (dkms.conf with the version written in), and the entry that
 # loads it at boot
@@ -327,7 +377,7 @@ uninstall:
 		$(DESTDIR)$(BINDIR)/simpler $(DESTDIR)$(UDEVRULESDIR)/60-simpler.rules \
 		$(DESTDIR)$(MODULESLOADDIR)/simpler.conf
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/,$(patsubst man/%,%,$(wildcard man/man*/*.[0-9])))
-	rm -rf $(DKMS_TREE)
+	rm -rf $(DKMS_TREE) $(DESTDIR)$(PYTHONDIR)/simpler
 
 # simpler.ko built here into $(DESTDIR)/lib/modules/$(KVER) (not used by the tests: they
 # never load the module outside the VM), with the udev rule and the boot-time entry

@@ -36,7 +36,7 @@ first_cpu() {	# the first CPU this process may run on
 }
 
 build() {
-	if make all host-tests sanitize-tests kmod ksft; then
+	if make all host-tests sanitize-tests python-tests kmod ksft; then
 		echo "1 passed, 0 failed"
 	else
 		echo "0 passed, 1 failed"
@@ -81,6 +81,8 @@ stage host-tsan env SIMPLER_TEST_MODE=threads TSAN_OPTIONS=halt_on_error=1:secon
 stage host-tsan-process env SIMPLER_TEST_MODE=process \
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:die_after_fork=0:atexit_sleep_ms=0 \
 	tests/host/run.sh build/tsan/tests/test_*
+# the Python module (pytest under Debian's python3; both modes, every test under a watchdog)
+stage python tests/python/run.sh
 stage demo demo
 # the Debian packages, built in a copy of the tree (nocheck: the host stages ran their tests)
 stage deb tests/lib/deb.sh

@@ -9,7 +9,8 @@ pkgs="gcc gcc-multilib make libc6-dev perl gzip cpio kmod file
       libstarpu-dev pkg-config
       man-db groff-base
       gnuplot-nox python3 bsdutils
-      dpkg-dev debhelper dh-dkms lintian"
+      python3-dev python3-numpy python3-pytest python3-torch
+      dpkg-dev debhelper dh-dkms dh-python lintian"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

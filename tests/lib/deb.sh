@@ -82,10 +82,10 @@ field() { dpkg-deb -f "$(deb "$1")" "$2" 2>/dev/null; }
 extract() { dpkg-deb --fsys-tarfile "$(deb "$1")" | tar -xO ".$2" 2>/dev/null; }
 control() { dpkg-deb -I "$(deb "$1")" "$2" 2>/dev/null; }
 
-t "four packages: libsimpler0, libsimpler-dev, simpler-dkms, simpler-utils" \
+t "five packages: libsimpler0, libsimpler-dev, simpler-dkms, simpler-utils, python3-simpler" \
 	'[ -n "$(deb libsimpler0)" ] && [ -n "$(deb libsimpler-dev)" ] &&
-	 [ -n "$(deb simpler-dkms)" ] && [ -n "$(deb simpler-utils)" ]'
-for p in libsimpler0 libsimpler-dev simpler-dkms simpler-utils; do
+	 [ -n "$(deb simpler-dkms)" ] && [ -n "$(deb simpler-utils)" ] && [ -n "$(deb python3-simpler)" ]'
+for p in libsimpler0 libsimpler-dev simpler-dkms simpler-utils python3-simpler; do
 	d=$(deb $p)
 	[ -n "$d" ] && echo "# $(basename "$d"): $(dpkg-deb -c "$d" | grep -vc '/$') files"
 done
@@ -107,6 +107,16 @@ t "simpler-dkms holds the DKMS tree, modules-load.d entry and simpler(4)" \
 	'has simpler-dkms /usr/src/simpler-$upstream/dkms.conf /usr/src/simpler-$upstream/Kbuild \
 	 /usr/src/simpler-$upstream/kmod/main.c /usr/src/simpler-$upstream/uapi/linux/simpler.h \
 	 /usr/lib/modules-load.d/simpler.conf /usr/share/man/man4/simpler.4.gz'
+pyd=/usr/lib/python3/dist-packages/simpler
+pyext=$(dpkg-deb -c "$(deb python3-simpler)" 2>/dev/null | awk '{ print $6 }' |
+	sed -n 's|^\./|/|; \|^'$pyd'/_simpler\.cpython-.*\.so$|p')
+t "python3-simpler holds the module ($pyd: __init__.py, bench.py, the extension) and the example" \
+	'[ -n "$pyext" ] && has python3-simpler $pyd/__init__.py $pyd/bench.py $pyext \
+	 /usr/share/doc/python3-simpler/examples/serve.py /usr/share/doc/python3-simpler/copyright'
+t "python3-simpler depends on python3, python3-numpy and libsimpler0" \
+	'dep=$(field python3-simpler Depends) && echo "# Depends: $dep" &&
+	 echo "$dep" | grep -q "python3 (>= 3" && echo "$dep" | grep -q "python3-numpy" &&
+	 echo "$dep" | grep -q "libsimpler0 (>= "'
 t "simpler-utils holds the tool, simpler(1) and the udev rule" \
 	'has simpler-utils /usr/bin/simpler /usr/share/man/man1/simpler.1.gz \
 	 /lib/udev/rules.d/60-simpler.rules'
@@ -140,6 +150,7 @@ mkdir -p "$x"
 dpkg-deb -x "$(deb simpler-utils)" "$x" 2>/dev/null
 dpkg-deb -x "$(deb libsimpler0)" "$x" 2>/dev/null
 dpkg-deb -x "$(deb libsimpler-dev)" "$x" 2>/dev/null
+dpkg-deb -x "$(deb python3-simpler)" "$x" 2>/dev/null
 hardened() {	# full RELRO (GNU_RELRO + BIND_NOW) and fortified calls
 	readelf -lW "$1" | grep -q GNU_RELRO && readelf -dW "$1" | grep -qE 'BIND_NOW|FLAGS.*NOW' &&
 		nm -D "$1" | grep -q '__[a-z]*_chk@'
@@ -148,10 +159,26 @@ t "simpler is PIE, full RELRO, fortified, linked to libsimpler.so.0" \
 	'readelf -hW $x/usr/bin/simpler | grep -q "DYN (Position-Independent" && hardened $x/usr/bin/simpler &&
 	 readelf -dW $x/usr/bin/simpler | grep -q "NEEDED.*libsimpler.so.0"'
 t "libsimpler.so is full RELRO and fortified" 'hardened $x/usr/lib/$ma/libsimpler.so.$upstream'
+t "the Python extension is full RELRO, fortified, linked to libsimpler.so.0, without a run path" \
+	'[ -n "$pyext" ] && hardened $x$pyext && readelf -dW $x$pyext | grep -q "NEEDED.*libsimpler.so.0" &&
+	 ! readelf -dW $x$pyext | grep -qE "RPATH|RUNPATH"'
 
 # the packages work together, unpacked side by side (not installed)
 t "the packaged simpler runs on the packaged libsimpler.so.0 ($upstream)" \
 	'LD_LIBRARY_PATH=$x/usr/lib/$ma timeout 60 $x/usr/bin/simpler info 2>&1 | grep -q "^libsimpler $upstream "'
+t "the packaged module runs Python and C kernels on the packaged library, chips as processes" \
+	'out=$(cd / && PYTHONPATH=$x/usr/lib/python3/dist-packages LD_LIBRARY_PATH=$x/usr/lib/$ma \
+		timeout 60 /usr/bin/python3 -c "
+import numpy as np, simpler
+assert simpler.__file__ == \"$x$pyd/__init__.py\"
+with simpler.Worker(chips=2) as w:
+    w.register(\"e\", simpler._simpler.__file__ + \":spy_empty_kernel\")
+    w.register(\"py\", lambda a: a.tensors[0].fill(7))
+    w.start()
+    x = np.zeros(8, np.int64)
+    w.register_host(x)
+    w.run(lambda o: [o.submit(\"e\", inputs=[x]), o.submit(\"py\", outputs=[x], chip=1)])
+print(simpler.library_version(), int(x.sum()))" 2>&1); echo "# $out"; [ "$out" = "$upstream 56" ]'
 printf '%s\n' '#include <stdio.h>' '#include <simpler.h>' 'int main(void)' '{' \
 	'	printf("%s %s\n", SIMPLER_VERSION_STRING, simpler_version_string());' '	return 0;' '}' \
 	>"$tmp/v.c"

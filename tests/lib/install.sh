@@ -19,7 +19,7 @@ v=$(make -s version)
 ma=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || cc -print-multiarch)
 d=$tmp/usr-root
 lib=$d/usr/lib/$ma
-echo "1..20"
+echo "1..22"
 echo "# version $v, multiarch $ma"
 
 run() {	# run LOG COMMAND...: quietly, its output as comments when it fails
@@ -84,6 +84,23 @@ t "it exports no public function of its own (every call goes to libsimpler.so)" 
 	'! nm -D --defined-only "$bin" | grep -q " simpler_"'
 t "it runs on the installed library: simpler info names $v" \
 	'LD_LIBRARY_PATH=$lib "$bin" info | grep -q "libsimpler $v "'
+
+# the Python module where Debian's python3 looks, importable from there on the installed library
+pyd=$d/usr/lib/python3/dist-packages/simpler
+ext=$(ls "$pyd"/_simpler.cpython-*.so 2>/dev/null | head -n 1)
+t "the Python module: usr/lib/python3/dist-packages/simpler (__init__.py, bench.py, the extension)" \
+	'[ -f "$pyd/__init__.py" ] && [ -f "$pyd/bench.py" ] && [ -n "$ext" ] &&
+	 readelf -d "$ext" | grep -q "(NEEDED).*\[libsimpler.so.0\]" &&
+	 ! readelf -d "$ext" | grep -qE "\((RPATH|RUNPATH)\)"'
+t "/usr/bin/python3 imports it from there and runs a task on the installed libsimpler" \
+	'[ "$(cd / && PYTHONPATH=$d/usr/lib/python3/dist-packages LD_LIBRARY_PATH=$lib /usr/bin/python3 -c "
+import simpler, numpy as np
+assert simpler.__file__.startswith(\"$pyd/\")
+x = np.zeros(4)
+with simpler.Worker(threads=True) as w:
+    w.register(\"k\", lambda a: a.tensors[0].fill(3))
+    w.run(lambda o: o.submit(\"k\", outputs=[x]))
+print(simpler.library_version(), int(x.sum()))" 2>&1)" = "$v 12" ]'
 
 t "modules-load.d names the module" 'grep -qx simpler "$d/usr/lib/modules-load.d/simpler.conf"'
 t "the udev rule is the repository's" 'cmp -s kmod/60-simpler.rules "$d/lib/udev/rules.d/60-simpler.rules"'
