@@ -71,12 +71,12 @@ LIB_CFLAGS = $(CPPFLAGS) $(CFLAGS) $(WARN) -Wmissing-prototypes -std=gnu11 -D_GN
 LIBA      := $(BUILD)/libsimpler.a
 LIBSO     := $(BUILD)/libsimpler.so.$(VERSION)
 
-.PHONY: all version lib tools host-tests hosttest sanitize-tests race-tests demo bench-starpu kmod ksft ksft-intree bench vmtest vmbench vmtest-debug fuzz check deps lint clean \
+.PHONY: mpi-plugin mpi-tests mpitest all version lib tools host-tests hosttest sanitize-tests race-tests demo bench-starpu kmod ksft ksft-intree bench vmtest vmbench vmtest-debug fuzz check deps lint clean \
 	install install-lib install-tool install-dkms uninstall install-kmod dkms-src pictures FORCE
 
 all: lib tools
 
-lib: $(LIBA) $(LIBSO) $(BUILD)/simpler.pc
+lib: $(LIBA) $(LIBSO) $(BUILD)/simpler.pc mpi-plugin
 
 TOOL_SRC := $(filter-out tools/simpler/work.c,$(wildcard tools/simpler/*.c))
 TOOL_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(TOOL_SRC))
@@ -119,6 +119,27 @@ $(BUILD)/bench/starpu-work: tools/bench/starpu-work.c tools/simpler/work.h tools
 		$$(pkg-config --libs starpu-1.3) -lm
 
 tools: lib $(BUILD)/simpler $(BUILD)/dyn/simpler $(if $(STARPU_OK),$(BUILD)/bench/starpu-work)
+
+# the MPI plugin libsimpler dlopen()s for SIMPLER_WORKER_MPI (libsimpler never links libmpi):
+# built when Open MPI's mpicc works (make deps installs openmpi-bin and libopenmpi-dev)
+MPICC  ?= mpicc
+MPI_OK := $(shell echo 'int main(void) { return 0; }' | $(MPICC) -x c - -o /dev/null 2>/dev/null && echo 1)
+MPI_PLUGIN := $(BUILD)/libsimpler-mpi.so.0
+$(MPI_PLUGIN): plugin/mpi.c lib/mpi_plugin.h
+	@mkdir -p $(dir $@)
+	$(MPICC) $(CPPFLAGS) $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -fPIC -shared -fvisibility=hidden \
+		-Ilib $(LDFLAGS) -Wl,-soname,libsimpler-mpi.so.0 -o $@ $<
+
+mpi-plugin: $(if $(MPI_OK),$(MPI_PLUGIN))
+
+# the tests that run under mpirun (tests/mpi/run.sh): programs linked like the host tests,
+# without libmpi (the plugin brings it); one of them also calls MPI itself
+MPI_TESTS := $(patsubst tests/mpi/%.c,$(BUILD)/mpitests/%,$(wildcard tests/mpi/test_*.c))
+$(BUILD)/mpitests/%: tests/mpi/%.c tests/mpi/mpitest.h $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -Itests/mpi $(LDFLAGS) -o $@ $< $(LIBA) -lpthread
+
+mpi-tests: mpi-plugin $(MPI_TESTS)
 
 # host tests: one program per behaviour area, linked statically
 HOST_TESTS := $(patsubst tests/host/%.c,$(BUILD)/tests/%,$(wildcard tests/host/test_*.c))

@@ -13,7 +13,7 @@ lib=${1:-$repo/build/libsimpler.a}
 
 # top to bottom: data flows down; completions come back up by posting, never by a call
 layers='
-l4        l4
+l4        l4 remote noderank mpilink
 api       worker boot args
 orch      orch
 tensormap tensormap
