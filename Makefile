@@ -9,6 +9,7 @@
 #                   (make uninstall removes it again).  CPPFLAGS, CFLAGS, LDFLAGS are honoured
 #   make demo       the main job: a tiled matmul and a serving loop on 4 simulated chip processes
 #   make check      install what is missing, then run every test (host + VM)
+#   make mpitest    the L4 over MPI under a real mpirun -np 3 (shared memory, then TCP)
 #   make kmod       build simpler.ko for Debian's 6.1 kernel
 #   make install-kmod  modules_install (under DESTDIR if given), the udev rule, modules-load.d
 #   make vmtest     boot Debian's kernel in qemu with simpler.ko and run the kselftests
@@ -140,6 +141,9 @@ $(BUILD)/mpitests/%: tests/mpi/%.c tests/mpi/mpitest.h $(LIBA)
 	$(CC) $(TEST_CFLAGS) -Itests/mpi $(LDFLAGS) -o $@ $< $(LIBA) -lpthread
 
 mpi-tests: mpi-plugin $(MPI_TESTS)
+
+mpitest: mpi-tests
+	tests/mpi/run.sh
 
 # host tests: one program per behaviour area, linked statically
 HOST_TESTS := $(patsubst tests/host/%.c,$(BUILD)/tests/%,$(wildcard tests/host/test_*.c))

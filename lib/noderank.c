@@ -57,7 +57,7 @@ struct ncall {
 	const void *fn;			/* NULL: not found here (why) */
 	uint32_t kind;
 	char name[WIRE_NAME];
-	char why[200];
+	char why[WIRE_OBJ_MAX + 200];
 };
 
 struct nserver {
@@ -720,7 +720,8 @@ int sx_noderank_serve(const struct simpler_worker_opts *o, const struct sx_mpi_o
 	}
 	if (ret > 0 && S->link.rx->u.verdict.err) {
 		ret = S->link.rx->u.verdict.err;
-		snprintf(err, sizeof(err), "rank 0 refused the job: %s", S->link.rx->u.verdict.msg);
+		snprintf(err, sizeof(err), "rank 0 refused the job: %.900s",
+			 S->link.rx->u.verdict.msg);
 	}
 	if (ret < 0) {
 		server_free(S);

@@ -750,7 +750,7 @@ static void task_done(struct sx_remote *R, struct rnode *rn, const struct wire_d
 	}
 	t->replied = true;
 	t->err = d->err;
-	snprintf(t->msg, sizeof(t->msg), "%s", d->msg);
+	snprintf(t->msg, sizeof(t->msg), "%.*s", (int)sizeof(t->msg) - 1, d->msg);
 	if (d->err)
 		return;		/* a failed task writes nothing back */
 	for (i = 0; i < t->nout; i++) {
@@ -991,7 +991,7 @@ static int hello_check(int from, const struct wire_hello *h, const uint8_t *bid,
 		return -EPROTO;
 	}
 	if (h->err) {
-		snprintf(msg, len, "rank %d (pid %u on %s): %s", from, h->pid, h->host, h->msg);
+		snprintf(msg, len, "rank %d (pid %u on %s): %.900s", from, h->pid, h->host, h->msg);
 		return h->err;
 	}
 	if (h->arena < 4 * MEM_BASE || h->arena > NODE_MEM_MAX) {
