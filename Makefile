@@ -140,7 +140,17 @@ $(BUILD)/mpitests/%: tests/mpi/%.c tests/mpi/mpitest.h $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -Itests/mpi $(LDFLAGS) -o $@ $< $(LIBA) -lpthread
 
-mpi-tests: mpi-plugin $(MPI_TESTS)
+# the same program as another build (another build-id): every rank must refuse the job
+$(BUILD)/mpitests/test_proto_b: tests/mpi/test_proto.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -DSIMPLER_OTHER_BUILD $(LDFLAGS) -o $@ $< $(LIBA) -lpthread
+
+# a program that initialises MPI itself first (so it links libmpi: built with mpicc)
+$(BUILD)/mpitests/preinit: tests/mpi/preinit.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(MPICC) $(TEST_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) -lpthread
+
+mpi-tests: mpi-plugin $(if $(MPI_OK),$(MPI_TESTS) $(BUILD)/mpitests/test_proto_b $(BUILD)/mpitests/preinit)
 
 mpitest: mpi-tests
 	tests/mpi/run.sh

@@ -89,9 +89,36 @@ suite() {	# suite NAME TRANSPORT TIMEOUT MPIRUN-ARGS...
 	echo "# $name ($tr): $secs s"
 }
 
+b=$build/mpitests
 for tr in $transports; do
 	echo "# ---- $tr"
-	suite cluster "$tr" 300 -np 3 "$build/mpitests/test_cluster"
+	suite cluster "$tr" 300 -np 3 "$b/test_cluster"
+	# a node rank dies: under --enable-recovery the rest goes on ...
+	suite loss "$tr" 120 --enable-recovery -np 3 "$b/test_loss"
+	# ... without it Open MPI ends the job, in bounded time (no hang)
+	SIMPLER_LOSS_NO_RECOVERY=1 mpirun_checked loss-no-recovery "$tr" 120 -np 3 "$b/test_loss"
+	if [ $rc != 0 ] && [ "$(echo "$secs < 30" | bc)" = 1 ]; then
+		ok "$tr: a node's death without --enable-recovery ends the job (mpirun exit $rc after $secs s)"
+	else
+		notok "$tr: a node's death without --enable-recovery: mpirun exit $rc after $secs s"
+	fi
+	# rank 0 dies: every node rank and its chips follow within the timeout + 1 s
+	result=$scratch/rank0-$tr.tap
+	SIMPLER_MPITEST_RESULT=$result mpirun_checked rank0 "$tr" 120 --enable-recovery -np 3 \
+		"$b/test_rank0"
+	echo "$out" | grep '^simpler:'
+	if ! grep -q '^ok 1' "$result" 2>/dev/null; then
+		notok "$tr: rank 0's death: $(grep '^#\|^not ok' "$result" 2>/dev/null || echo no result)"
+	elif [ "$(echo "$out" | grep -c 'rank 0 stopped responding')" != 2 ]; then
+		notok "$tr: rank 0's death: the node ranks did not say they saw rank 0 go silent"
+	else
+		grep '^#' "$result"
+		ok "$tr: rank0_death_takes_every_node_rank_and_chip_within_timeout_plus_1s"
+	fi
+	# ranks of different builds: every rank refuses the job, naming the odd one
+	suite proto "$tr" 60 -np 1 "$b/test_proto" : -np 1 "$b/test_proto_b" : -np 1 "$b/test_proto"
+	# MPI initialised before create: refused
+	suite preinit "$tr" 60 -np 2 "$b/preinit"
 done
 echo "$pass passed, $fail failed, $skip skipped"
 [ $fail = 0 ]
