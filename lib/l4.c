@@ -282,6 +282,9 @@ SIMPLER_API int simpler_worker_create(const struct simpler_worker_opts *o, struc
 					   OPTS_GET(o, stage_size, 0) > NODE_MEM_MAX))
 		return werr(NULL, -EINVAL, "simpler_worker_create: stage_size must be 1 MiB to "
 			    "16 TiB");
+	if (OPTS_GET(o, remote_opts, NULL) && !(flags & SIMPLER_WORKER_MPI))
+		return werr(NULL, -EINVAL, "simpler_worker_create: remote_opts are the options of "
+			    "remote nodes, which need SIMPLER_WORKER_MPI");
 	if (flags & SIMPLER_WORKER_MPI) {
 		ret = mpi_prepare(flags, &ops, &rank, &size);
 		if (ret)

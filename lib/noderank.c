@@ -601,7 +601,7 @@ static void server_free(struct nserver *S)
 		ec_notify(&S->run_ec);
 		pthread_join(S->runner, NULL);
 	}
-	simpler_worker_destroy(S->l3);
+	sx_worker_destroy(S->l3);
 	for (s = S->sends; s; s = next) {
 		next = s->next;
 		if (S->link.open)
