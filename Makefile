@@ -119,7 +119,15 @@ $(BUILD)/bench/starpu-work: tools/bench/starpu-work.c tools/simpler/work.h tools
 		$$(pkg-config --cflags starpu-1.3) -o $@ $< $(BUILD)/obj/tools/work.o \
 		$$(pkg-config --libs starpu-1.3) -lm
 
-tools: lib $(BUILD)/simpler $(BUILD)/dyn/simpler $(if $(STARPU_OK),$(BUILD)/bench/starpu-work)
+# the StarPU-MPI side of `simpler bench cluster` (Debian's libstarpumpi, with Open MPI)
+STARPUMPI_OK := $(shell pkg-config --exists starpumpi-1.3 2>/dev/null && echo 1)
+$(BUILD)/bench/starpu-mpi-chain: tools/bench/starpu-mpi-chain.c
+	@mkdir -p $(dir $@)
+	$(MPICC) $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE $$(pkg-config --cflags starpumpi-1.3) \
+		-o $@ $< $$(pkg-config --libs starpumpi-1.3)
+
+tools: lib $(BUILD)/simpler $(BUILD)/dyn/simpler $(if $(STARPU_OK),$(BUILD)/bench/starpu-work) \
+	$(if $(and $(MPI_OK),$(STARPUMPI_OK)),$(BUILD)/bench/starpu-mpi-chain)
 
 # the MPI plugin libsimpler dlopen()s for SIMPLER_WORKER_MPI (libsimpler never links libmpi):
 # built when Open MPI's mpicc works (make deps installs openmpi-bin and libopenmpi-dev)

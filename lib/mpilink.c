@@ -14,6 +14,7 @@
 #include <inttypes.h>
 #include <link.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -290,6 +291,22 @@ int sx_link_recv(struct link *l, int src, int *from, uint32_t timeout_ms, char *
 	if (!ret)
 		ret = sx_wire_seq_check(&l->rx_seq[*from], l->rx->h.seq, err, len);
 	return ret ? ret : 1;
+}
+
+void sx_link_pace(struct link_pace *p, bool moved, uint64_t now)
+{
+	struct timespec ts;
+
+	if (moved || !p->busy) {
+		p->busy = now;
+		p->nap = 50000;
+	} else if (now - p->busy < LINK_HOT_NS) {
+		sched_yield();
+	} else {
+		ts = (struct timespec){ 0, (long)p->nap };
+		nanosleep(&ts, NULL);
+		p->nap = p->nap * 2 > 1000000 ? 1000000 : p->nap * 2;
+	}
 }
 
 struct bid {

@@ -83,6 +83,21 @@ int sx_link_recv(struct link *l, int src, int *from, uint32_t timeout_ms, char *
  * -ETIMEDOUT (r dropped), or -errno from MPI.
  */
 int sx_link_wait(struct link *l, struct sx_mpi_req *r, uint32_t timeout_ms, char *err, size_t len);
+/*
+ * How a polling loop waits (MPI gives nothing to sleep on): while work
+ * moved less than LINK_HOT_NS ago it yields the CPU and looks again (a
+ * chain of tasks keeps every party awake between its steps), then it
+ * sleeps, 50 us first, doubling to 1 ms (so an idle session costs a
+ * thousand wake-ups a second, and the heartbeats keep their pace).
+ */
+#define LINK_HOT_NS	2000000ULL
+
+struct link_pace {
+	uint64_t busy, nap;
+};
+
+void sx_link_pace(struct link_pace *p, bool moved, uint64_t now);
+
 /* the program's GNU build-id: its length (0 if it has none) */
 uint32_t sx_link_build_id(uint8_t *id, uint32_t cap);
 /* "ab12cd..." of n bytes of id into buf */

@@ -69,6 +69,7 @@ struct nserver {
 	char tag[112];
 	uint32_t hb_ms, timeout_ms;
 	uint64_t heard_ns, sent_ns, spin_ns;
+	uint64_t hot_ns;		/* the runner's: how long to stay awake for the next task */
 	struct ncall *calls;
 	uint32_t ncalls, registered;
 	struct ntask *q;
@@ -315,13 +316,19 @@ static void *runner_main(void *arg)
 
 	pthread_setname_np(pthread_self(), "simpler-node");
 	for (;;) {
-		/* acquire: pairs with the main thread's release of the posted task */
-		EC_WAIT_UNTIL(&S->run_ec, S->spin_ns,
+		/*
+		 * Hot (a task ended less than LINK_HOT_NS ago: a chain's next one
+		 * is on its way), it yields and looks again; then it sleeps.
+		 * Acquire: pairs with the main thread's release of the posted task.
+		 */
+		EC_WAIT_UNTIL(&S->run_ec, S->spin_ns > S->hot_ns ? S->spin_ns : S->hot_ns,
 			      atomic_load_explicit(&S->run_state, memory_order_acquire) ==
 			      RUN_POSTED || atomic_load_explicit(&S->stop, memory_order_acquire));
+		S->hot_ns = 0;
 		if (atomic_load_explicit(&S->stop, memory_order_acquire))
 			return NULL;
 		run(S, &S->q[S->qhead]);
+		S->hot_ns = LINK_HOT_NS;
 		/* release: the result, for the main thread's acquire load */
 		atomic_store_explicit(&S->run_state, RUN_DONE, memory_order_release);
 	}
@@ -554,9 +561,9 @@ static bool ctl_step(struct nserver *S)
 
 static void serve(struct nserver *S)
 {
-	uint64_t now, busy = now_ns(), nap = 20000;
-	struct timespec ts;
+	struct link_pace pace = { 0 };
 	char err[256];
+	uint64_t now;
 	bool moved;
 
 	S->heard_ns = S->sent_ns = now_ns();
@@ -576,16 +583,7 @@ static void serve(struct nserver *S)
 			fflush(NULL);
 			_exit(3);
 		}
-		if (moved) {
-			busy = now;
-			nap = 20000;
-		} else if (now - busy < S->spin_ns) {
-			cpu_relax();
-		} else {
-			ts = (struct timespec){ 0, (long)nap };
-			nanosleep(&ts, NULL);
-			nap = nap * 2 > 1000000 ? 1000000 : nap * 2;
-		}
+		sx_link_pace(&pace, moved, now);
 	}
 }
 

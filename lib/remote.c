@@ -933,16 +933,12 @@ static bool frames_in(struct sx_remote *R)
 	return moved;
 }
 
-/*
- * The engine: everything it can do, then a short spin, then sleeps that
- * grow to 1 ms (MPI gives nothing to sleep on; the heartbeats need it
- * awake that often anyway).
- */
+/* the engine: everything it can do, then a pause (sx_link_pace()) */
 static void *engine_main(void *arg)
 {
 	struct sx_remote *R = arg;
-	uint64_t now, busy = now_ns(), nap = 20000;
-	struct timespec ts;
+	struct link_pace pace = { 0 };
+	uint64_t now;
 	bool moved;
 	int k;
 
@@ -955,16 +951,7 @@ static void *engine_main(void *arg)
 			if (!R->nodes[k].lost)
 				moved |= node_step(R, &R->nodes[k], now);
 		sx_link_flush(&R->link);
-		if (moved) {
-			busy = now;
-			nap = 20000;
-		} else if (now - busy < R->w->spin_ns) {
-			cpu_relax();
-		} else {
-			ts = (struct timespec){ 0, (long)nap };
-			nanosleep(&ts, NULL);
-			nap = nap * 2 > 1000000 ? 1000000 : nap * 2;
-		}
+		sx_link_pace(&pace, moved, now);
 	}
 	return NULL;
 }
