@@ -119,6 +119,11 @@ $(BUILD)/bench/starpu-work: tools/bench/starpu-work.c tools/simpler/work.h tools
 		$$(pkg-config --cflags starpu-1.3) -o $@ $< $(BUILD)/obj/tools/work.o \
 		$$(pkg-config --libs starpu-1.3) -lm
 
+# the MPI plugin libsimpler dlopen()s for SIMPLER_WORKER_MPI (libsimpler never links libmpi):
+# built when Open MPI's mpicc works (make deps installs openmpi-bin and libopenmpi-dev)
+MPICC  ?= mpicc
+MPI_OK := $(shell echo 'int main(void) { return 0; }' | $(MPICC) -x c - -o /dev/null 2>/dev/null && echo 1)
+
 # the StarPU-MPI side of `simpler bench cluster` (Debian's libstarpumpi, with Open MPI)
 STARPUMPI_OK := $(shell pkg-config --exists starpumpi-1.3 2>/dev/null && echo 1)
 $(BUILD)/bench/starpu-mpi-chain: tools/bench/starpu-mpi-chain.c
@@ -129,10 +134,7 @@ $(BUILD)/bench/starpu-mpi-chain: tools/bench/starpu-mpi-chain.c
 tools: lib $(BUILD)/simpler $(BUILD)/dyn/simpler $(if $(STARPU_OK),$(BUILD)/bench/starpu-work) \
 	$(if $(and $(MPI_OK),$(STARPUMPI_OK)),$(BUILD)/bench/starpu-mpi-chain)
 
-# the MPI plugin libsimpler dlopen()s for SIMPLER_WORKER_MPI (libsimpler never links libmpi):
-# built when Open MPI's mpicc works (make deps installs openmpi-bin and libopenmpi-dev)
-MPICC  ?= mpicc
-MPI_OK := $(shell echo 'int main(void) { return 0; }' | $(MPICC) -x c - -o /dev/null 2>/dev/null && echo 1)
+# the MPI plugin libsimpler dlopen()s for SIMPLER_WORKER_MPI (libsimpler never links libmpi)
 MPI_PLUGIN := $(BUILD)/libsimpler-mpi.so.0
 $(MPI_PLUGIN): plugin/mpi.c lib/mpi_plugin.h
 	@mkdir -p $(dir $@)
@@ -333,6 +335,7 @@ install-lib: lib
 		$(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
 	$(INSTALL) -m 0644 lib/include/simpler.h $(DESTDIR)$(INCLUDEDIR)/simpler.h
 	$(INSTALL) -m 0644 $(LIBSO) $(LIBA) $(DESTDIR)$(LIBDIR)/
+	$(if $(MPI_OK),$(INSTALL) -m 0644 $(MPI_PLUGIN) $(DESTDIR)$(LIBDIR)/)
 	ln -sf libsimpler.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libsimpler.so.$(SOVERSION)
 	ln -sf libsimpler.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libsimpler.so
 	$(INSTALL) -m 0644 $(BUILD)/simpler.pc $(DESTDIR)$(PKGCONFIGDIR)/simpler.pc
@@ -367,6 +370,7 @@ uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/simpler.h $(DESTDIR)$(LIBDIR)/libsimpler.so.$(VERSION) \
 		$(DESTDIR)$(LIBDIR)/libsimpler.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libsimpler.so \
 		$(DESTDIR)$(LIBDIR)/libsimpler.a $(DESTDIR)$(PKGCONFIGDIR)/simpler.pc \
+		$(DESTDIR)$(LIBDIR)/libsimpler-mpi.so.0 \
 		$(DESTDIR)$(BINDIR)/simpler $(DESTDIR)$(UDEVRULESDIR)/60-simpler.rules \
 		$(DESTDIR)$(MODULESLOADDIR)/simpler.conf
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/,$(patsubst man/%,%,$(wildcard man/man*/*.[0-9])))
