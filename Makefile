@@ -146,7 +146,7 @@ mpi-plugin: $(if $(MPI_OK),$(MPI_PLUGIN))
 # the tests that run under mpirun (tests/mpi/run.sh): programs linked like the host tests,
 # without libmpi (the plugin brings it); one of them also calls MPI itself
 MPI_TESTS := $(patsubst tests/mpi/%.c,$(BUILD)/mpitests/%,$(wildcard tests/mpi/test_*.c))
-$(BUILD)/mpitests/%: tests/mpi/%.c tests/mpi/mpitest.h $(LIBA)
+$(BUILD)/mpitests/%: tests/mpi/%.c tests/mpi/mpitest.h tests/host/checks.h $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -Itests/mpi $(LDFLAGS) -o $@ $< $(LIBA) -lpthread
 

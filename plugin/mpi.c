@@ -213,28 +213,29 @@ static int p_probe(int src, int tag, int *found, int *from, uint64_t *len, char 
 	return 0;
 }
 
+/* the chunks of r, waited for; r is freed */
+static int wait_all(struct sx_mpi_req *r, const char *what, char *err, size_t elen)
+{
+	int rc = MPI_Waitall(r->n, r->r, MPI_STATUSES_IGNORE);
+
+	free(r);
+	return fail(rc, what, err, elen);
+}
+
 static int p_recv(void *buf, uint64_t len, int src, int tag, char *err, size_t elen)
 {
 	struct sx_mpi_req *r;
-	int ret = p_irecv(buf, len, src, tag, &r, err, elen), rc;
+	int ret = p_irecv(buf, len, src, tag, &r, err, elen);
 
-	if (ret)
-		return ret;
-	rc = MPI_Waitall(r->n, r->r, MPI_STATUSES_IGNORE);
-	free(r);
-	return fail(rc, "MPI_Recv", err, elen);
+	return ret ? ret : wait_all(r, "MPI_Recv", err, elen);
 }
 
 static int p_send(const void *buf, uint64_t len, int dst, int tag, char *err, size_t elen)
 {
 	struct sx_mpi_req *r;
-	int ret = p_isend(buf, len, dst, tag, &r, err, elen), rc;
+	int ret = p_isend(buf, len, dst, tag, &r, err, elen);
 
-	if (ret)
-		return ret;
-	rc = MPI_Waitall(r->n, r->r, MPI_STATUSES_IGNORE);
-	free(r);
-	return fail(rc, "MPI_Send", err, elen);
+	return ret ? ret : wait_all(r, "MPI_Send", err, elen);
 }
 
 static int p_tag_ub(void)

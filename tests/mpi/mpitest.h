@@ -48,43 +48,10 @@ static inline void mt_register(const char *name, void (*fn)(struct simpler_worke
 	}                                                                          \
 	static void name(struct simpler_worker *w)
 
-#define MT_FAIL(...)                                                               \
-	do {                                                                       \
-		printf("#   %s:%d: ", __FILE__, __LINE__);                          \
-		printf(__VA_ARGS__);                                               \
-		printf("\n");                                                      \
-		fflush(stdout);                                                    \
-		longjmp(mt_jmp, 1);                                                \
-	} while (0)
-
-#define CHECK(c)                                                                   \
-	do {                                                                       \
-		if (!(c))                                                          \
-			MT_FAIL("check failed: %s", #c);                           \
-	} while (0)
-
-#define CHECK_MSG(c, ...)                                                          \
-	do {                                                                       \
-		if (!(c)) {                                                        \
-			printf("#   check failed: %s: ", #c);                       \
-			MT_FAIL(__VA_ARGS__);                                      \
-		}                                                                  \
-	} while (0)
-
-#define CHECK_EQ(a, b)                                                             \
-	do {                                                                       \
-		long long __a = (long long)(a), __b = (long long)(b);              \
-		if (__a != __b)                                                    \
-			MT_FAIL("%s == %s: %lld != %lld", #a, #b, __a, __b);       \
-	} while (0)
-
-#define CHECK_OK(expr, w)                                                          \
-	do {                                                                       \
-		long long __r = (long long)(expr);                                 \
-		if (__r < 0)                                                       \
-			MT_FAIL("%s returned %lld (%s): %s", #expr, __r,            \
-				strerror((int)-__r), simpler_worker_errmsg(w));   \
-	} while (0)
+/* a failed check ends its test, not the program (one L4 serves them all) */
+#define TH_OUT stdout
+#define TH_ABORT() longjmp(mt_jmp, 1)
+#include "checks.h"
 
 static inline double mt_now(void)
 {

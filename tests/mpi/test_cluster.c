@@ -58,28 +58,28 @@ static int k_add(const struct simpler_kernel_args *a)
 static struct simpler_submit_opts on_sub = { .sz = sizeof(struct simpler_submit_opts),
 					     .worker = -1, .flags = SIMPLER_SUBMIT_SUB };
 
-/* a sub task adds 1 to tensor 0 (u64, INOUT) */
-static int nf_count(struct simpler_orch *o, const struct simpler_kernel_args *a)
+/* kernel name on a sub of the node, with the node fn's tensor 0 INOUT */
+static int on_a_sub(struct simpler_orch *o, const struct simpler_kernel_args *a, const char *name)
 {
 	struct simpler_args *x = simpler_args_new();
 	int r;
 
 	simpler_args_add_tensor(x, &a->tensors[0], SIMPLER_INOUT);
-	r = simpler_submit(o, kernel(o, "inc"), x, &on_sub);
+	r = simpler_submit(o, kernel(o, name), x, &on_sub);
 	simpler_args_free(x);
 	return r < 0 ? r : 0;
+}
+
+/* a sub task adds 1 to tensor 0 (u64) */
+static int nf_count(struct simpler_orch *o, const struct simpler_kernel_args *a)
+{
+	return on_a_sub(o, a, "inc");
 }
 
 /* a sub task fails */
 static int nf_boom(struct simpler_orch *o, const struct simpler_kernel_args *a)
 {
-	struct simpler_args *x = simpler_args_new();
-	int r;
-
-	simpler_args_add_tensor(x, &a->tensors[0], SIMPLER_INOUT);
-	r = simpler_submit(o, kernel(o, "fail"), x, &on_sub);
-	simpler_args_free(x);
-	return r < 0 ? r : 0;
+	return on_a_sub(o, a, "fail");
 }
 
 /* every tensor but the last holds (i * 7 + 1) as u64, scalar j is j * 3: the last gets a verdict */
