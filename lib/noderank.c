@@ -53,6 +53,12 @@ struct nsend {
 	uint64_t off, len, deadline;
 };
 
+/* a transfer that never arrived: what is there is not what rank 0 thinks */
+struct nbad {
+	struct nbad *next;
+	uint64_t off, len;
+};
+
 struct ncall {
 	const void *fn;			/* NULL: not found here (why) */
 	uint32_t kind;
@@ -75,6 +81,7 @@ struct nserver {
 	struct ntask *q;
 	uint32_t qhead, qn;
 	struct nsend *sends;
+	struct nbad *bad;
 	/* what the runner's node fn sees: arena pointers, every tensor's strides */
 	struct simpler_tensor ts[SIMPLER_MAX_TENSORS];
 	uint64_t strides[SIMPLER_MAX_TENSORS * SIMPLER_MAX_DIMS];
@@ -188,6 +195,52 @@ static void send_bytes(struct nserver *S, uint64_t off, uint64_t len, int dst, i
 	s->deadline = now_ns() + (uint64_t)S->timeout_ms * 1000000 + (len >> 26) * 1000000000ULL;
 	s->next = S->sends;
 	S->sends = s;
+}
+
+/* ---- ranges whose transfer never came ---- */
+
+/* [off, off + len) is being received anew: bad ranges inside it are healed */
+static void bad_heal(struct nserver *S, uint64_t off, uint64_t len)
+{
+	struct nbad **p = &S->bad, *b;
+
+	while ((b = *p)) {
+		if (b->off >= off && b->off + b->len <= off + len) {
+			*p = b->next;
+			free(b);
+		} else {
+			p = &b->next;
+		}
+	}
+}
+
+static void bad_add(struct nserver *S, uint64_t off, uint64_t len)
+{
+	struct nbad *b = malloc(sizeof(*b));
+
+	if (!b)
+		die(S, "out of memory");
+	*b = (struct nbad){ S->bad, off, len };
+	S->bad = b;
+}
+
+/* does a tensor of t that no receive of its own fills read a bad range?  Its index, or -1 */
+static int bad_input(struct nserver *S, const struct wire_task *t)
+{
+	const struct nbad *b;
+	uint64_t off, len;
+	uint32_t i;
+
+	for (i = 0; S->bad && i < t->nr_tensors; i++) {
+		if (t->io[i] & WIRE_IO_IN)
+			continue;
+		off = t->tensors[i].addr;
+		len = sx_wire_span(t, i);
+		for (b = S->bad; b; b = b->next)
+			if (b->off < off + len && off < b->off + b->len)
+				return (int)i;
+	}
+	return -1;
 }
 
 /* ---- callables ---- */
@@ -359,6 +412,7 @@ static void task_in(struct nserver *S, const struct wire_task *t)
 		if (!(t->io[i] & WIRE_IO_IN))
 			continue;
 		sends_settle(S, t->tensors[i].addr, span);
+		bad_heal(S, t->tensors[i].addr, span);
 		if (S->link.mpi->irecv(p, span, 0, LINK_TAG_DATA, &nt->reqs[nt->nreq], err,
 				       sizeof(err)))
 			die(S, "cannot receive a staged tensor: %s", err);
@@ -372,6 +426,7 @@ static void task_in(struct nserver *S, const struct wire_task *t)
 		if ((int)r->src == S->link.rank || (int)r->src >= S->link.size || !r->src)
 			die(S, "rank 0 ordered a transfer from rank %u", r->src);
 		sends_settle(S, r->off, r->len);
+		bad_heal(S, r->off, r->len);
 		if (S->link.mpi->irecv(p, r->len, (int)r->src, (int)r->tag, &nt->reqs[nt->nreq],
 				       err, sizeof(err)))
 			die(S, "cannot receive a transfer: %s", err);
@@ -393,6 +448,7 @@ static void ctl_in(struct nserver *S, const struct wire_ctrl *c)
 		if (S->ctl_req)
 			die(S, "rank 0 started a copy while one was in progress");
 		sends_settle(S, c->off, c->len);
+		bad_heal(S, c->off, c->len);
 		if (S->link.mpi->irecv(arena_at(S, c->off, c->len, "a copy"), c->len, 0,
 				       LINK_TAG_DATA, &S->ctl_req, err, sizeof(err)))
 			die(S, "cannot receive a copy: %s", err);
@@ -517,6 +573,9 @@ static bool tasks_step(struct nserver *S, uint64_t now)
 		if (nt->nreq && now > nt->deadline) {
 			while (nt->nreq)
 				S->link.mpi->drop(nt->reqs[--nt->nreq]);
+			/* later tasks that rank 0 told to read these copies must not */
+			for (i = 0; i < nt->t.nr_recvs; i++)
+				bad_add(S, nt->t.recvs[i].off, nt->t.recvs[i].len);
 			nt->err = -EHOSTDOWN;
 			snprintf(nt->msg, sizeof(nt->msg), "%s: node fn task #%" PRIu64 ": its input "
 				 "did not arrive within %u ms (its source was lost?)", S->tag,
@@ -525,6 +584,12 @@ static bool tasks_step(struct nserver *S, uint64_t now)
 		if (nt->nreq)
 			return false;
 		nt->state = NT_READY;
+	}
+	if (!nt->err && (i = (uint32_t)bad_input(S, &nt->t)) != UINT32_MAX) {
+		nt->err = -EHOSTDOWN;
+		snprintf(nt->msg, sizeof(nt->msg), "%s: node fn task #%" PRIu64 ": tensor %u is a "
+			 "copy of another node's memory that never arrived (its source was lost?)",
+			 S->tag, nt->t.task_seq, i);
 	}
 	if (nt->err) {
 		/* failed before it ran: reported as if the runner had */
@@ -592,7 +657,12 @@ static void serve(struct nserver *S)
 static void server_free(struct nserver *S)
 {
 	struct nsend *s, *next;
+	struct nbad *b, *bn;
 
+	for (b = S->bad; b; b = bn) {
+		bn = b->next;
+		free(b);
+	}
 	if (S->runner_started) {
 		/* release: pairs with the runner's acquire load */
 		atomic_store_explicit(&S->stop, true, memory_order_seq_cst);

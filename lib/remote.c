@@ -50,6 +50,7 @@ struct replica {
 	uint64_t roff;			/* where the copy is in dst's arena */
 	uint32_t refs;			/* tasks in flight that read it */
 	bool valid;			/* may serve a later reader */
+	bool cacheable;			/* a plain range: valid once its transfer is ordered */
 };
 
 /* a tensor whose bytes come back after the task */
@@ -115,6 +116,7 @@ struct sx_remote {
 /* a transfer a task needs: the source node's order */
 struct xfer {
 	struct rnode *src;
+	struct replica *r;
 	struct wire_send send;
 };
 
@@ -640,7 +642,12 @@ static int node_tensor(struct sx_remote *R, struct rnode *rn, struct rtask *t, s
 		TFAIL(t, -ENOMEM, "%s: out of memory", rn->ex->tag);
 		return -ENOMEM;
 	}
-	*r = (struct replica){ R->reps, owner, rn->node, off, span, roff, 1, cacheable };
+	/*
+	 * Valid (for later readers on rn, which rn runs after this task, so after
+	 * the bytes came) only once the transfer is ordered: a task failed
+	 * before that leaves nothing to read.
+	 */
+	*r = (struct replica){ R->reps, owner, rn->node, off, span, roff, 1, false, cacheable };
 	R->reps = r;
 	t->rep[t->nrep++] = r;
 	wt->tensors[i].addr = roff;
@@ -649,6 +656,7 @@ static int node_tensor(struct sx_remote *R, struct rnode *rn, struct rtask *t, s
 	wt->recvs[wt->nr_recvs++] = (struct wire_recv){ (uint32_t)src->rank, (uint32_t)R->tag,
 							roff, span };
 	x->src = src;
+	x->r = r;
 	x->send = (struct wire_send){ (uint32_t)rn->rank, (uint32_t)R->tag, off, span };
 	*xfer = true;
 	atomic_fetch_add_explicit(&w->st_transfers, 1, memory_order_relaxed);
@@ -722,8 +730,11 @@ static void task_post(struct sx_remote *R, struct rnode *rn, struct mb_task *f, 
 			return;
 		}
 	}
-	if (!send_frame(R, rn, wf))
-		stage_in(R, rn, t, wt);
+	if (send_frame(R, rn, wf))
+		return;
+	stage_in(R, rn, t, wt);
+	for (i = 0; i < nx; i++)
+		xs[i].r->valid = xs[i].r->cacheable;
 }
 
 /* the DONE of rn's oldest task in flight: its written bytes come next */
