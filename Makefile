@@ -13,6 +13,7 @@
 #   make demo       the main job: a tiled matmul and a serving loop on 4 simulated chip processes
 #   make check      install what is missing, then run every test (host + VM)
 #   make pytest     the Python module's tests (tests/python, pytest)
+#   make mpitest    the L4 over MPI under a real mpirun -np 3 (shared memory, then TCP)
 #   make kmod       build simpler.ko for Debian's 6.1 kernel
 #   make install-kmod  modules_install (under DESTDIR if given), the udev rule, modules-load.d
 #   make vmtest     boot Debian's kernel in qemu with simpler.ko and run the kselftests
@@ -75,12 +76,12 @@ LIB_CFLAGS = $(CPPFLAGS) $(CFLAGS) $(WARN) -Wmissing-prototypes -std=gnu11 -D_GN
 LIBA      := $(BUILD)/libsimpler.a
 LIBSO     := $(BUILD)/libsimpler.so.$(VERSION)
 
-.PHONY: all version lib tools python python-tests pytest install-python host-tests hosttest sanitize-tests race-tests demo bench-starpu kmod ksft ksft-intree bench vmtest vmbench vmtest-debug fuzz check deps lint clean \
+.PHONY: mpi-plugin mpi-tests mpitest all version lib tools python python-tests pytest install-python host-tests hosttest sanitize-tests race-tests demo bench-starpu kmod ksft ksft-intree bench vmtest vmbench vmtest-debug fuzz check deps lint clean \
 	install install-lib install-tool install-dkms uninstall install-kmod dkms-src pictures FORCE
 
 all: lib tools python
 
-lib: $(LIBA) $(LIBSO) $(BUILD)/simpler.pc
+lib: $(LIBA) $(LIBSO) $(BUILD)/simpler.pc mpi-plugin
 
 TOOL_SRC := $(filter-out tools/simpler/work.c,$(wildcard tools/simpler/*.c))
 TOOL_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(TOOL_SRC))
@@ -122,7 +123,51 @@ $(BUILD)/bench/starpu-work: tools/bench/starpu-work.c tools/simpler/work.h tools
 		$$(pkg-config --cflags starpu-1.3) -o $@ $< $(BUILD)/obj/tools/work.o \
 		$$(pkg-config --libs starpu-1.3) -lm
 
-tools: lib $(BUILD)/simpler $(BUILD)/dyn/simpler $(if $(STARPU_OK),$(BUILD)/bench/starpu-work)
+# the MPI plugin libsimpler dlopen()s for SIMPLER_WORKER_MPI (libsimpler never links libmpi):
+# built when Open MPI's mpicc works (make deps installs openmpi-bin and libopenmpi-dev)
+MPICC  ?= mpicc
+MPI_OK := $(shell echo 'int main(void) { return 0; }' | $(MPICC) -x c - -o /dev/null 2>/dev/null && echo 1)
+
+# the StarPU-MPI side of `simpler bench cluster` (Debian's libstarpumpi, with Open MPI)
+STARPUMPI_OK := $(shell pkg-config --exists starpumpi-1.3 2>/dev/null && echo 1)
+$(BUILD)/bench/starpu-mpi-chain: tools/bench/starpu-mpi-chain.c
+	@mkdir -p $(dir $@)
+	$(MPICC) $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE $$(pkg-config --cflags starpumpi-1.3) \
+		-o $@ $< $$(pkg-config --libs starpumpi-1.3)
+
+tools: lib $(BUILD)/simpler $(BUILD)/dyn/simpler $(if $(STARPU_OK),$(BUILD)/bench/starpu-work) \
+	$(if $(and $(MPI_OK),$(STARPUMPI_OK)),$(BUILD)/bench/starpu-mpi-chain)
+
+# the MPI plugin libsimpler dlopen()s for SIMPLER_WORKER_MPI (libsimpler never links libmpi)
+MPI_PLUGIN := $(BUILD)/libsimpler-mpi.so.0
+$(MPI_PLUGIN): plugin/mpi.c lib/mpi_plugin.h
+	@mkdir -p $(dir $@)
+	$(MPICC) $(CPPFLAGS) $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -fPIC -shared -fvisibility=hidden \
+		-Ilib $(LDFLAGS) -Wl,-soname,libsimpler-mpi.so.0 -o $@ $<
+
+mpi-plugin: $(if $(MPI_OK),$(MPI_PLUGIN))
+
+# the tests that run under mpirun (tests/mpi/run.sh): programs linked like the host tests,
+# without libmpi (the plugin brings it); one of them also calls MPI itself
+MPI_TESTS := $(patsubst tests/mpi/%.c,$(BUILD)/mpitests/%,$(wildcard tests/mpi/test_*.c))
+$(BUILD)/mpitests/%: tests/mpi/%.c tests/mpi/mpitest.h tests/host/checks.h $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -Itests/mpi $(LDFLAGS) -o $@ $< $(LIBA) -lpthread
+
+# the same program as another build (another build-id): every rank must refuse the job
+$(BUILD)/mpitests/test_proto_b: tests/mpi/test_proto.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -DSIMPLER_OTHER_BUILD $(LDFLAGS) -o $@ $< $(LIBA) -lpthread
+
+# a program that initialises MPI itself first (so it links libmpi: built with mpicc)
+$(BUILD)/mpitests/preinit: tests/mpi/preinit.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(MPICC) $(TEST_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBA) -lpthread
+
+mpi-tests: mpi-plugin $(if $(MPI_OK),$(MPI_TESTS) $(BUILD)/mpitests/test_proto_b $(BUILD)/mpitests/preinit)
+
+mpitest: mpi-tests
+	tests/mpi/run.sh
 
 # host tests: one program per behaviour area, linked statically
 HOST_TESTS := $(patsubst tests/host/%.c,$(BUILD)/tests/%,$(wildcard tests/host/test_*.c))
@@ -329,6 +374,7 @@ install-lib: lib
 		$(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
 	$(INSTALL) -m 0644 lib/include/simpler.h $(DESTDIR)$(INCLUDEDIR)/simpler.h
 	$(INSTALL) -m 0644 $(LIBSO) $(LIBA) $(DESTDIR)$(LIBDIR)/
+	$(if $(MPI_OK),$(INSTALL) -m 0644 $(MPI_PLUGIN) $(DESTDIR)$(LIBDIR)/)
 	ln -sf libsimpler.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libsimpler.so.$(SOVERSION)
 	ln -sf libsimpler.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libsimpler.so
 	$(INSTALL) -m 0644 $(BUILD)/simpler.pc $(DESTDIR)$(PKGCONFIGDIR)/simpler.pc
@@ -374,6 +420,7 @@ uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/simpler.h $(DESTDIR)$(LIBDIR)/libsimpler.so.$(VERSION) \
 		$(DESTDIR)$(LIBDIR)/libsimpler.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libsimpler.so \
 		$(DESTDIR)$(LIBDIR)/libsimpler.a $(DESTDIR)$(PKGCONFIGDIR)/simpler.pc \
+		$(DESTDIR)$(LIBDIR)/libsimpler-mpi.so.0 \
 		$(DESTDIR)$(BINDIR)/simpler $(DESTDIR)$(UDEVRULESDIR)/60-simpler.rules \
 		$(DESTDIR)$(MODULESLOADDIR)/simpler.conf
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/,$(patsubst man/%,%,$(wildcard man/man*/*.[0-9])))

@@ -46,7 +46,15 @@ struct exec {
 	 * last of them is gone.  -1 otherwise.
 	 */
 	int tree_fd;
-	char tag[48];			/* "chip 1 (pid 4242)" */
+	char tag[112];			/* "chip 1 (pid 4242)", "node 2 (rank 2 on vm, pid 4242)" */
+	/*
+	 * A node of another rank of an mpirun job (level 4): no process of
+	 * ours, the L4's engine (remote.c) serves its mailbox over MPI.  It is
+	 * never forked, stopped or restarted here; once lost it stays dead,
+	 * lost_err (-EHOSTDOWN: silent, -EPROTO: a bad frame) saying why.
+	 */
+	bool remote;
+	int lost_err;
 	_Atomic bool dead;		/* set by the monitor (seq_cst) */
 	char death[256];		/* how it ended, written before dead */
 	int restarts;

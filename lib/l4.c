@@ -19,7 +19,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "mpilink.h"
+#include "remote.h"
 #include "worker.h"
 
 /* a node, as the platform sees it: the node's L3 and what it mirrors of the L4 */
@@ -205,11 +209,44 @@ static int node_opts_copy(struct sx_nodes *nc, int i, const struct simpler_worke
 	return 0;
 }
 
+/*
+ * SIMPLER_WORKER_MPI, before anything forks: where this rank stands in the
+ * mpirun job, and MPI not yet initialised (it would be once forks are
+ * done).  0 with *rank and *size, or -errno with the thread's message.
+ */
+static int mpi_prepare(unsigned flags, const struct sx_mpi_ops **ops, int *rank, int *size)
+{
+	char err[ERRMSG_LEN];
+	int ret;
+
+	if (flags & SIMPLER_WORKER_THREADS)
+		return werr(NULL, -EINVAL, "simpler_worker_create: SIMPLER_WORKER_MPI: an L4 "
+			    "over MPI serves its remote nodes through mailboxes, as processes: drop "
+			    "SIMPLER_WORKER_THREADS (a node's own L3 may use it, in remote_opts)");
+	if (sx_link_env(rank, size))
+		return werr(NULL, -EINVAL, "simpler_worker_create: SIMPLER_WORKER_MPI, but this "
+			    "process was not started by mpirun (no OMPI_COMM_WORLD_RANK, PMIX_RANK "
+			    "or PMI_RANK): run it as mpirun -np 1+N program (rank 0 is the L4, "
+			    "ranks 1..N its nodes)");
+	ret = sx_link_plugin(ops, err, sizeof(err));
+	if (ret)
+		return werr(NULL, ret, "simpler_worker_create: SIMPLER_WORKER_MPI: %s", err);
+	if ((*ops)->initialized())
+		return werr(NULL, -EINVAL, "simpler_worker_create: MPI is already initialised in "
+			    "this process: call simpler_worker_create() before MPI_Init(): it "
+			    "forks the chips and subs first, then initialises MPI itself (Open MPI "
+			    "does not support fork() after MPI_Init)");
+	return 0;
+}
+
 SIMPLER_API int simpler_worker_create(const struct simpler_worker_opts *o, struct simpler_worker **out)
 {
 	const struct simpler_worker_opts *const *no;
+	const struct sx_mpi_ops *ops = NULL;
 	struct sx_nodes *nc;
-	int level, nn, i, ret;
+	unsigned flags;
+	int level, nn, i, ret, rank = 0, size = 1;
+	uint32_t timeout;
 
 	if (!out)
 		return werr(NULL, -EINVAL, "simpler_worker_create: NULL output pointer");
@@ -220,13 +257,15 @@ SIMPLER_API int simpler_worker_create(const struct simpler_worker_opts *o, struc
 	level = OPTS_GET(o, level, 0);
 	nn = OPTS_GET(o, nr_nodes, 0);
 	no = OPTS_GET(o, node_opts, NULL);
+	flags = OPTS_GET(o, flags, 0);
+	timeout = OPTS_OR(o, node_timeout_ms, LINK_DEFAULT_TIMEOUT_MS);
 	if (level && level != 3 && level != 4)
 		return werr(NULL, -EINVAL, "simpler_worker_create: level %d is neither 3 (chips "
 			    "and subs) nor 4 (nodes and subs)", level);
 	if (level != 4) {
-		if (nn || no)
-			return werr(NULL, -EINVAL, "simpler_worker_create: nr_nodes and node_opts "
-				    "need level = 4");
+		if (nn || no || (flags & SIMPLER_WORKER_MPI) || OPTS_GET(o, remote_opts, NULL))
+			return werr(NULL, -EINVAL, "simpler_worker_create: nr_nodes, node_opts, "
+				    "remote_opts and SIMPLER_WORKER_MPI need level = 4");
 		return sx_worker_create(o, NULL, NULL, out);
 	}
 	if (OPTS_GET(o, nr_chips, 0))
@@ -236,13 +275,33 @@ SIMPLER_API int simpler_worker_create(const struct simpler_worker_opts *o, struc
 	if (OPTS_GET(o, platform, NULL) || OPTS_GET(o, bootstrap, NULL))
 		return werr(NULL, -EINVAL, "simpler_worker_create: level 4: platform and "
 			    "bootstrap belong to the nodes (node_opts)");
-	if (nn < 1 || nn > MAX_EXECS)
+	if (timeout < 30)
+		return werr(NULL, -EINVAL, "simpler_worker_create: node_timeout_ms %u: at least 30 "
+			    "(a heartbeat goes every timeout / 30 ms)", timeout);
+	if (OPTS_GET(o, stage_size, 0) && (OPTS_GET(o, stage_size, 0) < (1 << 20) ||
+					   OPTS_GET(o, stage_size, 0) > NODE_MEM_MAX))
+		return werr(NULL, -EINVAL, "simpler_worker_create: stage_size must be 1 MiB to "
+			    "16 TiB");
+	if (OPTS_GET(o, remote_opts, NULL) && !(flags & SIMPLER_WORKER_MPI))
+		return werr(NULL, -EINVAL, "simpler_worker_create: remote_opts are the options of "
+			    "remote nodes, which need SIMPLER_WORKER_MPI");
+	if (flags & SIMPLER_WORKER_MPI) {
+		ret = mpi_prepare(flags, &ops, &rank, &size);
+		if (ret)
+			return ret;
+		/* a node rank: serve the L4 until it stops (returns 1), no worker here */
+		if (rank > 0)
+			return sx_noderank_serve(o, ops, rank, size);
+	}
+	if (nn < (size > 1 ? 0 : 1) || nn + size - 1 > MAX_EXECS)
 		return werr(NULL, -EINVAL, "simpler_worker_create: level 4: nr_nodes %d must be "
-			    "in 1..%d", nn, MAX_EXECS);
+			    "in %d..%d (with %d remote nodes)", nn, size > 1 ? 0 : 1,
+			    MAX_EXECS - (size - 1), size - 1);
 	nc = calloc(1, sizeof(*nc));
 	if (!nc)
 		return werr(NULL, -ENOMEM, "simpler_worker_create: out of memory");
-	nc->n = nn;
+	nc->n = nn + size - 1;
+	nc->nlocal = nn;
 	for (i = 0; i < nn; i++) {
 		ret = node_opts_copy(nc, i, no ? no[i] : NULL);
 		if (ret) {
@@ -250,7 +309,60 @@ SIMPLER_API int simpler_worker_create(const struct simpler_worker_opts *o, struc
 			return ret;
 		}
 	}
-	return sx_worker_create(o, &node_platform, nc, out);
+	ret = sx_worker_create(o, &node_platform, nc, out);
+	if (ret || size == 1)
+		return ret;
+	/* every fork is done: now MPI */
+	ret = sx_remote_start(*out, ops, size, timeout);
+	if (ret) {
+		werr(NULL, ret, "simpler_worker_create: %s", (*out)->errmsg);
+		simpler_worker_destroy(*out);
+		*out = NULL;
+	}
+	return ret;
+}
+
+SIMPLER_API void simpler_worker_destroy(struct simpler_worker *w)
+{
+	struct timespec ms = { 0, 1000000 };
+
+	if (!w)
+		return;
+	/* another thread's run ends first (teardown may poll; no task waits on it) */
+	while (atomic_load_explicit(&w->running, memory_order_acquire))	/* see simpler_run() */
+		nanosleep(&ms, NULL);
+	sx_remote_stop(w);
+	sx_worker_destroy(w);
+}
+
+SIMPLER_API int simpler_node_info(const struct simpler_worker *w, int node,
+				  struct simpler_node_info *i)
+{
+	struct simpler_node_info v;
+	const struct simpler_worker_opts *no;
+
+	if (!w)
+		return werr(NULL, -EINVAL, "node_info: NULL worker");
+	if (!w->nodes || node < 0 || node >= w->chips.n)
+		return werr((struct simpler_worker *)w, -EINVAL, "node_info: node %d does not exist "
+			    "(the worker has %d nodes)", node, w->nodes ? w->chips.n : 0);
+	memset(&v, 0, sizeof(v));
+	v.sz = sizeof(v);
+	if (node_remote(w, node)) {
+		sx_remote_info(w, node, &v);
+	} else {
+		no = &w->ncfg->opts[node];
+		v.rank = -1;
+		v.pid = w->mode_threads || exec_dead(&w->chips.ex[node]) ? 0 :
+			w->chips.ex[node].pid;
+		v.nr_chips = OPTS_OR(no, nr_chips, 1);
+		v.nr_subs = OPTS_GET(no, nr_subs, 0);
+		v.fault_isolated = 1;	/* a dead local node is forked again */
+		gethostname(v.host, sizeof(v.host));
+		v.host[sizeof(v.host) - 1] = 0;
+	}
+	return sx_opts_out(i, &v, sizeof(v), "simpler_node_info", "simpler_node_info",
+			   worker_errbuf((struct simpler_worker *)w));
 }
 
 SIMPLER_API int simpler_register_node_fn(struct simpler_worker *w, const char *name,

@@ -28,6 +28,12 @@ static const char *kernel_name(struct simpler_worker *w, const struct task *t)
 
 struct failure *sx_lane_dead_failure(struct exec *ex, const struct task *t)
 {
+	if (ex->lost_err)
+		return sx_failure_or_oom(sx_failure_new(ex->lost_err, "%s was lost (%s): %s '%s' "
+						  "(task #%" PRIu64 ") did not run; a lost node "
+						  "does not come back", ex->tag, ex->death,
+						  callable_word(&ex->w->ctab->v[t->callable]),
+						  kernel_name(ex->w, t), t->seq));
 	return sx_failure_or_oom(sx_failure_new(-ECHILD, "%s is dead (%s): %s '%s' (task #%" PRIu64
 					  ") did not run; it restarts at the next run", ex->tag,
 					  ex->death, callable_word(&ex->w->ctab->v[t->callable]),
@@ -115,6 +121,12 @@ static struct failure *frame_result(struct exec *ex, struct pool *p, const struc
 static struct failure *died_running(struct exec *ex, const struct task *t)
 {
 	ex->dead_reported = true;
+	if (ex->lost_err)
+		return sx_failure_or_oom(sx_failure_new(ex->lost_err, "%s stopped responding while "
+							"running %s '%s' (task #%" PRIu64 "): "
+							"%s", ex->tag,
+							callable_word(&ex->w->ctab->v[t->callable]),
+							kernel_name(ex->w, t), t->seq, ex->death));
 	return sx_failure_or_oom(sx_failure_new(-ECHILD, "%s died while running %s '%s' "
 						"(task #%" PRIu64 "): %s", ex->tag,
 						callable_word(&ex->w->ctab->v[t->callable]),
@@ -221,6 +233,10 @@ int sx_lane_ctl(struct exec *ex, uint32_t op, uint64_t a0, uint64_t a1, uint64_t
 	int ret;
 
 	/* the caller holds ex->ctl_lock */
+	if (exec_dead(ex) && ex->lost_err) {
+		snprintf(msg, len, "%s was lost (%s)", ex->tag, ex->death);
+		return ex->lost_err;
+	}
 	if (exec_dead(ex)) {
 		snprintf(msg, len, "%s is dead (%s); it restarts at the next run", ex->tag,
 			 ex->death);
@@ -240,8 +256,9 @@ int sx_lane_ctl(struct exec *ex, uint32_t op, uint64_t a0, uint64_t a1, uint64_t
 		      atomic_load_explicit(&box->ctl_state, memory_order_acquire) == MB_DONE ||
 		      exec_dead(ex));
 	if (atomic_load_explicit(&box->ctl_state, memory_order_acquire) != MB_DONE) {
-		snprintf(msg, len, "%s died: %s", ex->tag, ex->death);
-		return -ECHILD;
+		snprintf(msg, len, "%s %s: %s", ex->tag, ex->lost_err ? "was lost" : "died",
+			 ex->death);
+		return ex->lost_err ? ex->lost_err : -ECHILD;
 	}
 	ret = box->ctl.err;
 	if (r0)

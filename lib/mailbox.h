@@ -45,6 +45,7 @@ enum mb_op {
 	MB_OP_COPY_FROM,	/* a0 = chip address, a1 = bytes (into the window) */
 	MB_OP_CHECK,		/* a0 = chip address, a1 = bytes: inside one allocation? */
 	MB_OP_UNMAP,		/* a0 = simpler.ko handle: drop this process's mapping */
+	MB_OP_PINGPONG,		/* remote nodes: a0 bytes, a1 round trips -> r0 = ns */
 };
 
 struct mb_task {
@@ -178,6 +179,66 @@ static inline uint32_t callables_count(const struct shared_callables *t)
 {
 	/* pairs with the release store of the count in simpler_register() */
 	return atomic_load_explicit(&t->count, memory_order_acquire);
+}
+
+/* claim the oldest frame posted in the pool's shared ring: its index, or -1 */
+static inline int mb_pool_claim(struct pool_ring *r, uint32_t slot)
+{
+	uint32_t posted;
+	int i, best;
+
+	/* acquire: pairs with the dispatcher's seq_cst add to avail after a post */
+	while (atomic_load_explicit(&r->avail, memory_order_acquire)) {
+		best = -1;
+		for (i = 0; i < PR_FRAMES; i++)
+			/* acquire: the frame and its order were written before */
+			if (atomic_load_explicit(&r->state[i], memory_order_acquire) == PR_POSTED &&
+			    (best < 0 || r->order[i] < r->order[best]))
+				best = i;
+		if (best < 0)
+			return -1;
+		posted = PR_POSTED;
+		if (atomic_compare_exchange_strong_explicit(&r->state[best], &posted,
+							    PR_CLAIMED + slot, memory_order_acq_rel,
+							    memory_order_relaxed)) {
+			atomic_fetch_sub_explicit(&r->avail, 1, memory_order_relaxed);
+			return best;
+		}
+	}
+	return -1;
+}
+
+
+/*
+ * A process (or the L4's engine, standing in for a remote node) finished
+ * frame consumed - 1 of its own ring: publish it, then wake the dispatcher
+ * thread if it is on duty (the seq_cst RMW orders the result before the
+ * dispatcher's waiter check).
+ */
+static inline void mb_own_done(struct proc_shared *ps, struct mailbox *mb, uint32_t consumed)
+{
+	atomic_exchange_explicit(&mb->done, consumed, memory_order_seq_cst);
+	if (atomic_load_explicit(&ps->duty, memory_order_seq_cst) &&
+	    !atomic_load_explicit(&ps->helping, memory_order_relaxed))
+		ec_notify_after_rmw(&ps->disp_ec);
+}
+
+/*
+ * The same for frame i of a pool's shared ring, claimed through mb.  The
+ * dispatcher has reaping and refilling to do, but the others are fed while
+ * at least one frame each is waiting: it is woken only when the ring runs
+ * low.
+ */
+static inline void mb_pool_done(struct proc_shared *ps, struct pool_ring *r, int i,
+				struct mailbox *mb)
+{
+	/* seq_cst RMW: the result is published, then the dispatcher's waiter check */
+	atomic_exchange_explicit(&r->state[i], PR_DONE, memory_order_seq_cst);
+	atomic_store_explicit(&mb->claimed, 0, memory_order_relaxed);
+	if (atomic_load_explicit(&r->avail, memory_order_relaxed) < r->nkids &&
+	    atomic_load_explicit(&ps->duty, memory_order_seq_cst) &&
+	    !atomic_load_explicit(&ps->helping, memory_order_relaxed))
+		ec_notify_after_rmw(&ps->disp_ec);
 }
 
 #endif /* SIMPLER_MAILBOX_H */

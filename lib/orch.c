@@ -334,6 +334,13 @@ static void wire(struct task *c, struct task *p, void *arg)
 
 /* ---- submission ---- */
 
+/* OUT, INOUT, OUT_EXISTING: the accesses that write and are ordered (NO_DEP is neither) */
+static bool writes_tracked(unsigned acc)
+{
+	return acc == SIMPLER_OUT || acc == SIMPLER_INOUT || acc == SIMPLER_OUT_EXISTING;
+}
+
+
 static int check_target(struct simpler_worker *w, bool sub, int target)
 {
 	struct pool *p = sub ? &w->subs : &w->chips;
@@ -344,7 +351,31 @@ static int check_target(struct simpler_worker *w, bool sub, int target)
 	if (target < -1 || target >= p->n)
 		return werr(w, -EINVAL, "submit: %s %d does not exist (the worker has %d; "
 			    "-1 means any)", pool_kind(w, p), target, p->n);
+	if (!sub && node_remote(w, target) && exec_dead(&p->ex[target]))
+		return werr(w, p->ex[target].lost_err, "submit: %s was lost (%s): it takes no more "
+			    "tasks", p->ex[target].tag, p->ex[target].death);
 	return 0;
+}
+
+/*
+ * L4: a task that names no node but node memory runs where that memory is
+ * (the first written node-memory tensor's node, else the first read one's):
+ * no transfer, and a local node is never handed remote memory.
+ */
+static int node_of_memory(struct simpler_worker *w, const struct simpler_args *a)
+{
+	int owner = -1;
+	uint32_t i;
+
+	for (i = 0; a && i < a->nr_tensors; i++) {
+		if (!a->tensors[i].child_memory)
+			continue;
+		if (writes_tracked(a->acc[i]) || a->acc[i] == SIMPLER_NO_DEP)
+			return node_mem_owner(a->tensors[i].addr);
+		if (owner < 0)
+			owner = node_mem_owner(a->tensors[i].addr);
+	}
+	return owner;
 }
 
 /*
@@ -380,12 +411,6 @@ static void member_where(const struct task *t, uint32_t m, char *buf, size_t len
 		snprintf(buf, len, "submit_group: member %u", m);
 	else
 		snprintf(buf, len, "submit");
-}
-
-/* OUT, INOUT, OUT_EXISTING: the accesses that write and are ordered (NO_DEP is neither) */
-static bool writes_tracked(unsigned acc)
-{
-	return acc == SIMPLER_OUT || acc == SIMPLER_INOUT || acc == SIMPLER_OUT_EXISTING;
 }
 
 /* a written argument of one member: its span, in which address space */
@@ -500,8 +525,42 @@ static int add_strides(struct simpler_worker *w, struct task *t, const struct si
 	return 0;
 }
 
+/*
+ * Tensor i of an L4 task for node target is node memory (child_memory): a
+ * remote node's, which the task's node may read (another node's arrives by
+ * an inferred transfer) and write only if it is its own.
+ */
+static int check_node_memory(struct simpler_worker *w, const struct simpler_tensor *x, unsigned acc,
+			     uint32_t i, int target, unsigned flags)
+{
+	int owner = node_mem_owner(x->addr);
+
+	if (!node_remote(w, owner))
+		return werr(w, -EINVAL, "submit: tensor %u at 0x%" PRIx64 " is child_memory but no "
+			    "remote node's memory (simpler_malloc() on a remote node gives that; a "
+			    "node fn's chip memory lives on its node's own worker)", i, x->addr);
+	if (owner == target)
+		return 0;
+	if (target < 0)
+		return werr(w, -EINVAL, "submit: tensor %u is node %d's memory but the task names "
+			    "no node: set opts.worker", i, owner);
+	if (!node_remote(w, target))
+		return werr(w, -EXDEV, "submit: tensor %u is node %d's memory, which node %d (forked "
+			    "on this host) cannot read: run the task on a remote node", i, owner,
+			    target);
+	if (writes_tracked(acc) || acc == SIMPLER_NO_DEP)
+		return werr(w, -EXDEV, "submit: tensor %u writes node %d's memory but the task runs "
+			    "on node %d: a task writes only its own node's memory (run it on node %d)",
+			    i, owner, target, owner);
+	if (flags & SIMPLER_SUBMIT_NO_TRANSFER)
+		return werr(w, -EXDEV, "submit: tensor %u is node %d's memory and the task runs on "
+			    "node %d: SIMPLER_SUBMIT_NO_TRANSFER refuses the transfer that needs", i,
+			    owner, target);
+	return 0;
+}
+
 static int add_member(struct simpler_worker *w, struct task *t, uint32_t m,
-		      const struct simpler_args *a, int target)
+		      const struct simpler_args *a, int target, unsigned flags)
 {
 	struct member *mb = &t->members[m];
 	uint32_t i, nt = a ? a->nr_tensors : 0, ns = a ? a->nr_scalars : 0;
@@ -561,10 +620,12 @@ static int add_member(struct simpler_worker *w, struct task *t, uint32_t m,
 		int ret;
 
 		t->reg[mb->t0 + i] = 0;
-		if (x->child_memory && w->nodes && !t->sub)
-			return werr(w, -EOPNOTSUPP, "submit: tensor %u at 0x%" PRIx64 " is chip "
-				    "memory (child_memory), which an L4 cannot name yet: a node fn's "
-				    "chip memory lives on its node's own worker", i, x->addr);
+		if (x->child_memory && w->nodes && !t->sub) {
+			ret = check_node_memory(w, x, t->acc[mb->t0 + i], i, target, flags);
+			if (ret)
+				return ret;
+			continue;
+		}
 		if (x->child_memory) {
 			if (t->sub || target < 0)
 				return werr(w, -EINVAL,
@@ -581,8 +642,11 @@ static int add_member(struct simpler_worker *w, struct task *t, uint32_t m,
 			if (ret)
 				return ret;
 		}
-		/* another process runs it: the host memory must be visible there */
-		if (!w->mode_threads) {
+		/*
+		 * another process runs it: the host memory must be visible there
+		 * (a remote node's task is staged by this process, which sees it all)
+		 */
+		if (!w->mode_threads && !node_remote(w, target)) {
 			ret = sx_hostmem_submit(w, x->addr, span, lay.nd != 0, t->acc[mb->t0 + i], i,
 						&t->reg[mb->t0 + i]);
 			if (ret)
@@ -622,9 +686,14 @@ static int track(struct simpler_worker *w, struct task *t)
 			nbytes = st ? sx_layout_span(&lay) : simpler_tensor_nbytes(ts);
 			if (!nbytes)
 				continue;
-			/* chip memory is per chip; comm windows are one space for all */
-			if (ts->child_memory &&
-			    !(w->boot && boot_in_windows(w->boot, ts->addr, nbytes)))
+			/*
+			 * chip memory is per chip; comm windows are one space for all;
+			 * node memory is its node's, wherever the task runs
+			 */
+			if (ts->child_memory && w->nodes)
+				space = 1 + (uint32_t)node_mem_owner(ts->addr);
+			else if (ts->child_memory &&
+				 !(w->boot && boot_in_windows(w->boot, ts->addr, nbytes)))
 				space = 1 + (uint32_t)mb->target;
 			ret = sx_tm_access_layout(w->tm, t, &t->refs[t->nr_refs], space, ts->addr,
 						  ts->addr + nbytes, st && lay.nd ? &lay : NULL,
@@ -761,10 +830,13 @@ SIMPLER_API int simpler_submit(struct simpler_orch *o, int callable, const struc
 	ret = sx_opts_in(opts, sizeof(*opts), "submit", "simpler_submit_opts", worker_errbuf(w));
 	if (ret)
 		return ret;
-	if (flags & ~SIMPLER_SUBMIT_SUB)
-		return werr(w, -EINVAL, "submit: unknown flags 0x%x", flags & ~SIMPLER_SUBMIT_SUB);
+	if (flags & ~(SIMPLER_SUBMIT_SUB | SIMPLER_SUBMIT_NO_TRANSFER))
+		return werr(w, -EINVAL, "submit: unknown flags 0x%x",
+			    flags & ~(SIMPLER_SUBMIT_SUB | SIMPLER_SUBMIT_NO_TRANSFER));
 	if (block_dim > 65536)
 		return werr(w, -EINVAL, "submit: block_dim %u exceeds 65536", block_dim);
+	if (w->nodes && !sub && target < 0)
+		target = node_of_memory(w, a);
 	ret = check_target(w, sub, target);
 	if (!ret)
 		ret = check_kind(w, callable, sub, block_dim);
@@ -776,7 +848,7 @@ SIMPLER_API int simpler_submit(struct simpler_orch *o, int callable, const struc
 		return -ENOMEM;
 	t->sub = sub;
 	t->block_dim = block_dim;
-	ret = add_member(w, t, 0, a, target);
+	ret = add_member(w, t, 0, a, target, flags);
 	if (ret) {
 		slot_put(w, t);
 		return ret;
@@ -833,7 +905,7 @@ SIMPLER_API int simpler_submit_group(struct simpler_orch *o, int callable,
 						    i, k);
 				}
 		}
-		ret = add_member(w, t, (uint32_t)i, a[i], target);
+		ret = add_member(w, t, (uint32_t)i, a[i], target, 0);
 		if (ret) {
 			slot_put(w, t);
 			return ret;

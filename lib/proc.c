@@ -399,12 +399,17 @@ int sx_proc_create(struct simpler_worker *w)
 	env_fill(w);
 	/* every child before any library thread exists: forks copy no lock held */
 	for (i = 0; i < nslots(w); i++) {
+		/* a remote node is another rank's process: remote.c brings it up */
+		if (slot_exec(w, i)->remote)
+			continue;
 		ret = spawn(w, slot_exec(w, i), i ? 0 : -1);
 		if (ret)
 			return ret;
 	}
 	deadline = now_ns() + (uint64_t)w->start_timeout_ms * 1000000;
 	for (i = 0; i < nslots(w); i++) {
+		if (slot_exec(w, i)->remote)
+			continue;
 		ret = wait_boot(w, slot_exec(w, i), deadline);
 		if (ret)
 			return ret;
@@ -429,14 +434,16 @@ void sx_proc_destroy(struct simpler_worker *w)
 	}
 	/* every child stops at once: a node's bound (stop_wait_ms) is not spent in turns */
 	for (i = 0; i < nslots(w); i++)
-		if (slot_exec(w, i)->mb)
+		if (slot_exec(w, i)->mb && !slot_exec(w, i)->remote)
 			ask_stop(slot_exec(w, i));
 	for (i = 0; i < nslots(w); i++) {
 		struct exec *ex = slot_exec(w, i);
 
 		if (!ex->mb)
 			continue;
-		stop_child(ex, stop_wait_ms(w, ex));
+		/* a remote node was told to stop by remote.c; no process of ours to wait for */
+		if (!ex->remote)
+			stop_child(ex, stop_wait_ms(w, ex));
 		munmap(ex->mb, sizeof(*ex->mb));
 		ex->mb = NULL;
 		pthread_mutex_destroy(&ex->ctl_lock);
@@ -459,7 +466,8 @@ int sx_proc_respawn(struct simpler_worker *w)
 	for (i = 0; i < nslots(w) && !ret; i++) {
 		struct exec *ex = slot_exec(w, i);
 
-		if (!exec_dead(ex))
+		/* a lost remote node stays lost: MPI cannot add a rank to the job */
+		if (!exec_dead(ex) || ex->remote)
 			continue;
 		n++;
 		oldpid = ex->pid;
@@ -510,6 +518,9 @@ static int pid_of(const struct simpler_worker *w, bool chips, bool node, int i)
 		return werr(w, -EINVAL, "%s_pid: %ss are threads of this process "
 			    "(SIMPLER_WORKER_THREADS)", what, what);
 	ex = &p->ex[i];
+	if (ex->remote && exec_dead(ex))
+		return werr(w, -EHOSTDOWN, "%s_pid: %s was lost (%s); lost nodes do not come back",
+			    what, ex->tag, ex->death);
 	if (ex->pid <= 0 || exec_dead(ex))
 		return werr(w, -ECHILD, "%s_pid: %s is dead (%s); it restarts at the next run",
 			    what, ex->tag, ex->death);

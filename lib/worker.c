@@ -125,6 +125,7 @@ static int pool_init(struct simpler_worker *w, struct pool *p, bool chips, int n
 		ex->pool = p;
 		ex->index = i;
 		ex->pidfd = -1;
+		ex->remote = chips && w->ncfg && i >= w->ncfg->nlocal;
 		ec_init(&ex->ec, false);
 		if (!w->mode_threads)
 			continue;
@@ -221,7 +222,8 @@ static void opts_resolve(const struct simpler_worker_opts *o, struct wcfg *c)
 	c->comm_timeout_ms = OPTS_OR(o, comm_timeout_ms, DEFAULT_COMM_TIMEOUT_MS);
 }
 
-#define WORKER_FLAGS (SIMPLER_WORKER_THREADS | SIMPLER_WORKER_STAGING | SIMPLER_WORKER_NO_BIND)
+#define WORKER_FLAGS (SIMPLER_WORKER_THREADS | SIMPLER_WORKER_STAGING | SIMPLER_WORKER_NO_BIND | \
+		      SIMPLER_WORKER_MPI)
 
 static int opts_check(const struct wcfg *c)
 {
@@ -347,15 +349,8 @@ int sx_worker_create(const struct simpler_worker_opts *o, const struct simpler_p
 	return 0;
 }
 
-SIMPLER_API void simpler_worker_destroy(struct simpler_worker *w)
+void sx_worker_destroy(struct simpler_worker *w)
 {
-	struct timespec ms = { 0, 1000000 };
-
-	if (!w)
-		return;
-	/* another thread's run ends first (teardown may poll; no task waits on it) */
-	while (atomic_load_explicit(&w->running, memory_order_acquire))	/* see simpler_run() */
-		nanosleep(&ms, NULL);
 	worker_free(w);
 }
 
@@ -475,6 +470,11 @@ SIMPLER_API int simpler_worker_stats(const struct simpler_worker *w, struct simp
 	v.submit_waits = STAT_GET(w->st_submit_waits);
 	v.host_bytes_copied = STAT_GET(w->st_host_copied);
 	v.chip_restarts = STAT_GET(w->st_restarts);
+	v.bytes_to_nodes = STAT_GET(w->st_to_nodes);
+	v.bytes_from_nodes = STAT_GET(w->st_from_nodes);
+	v.transfers = STAT_GET(w->st_transfers);
+	v.transfer_cache_hits = STAT_GET(w->st_hits);
+	v.nodes_lost = STAT_GET(w->st_lost);
 	return sx_opts_out(s, &v, sizeof(v), "simpler_worker_stats", "simpler_stats",
 			   worker_errbuf(w));
 }
@@ -485,10 +485,14 @@ static int chip_arg(struct simpler_worker *w, const char *op, int chip)
 {
 	if (!w)
 		return werr(NULL, -EINVAL, "%s: NULL worker", op);
-	if (w->nodes)
-		return werr(w, -EOPNOTSUPP, "%s: this is an L4 worker: its workers are nodes, "
-			    "whose memory is not reachable from here yet (allocate chip memory "
-			    "inside a node function, on the node's own worker)", op);
+	if (w->nodes && chip >= 0 && chip < w->chips.n && !node_remote(w, chip))
+		return werr(w, -EOPNOTSUPP, "%s: node %d is forked on this host: its memory is "
+			    "this host's (pass shared memory to its node fns; chip memory is "
+			    "allocated inside a node fn, on the node's own worker); node memory "
+			    "is for remote nodes (SIMPLER_WORKER_MPI)", op, chip);
+	if (w->nodes && (chip < 0 || chip >= w->chips.n))
+		return werr(w, -EINVAL, "%s: node %d does not exist (the worker has %d)", op, chip,
+			    w->chips.n);
 	if (chip < 0 || chip >= w->chips.n)
 		return werr(w, -EINVAL, "%s: chip %d does not exist (the worker has %d)", op, chip,
 			    w->chips.n);

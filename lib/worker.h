@@ -51,6 +51,7 @@ _Static_assert(2 * MAX_EXECS <= MAX_PROCS, "every chip and sub has a slot in the
 
 struct tensormap;
 struct arena;
+struct sx_remote;
 struct hostmem;
 
 struct simpler_orch {
@@ -68,6 +69,8 @@ struct sx_nodes {
 	const struct shared_callables *ctab;	/* the L4's: its kernels reach every node */
 	bool threads;				/* nodes run in the L4's own process */
 	int n;
+	int nlocal;				/* nodes 0..nlocal-1 are forked here, the rest
+						   are ranks 1.. of an mpirun job (remote.c) */
 	struct simpler_worker_opts opts[MAX_EXECS];
 	char platform[MAX_EXECS][32];
 };
@@ -80,6 +83,7 @@ struct simpler_worker {
 	unsigned flags;
 	bool nodes;		/* level 4: the chip pool holds L3 nodes */
 	struct sx_nodes *ncfg;	/* level 4: their options */
+	struct sx_remote *remote;	/* level 4 under mpirun: the remote nodes' engine */
 	uint64_t spin_ns;
 	int ncpus;		/* CPUs this process may run on, at create */
 
@@ -160,6 +164,8 @@ struct simpler_worker {
 
 	_Atomic uint64_t st_failed __line;	/* any thread, on failures only */
 	_Atomic uint64_t st_host_copied, st_restarts;	/* the orchestrator's */
+	/* the remote nodes' engine's (remote.c) */
+	_Atomic uint64_t st_to_nodes, st_from_nodes, st_transfers, st_hits, st_lost;
 };
 
 static inline char *worker_errbuf(const struct simpler_worker *w)
@@ -206,12 +212,43 @@ static inline bool worker_binds_chips(const struct simpler_worker *w)
 }
 
 /*
+ * Node memory of an L4's remote node: an address names its node (above
+ * NODE_MEM_SHIFT) and an offset into that node's arena, nothing a pointer
+ * means anywhere.  Node n's addresses are ((n + 1) << NODE_MEM_SHIFT) + off.
+ */
+#define NODE_MEM_SHIFT	44
+#define NODE_MEM_MAX	(1ULL << NODE_MEM_SHIFT)
+
+static inline int node_mem_owner(uint64_t addr)
+{
+	return (int)(addr >> NODE_MEM_SHIFT) - 1;
+}
+
+static inline uint64_t node_mem_off(uint64_t addr)
+{
+	return addr & (NODE_MEM_MAX - 1);
+}
+
+static inline uint64_t node_mem_addr(int node, uint64_t off)
+{
+	return ((uint64_t)(node + 1) << NODE_MEM_SHIFT) + off;
+}
+
+/* node (chip pool index) i of an L4 is another rank's */
+static inline bool node_remote(const struct simpler_worker *w, int i)
+{
+	return w->nodes && i >= 0 && i < w->chips.n && w->chips.ex[i].remote;
+}
+
+/*
  * Create a worker from checked options (sx_opts_in() passed).  Level 4:
  * nplat runs the nodes and ncfg says how; the worker owns ncfg from here,
  * failure or not.  NULL, NULL: an L3.
  */
 int sx_worker_create(const struct simpler_worker_opts *o, const struct simpler_platform_ops *nplat,
 		     struct sx_nodes *ncfg, struct simpler_worker **out);
+/* stop and free w (no run in progress) */
+void sx_worker_destroy(struct simpler_worker *w);
 /* register fn under name as a callable of kind (enum callable_kind): its id */
 int sx_register(struct simpler_worker *w, const char *name, const void *fn, unsigned kind);
 

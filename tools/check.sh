@@ -36,7 +36,7 @@ first_cpu() {	# the first CPU this process may run on
 }
 
 build() {
-	if make all host-tests sanitize-tests python-tests kmod ksft; then
+	if make all host-tests sanitize-tests python-tests mpi-tests kmod ksft; then
 		echo "1 passed, 0 failed"
 	else
 		echo "0 passed, 1 failed"
@@ -70,6 +70,8 @@ stage host-threads env SIMPLER_TEST_MODE=threads \
 # confined to one CPU (as a cpuset can leave a service): every wait yields instead of spinning
 stage host-one-cpu env SIMPLER_TEST_MODE=process SIMPLER_TEST_HOSTMEM=shm \
 	taskset -c "$(first_cpu)" tests/host/run.sh $(ls build/tests/test_* | grep -v test_scale)
+# an L4 over MPI under a real mpirun -np 3: over shared memory, then over TCP on loopback
+stage mpi tests/mpi/run.sh
 # the scheduler's lost-wake-up windows widened: a wake-up lost there hangs a run
 stage host-race env SIMPLER_TEST_MODE=threads SIMPLER_STRESS_SECONDS=10 \
 	tests/host/run.sh build/race/tests/test_sched

@@ -6,7 +6,7 @@ pkgs="gcc gcc-multilib make libc6-dev perl gzip cpio kmod file
       linux-headers-amd64 linux-image-amd64 linux-source-6.1
       qemu-system-x86 busybox-static
       flex bison bc libelf-dev libssl-dev rsync
-      libstarpu-dev pkg-config
+      libstarpu-dev pkg-config openmpi-bin libopenmpi-dev
       man-db groff-base
       gnuplot-nox python3 bsdutils
       python3-dev python3-numpy python3-pytest python3-torch

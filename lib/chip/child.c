@@ -207,33 +207,6 @@ static bool has_work(struct mailbox *mb, struct pool_ring *r, uint32_t consumed)
 	       atomic_load_explicit(&mb->shutdown, memory_order_acquire);
 }
 
-/* claim the oldest frame posted in the pool's shared ring: its index, or -1 */
-static int pool_claim(struct pool_ring *r, uint32_t slot)
-{
-	uint32_t posted;
-	int i, best;
-
-	/* acquire: pairs with the dispatcher's seq_cst add to avail after a post */
-	while (atomic_load_explicit(&r->avail, memory_order_acquire)) {
-		best = -1;
-		for (i = 0; i < PR_FRAMES; i++)
-			/* acquire: the frame and its order were written before */
-			if (atomic_load_explicit(&r->state[i], memory_order_acquire) == PR_POSTED &&
-			    (best < 0 || r->order[i] < r->order[best]))
-				best = i;
-		if (best < 0)
-			return -1;
-		posted = PR_POSTED;
-		if (atomic_compare_exchange_strong_explicit(&r->state[best], &posted,
-							    PR_CLAIMED + slot, memory_order_acq_rel,
-							    memory_order_relaxed)) {
-			atomic_fetch_sub_explicit(&r->avail, 1, memory_order_relaxed);
-			return best;
-		}
-	}
-	return -1;
-}
-
 /*
  * May this child spin for work?  Only if someone who posts work is awake
  * (the dispatcher thread, or the orchestrator dispatching itself), and a CPU
@@ -402,28 +375,13 @@ void sx_child_main(const struct chip_env *env, int slot, pid_t parent)
 		/* one frame at a time: a control command waits at most one kernel */
 		if (atomic_load_explicit(&mb->posted, memory_order_acquire) != consumed) {
 			serve_task(c, &mb->task[consumed % MB_RING]);
-			/* seq_cst RMW: the result is published, then the dispatcher's waiter check */
-			atomic_exchange_explicit(&mb->done, ++consumed, memory_order_seq_cst);
-			if (atomic_load_explicit(&env->ps->duty, memory_order_seq_cst) &&
-			    !atomic_load_explicit(&env->ps->helping, memory_order_relaxed))
-				ec_notify_after_rmw(&env->ps->disp_ec);
-		} else if ((i = pool_claim(ring, (uint32_t)slot)) >= 0) {
+			mb_own_done(env->ps, mb, ++consumed);
+		} else if ((i = mb_pool_claim(ring, (uint32_t)slot)) >= 0) {
 			/* a hint for the parent's placing and spinning (mailbox.h) */
 			atomic_store_explicit(&mb->claimed, 1, memory_order_relaxed);
 			ring->task[i].ran_on = slot;
 			serve_task(c, &ring->task[i]);
-			/* seq_cst RMW: the result is published, then the dispatcher's waiter check */
-			atomic_exchange_explicit(&ring->state[i], PR_DONE, memory_order_seq_cst);
-			atomic_store_explicit(&mb->claimed, 0, memory_order_relaxed);
-			/*
-			 * The dispatcher has reaping and refilling to do, but the others
-			 * are fed while at least one frame each is waiting: wake it only
-			 * when the ring runs low.
-			 */
-			if (atomic_load_explicit(&ring->avail, memory_order_relaxed) < ring->nkids &&
-			    atomic_load_explicit(&env->ps->duty, memory_order_seq_cst) &&
-			    !atomic_load_explicit(&env->ps->helping, memory_order_relaxed))
-				ec_notify_after_rmw(&env->ps->disp_ec);
+			mb_pool_done(env->ps, ring, i, mb);
 		}
 	}
 	if (c->chip)

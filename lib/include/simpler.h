@@ -241,6 +241,14 @@ struct simpler_orch;
  * leaves placement to the kernel.
  */
 #define SIMPLER_WORKER_NO_BIND	(1U << 2)
+/*
+ * Level 4 under mpirun (see "Beyond one host"): rank 0 of the job is this
+ * L4, ranks 1..N-1 are its remote nodes.  Every rank calls
+ * simpler_worker_create() with this flag, before MPI is initialised (it
+ * forks first, then initialises MPI itself); on a node rank it serves the
+ * L4 until the L4 is destroyed, then returns 1 with *w NULL.
+ */
+#define SIMPLER_WORKER_MPI	(1U << 3)
 
 /* hostmem of simpler_worker_opts: how host buffers registered later reach the chips */
 #define SIMPLER_HOSTMEM_AUTO	0	/* kmod when /dev/simpler is usable, else shm */
@@ -319,6 +327,19 @@ struct simpler_worker_opts {
 	 * created again from them at the next run.
 	 */
 	const struct simpler_worker_opts *const *node_opts;
+	/*
+	 * SIMPLER_WORKER_MPI (every rank reads these; give every rank the
+	 * same): a remote node silent for node_timeout_ms is lost, and a node
+	 * that hears nothing from rank 0 for as long exits (0: 3000; beats go
+	 * every node_timeout_ms / 30).  stage_size: the address space each
+	 * node rank reserves for node memory (half) and for staged tensors and
+	 * transfers (the other half); 0: 16 GiB (reserved, not committed).
+	 * remote_opts: the L3 options every node rank creates its worker with
+	 * (NULL: 1 chip); each rank reads its own.
+	 */
+	uint32_t node_timeout_ms;
+	uint64_t stage_size;
+	const struct simpler_worker_opts *remote_opts;
 };
 
 /*
@@ -351,8 +372,40 @@ SIMPLER_API int simpler_sub_pid(const struct simpler_worker *w, int sub);
 SIMPLER_API int simpler_worker_level(const struct simpler_worker *w);
 /* how many nodes an L4 has (0 for an L3); -EINVAL for a NULL worker */
 SIMPLER_API int simpler_worker_nr_nodes(const struct simpler_worker *w);
-/* the pid of a node's process (L4); -EINVAL in thread mode or for no such node, -ECHILD if dead */
+/*
+ * The pid of a node's process (L4; a remote node's on its own host);
+ * -EINVAL in thread mode or for no such node, -ECHILD if dead (a remote
+ * node that was lost: -EHOSTDOWN)
+ */
 SIMPLER_API int simpler_node_pid(const struct simpler_worker *w, int node);
+
+/* what an L4 knows of one of its nodes (simpler_node_info()) */
+struct simpler_node_info {
+	size_t sz;
+	int rank;		/* its rank in the mpirun job; -1: forked on this host */
+	int pid;		/* its process, on its host */
+	int nr_chips, nr_subs;	/* of its L3 worker */
+	int lost;		/* 1: it stopped responding (or broke the protocol): it stays lost */
+	int fault_isolated;	/* 1: its loss leaves the rest running (a local node, or
+				   mpirun --enable-recovery); 0: Open MPI ends the job */
+	char host[64];
+};
+
+/*
+ * Fill i (set i->sz first) with what w knows of node: 0, or -EINVAL for a
+ * worker that is not an L4 or a node that does not exist.
+ */
+SIMPLER_API int simpler_node_info(const struct simpler_worker *w, int node,
+				  struct simpler_node_info *i);
+
+/*
+ * The transport's own floor to a remote node: reps round trips of bytes
+ * each between this rank and the node's (MPI sends and receives, nothing
+ * of simpler in between); *ns the total.  Not during a run.  -EINVAL for a
+ * node that is not remote, -EHOSTDOWN for a lost one.
+ */
+SIMPLER_API int simpler_node_ping(struct simpler_worker *w, int node, size_t bytes,
+				  uint32_t reps, uint64_t *ns);
 /* the host-memory backend in use: "kmod", "shm" or "threads" */
 SIMPLER_API const char *simpler_worker_hostmem(const struct simpler_worker *w);
 
@@ -447,6 +500,11 @@ SIMPLER_API int simpler_run(struct simpler_worker *w, simpler_orch_fn fn, void *
 
 /* flags of simpler_submit_opts */
 #define SIMPLER_SUBMIT_SUB	(1U << 0)	/* run on a host sub worker */
+/*
+ * L4: refuse (-EXDEV) a task that reads another remote node's memory
+ * instead of inferring a transfer to the node it runs on
+ */
+#define SIMPLER_SUBMIT_NO_TRANSFER	(1U << 1)
 
 struct simpler_submit_opts {
 	size_t sz;
@@ -577,6 +635,12 @@ struct simpler_stats {
 	uint64_t bytes_staged;		/* host bytes copied to or from chip memory */
 	uint64_t host_bytes_copied;	/* shm backend: bytes copied into and out of mirrors */
 	uint64_t chip_restarts;		/* chip, node and sub processes restarted after dying */
+	/* an L4's remote nodes (SIMPLER_WORKER_MPI) */
+	uint64_t bytes_to_nodes;	/* staged tensors and copies sent to nodes */
+	uint64_t bytes_from_nodes;	/* and received from them */
+	uint64_t transfers;		/* node-to-node transfers inferred */
+	uint64_t transfer_cache_hits;	/* reads of another node's memory already there */
+	uint64_t nodes_lost;
 };
 
 /*

@@ -148,47 +148,10 @@ static inline void th_register(const char *name, void (*fn)(void), int timeout)
 
 #define TEST(name) TEST_TIMEOUT(name, 0)
 
-#define FAILF(...)                                                                 \
-	do {                                                                       \
-		fprintf(stderr, "#   %s:%d: ", __FILE__, __LINE__);                   \
-		fprintf(stderr, __VA_ARGS__);                                      \
-		fprintf(stderr, "\n");                                             \
-		fflush(stderr);                                                    \
-		_exit(1);                                                          \
-	} while (0)
-
-#define CHECK(cond)                                                                \
-	do {                                                                       \
-		if (!(cond))                                                       \
-			FAILF("check failed: %s", #cond);                          \
-	} while (0)
-
-#define CHECK_MSG(cond, ...)                                                       \
-	do {                                                                       \
-		if (!(cond)) {                                                     \
-			fprintf(stderr, "#   %s:%d: check failed: %s: ", __FILE__, __LINE__, \
-				#cond);                                            \
-			fprintf(stderr, __VA_ARGS__);                              \
-			fprintf(stderr, "\n");                                     \
-			fflush(stderr);                                            \
-			_exit(1);                                                  \
-		}                                                                  \
-	} while (0)
-
-#define CHECK_EQ(a, b)                                                             \
-	do {                                                                       \
-		long long __a = (long long)(a), __b = (long long)(b);              \
-		if (__a != __b)                                                    \
-			FAILF("%s == %s: %lld != %lld", #a, #b, __a, __b);         \
-	} while (0)
-
-#define CHECK_OK(expr, w)                                                          \
-	do {                                                                       \
-		long long __r = (long long)(expr);                                 \
-		if (__r < 0)                                                       \
-			FAILF("%s returned %lld (%s): %s", #expr, __r, strerror((int)-__r), \
-			      simpler_worker_errmsg(w));                           \
-	} while (0)
+/* a failed check ends the test's process */
+#define TH_OUT stderr
+#define TH_ABORT() _exit(1)
+#include "checks.h"
 
 #define SKIP(...)                                                                  \
 	do {                                                                       \

@@ -19,6 +19,9 @@
 
 #include "test_util.h"
 
+/* processes the library forked (lib/worker.h) */
+extern _Atomic unsigned long sx_forks;
+
 #define N 1024
 #define LATCH_WAIT_MS 10000
 #define GONE_WAIT_S 30.0	/* catches a process that stays, nothing slower */
@@ -721,6 +724,57 @@ TEST(l4_callables_run_only_where_they_can)
 	CHECK_EQ(simpler_node_pid(l3, 0), -EINVAL);
 	simpler_worker_destroy(l3);
 	simpler_worker_destroy(w);
+}
+
+/* create with SIMPLER_WORKER_MPI from o, in an environment that sets what env names */
+static int mpi_create(const struct simpler_worker_opts *o, const char *rank, const char *size,
+		      const char *plugin)
+{
+	struct simpler_worker *w = NULL;
+	int r;
+
+	unsetenv("OMPI_COMM_WORLD_RANK");
+	unsetenv("PMIX_RANK");
+	unsetenv("PMI_RANK");
+	if (rank) {
+		setenv("OMPI_COMM_WORLD_RANK", rank, 1);
+		setenv("OMPI_COMM_WORLD_SIZE", size, 1);
+	}
+	if (plugin)
+		setenv("SIMPLER_MPI_PLUGIN", plugin, 1);
+	r = simpler_worker_create(o, &w);
+	CHECK(!w);
+	return r;
+}
+
+/* what needs no mpirun: every refusal before MPI would start */
+TEST(l4_mpi_refuses_what_it_cannot_run)
+{
+	SIMPLER_OPTS(simpler_worker_opts, l3, .flags = SIMPLER_WORKER_MPI);
+	SIMPLER_OPTS(simpler_worker_opts, thr, .level = 4, .flags = SIMPLER_WORKER_MPI |
+		     SIMPLER_WORKER_THREADS);
+	SIMPLER_OPTS(simpler_worker_opts, o, .level = 4, .flags = SIMPLER_WORKER_MPI);
+	SIMPLER_OPTS(simpler_worker_opts, fast, .level = 4, .flags = SIMPLER_WORKER_MPI,
+		     .node_timeout_ms = 10);
+	SIMPLER_OPTS(simpler_worker_opts, nested, .flags = SIMPLER_WORKER_MPI);
+	SIMPLER_OPTS(simpler_worker_opts, remote, .level = 4, .nr_nodes = 1, .remote_opts = &nested);
+	unsigned long forks = sx_forks;
+
+	CHECK_EQ(mpi_create(&l3, NULL, NULL, NULL), -EINVAL);
+	CHECK(strstr(simpler_last_errmsg(), "need level = 4"));
+	CHECK_EQ(mpi_create(&remote, NULL, NULL, NULL), -EINVAL);
+	CHECK_EQ(mpi_create(&thr, "0", "2", NULL), -EINVAL);
+	CHECK(strstr(simpler_last_errmsg(), "drop SIMPLER_WORKER_THREADS"));
+	CHECK_EQ(mpi_create(&fast, "0", "2", NULL), -EINVAL);
+	CHECK(strstr(simpler_last_errmsg(), "node_timeout_ms 10: at least 30"));
+	CHECK_EQ(mpi_create(&o, NULL, NULL, NULL), -EINVAL);
+	CHECK(strstr(simpler_last_errmsg(), "was not started by mpirun"));
+	CHECK(strstr(simpler_last_errmsg(), "mpirun -np 1+N"));
+	/* without the plugin (no Open MPI) everything else works; this says what to install */
+	CHECK_EQ(mpi_create(&o, "0", "2", "/nonexistent/libsimpler-mpi.so.0"), -ENOPKG);
+	CHECK(strstr(simpler_last_errmsg(), "cannot load the MPI plugin"));
+	CHECK(strstr(simpler_last_errmsg(), "libopenmpi-dev"));
+	CHECK_EQ(sx_forks, forks);	/* refused before anything forked */
 }
 
 TEST_MAIN()

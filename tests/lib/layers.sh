@@ -13,7 +13,7 @@ lib=${1:-$repo/build/libsimpler.a}
 
 # top to bottom: data flows down; completions come back up by posting, never by a call
 layers='
-l4        l4
+l4        l4 remote noderank mpilink
 api       worker boot args
 orch      orch
 tensormap tensormap
@@ -23,7 +23,7 @@ hostmem   hostmem hm_kmod hm_shm
 lanes     lanes
 chip      child launch bootstrap hostmap
 platform  sim
-base      arena errors extalloc itree kmod mapsnap opts rangeset sync tensor
+base      arena errors extalloc itree kmod mapsnap opts rangeset sync tensor wire
 '
 rank=$(echo "$layers" | awk 'NF { r++; for (i = 2; i <= NF; i++) print $i, r, $1 }')
 syms=$(nm -A "$lib" | sed -E 's/^[^:]*:([^:]*)\.o:/\1 /')

@@ -25,6 +25,12 @@ static const struct cli_sub benches[] = {
 	  "Each rank of one comm domain sums every rank's window, read through its peers'\n"
 	  "addresses, into its own buffer: run time, algorithm and read bandwidth.",
 	  bench_allreduce, NULL },
+	{ "cluster", "an L4 over MPI: dispatch to remote nodes and transfers against MPI",
+	  "Starts mpirun -np 3 with itself (rank 0 the L4, ranks 1 and 2 remote nodes) over\n"
+	  "shared memory and over TCP on loopback: MPI's round trip and bandwidth as floors,\n"
+	  "empty node fns (one, chains, independent, alternating nodes, local), 16 MiB\n"
+	  "inferred transfers, and StarPU-MPI's alternating chain beside them.",
+	  bench_cluster, NULL },
 	{ "hostbuf", "the per-run cost of a registered host buffer, kmod against shm",
 	  "A buffer malloc()ed after the chips started, 1 to 256 MiB, registered, one INOUT\n"
 	  "task a run; kmod (when /dev/simpler opens) copies nothing, shm copies it each run.",

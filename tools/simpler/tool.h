@@ -111,6 +111,7 @@ int bench_hostbuf(const struct cli_cmd *c, int argc, char **argv);
 int bench_check(const struct cli_cmd *c, int argc, char **argv);
 int bench_tensormap(const struct cli_cmd *c, int argc, char **argv);
 int bench_work(const struct cli_cmd *c, int argc, char **argv);
+int bench_cluster(const struct cli_cmd *c, int argc, char **argv);
 int cmd_demo(const struct cli_cmd *c, int argc, char **argv);
 int cmd_info(const struct cli_cmd *c, int argc, char **argv);
 int cmd_version(const struct cli_cmd *c, int argc, char **argv);

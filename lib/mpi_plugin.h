@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What libsimpler asks of MPI, as the plugin libsimpler-mpi.so.0 provides
+ * it: a table of plain functions with no MPI type in sight, so that
+ * libsimpler never links libmpi (it dlopen()s the plugin when a worker is
+ * created with SIMPLER_WORKER_MPI, and nothing else needs Open MPI).
+ *
+ * Every call returns 0 or a negative errno with MPI's own message in err
+ * (MPI_Error_string).  Nothing blocks but send, recv and init; the rest
+ * polls.  Messages of any size: the plugin splits what exceeds one MPI
+ * count into chunks of the same tag (MPI keeps their order).
+ */
+#ifndef SIMPLER_MPI_PLUGIN_H
+#define SIMPLER_MPI_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SX_MPI_ABI	1
+#define SX_MPI_SYMBOL	"sx_mpi_plugin_v1"
+#define SX_MPI_SONAME	"libsimpler-mpi.so.0"
+
+struct sx_mpi_req;		/* one message in flight (the plugin's) */
+
+struct sx_mpi_ops {
+	uint32_t abi;		/* SX_MPI_ABI */
+	/* the MPI library's own version line */
+	const char *(*version)(void);
+	/* 1 if MPI_Init has run in this process (and MPI_Finalize has not) */
+	int (*initialized)(void);
+	/*
+	 * MPI_Init_thread (MPI_THREAD_SERIALIZED: one thread at a time calls
+	 * MPI), then a communicator of our own (a dup of MPI_COMM_WORLD) whose
+	 * errors return instead of aborting.  *recovery: 1 when mpirun runs
+	 * with --enable-recovery (a dead rank does not end the job).
+	 */
+	int (*init)(int *rank, int *size, int *recovery, char *host, size_t hostlen, char *err,
+		    size_t errlen);
+	void (*finalize)(void);
+	int (*isend)(const void *buf, uint64_t len, int dst, int tag, struct sx_mpi_req **r,
+		     char *err, size_t errlen);
+	int (*irecv)(void *buf, uint64_t len, int src, int tag, struct sx_mpi_req **r, char *err,
+		     size_t errlen);
+	/* *done = 1 once r completed (r is freed then); an error frees r too */
+	int (*test)(struct sx_mpi_req *r, int *done, char *err, size_t errlen);
+	/* give up on r (cancelled if MPI can, then freed) */
+	void (*drop)(struct sx_mpi_req *r);
+	/* a message waiting from src (-1: any) with tag: *found, its source and length */
+	int (*probe)(int src, int tag, int *found, int *from, uint64_t *len, char *err,
+		     size_t errlen);
+	/* blocking: the message probe() found (or any of exactly len bytes) */
+	int (*recv)(void *buf, uint64_t len, int src, int tag, char *err, size_t errlen);
+	int (*send)(const void *buf, uint64_t len, int dst, int tag, char *err, size_t errlen);
+	/* the largest tag this MPI allows (MPI_TAG_UB) */
+	int (*tag_ub)(void);
+};
+
+#endif /* SIMPLER_MPI_PLUGIN_H */

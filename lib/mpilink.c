@@ -1,0 +1,366 @@
+// SPDX-License-Identifier: MIT
+/*
+ * A rank's side of an L4 session (mpilink.h): the MPI plugin, the launcher's
+ * view of the job before MPI starts, and frames with sequence numbers.
+ *
+ * The plugin is loaded once per process and never unloaded: MPI itself is
+ * once per process (MPI_Init after MPI_Finalize is an error), and an MPI
+ * library unloaded after MPI_Finalize has run its exit handlers for
+ * nothing.  That one pointer is the library's only process-wide state.
+ */
+#include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <link.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/sync.h"
+#include "mpilink.h"
+
+struct link_out {
+	struct link_out *next;
+	struct sx_mpi_req *req;
+	uint8_t buf[];
+};
+
+static const struct sx_mpi_ops *plugin;
+static char plugin_err[512];
+static pthread_once_t plugin_once = PTHREAD_ONCE_INIT;
+
+/* a non-negative integer from the environment, or -1 */
+static int env_int(const char *name)
+{
+	const char *s = getenv(name);
+	char *end;
+	long v;
+
+	if (!s || !*s)
+		return -1;
+	v = strtol(s, &end, 10);
+	return *end || v < 0 || v > 1 << 24 ? -1 : (int)v;
+}
+
+int sx_link_env(int *rank, int *size)
+{
+	/* Open MPI's mpirun, then PMIx and PMI launchers (MPICH's Hydra, Slurm) */
+	static const char *const ranks[] = { "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK" };
+	static const char *const sizes[] = { "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMI_SIZE" };
+	size_t i;
+
+	for (i = 0; i < sizeof(ranks) / sizeof(ranks[0]); i++) {
+		*rank = env_int(ranks[i]);
+		*size = env_int(sizes[i]);
+		if (*rank >= 0 && *size > *rank)
+			return 0;
+	}
+	return -ENOENT;
+}
+
+static void *try_open(const char *path, char *why, size_t len)
+{
+	void *h = dlopen(path, RTLD_NOW | RTLD_GLOBAL);	/* MPI's components need libmpi global */
+
+	if (!h && why[0] == 0)
+		snprintf(why, len, "%s", dlerror());
+	return h;
+}
+
+static void plugin_load(void)
+{
+	const char *env = getenv("SIMPLER_MPI_PLUGIN");
+	char path[4096], why[400] = "";
+	Dl_info info;
+	void *h = NULL;
+	char *slash;
+
+	if (env && *env) {
+		h = try_open(env, why, sizeof(why));
+	} else {
+		h = try_open(SX_MPI_SONAME, why, sizeof(why));
+		/* beside libsimpler (or the program it is linked into): a build tree */
+		if (!h && dladdr((void *)(uintptr_t)sx_link_plugin, &info) && info.dli_fname &&
+		    strlen(info.dli_fname) < sizeof(path) - sizeof(SX_MPI_SONAME)) {
+			snprintf(path, sizeof(path), "%s", info.dli_fname);
+			slash = strrchr(path, '/');
+			if (slash) {
+				snprintf(slash + 1, sizeof(path) - (size_t)(slash + 1 - path), "%s",
+					 SX_MPI_SONAME);
+				h = try_open(path, why, sizeof(why));
+			}
+		}
+	}
+	if (!h) {
+		snprintf(plugin_err, sizeof(plugin_err), "cannot load the MPI plugin %s: %s "
+			 "(simpler builds it when Open MPI is installed: apt-get install openmpi-bin "
+			 "libopenmpi-dev, rebuild, and put it where the dynamic loader finds it or "
+			 "name it in SIMPLER_MPI_PLUGIN)", env && *env ? env : SX_MPI_SONAME, why);
+		return;
+	}
+	plugin = dlsym(h, SX_MPI_SYMBOL);
+	if (!plugin || plugin->abi != SX_MPI_ABI) {
+		snprintf(plugin_err, sizeof(plugin_err), "the MPI plugin %s is %s: rebuild it with "
+			 "this libsimpler", env && *env ? env : SX_MPI_SONAME,
+			 plugin ? "of another ABI" : "not simpler's (no " SX_MPI_SYMBOL ")");
+		plugin = NULL;
+	}
+}
+
+int sx_link_plugin(const struct sx_mpi_ops **ops, char *err, size_t len)
+{
+	pthread_once(&plugin_once, plugin_load);
+	if (!plugin) {
+		snprintf(err, len, "%s", plugin_err);
+		return -ENOPKG;
+	}
+	*ops = plugin;
+	return 0;
+}
+
+int sx_link_open(struct link *l, int rank, int size, char *err, size_t len)
+{
+	int r = -1, s = -1, rec = 0, ret;
+
+	l->tx_seq = calloc((size_t)size, sizeof(*l->tx_seq));
+	l->rx_seq = calloc((size_t)size, sizeof(*l->rx_seq));
+	l->rxbuf = malloc(WIRE_MAX_FRAME);
+	l->rx = malloc(sizeof(*l->rx));
+	l->tx = calloc(1, sizeof(*l->tx));
+	if (!l->tx_seq || !l->rx_seq || !l->rxbuf || !l->rx || !l->tx) {
+		snprintf(err, len, "out of memory");
+		return -ENOMEM;
+	}
+	for (s = 0; s < size; s++)
+		l->tx_seq[s] = l->rx_seq[s] = 1;
+	ret = l->mpi->init(&r, &s, &rec, l->host, sizeof(l->host), err, len);
+	if (ret)
+		return ret;
+	l->open = true;
+	l->recovery = rec;
+	if (r != rank || s != size) {
+		snprintf(err, len, "MPI says rank %d of %d, the launcher's environment said rank %d "
+			 "of %d", r, s, rank, size);
+		return -EPROTO;
+	}
+	l->rank = rank;
+	l->size = size;
+	return 0;
+}
+
+void sx_link_close(struct link *l)
+{
+	struct link_out *o, *next;
+	uint64_t deadline = now_ns() + 1000000000ULL;
+	struct timespec ms = { 0, 1000000 };
+
+	/* frames still going (a SHUTDOWN): a second for MPI to finish them */
+	while (l->open && sx_link_flush(l) && now_ns() < deadline)
+		nanosleep(&ms, NULL);
+	for (o = l->out; o; o = next) {
+		next = o->next;
+		if (l->open)
+			l->mpi->drop(o->req);
+		free(o);
+	}
+	l->out = NULL;
+	if (l->open)
+		l->mpi->finalize();
+	l->open = false;
+	free(l->tx_seq);
+	free(l->rx_seq);
+	free(l->rxbuf);
+	free(l->rx);
+	free(l->tx);
+	l->tx_seq = l->rx_seq = NULL;
+	l->rxbuf = NULL;
+	l->rx = l->tx = NULL;
+}
+
+bool sx_link_flush(struct link *l)
+{
+	struct link_out **p = &l->out, *o;
+	char err[128];
+	int done;
+
+	while ((o = *p)) {
+		done = 0;
+		/* an error frees the request too: the peer is gone, its loss is found elsewhere */
+		if (l->mpi->test(o->req, &done, err, sizeof(err)) || done) {
+			*p = o->next;
+			free(o);
+		} else {
+			p = &o->next;
+		}
+	}
+	return l->out != NULL;
+}
+
+int sx_link_send(struct link *l, int dst, struct wire_frame *f, char *err, size_t len)
+{
+	uint8_t tmp[WIRE_MAX_FRAME];
+	struct link_out *o;
+	int n, ret;
+
+	sx_link_flush(l);
+	f->h.rank = (uint32_t)l->rank;
+	f->h.seq = l->tx_seq[dst];
+	n = sx_wire_encode(f, tmp, sizeof(tmp), err, len);
+	if (n < 0)
+		return n;
+	o = malloc(sizeof(*o) + (size_t)n);
+	if (!o) {
+		snprintf(err, len, "out of memory");
+		return -ENOMEM;
+	}
+	memcpy(o->buf, tmp, (size_t)n);
+	ret = l->mpi->isend(o->buf, (uint64_t)n, dst, LINK_TAG_FRAME, &o->req, err, len);
+	if (ret) {
+		free(o);
+		return ret;
+	}
+	l->tx_seq[dst]++;
+	o->next = l->out;
+	l->out = o;
+	return 0;
+}
+
+int sx_link_send_empty(struct link *l, int dst, unsigned type, char *err, size_t len)
+{
+	l->tx->h.type = (uint16_t)type;
+	return sx_link_send(l, dst, l->tx, err, len);
+}
+
+int sx_link_wait(struct link *l, struct sx_mpi_req *r, uint32_t timeout_ms, char *err, size_t len)
+{
+	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000;
+	struct timespec slice = { 0, 20000 };
+	int done = 0, ret, i;
+
+	for (i = 0;; i++) {
+		ret = l->mpi->test(r, &done, err, len);
+		if (ret || done)
+			return ret;
+		if (now_ns() > deadline) {
+			l->mpi->drop(r);
+			snprintf(err, len, "no progress for %u ms", timeout_ms);
+			return -ETIMEDOUT;
+		}
+		if (i > 1000)
+			nanosleep(&slice, NULL);
+		else
+			cpu_relax();
+	}
+}
+
+int sx_link_recv(struct link *l, int src, int *from, uint32_t timeout_ms, char *err, size_t len)
+{
+	struct sx_mpi_req *r;
+	uint64_t n = 0;
+	int found = 0, ret;
+
+	*from = -1;
+	ret = l->mpi->probe(src, LINK_TAG_FRAME, &found, from, &n, err, len);
+	if (ret || !found)
+		return ret;
+	if (n > WIRE_MAX_FRAME) {
+		snprintf(err, len, "a frame of %" PRIu64 " bytes from rank %d exceeds the largest, "
+			 "%d", n, *from, WIRE_MAX_FRAME);
+		/* take it off the queue all the same: nothing reads it again */
+		void *junk = malloc(n);
+
+		if (junk && !l->mpi->irecv(junk, n, *from, LINK_TAG_FRAME, &r, err, len))
+			sx_link_wait(l, r, timeout_ms, err, len);
+		free(junk);
+		return -EBADMSG;
+	}
+	ret = l->mpi->irecv(l->rxbuf, n, *from, LINK_TAG_FRAME, &r, err, len);
+	if (!ret)
+		ret = sx_link_wait(l, r, timeout_ms, err, len);
+	if (!ret)
+		ret = sx_wire_decode(l->rxbuf, n, l->rx, err, len);
+	if (!ret && l->rx->h.rank != (uint32_t)*from) {
+		snprintf(err, len, "a frame from rank %d says it is from rank %u", *from,
+			 l->rx->h.rank);
+		ret = -EBADMSG;
+	}
+	if (!ret)
+		ret = sx_wire_seq_check(&l->rx_seq[*from], l->rx->h.seq, err, len);
+	return ret ? ret : 1;
+}
+
+void sx_link_pace(struct link_pace *p, bool moved, uint64_t now)
+{
+	struct timespec ts;
+
+	if (moved || !p->busy) {
+		p->busy = now;
+		p->nap = 50000;
+	} else if (now - p->busy < LINK_HOT_NS) {
+		sched_yield();
+	} else {
+		ts = (struct timespec){ 0, (long)p->nap };
+		nanosleep(&ts, NULL);
+		p->nap = p->nap * 2 > 1000000 ? 1000000 : p->nap * 2;
+	}
+}
+
+struct bid {
+	uint8_t *id;
+	uint32_t cap, n;
+};
+
+/* the first object dl_iterate_phdr() reports is the program itself */
+static int find_build_id(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct bid *b = arg;
+	int i;
+
+	for (i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		const uint8_t *p, *end;
+
+		if (ph->p_type != PT_NOTE)
+			continue;
+		p = (const uint8_t *)(info->dlpi_addr + ph->p_vaddr);
+		end = p + ph->p_memsz;
+		while (p + sizeof(ElfW(Nhdr)) <= end) {
+			const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
+			const uint8_t *name = p + sizeof(*nh);
+			const uint8_t *desc = name + ((nh->n_namesz + 3) & ~3U);
+
+			if (desc + nh->n_descsz > end)
+				break;
+			if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 &&
+			    !memcmp(name, "GNU", 4)) {
+				b->n = nh->n_descsz < b->cap ? nh->n_descsz : b->cap;
+				memcpy(b->id, desc, b->n);
+				return 1;
+			}
+			p = desc + ((nh->n_descsz + 3) & ~3U);
+		}
+	}
+	return 1;	/* the program only */
+}
+
+uint32_t sx_link_build_id(uint8_t *id, uint32_t cap)
+{
+	struct bid b = { id, cap, 0 };
+
+	dl_iterate_phdr(find_build_id, &b);
+	return b.n;
+}
+
+const char *sx_link_hex(const uint8_t *id, uint32_t n, char *buf, size_t len)
+{
+	size_t i;
+
+	buf[0] = 0;
+	for (i = 0; i < n && 2 * i + 2 < len; i++)
+		snprintf(buf + 2 * i, len - 2 * i, "%02x", id[i]);
+	return buf;
+}

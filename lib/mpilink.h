@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A rank's side of an L4 session over MPI, shared by the L4 (rank 0,
+ * remote.c) and its node ranks (noderank.c): the MPI plugin, loaded once
+ * per process; this rank's place in the job, read from the launcher's
+ * environment before MPI is initialised (every rank forks first); and
+ * frames sent and received with per-peer sequence numbers, every frame
+ * decoded and checked (wire.h) before anyone acts on it.
+ *
+ * Tags: frames on LINK_TAG_FRAME, the bulk bytes they announce on
+ * LINK_TAG_DATA (MPI keeps each pair's order per tag, so the receiver
+ * posts its receives in the order it reads the frames), ping-pongs on
+ * LINK_TAG_PING, node-to-node transfers on tags from LINK_TAG_XFER up.
+ */
+#ifndef SIMPLER_MPILINK_H
+#define SIMPLER_MPILINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/wire.h"
+#include "mpi_plugin.h"
+
+#define LINK_TAG_FRAME	1
+#define LINK_TAG_DATA	2
+#define LINK_TAG_PING	3
+#define LINK_TAG_XFER	16
+
+/* heartbeats: a beat every timeout / 30 (100 ms of the default 3 s), at least 5 ms */
+#define LINK_DEFAULT_TIMEOUT_MS	3000
+
+struct link_out;
+
+struct link {
+	const struct sx_mpi_ops *mpi;
+	int rank, size;
+	bool recovery;			/* mpirun --enable-recovery */
+	bool open;			/* MPI initialised by us */
+	char host[64];
+	uint64_t *tx_seq, *rx_seq;	/* per peer: the next number to send, to expect */
+	struct link_out *out;		/* frames in flight, with their buffers */
+	uint8_t *rxbuf;			/* WIRE_MAX_FRAME bytes */
+	struct wire_frame *rx;		/* the frame sx_link_recv() decoded */
+	struct wire_frame *tx;		/* scratch to build one in */
+};
+
+/*
+ * This rank and the job's size as the launcher (mpirun) says, before MPI
+ * exists: 0, or -ENOENT when the process was not started by an MPI
+ * launcher.
+ */
+int sx_link_env(int *rank, int *size);
+/* the plugin, loaded once per process: 0, or -ENOPKG with what to install in err */
+int sx_link_plugin(const struct sx_mpi_ops **ops, char *err, size_t len);
+/*
+ * Initialise MPI and check that its rank and size are what the launcher
+ * said: 0, or -errno with the reason in err.  sx_link_close() undoes it
+ * (MPI_Finalize: the process cannot initialise MPI again).
+ */
+int sx_link_open(struct link *l, int rank, int size, char *err, size_t len);
+void sx_link_close(struct link *l);
+/*
+ * Send frame f (type and body set; rank, seq and version are filled in)
+ * to dst without blocking: the frame is copied, its buffer kept until MPI
+ * is done with it.  0, or -errno with the reason in err.
+ */
+int sx_link_send(struct link *l, int dst, struct wire_frame *f, char *err, size_t len);
+/* sx_link_send() of a frame with no body (HEARTBEAT, SHUTDOWN) */
+int sx_link_send_empty(struct link *l, int dst, unsigned type, char *err, size_t len);
+/* retire the frames MPI has finished sending; true if any frame is still in flight */
+bool sx_link_flush(struct link *l);
+/*
+ * The next frame waiting from src (-1: anyone): 1 with it decoded in l->rx
+ * and its sender in *from, 0 if none is waiting, or -errno with the reason
+ * in err (*from then names whoever sent something bad: the session with it
+ * is over).  Waits at most timeout_ms for a frame's bytes once MPI has
+ * announced it.
+ */
+int sx_link_recv(struct link *l, int src, int *from, uint32_t timeout_ms, char *err, size_t len);
+/*
+ * Wait at most timeout_ms for request r (posted by the plugin): 0 done,
+ * -ETIMEDOUT (r dropped), or -errno from MPI.
+ */
+int sx_link_wait(struct link *l, struct sx_mpi_req *r, uint32_t timeout_ms, char *err, size_t len);
+/*
+ * How a polling loop waits (MPI gives nothing to sleep on): while work
+ * moved less than LINK_HOT_NS ago it yields the CPU and looks again (a
+ * chain of tasks keeps every party awake between its steps), then it
+ * sleeps, 50 us first, doubling to 1 ms (so an idle session costs a
+ * thousand wake-ups a second, and the heartbeats keep their pace).
+ */
+#define LINK_HOT_NS	2000000ULL
+
+struct link_pace {
+	uint64_t busy, nap;
+};
+
+void sx_link_pace(struct link_pace *p, bool moved, uint64_t now);
+
+/* the program's GNU build-id: its length (0 if it has none) */
+uint32_t sx_link_build_id(uint8_t *id, uint32_t cap);
+/* "ab12cd..." of n bytes of id into buf */
+const char *sx_link_hex(const uint8_t *id, uint32_t n, char *buf, size_t len);
+
+#endif /* SIMPLER_MPILINK_H */

@@ -1,0 +1,813 @@
+// SPDX-License-Identifier: MIT
+/*
+ * A node rank of an L4 under mpirun (ranks 1..N-1): what
+ * simpler_worker_create() does there instead of returning a worker.  Before
+ * MPI exists it reserves its arena (shared memory its chips inherit) and
+ * creates its L3 worker (forking the chips and subs); then it initialises
+ * MPI, says HELLO, and serves rank 0 until told to stop.
+ *
+ * Two threads: this one owns MPI (frames, staged bytes, transfers,
+ * heartbeats) and never blocks; a runner thread runs one node fn at a time
+ * as one simpler_run() of the L3 worker, so a long node fn never silences
+ * the heartbeats.  Everything rank 0 names is an offset into the arena,
+ * checked against it; a frame that breaks the protocol ends the session,
+ * and so does silence from rank 0: the rank then exits at once, its chips
+ * and subs with it (they follow their parent's death).
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "base/tensor.h"
+#include "mpilink.h"
+#include "remote.h"
+
+#define RQ		16
+#define DEFAULT_STAGE	((uint64_t)16 << 30)
+
+enum { NT_RECV, NT_READY };
+enum { RUN_IDLE, RUN_POSTED, RUN_DONE };
+
+struct ntask {
+	struct wire_task t;
+	struct sx_mpi_req *reqs[2 * SIMPLER_MAX_TENSORS];
+	uint32_t nreq;
+	uint64_t deadline;		/* its bytes must have come by then */
+	int state;
+	int32_t err;
+	char msg[WIRE_MSG_MAX + 1];
+};
+
+/* a send still in flight from the arena: nothing may write its range yet */
+struct nsend {
+	struct nsend *next;
+	struct sx_mpi_req *req;
+	uint64_t off, len, deadline;
+};
+
+/* a transfer that never arrived: what is there is not what rank 0 thinks */
+struct nbad {
+	struct nbad *next;
+	uint64_t off, len;
+};
+
+struct ncall {
+	const void *fn;			/* NULL: not found here (why) */
+	uint32_t kind;
+	char name[WIRE_NAME];
+	char why[WIRE_OBJ_MAX + 200];
+};
+
+struct nserver {
+	struct link link;
+	struct simpler_worker *l3;
+	uint8_t *base;
+	uint64_t size;
+	int node;
+	char tag[112];
+	uint32_t hb_ms, timeout_ms;
+	uint64_t heard_ns, sent_ns, spin_ns;
+	uint64_t hot_ns;		/* the runner's: how long to stay awake for the next task */
+	struct ncall *calls;
+	uint32_t ncalls, registered;
+	struct ntask *q;
+	uint32_t qhead, qn;
+	struct nsend *sends;
+	struct nbad *bad;
+	/* what the runner's node fn sees: arena pointers, every tensor's strides */
+	struct simpler_tensor ts[SIMPLER_MAX_TENSORS];
+	uint64_t strides[SIMPLER_MAX_TENSORS * SIMPLER_MAX_DIMS];
+	/* the copy in progress (COPY_TO: its bytes are coming) */
+	struct sx_mpi_req *ctl_req;
+	uint64_t ctl_ticket;
+	/* the runner */
+	pthread_t runner;
+	bool runner_started;
+	struct ec run_ec;		/* the runner sleeps here */
+	_Atomic uint32_t run_state;	/* RUN_*: main posts, runner finishes (release/acquire) */
+	_Atomic bool stop;
+	bool shutdown;
+};
+
+/* the session is over (a bad frame, MPI failing): say so and leave with the chips */
+static void die(struct nserver *S, const char *fmt, ...) __attribute__((format(printf, 2, 3),
+									  noreturn));
+
+static void die(struct nserver *S, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "simpler: %s: ", S->tag);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "; exiting\n");
+	fflush(NULL);
+	_exit(1);
+}
+
+/* [off, off + len) inside the arena, or the session is over */
+static uint8_t *arena_at(struct nserver *S, uint64_t off, uint64_t len, const char *what)
+{
+	if (off > S->size || len > S->size - off)
+		die(S, "rank 0 named %s at 0x%" PRIx64 " (%" PRIu64 " bytes), outside this "
+		    "rank's %" PRIu64 "-byte arena", what, off, len, S->size);
+	return S->base + off;
+}
+
+static void send_frame(struct nserver *S, struct wire_frame *f)
+{
+	char err[256];
+
+	if (sx_link_send(&S->link, 0, f, err, sizeof(err)))
+		die(S, "cannot send to rank 0: %s", err);
+	S->sent_ns = now_ns();
+}
+
+/* ---- sends out of the arena ---- */
+
+static void sends_poll(struct nserver *S, uint64_t now)
+{
+	struct nsend **p = &S->sends, *s;
+	char err[256];
+	int done;
+
+	while ((s = *p)) {
+		done = 0;
+		/* a failed send: its peer is gone (rank 0 finds out on its own) */
+		if (S->link.mpi->test(s->req, &done, err, sizeof(err)))
+			done = 1;
+		else if (!done && now > s->deadline) {
+			S->link.mpi->drop(s->req);
+			done = 1;
+		}
+		if (done) {
+			*p = s->next;
+			free(s);
+		} else {
+			p = &s->next;
+		}
+	}
+}
+
+/*
+ * Wait (bounded) until no send in flight overlaps [off, off + len): a
+ * range is written only once MPI is done reading it.  Such a send reached
+ * its receiver before rank 0 let anything write the range, so this is
+ * short.
+ */
+static void sends_settle(struct nserver *S, uint64_t off, uint64_t len)
+{
+	struct nsend *s;
+	bool again;
+
+	do {
+		again = false;
+		sends_poll(S, now_ns());
+		for (s = S->sends; s && !again; s = s->next)
+			again = s->off < off + len && off < s->off + s->len;
+		if (again)
+			cpu_relax();
+	} while (again);
+}
+
+static void send_bytes(struct nserver *S, uint64_t off, uint64_t len, int dst, int tag)
+{
+	struct nsend *s = calloc(1, sizeof(*s));
+	char err[256];
+
+	if (!s)
+		die(S, "out of memory");
+	if (S->link.mpi->isend(arena_at(S, off, len, "a send"), len, dst, tag, &s->req, err,
+			       sizeof(err)))
+		die(S, "cannot send %" PRIu64 " bytes to rank %d: %s", len, dst, err);
+	s->off = off;
+	s->len = len;
+	/* bounded, for a receiver that is gone: the timeout, plus 1 s per 64 MiB */
+	s->deadline = now_ns() + (uint64_t)S->timeout_ms * 1000000 + (len >> 26) * 1000000000ULL;
+	s->next = S->sends;
+	S->sends = s;
+}
+
+/* ---- ranges whose transfer never came ---- */
+
+/* [off, off + len) is being received anew: bad ranges inside it are healed */
+static void bad_heal(struct nserver *S, uint64_t off, uint64_t len)
+{
+	struct nbad **p = &S->bad, *b;
+
+	while ((b = *p)) {
+		if (b->off >= off && b->off + b->len <= off + len) {
+			*p = b->next;
+			free(b);
+		} else {
+			p = &b->next;
+		}
+	}
+}
+
+static void bad_add(struct nserver *S, uint64_t off, uint64_t len)
+{
+	struct nbad *b = malloc(sizeof(*b));
+
+	if (!b)
+		die(S, "out of memory");
+	*b = (struct nbad){ S->bad, off, len };
+	S->bad = b;
+}
+
+/* does a tensor of t that no receive of its own fills read a bad range?  Its index, or -1 */
+static int bad_input(struct nserver *S, const struct wire_task *t)
+{
+	const struct nbad *b;
+	uint64_t off, len;
+	uint32_t i;
+
+	for (i = 0; S->bad && i < t->nr_tensors; i++) {
+		if (t->io[i] & WIRE_IO_IN)
+			continue;
+		off = t->tensors[i].addr;
+		len = sx_wire_span(t, i);
+		for (b = S->bad; b; b = b->next)
+			if (b->off < off + len && off < b->off + b->len)
+				return (int)i;
+	}
+	return -1;
+}
+
+/* ---- callables ---- */
+
+/* a kernel whose code is not in this rank's program: it fails, ids stay aligned */
+static int missing_kernel(const struct simpler_kernel_args *a)
+{
+	simpler_kernel_errmsg(a, "this kernel's code was not found on this node rank");
+	return -ENOEXEC;
+}
+
+static int program_base(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	*(uintptr_t *)arg = info->dlpi_addr;
+	return 1;	/* the first object is the program */
+}
+
+/* callable c as rank 0 described it, found in this process */
+static void callable_add(struct nserver *S, const struct wire_callable *c)
+{
+	struct ncall *n;
+	struct link_map *lm = NULL;
+	uintptr_t base = 0;
+	void *h;
+
+	if (c->id != S->ncalls || c->id >= MAX_CALLABLES)
+		die(S, "rank 0 sent callable %u where %u was due", c->id, S->ncalls);
+	n = &S->calls[S->ncalls++];
+	n->kind = c->kind;
+	snprintf(n->name, sizeof(n->name), "%s", c->name);
+	if (!c->obj[0]) {
+		dl_iterate_phdr(program_base, &base);
+		n->fn = (const void *)(base + c->offset);
+		return;
+	}
+	h = dlopen(c->obj, RTLD_NOW);
+	if (!h || dlinfo(h, RTLD_DI_LINKMAP, &lm) || !lm) {
+		snprintf(n->why, sizeof(n->why), "cannot load %s here: %s", c->obj, dlerror());
+		return;
+	}
+	n->fn = (const void *)(lm->l_addr + c->offset);
+}
+
+/* the runner: callables rank 0 registered since, onto the L3 in the same order */
+static void callables_sync(struct nserver *S)
+{
+	for (; S->registered < S->ncalls; S->registered++) {
+		const struct ncall *n = &S->calls[S->registered];
+		const void *fn = n->fn ? n->fn : (const void *)(uintptr_t)missing_kernel;
+
+		sx_register(S->l3, n->name, fn, n->kind);
+	}
+}
+
+/* ---- running a node fn (the runner thread) ---- */
+
+struct node_call {
+	simpler_node_fn fn;
+	const struct simpler_kernel_args *args;
+};
+
+static int node_orch(struct simpler_orch *o, void *arg)
+{
+	const struct node_call *c = arg;
+
+	return c->fn(o, c->args);
+}
+
+static void run(struct nserver *S, struct ntask *nt)
+{
+	struct simpler_tensor *ts = S->ts;
+	uint64_t *strides = S->strides;
+	const struct wire_task *t = &nt->t;
+	struct simpler_kernel_args a;
+	struct node_call c;
+	const struct ncall *n;
+	uint32_t i;
+	int ret;
+
+	callables_sync(S);
+	nt->msg[0] = 0;
+	if (t->callable >= S->ncalls || S->calls[t->callable].kind != CALLABLE_NODE_FN) {
+		nt->err = -EINVAL;
+		snprintf(nt->msg, sizeof(nt->msg), "%s: callable %u is not a node fn here", S->tag,
+			 t->callable);
+		return;
+	}
+	n = &S->calls[t->callable];
+	if (!n->fn) {
+		nt->err = -ENOEXEC;
+		snprintf(nt->msg, sizeof(nt->msg), "%s: cannot find node fn '%s' here: %s", S->tag,
+			 n->name, n->why);
+		return;
+	}
+	for (i = 0; i < t->nr_tensors; i++) {
+		const uint64_t *st = t->has_views ? sx_strides_at(
+			(const uint64_t (*)[SIMPLER_MAX_DIMS])t->strides, i) : NULL;
+
+		ts[i] = t->tensors[i];
+		ts[i].addr = (uint64_t)(uintptr_t)(S->base + t->tensors[i].addr);
+		if (st)
+			memcpy(&strides[i * SIMPLER_MAX_DIMS], st, SIMPLER_MAX_DIMS * sizeof(*st));
+		else
+			sx_rowmajor_strides(&ts[i], &strides[i * SIMPLER_MAX_DIMS]);
+	}
+	memset(&a, 0, sizeof(a));
+	a.nr_tensors = t->nr_tensors;
+	a.nr_scalars = t->nr_scalars;
+	a.tensors = ts;
+	a.scalars = t->scalars;
+	a.strides = strides;
+	a.block_dim = 1;
+	a.chip = S->node;
+	c.fn = (simpler_node_fn)(uintptr_t)n->fn;
+	c.args = &a;
+	ret = simpler_run(S->l3, node_orch, &c);
+	nt->err = ret;
+	if (ret)
+		snprintf(nt->msg, sizeof(nt->msg), "%s: node fn '%s' (task #%" PRIu64 "): %s",
+			 S->tag, n->name, t->task_seq, simpler_worker_errmsg(S->l3));
+}
+
+static void *runner_main(void *arg)
+{
+	struct nserver *S = arg;
+
+	pthread_setname_np(pthread_self(), "simpler-node");
+	for (;;) {
+		/*
+		 * Hot (a task ended less than LINK_HOT_NS ago: a chain's next one
+		 * is on its way), it yields and looks again; then it sleeps.
+		 * Acquire: pairs with the main thread's release of the posted task.
+		 */
+		EC_WAIT_UNTIL(&S->run_ec, S->spin_ns > S->hot_ns ? S->spin_ns : S->hot_ns,
+			      atomic_load_explicit(&S->run_state, memory_order_acquire) ==
+			      RUN_POSTED || atomic_load_explicit(&S->stop, memory_order_acquire));
+		S->hot_ns = 0;
+		if (atomic_load_explicit(&S->stop, memory_order_acquire))
+			return NULL;
+		run(S, &S->q[S->qhead]);
+		S->hot_ns = LINK_HOT_NS;
+		/* release: the result, for the main thread's acquire load */
+		atomic_store_explicit(&S->run_state, RUN_DONE, memory_order_release);
+	}
+}
+
+/* ---- frames from rank 0 ---- */
+
+static void task_in(struct nserver *S, const struct wire_task *t)
+{
+	struct ntask *nt;
+	uint32_t i;
+	char err[256];
+
+	if (S->qn == RQ)
+		die(S, "rank 0 sent more than %d tasks at once", RQ);
+	nt = &S->q[(S->qhead + S->qn++) % RQ];
+	memcpy(&nt->t, t, sizeof(*t));
+	nt->nreq = 0;
+	nt->err = 0;
+	nt->msg[0] = 0;
+	nt->state = NT_RECV;
+	nt->deadline = now_ns() + (uint64_t)S->timeout_ms * 1000000;
+	/* the receives, in the order rank 0 sends (staged bytes, then transfers) */
+	for (i = 0; i < t->nr_tensors; i++) {
+		uint64_t span = sx_wire_span(t, i);
+		uint8_t *p = arena_at(S, t->tensors[i].addr, span, "a tensor");
+
+		if (!(t->io[i] & WIRE_IO_IN))
+			continue;
+		sends_settle(S, t->tensors[i].addr, span);
+		bad_heal(S, t->tensors[i].addr, span);
+		if (S->link.mpi->irecv(p, span, 0, LINK_TAG_DATA, &nt->reqs[nt->nreq], err,
+				       sizeof(err)))
+			die(S, "cannot receive a staged tensor: %s", err);
+		nt->nreq++;
+		nt->deadline += (span >> 26) * 1000000000ULL;
+	}
+	for (i = 0; i < t->nr_recvs; i++) {
+		const struct wire_recv *r = &t->recvs[i];
+		uint8_t *p = arena_at(S, r->off, r->len, "a transfer");
+
+		if ((int)r->src == S->link.rank || (int)r->src >= S->link.size || !r->src)
+			die(S, "rank 0 ordered a transfer from rank %u", r->src);
+		sends_settle(S, r->off, r->len);
+		bad_heal(S, r->off, r->len);
+		if (S->link.mpi->irecv(p, r->len, (int)r->src, (int)r->tag, &nt->reqs[nt->nreq],
+				       err, sizeof(err)))
+			die(S, "cannot receive a transfer: %s", err);
+		nt->nreq++;
+		nt->deadline += (r->len >> 26) * 1000000000ULL;
+	}
+}
+
+static void ctl_in(struct nserver *S, const struct wire_ctrl *c)
+{
+	struct wire_frame *f = S->link.tx;
+	struct sx_mpi_req *s, *r;
+	char err[256];
+	uint64_t i, a, b;
+	uint8_t *buf;
+
+	switch (c->op) {
+	case WIRE_CTRL_COPY_TO:
+		if (S->ctl_req)
+			die(S, "rank 0 started a copy while one was in progress");
+		sends_settle(S, c->off, c->len);
+		bad_heal(S, c->off, c->len);
+		if (S->link.mpi->irecv(arena_at(S, c->off, c->len, "a copy"), c->len, 0,
+				       LINK_TAG_DATA, &S->ctl_req, err, sizeof(err)))
+			die(S, "cannot receive a copy: %s", err);
+		S->ctl_ticket = c->ticket;
+		return;
+	case WIRE_CTRL_COPY_FROM:
+		arena_at(S, c->off, c->len, "a copy");
+		f->h.type = WIRE_CTRL_REPLY;
+		f->u.reply = (struct wire_ctrl_reply){ c->ticket, c->op, 0, "" };
+		send_frame(S, f);
+		send_bytes(S, c->off, c->len, 0, LINK_TAG_DATA);
+		return;
+	case WIRE_CTRL_DISCARD:
+		arena_at(S, c->off, c->len, "a free");
+		a = (c->off + 4095) & ~4095ULL;
+		b = (c->off + c->len) & ~4095ULL;
+		if (b > a)
+			madvise(S->base + a, b - a, MADV_REMOVE);
+		return;
+	case WIRE_CTRL_PINGPONG:
+		/* c->off round trips of c->len bytes: MPI alone (the transport's floor) */
+		buf = malloc(c->len ? c->len : 1);
+		if (!buf)
+			die(S, "out of memory");
+		for (i = 0; i < c->off; i++) {
+			if (S->link.mpi->irecv(buf, c->len, 0, LINK_TAG_PING, &r, err, sizeof(err)) ||
+			    sx_link_wait(&S->link, r, S->timeout_ms, err, sizeof(err)) ||
+			    S->link.mpi->isend(buf, c->len, 0, LINK_TAG_PING, &s, err, sizeof(err)) ||
+			    sx_link_wait(&S->link, s, S->timeout_ms, err, sizeof(err)))
+				die(S, "a ping-pong with rank 0 failed: %s", err);
+		}
+		free(buf);
+		S->heard_ns = now_ns();
+		return;
+	default:
+		die(S, "rank 0 sent control command %u", c->op);
+	}
+}
+
+static bool frames_in(struct nserver *S)
+{
+	const struct wire_frame *f;
+	char err[512], tn[16];
+	bool moved = false;
+	int from, ret;
+
+	while ((ret = sx_link_recv(&S->link, 0, &from, S->timeout_ms, err, sizeof(err))) != 0) {
+		if (ret < 0)
+			die(S, "the session with rank 0 ended on a bad frame: %s", err);
+		f = S->link.rx;
+		S->heard_ns = now_ns();
+		moved = true;
+		switch (f->h.type) {
+		case WIRE_HEARTBEAT:
+			break;
+		case WIRE_TASK:
+			task_in(S, &f->u.task);
+			break;
+		case WIRE_CALLABLE:
+			callable_add(S, &f->u.callable);
+			break;
+		case WIRE_CTRL:
+			ctl_in(S, &f->u.ctrl);
+			break;
+		case WIRE_SEND:
+			send_bytes(S, f->u.send.off, f->u.send.len, (int)f->u.send.dst,
+				   (int)f->u.send.tag);
+			break;
+		case WIRE_SHUTDOWN:
+			S->shutdown = true;
+			return true;
+		default:
+			die(S, "rank 0 sent a %s frame, which it never sends now",
+			    sx_wire_type_name(f->h.type, tn, sizeof(tn)));
+		}
+	}
+	return moved;
+}
+
+/* ---- the main loop ---- */
+
+/* the oldest task: its bytes in?  Then to the runner; its result back to rank 0 */
+static bool tasks_step(struct nserver *S, uint64_t now)
+{
+	struct ntask *nt = &S->q[S->qhead];
+	struct wire_frame *f = S->link.tx;
+	char err[256];
+	uint32_t i, nout = 0;
+	int done;
+
+	if (!S->qn)
+		return false;
+	if (atomic_load_explicit(&S->run_state, memory_order_acquire) == RUN_DONE) {
+		for (i = 0; !nt->err && i < nt->t.nr_tensors; i++)
+			nout += !!(nt->t.io[i] & WIRE_IO_OUT);
+		f->h.type = WIRE_DONE;
+		f->u.done.ticket = nt->t.ticket;
+		f->u.done.err = nt->err;
+		f->u.done.nr_out = nout;
+		snprintf(f->u.done.msg, sizeof(f->u.done.msg), "%s", nt->msg);
+		send_frame(S, f);
+		for (i = 0; nout && i < nt->t.nr_tensors; i++)
+			if (nt->t.io[i] & WIRE_IO_OUT)
+				send_bytes(S, nt->t.tensors[i].addr, sx_wire_span(&nt->t, i), 0,
+					   LINK_TAG_DATA);
+		S->qhead = (S->qhead + 1) % RQ;
+		S->qn--;
+		atomic_store_explicit(&S->run_state, RUN_IDLE, memory_order_relaxed);
+		return true;
+	}
+	if (atomic_load_explicit(&S->run_state, memory_order_relaxed) != RUN_IDLE)
+		return false;
+	if (nt->state == NT_RECV) {
+		while (nt->nreq) {
+			done = 0;
+			if (S->link.mpi->test(nt->reqs[nt->nreq - 1], &done, err, sizeof(err)))
+				die(S, "receiving a task's bytes failed: %s", err);
+			if (!done)
+				break;
+			nt->nreq--;
+		}
+		if (nt->nreq && now > nt->deadline) {
+			while (nt->nreq)
+				S->link.mpi->drop(nt->reqs[--nt->nreq]);
+			/* later tasks that rank 0 told to read these copies must not */
+			for (i = 0; i < nt->t.nr_recvs; i++)
+				bad_add(S, nt->t.recvs[i].off, nt->t.recvs[i].len);
+			nt->err = -EHOSTDOWN;
+			snprintf(nt->msg, sizeof(nt->msg), "%s: node fn task #%" PRIu64 ": its input "
+				 "did not arrive within %u ms (its source was lost?)", S->tag,
+				 nt->t.task_seq, S->timeout_ms);
+		}
+		if (nt->nreq)
+			return false;
+		nt->state = NT_READY;
+	}
+	if (!nt->err && (i = (uint32_t)bad_input(S, &nt->t)) != UINT32_MAX) {
+		nt->err = -EHOSTDOWN;
+		snprintf(nt->msg, sizeof(nt->msg), "%s: node fn task #%" PRIu64 ": tensor %u is a "
+			 "copy of another node's memory that never arrived (its source was lost?)",
+			 S->tag, nt->t.task_seq, i);
+	}
+	if (nt->err) {
+		/* failed before it ran: reported as if the runner had */
+		atomic_store_explicit(&S->run_state, RUN_DONE, memory_order_relaxed);
+		return true;
+	}
+	for (i = 0; i < nt->t.nr_tensors; i++)
+		if (nt->t.acc[i] != SIMPLER_IN)
+			sends_settle(S, nt->t.tensors[i].addr, sx_wire_span(&nt->t, i));
+	/* release: the task (its queue entry), for the runner's acquire */
+	atomic_store_explicit(&S->run_state, RUN_POSTED, memory_order_seq_cst);
+	ec_notify(&S->run_ec);
+	return true;
+}
+
+static bool ctl_step(struct nserver *S)
+{
+	struct wire_frame *f = S->link.tx;
+	char err[256];
+	int done = 0;
+
+	if (!S->ctl_req)
+		return false;
+	if (S->link.mpi->test(S->ctl_req, &done, err, sizeof(err)))
+		die(S, "receiving a copy failed: %s", err);
+	if (!done)
+		return false;
+	S->ctl_req = NULL;
+	f->h.type = WIRE_CTRL_REPLY;
+	f->u.reply = (struct wire_ctrl_reply){ S->ctl_ticket, WIRE_CTRL_COPY_TO, 0, "" };
+	send_frame(S, f);
+	return true;
+}
+
+static void serve(struct nserver *S)
+{
+	struct link_pace pace = { 0 };
+	char err[256];
+	uint64_t now;
+	bool moved;
+
+	S->heard_ns = S->sent_ns = now_ns();
+	while (!S->shutdown) {
+		moved = frames_in(S);
+		now = now_ns();
+		moved |= tasks_step(S, now);
+		moved |= ctl_step(S);
+		sends_poll(S, now);
+		sx_link_flush(&S->link);
+		if (now - S->sent_ns >= (uint64_t)S->hb_ms * 1000000 &&
+		    !sx_link_send_empty(&S->link, 0, WIRE_HEARTBEAT, err, sizeof(err)))
+			S->sent_ns = now;
+		if (now > S->heard_ns && now - S->heard_ns > (uint64_t)S->timeout_ms * 1000000) {
+			fprintf(stderr, "simpler: %s: rank 0 stopped responding (nothing for %u ms): "
+				"exiting, with this rank's chips and subs\n", S->tag, S->timeout_ms);
+			fflush(NULL);
+			_exit(3);
+		}
+		sx_link_pace(&pace, moved, now);
+	}
+}
+
+/* ---- start and stop ---- */
+
+static void server_free(struct nserver *S)
+{
+	struct nsend *s, *next;
+	struct nbad *b, *bn;
+
+	for (b = S->bad; b; b = bn) {
+		bn = b->next;
+		free(b);
+	}
+	if (S->runner_started) {
+		/* release: pairs with the runner's acquire load */
+		atomic_store_explicit(&S->stop, true, memory_order_seq_cst);
+		ec_notify(&S->run_ec);
+		pthread_join(S->runner, NULL);
+	}
+	sx_worker_destroy(S->l3);
+	for (s = S->sends; s; s = next) {
+		next = s->next;
+		if (S->link.open)
+			S->link.mpi->drop(s->req);
+		free(s);
+	}
+	if (S->ctl_req)
+		S->link.mpi->drop(S->ctl_req);
+	sx_link_close(&S->link);
+	if (S->base)
+		munmap(S->base, S->size);
+	free(S->calls);
+	free(S->q);
+	free(S);
+}
+
+/* the L3 options every node rank uses: checked as a local node's */
+static int l3_opts(const struct simpler_worker_opts *o, struct simpler_worker_opts *d)
+{
+	const struct simpler_worker_opts *src = OPTS_GET(o, remote_opts, NULL);
+	int ret;
+
+	memset(d, 0, sizeof(*d));
+	d->sz = sizeof(*d);
+	if (!src)
+		return 0;
+	ret = sx_opts_in(src, sizeof(*src), "simpler_worker_create: remote_opts",
+			 "simpler_worker_opts", NULL);
+	if (ret)
+		return ret;
+	memcpy(d, src, src->sz < sizeof(*d) ? src->sz : sizeof(*d));
+	d->sz = sizeof(*d);
+	if ((d->level && d->level != 3) || d->nr_nodes || d->node_opts ||
+	    (d->flags & SIMPLER_WORKER_MPI))
+		return werr(NULL, -EINVAL, "simpler_worker_create: remote_opts: a node is an L3 "
+			    "worker: level 0 or 3, without nodes of its own or SIMPLER_WORKER_MPI");
+	return 0;
+}
+
+int sx_noderank_serve(const struct simpler_worker_opts *o, const struct sx_mpi_ops *ops,
+		      int rank, int size)
+{
+	struct nserver *S = calloc(1, sizeof(*S));
+	struct simpler_worker_opts l3o;
+	struct wire_frame *f;
+	struct wire_hello *h;
+	char err[ERRMSG_LEN], host[64];
+	uint64_t deadline;
+	int ret, l3ret, from;
+
+	if (!S)
+		return werr(NULL, -ENOMEM, "simpler_worker_create: out of memory");
+	S->link.mpi = ops;
+	S->timeout_ms = OPTS_OR(o, node_timeout_ms, LINK_DEFAULT_TIMEOUT_MS);
+	S->size = OPTS_OR(o, stage_size, DEFAULT_STAGE);
+	S->spin_ns = (uint64_t)OPTS_OR(o, spin_us, 50) * 1000;
+	ec_init(&S->run_ec, false);
+	gethostname(host, sizeof(host));
+	host[sizeof(host) - 1] = 0;
+	snprintf(S->tag, sizeof(S->tag), "node rank %d (pid %d on %s)", rank, getpid(), host);
+	S->calls = calloc(MAX_CALLABLES, sizeof(*S->calls));
+	S->q = calloc(RQ, sizeof(*S->q));
+	/* the arena first: the L3's chips and subs inherit it, so node fns may pass it on */
+	S->base = mmap(NULL, S->size, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (S->base == MAP_FAILED)
+		S->base = NULL;
+	if (!S->calls || !S->q || !S->base) {
+		server_free(S);
+		return werr(NULL, -ENOMEM, "simpler_worker_create: node rank %d: cannot reserve "
+			    "its arena (stage_size %" PRIu64 " bytes) or its tables", rank, S->size);
+	}
+	/* then the L3 worker (it forks): a failure is reported to rank 0, which fails everyone */
+	l3ret = l3_opts(o, &l3o);
+	if (!l3ret)
+		l3ret = sx_worker_create(&l3o, NULL, NULL, &S->l3);
+	snprintf(err, sizeof(err), "%s", l3ret ? simpler_last_errmsg() : "");
+	ret = sx_link_open(&S->link, rank, size, err + strlen(err), sizeof(err) - strlen(err));
+	if (ret) {
+		server_free(S);
+		return werr(NULL, ret, "simpler_worker_create: node rank %d: cannot start MPI: %s",
+			    rank, err);
+	}
+	f = S->link.tx;
+	memset(f, 0, sizeof(*f));
+	f->h.type = WIRE_HELLO;
+	h = &f->u.hello;
+	h->lib_version = SIMPLER_VERSION;
+	h->err = l3ret;
+	h->pid = (uint32_t)getpid();
+	h->nr_chips = S->l3 ? (uint32_t)simpler_worker_nr_chips(S->l3) : 0;
+	h->nr_subs = S->l3 ? (uint32_t)simpler_worker_nr_subs(S->l3) : 0;
+	h->arena = S->size;
+	h->build_id_len = sx_link_build_id(h->build_id, sizeof(h->build_id));
+	snprintf(h->host, sizeof(h->host), "%s", S->link.host);
+	snprintf(h->msg, sizeof(h->msg), "%s%s", l3ret ? "cannot start its L3 worker: " : "",
+		 err);
+	send_frame(S, f);
+	/* the verdict: every rank goes on, or every rank fails create */
+	deadline = now_ns() + (uint64_t)(OPTS_OR(o, start_timeout_ms, 10000) + S->timeout_ms) *
+		   1000000;
+	while (!(ret = sx_link_recv(&S->link, 0, &from, S->timeout_ms, err, sizeof(err)))) {
+		if (now_ns() > deadline) {
+			ret = -ETIMEDOUT;
+			snprintf(err, sizeof(err), "rank 0 said nothing within %u ms",
+				 OPTS_OR(o, start_timeout_ms, 10000) + S->timeout_ms);
+			break;
+		}
+		sx_link_flush(&S->link);
+		usleep(1000);
+	}
+	if (ret > 0 && S->link.rx->h.type != WIRE_VERDICT) {
+		ret = -EPROTO;
+		snprintf(err, sizeof(err), "rank 0 sent a frame of type %u before its verdict",
+			 S->link.rx->h.type);
+	}
+	if (ret > 0 && S->link.rx->u.verdict.err) {
+		ret = S->link.rx->u.verdict.err;
+		snprintf(err, sizeof(err), "rank 0 refused the job: %.900s",
+			 S->link.rx->u.verdict.msg);
+	}
+	if (ret < 0) {
+		server_free(S);
+		return werr(NULL, ret, "simpler_worker_create: node rank %d: %s", rank, err);
+	}
+	S->node = (int)S->link.rx->u.verdict.node;
+	S->hb_ms = S->link.rx->u.verdict.heartbeat_ms;
+	S->timeout_ms = S->link.rx->u.verdict.timeout_ms;
+	snprintf(S->tag, sizeof(S->tag), "node %d (rank %d on %s, pid %d)", S->node, rank,
+		 S->link.host, getpid());
+	ret = -pthread_create(&S->runner, NULL, runner_main, S);
+	if (ret) {
+		server_free(S);
+		return werr(NULL, ret, "simpler_worker_create: node rank %d: cannot start a thread",
+			    rank);
+	}
+	S->runner_started = true;
+	serve(S);
+	server_free(S);
+	return 1;
+}

@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: MIT
+/*
+ * libsimpler-mpi.so.0: the only code of simpler that sees MPI.  libsimpler
+ * dlopen()s it for a worker created with SIMPLER_WORKER_MPI and calls it
+ * through struct sx_mpi_ops (lib/mpi_plugin.h); built with mpicc when Open
+ * MPI is installed, absent otherwise.
+ *
+ * Every call goes to one communicator of our own, a dup of MPI_COMM_WORLD
+ * whose errors return (MPI_ERRORS_RETURN), so that an MPI failure becomes
+ * an errno and a message, never an abort of the job.  Messages larger than
+ * one MPI count are sent as chunks of up to 1 GiB with the same tag.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mpi_plugin.h"
+
+#define CHUNK	((uint64_t)1 << 30)
+
+static MPI_Comm comm = MPI_COMM_NULL;
+
+struct sx_mpi_req {
+	int n;			/* chunks */
+	MPI_Request r[];
+};
+
+/* 0, or -EIO with MPI's message for code rc */
+static int fail(int rc, const char *what, char *err, size_t len)
+{
+	char s[MPI_MAX_ERROR_STRING];
+	int n = 0;
+
+	if (rc == MPI_SUCCESS)
+		return 0;
+	if (MPI_Error_string(rc, s, &n) != MPI_SUCCESS)
+		snprintf(s, sizeof(s), "error %d", rc);
+	snprintf(err, len, "%s: %s", what, s);
+	return -EIO;
+}
+
+static const char *p_version(void)
+{
+	static char v[MPI_MAX_LIBRARY_VERSION_STRING];
+	int n = 0;
+
+	if (!v[0] && MPI_Get_library_version(v, &n) != MPI_SUCCESS)
+		snprintf(v, sizeof(v), "MPI %d.%d", MPI_VERSION, MPI_SUBVERSION);
+	v[strcspn(v, "\n,")] = 0;
+	return v;
+}
+
+static int p_initialized(void)
+{
+	int i = 0, f = 0;
+
+	MPI_Initialized(&i);
+	MPI_Finalized(&f);
+	return i && !f;
+}
+
+static int p_init(int *rank, int *size, int *recovery, char *host, size_t hostlen, char *err,
+		size_t len)
+{
+	char name[MPI_MAX_PROCESSOR_NAME];
+	const char *rec = getenv("OMPI_MCA_orte_enable_recovery");
+	int provided = 0, n = 0, rc;
+
+	rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &provided);
+	if (rc != MPI_SUCCESS)
+		return fail(rc, "MPI_Init_thread", err, len);
+	if (provided < MPI_THREAD_SERIALIZED) {
+		snprintf(err, len, "MPI_Init_thread: this MPI provides thread level %d, "
+			 "MPI_THREAD_SERIALIZED (%d) is needed", provided, MPI_THREAD_SERIALIZED);
+		MPI_Finalize();
+		return -ENOTSUP;
+	}
+	rc = MPI_Comm_dup(MPI_COMM_WORLD, &comm);
+	if (rc == MPI_SUCCESS)
+		rc = MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
+	if (rc == MPI_SUCCESS)
+		rc = MPI_Comm_rank(comm, rank);
+	if (rc == MPI_SUCCESS)
+		rc = MPI_Comm_size(comm, size);
+	if (rc == MPI_SUCCESS)
+		rc = MPI_Get_processor_name(name, &n);
+	if (rc != MPI_SUCCESS) {
+		fail(rc, "setting up the communicator", err, len);
+		MPI_Finalize();
+		return -EIO;
+	}
+	snprintf(host, hostlen, "%s", name);
+	*recovery = rec && (!strcmp(rec, "1") || !strcmp(rec, "true"));
+	return 0;
+}
+
+static void p_finalize(void)
+{
+	if (comm != MPI_COMM_NULL)
+		MPI_Comm_free(&comm);
+	comm = MPI_COMM_NULL;
+	MPI_Finalize();
+}
+
+static struct sx_mpi_req *req_new(uint64_t len)
+{
+	int n = len ? (int)((len + CHUNK - 1) / CHUNK) : 1;
+	struct sx_mpi_req *r = malloc(sizeof(*r) + (size_t)n * sizeof(MPI_Request));
+	int i;
+
+	if (r) {
+		r->n = n;
+		for (i = 0; i < n; i++)
+			r->r[i] = MPI_REQUEST_NULL;
+	}
+	return r;
+}
+
+/* the chunks of one message, each posted by post() */
+static int post_all(void *buf, uint64_t len, int peer, int tag, bool send, struct sx_mpi_req **out,
+		    char *err, size_t elen)
+{
+	struct sx_mpi_req *r = req_new(len);
+	uint64_t off = 0, k;
+	int i, rc = MPI_SUCCESS;
+
+	if (!r) {
+		snprintf(err, elen, "out of memory");
+		return -ENOMEM;
+	}
+	for (i = 0; i < r->n && rc == MPI_SUCCESS; i++, off += k) {
+		k = len - off < CHUNK ? len - off : CHUNK;
+		rc = send ? MPI_Isend((char *)buf + off, (int)k, MPI_BYTE, peer, tag, comm, &r->r[i]) :
+			    MPI_Irecv((char *)buf + off, (int)k, MPI_BYTE, peer, tag, comm, &r->r[i]);
+	}
+	if (rc != MPI_SUCCESS) {
+		for (i = 0; i < r->n; i++)
+			if (r->r[i] != MPI_REQUEST_NULL) {
+				MPI_Cancel(&r->r[i]);
+				MPI_Request_free(&r->r[i]);
+			}
+		free(r);
+		return fail(rc, send ? "MPI_Isend" : "MPI_Irecv", err, elen);
+	}
+	*out = r;
+	return 0;
+}
+
+static int p_isend(const void *buf, uint64_t len, int dst, int tag, struct sx_mpi_req **r, char *err,
+		 size_t elen)
+{
+	return post_all((void *)buf, len, dst, tag, true, r, err, elen);
+}
+
+static int p_irecv(void *buf, uint64_t len, int src, int tag, struct sx_mpi_req **r, char *err,
+		 size_t elen)
+{
+	return post_all(buf, len, src, tag, false, r, err, elen);
+}
+
+static void p_drop(struct sx_mpi_req *r)
+{
+	int i, flag = 0;
+
+	if (!r)
+		return;
+	for (i = 0; i < r->n; i++) {
+		if (r->r[i] == MPI_REQUEST_NULL)
+			continue;
+		MPI_Test(&r->r[i], &flag, MPI_STATUS_IGNORE);
+		if (r->r[i] != MPI_REQUEST_NULL) {
+			MPI_Cancel(&r->r[i]);
+			MPI_Request_free(&r->r[i]);
+		}
+	}
+	free(r);
+}
+
+static int p_test(struct sx_mpi_req *r, int *done, char *err, size_t elen)
+{
+	int flag = 0, rc;
+
+	rc = MPI_Testall(r->n, r->r, &flag, MPI_STATUSES_IGNORE);
+	if (rc != MPI_SUCCESS) {
+		p_drop(r);
+		return fail(rc, "MPI_Testall", err, elen);
+	}
+	*done = flag;
+	if (flag)
+		free(r);
+	return 0;
+}
+
+static int p_probe(int src, int tag, int *found, int *from, uint64_t *len, char *err, size_t elen)
+{
+	MPI_Status st;
+	int flag = 0, n = 0, rc;
+
+	rc = MPI_Iprobe(src < 0 ? MPI_ANY_SOURCE : src, tag, comm, &flag, &st);
+	if (rc == MPI_SUCCESS && flag)
+		rc = MPI_Get_count(&st, MPI_BYTE, &n);
+	if (rc != MPI_SUCCESS)
+		return fail(rc, "MPI_Iprobe", err, elen);
+	*found = flag;
+	if (flag) {
+		*from = st.MPI_SOURCE;
+		*len = (uint64_t)n;
+	}
+	return 0;
+}
+
+/* the chunks of r, waited for; r is freed */
+static int wait_all(struct sx_mpi_req *r, const char *what, char *err, size_t elen)
+{
+	int rc = MPI_Waitall(r->n, r->r, MPI_STATUSES_IGNORE);
+
+	free(r);
+	return fail(rc, what, err, elen);
+}
+
+static int p_recv(void *buf, uint64_t len, int src, int tag, char *err, size_t elen)
+{
+	struct sx_mpi_req *r;
+	int ret = p_irecv(buf, len, src, tag, &r, err, elen);
+
+	return ret ? ret : wait_all(r, "MPI_Recv", err, elen);
+}
+
+static int p_send(const void *buf, uint64_t len, int dst, int tag, char *err, size_t elen)
+{
+	struct sx_mpi_req *r;
+	int ret = p_isend(buf, len, dst, tag, &r, err, elen);
+
+	return ret ? ret : wait_all(r, "MPI_Send", err, elen);
+}
+
+static int p_tag_ub(void)
+{
+	int *v = NULL, flag = 0;
+
+	if (MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_TAG_UB, &v, &flag) != MPI_SUCCESS || !flag)
+		return 32767;	/* what the standard promises */
+	return *v;
+}
+
+__attribute__((visibility("default"))) const struct sx_mpi_ops sx_mpi_plugin_v1 = {
+	.abi = SX_MPI_ABI,
+	.version = p_version,
+	.initialized = p_initialized,
+	.init = p_init,
+	.finalize = p_finalize,
+	.isend = p_isend,
+	.irecv = p_irecv,
+	.test = p_test,
+	.drop = p_drop,
+	.probe = p_probe,
+	.recv = p_recv,
+	.send = p_send,
+	.tag_ub = p_tag_ub,
+};

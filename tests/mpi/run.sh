@@ -1,0 +1,124 @@
+#!/bin/bash
+# The tests of an L4 over MPI, under a real mpirun on this one machine: the
+# whole suite over shared memory (Open MPI's vader), then again forced over
+# TCP on loopback (--mca btl self,tcp: what runs between hosts), each mpirun
+# under a timeout.  After every mpirun: no process it started is left (each
+# carries a tag in its environment), and Open MPI's session files and shared
+# segments (kept in a directory of our own, not /dev/shm) are gone.  Ends
+# with "N passed, N failed, N skipped".
+#
+#   tests/mpi/run.sh [shm|tcp]...     (default: both)
+set -u
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+build=${BUILD:-$repo/build}
+pass=0 fail=0 skip=0
+ok() { echo "ok - $*"; pass=$((pass + 1)); }
+notok() { echo "not ok - $*"; fail=$((fail + 1)); }
+
+if ! command -v mpirun >/dev/null || [ ! -e "$build/libsimpler-mpi.so.0" ]; then
+	echo "# skip: Open MPI or the MPI plugin is missing (make deps; make)"
+	echo "0 passed, 0 failed, 1 skipped"
+	exit 0
+fi
+if ! ip -o link show lo 2>/dev/null | grep -q 'state UNKNOWN\|UP'; then
+	echo "# skip: the loopback interface is down (Open MPI's launcher needs it)"
+	echo "0 passed, 0 failed, 1 skipped"
+	exit 0
+fi
+# as root, Open MPI wants to be told twice
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export SIMPLER_MPI_PLUGIN=$build/libsimpler-mpi.so.0
+scratch=$(mktemp -d /tmp/simpler-mpitest.XXXXXX)
+trap 'rm -rf "$scratch"' EXIT
+transports=${*:-shm tcp}
+
+# the processes a run left, by the tag only its processes carry
+leftovers() {	# leftovers TAG
+	grep -lsa "SIMPLER_MPITEST_TAG=$1" /proc/[0-9]*/environ 2>/dev/null |
+		sed -E 's|/proc/([0-9]+)/environ|\1|'
+}
+
+# mpirun_checked NAME TRANSPORT TIMEOUT MPIRUN-ARGS...: runs it; sets rc, secs, out
+mpirun_checked() {
+	local name=$1 tr=$2 limit=$3 tag t0 t1 left i
+	shift 3
+	tag=$name-$tr-$$-$RANDOM
+	dir=$scratch/$tag
+	mkdir -p "$dir"
+	local btl=()
+	[ "$tr" = tcp ] && btl=(--mca btl self,tcp --mca btl_tcp_if_include lo)
+	t0=$(date +%s.%N)
+	out=$(env SIMPLER_MPITEST_TAG="$tag" timeout -s KILL "$limit" nice -n 19 mpirun \
+		--oversubscribe --mca orte_tmpdir_base "$dir" --mca btl_vader_backing_directory "$dir" \
+		"${btl[@]}" "$@" 2>&1)
+	rc=$?
+	t1=$(date +%s.%N)
+	secs=$(echo "$t1 - $t0" | bc)
+	# processes: their parents' deaths reach them within a second or two
+	for i in $(seq 50); do
+		left=$(leftovers "$tag")
+		[ -z "$left" ] && break
+		sleep 0.1
+	done
+	if [ -n "$left" ]; then
+		notok "$name ($tr): processes left running: $(echo $left)"
+		kill -KILL $left 2>/dev/null
+	fi
+	if [ -n "$(ls -A "$dir")" ]; then
+		notok "$name ($tr): files left in Open MPI's session directory: $(cd "$dir" && find . -type f | head -3)"
+	fi
+	rm -rf "$dir"
+}
+
+# a program with its own TAP output: fold its summary in
+suite() {	# suite NAME TRANSPORT TIMEOUT MPIRUN-ARGS...
+	local name=$1 tr=$2 line p f s
+	mpirun_checked "$@"
+	echo "$out" | grep -vE '^[0-9]+ passed, [0-9]+ failed' |
+		sed "s/^\(ok\|not ok\) \([0-9]*\) /\1 \2 $tr: /"
+	line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -n 1)
+	if [ -z "$line" ] || [ $rc = 137 ]; then
+		notok "$name ($tr): no summary (mpirun exit $rc after $secs s)"
+		return
+	fi
+	p=${line%% passed*}
+	f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+	s=$(echo "$line" | sed -nE 's/.* ([0-9]+) skipped.*/\1/p')
+	pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + ${s:-0}))
+	[ "$f" = 0 ] && [ $rc != 0 ] && notok "$name ($tr): mpirun exited $rc"
+	echo "# $name ($tr): $secs s"
+}
+
+b=$build/mpitests
+for tr in $transports; do
+	echo "# ---- $tr"
+	suite cluster "$tr" 300 -np 3 "$b/test_cluster"
+	# a node rank dies: under --enable-recovery the rest goes on ...
+	suite loss "$tr" 120 --enable-recovery -np 3 "$b/test_loss"
+	# ... without it Open MPI ends the job, in bounded time (no hang)
+	SIMPLER_LOSS_NO_RECOVERY=1 mpirun_checked loss-no-recovery "$tr" 120 -np 3 "$b/test_loss"
+	if [ $rc != 0 ] && [ "$(echo "$secs < 30" | bc)" = 1 ]; then
+		ok "$tr: a node's death without --enable-recovery ends the job (mpirun exit $rc after $secs s)"
+	else
+		notok "$tr: a node's death without --enable-recovery: mpirun exit $rc after $secs s"
+	fi
+	# rank 0 dies: every node rank and its chips follow within the timeout + 1 s
+	result=$scratch/rank0-$tr.tap
+	SIMPLER_MPITEST_RESULT=$result mpirun_checked rank0 "$tr" 120 --enable-recovery -np 3 \
+		"$b/test_rank0"
+	echo "$out" | grep '^simpler:'
+	if ! grep -q '^ok 1' "$result" 2>/dev/null; then
+		notok "$tr: rank 0's death: $(grep '^#\|^not ok' "$result" 2>/dev/null || echo no result)"
+	elif [ "$(echo "$out" | grep -c 'rank 0 stopped responding')" != 2 ]; then
+		notok "$tr: rank 0's death: the node ranks did not say they saw rank 0 go silent"
+	else
+		grep '^#' "$result"
+		ok "$tr: rank0_death_takes_every_node_rank_and_chip_within_timeout_plus_1s"
+	fi
+	# ranks of different builds: every rank refuses the job, naming the odd one
+	suite proto "$tr" 60 -np 1 "$b/test_proto" : -np 1 "$b/test_proto_b" : -np 1 "$b/test_proto"
+	# MPI initialised before create: refused
+	suite preinit "$tr" 60 -np 2 "$b/preinit"
+done
+echo "$pass passed, $fail failed, $skip skipped"
+[ $fail = 0 ]
