@@ -67,7 +67,7 @@ static int orch_live(spy_orch *self, const char *what)
 {
 	char msg[200];
 
-	if (self->o && self->w->run_thread == PyThread_get_thread_ident())
+	if (self->o && self->w->busy_thread == PyThread_get_thread_ident())
 		return 0;
 	snprintf(msg, sizeof(msg), "%s: %s", what, self->o ?
 		 "only the thread running the orchestration function may use its orchestrator" :

@@ -137,7 +137,16 @@ typedef struct spy_worker {
 	bool closed;
 	bool starting;			/* in simpler_worker_create(), which may let the GIL go */
 	bool in_run;			/* a run of this worker is in progress */
-	unsigned long run_thread;	/* the thread running it */
+	/*
+	 * The thread inside a call that lets the GIL go or runs Python code (a
+	 * run, start, register, the memory and host calls), how deeply it
+	 * re-entered, and the outermost call: until depth is 0 every other
+	 * thread gets Busy and the worker is not closed.  libsimpler's rule: a
+	 * worker is driven by one application thread at a time.
+	 */
+	unsigned long busy_thread;
+	int busy_depth;
+	const char *busy_what;
 	/* kernels: ids are assigned here, in order, and given to libsimpler at start */
 	int nr_kernels;
 	int nr_py;			/* of which Python callables */
@@ -156,10 +165,6 @@ typedef struct spy_worker {
 } spy_worker;
 
 extern PyTypeObject spy_WorkerType;
-/* the worker started (the chips forked): 0, or -1 with an exception */
-int spy_worker_start(spy_worker *w);
-/* the current thread may drive w now (not another thread's run): 0, or -1 and Busy */
-int spy_worker_enter(spy_worker *w, const char *what);
 /* close every worker still open (at interpreter exit) */
 void spy_worker_close_all(void);
 

@@ -146,28 +146,3 @@ def test_worker_garbage_collected_closes(kern):
     assert ref() is None
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
-
-
-def test_other_thread_cannot_drive_a_running_worker(mode, kern):
-    import threading
-    with make_worker(mode) as w:
-        e = w.register("e", kern("pk_empty"))
-        seen = []
-
-        def other():
-            try:
-                w.malloc(64)
-            except simpler.Busy as ex:
-                seen.append(str(ex))
-
-        def orch(o):
-            t = threading.Thread(target=other)
-            t.start()
-            t.join()
-            o.submit(e)
-        w.run(orch)
-        assert seen and "another thread is running this worker" in seen[0]
-        with pytest.raises(simpler.Busy, match="close it after run"):
-            w.run(lambda o: w.close())
-        assert not w.closed
-        w.run(lambda o: o.submit(e))          # still usable
