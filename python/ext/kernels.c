@@ -141,7 +141,7 @@ PyObject *spy_reg_pickle(struct spy_reg *r, PyObject *fn, const char *name)
 		     "chips started (Worker.start() or the first run), so it reaches them "
 		     "pickled, and pickle refused it (%s): register it before they start, or "
 		     "make it a module-level function", name,
-		     s ? PyUnicode_AsUTF8(s) : "?");
+		     spy_utf8(s));
 	Py_XDECREF(s);
 	Py_XDECREF(t);
 	Py_XDECREF(v);
@@ -338,6 +338,10 @@ static void exc_text(char *buf, size_t len)
 	PyErr_Fetch(&t, &v, &tb);
 	PyErr_NormalizeException(&t, &v, &tb);
 	s = v ? PyObject_Str(v) : NULL;
+	if (s && !PyUnicode_AsUTF8(s)) {
+		PyErr_Clear();
+		Py_SETREF(s, PyObject_ASCII(s));	/* lone surrogates as \udcff */
+	}
 	mod = t ? PyObject_GetAttrString(t, "__module__") : NULL;
 	name = t ? PyObject_GetAttrString(t, "__qualname__") : NULL;
 	for (last = tb ? Py_NewRef(tb) : NULL; last; last = next) {
@@ -356,14 +360,13 @@ static void exc_text(char *buf, size_t len)
 		func = code ? PyObject_GetAttrString(code, "co_name") : NULL;
 	}
 	PyErr_Clear();
-	m = mod && PyUnicode_Check(mod) ? PyUnicode_AsUTF8(mod) : "";
-	snprintf(buf, len, "%s%s%s: %s", m && strcmp(m, "builtins") ? m : "",
-		 m && strcmp(m, "builtins") && m[0] ? "." : "",
-		 name && PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : "exception",
-		 s ? PyUnicode_AsUTF8(s) : "?");
+	m = mod && PyUnicode_Check(mod) ? spy_utf8(mod) : "";
+	snprintf(buf, len, "%s%s%s: %s", strcmp(m, "builtins") ? m : "",
+		 strcmp(m, "builtins") && m[0] ? "." : "",
+		 name && PyUnicode_Check(name) ? spy_utf8(name) : "exception", spy_utf8(s));
 	if (file && func && line && PyUnicode_Check(file) && PyUnicode_Check(func))
-		snprintf(buf + strlen(buf), len - strlen(buf), " (%s:%ld in %s)",
-			 PyUnicode_AsUTF8(file), PyLong_AsLong(line), PyUnicode_AsUTF8(func));
+		snprintf(buf + strlen(buf), len - strlen(buf), " (%s:%ld in %s)", spy_utf8(file),
+			 PyLong_AsLong(line), spy_utf8(func));
 	PyErr_Clear();
 	Py_XDECREF(last);
 	Py_XDECREF(line);

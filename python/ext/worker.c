@@ -26,6 +26,19 @@ static bool threads_mode(const spy_worker *self)
 	return self->opts.flags & SIMPLER_WORKER_THREADS;
 }
 
+/* __init__ ran: 0, or -1 and InvalidArgument (Worker.__new__(Worker) makes one without) */
+static int initialized(spy_worker *self, const char *what)
+{
+	char msg[200];
+
+	if (self->inited)
+		return 0;
+	snprintf(msg, sizeof(msg), "%s: Worker.__init__ was not called (or failed): make a "
+		 "worker with simpler.Worker(...)", what);
+	spy_raise(-EINVAL, msg);
+	return -1;
+}
+
 /* no other thread is inside a call on the worker: 0, or -1 and Busy */
 static int not_others(spy_worker *self, const char *what)
 {
@@ -45,6 +58,8 @@ static int enter(spy_worker *self, const char *what)
 {
 	char msg[160];
 
+	if (initialized(self, what))
+		return -1;
 	if (self->closed) {
 		snprintf(msg, sizeof(msg), "%s: the worker is closed", what);
 		spy_raise(-EBADF, msg);
@@ -193,10 +208,20 @@ static int wk_init(spy_worker *self, PyObject *args, PyObject *kw)
 	unsigned ring = 0, cores = 0, spin = 0, start_ms = 0;
 	unsigned long long arena = 0, chipmem = 0, mirror = 0;
 
-	if (self->reg) {
+	if (self->inited) {
 		PyErr_SetString(PyExc_RuntimeError, "Worker.__init__ called twice");
 		return -1;
 	}
+	/* what an __init__ that failed before left */
+	PyMem_RawFree(self->platform);
+	PyMem_RawFree(self->kname);
+	PyMem_RawFree(self->kfn);
+	simpler_args_free(self->args);
+	self->platform = NULL;
+	self->kname = NULL;
+	self->kfn = NULL;
+	self->args = NULL;
+	Py_CLEAR(self->names);
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "|ii$pszIKKIIIKpp:Worker", kwl, &chips, &subs,
 					 &threads, &hostmem, &platform, &ring, &arena, &chipmem,
 					 &cores, &spin, &start_ms, &mirror, &staging, &bind))
@@ -250,6 +275,7 @@ static int wk_init(spy_worker *self, PyObject *args, PyObject *kw)
 		live->prev_live = &self->next_live;
 	live = self;
 	self->prev_live = &live;
+	self->inited = true;
 	return 0;
 }
 
@@ -306,6 +332,8 @@ static PyObject *wk_close(spy_worker *self, PyObject *unused)
 {
 	char msg[200];
 
+	if (initialized(self, "close"))
+		return NULL;
 	if (self->closed)
 		Py_RETURN_NONE;
 	if (self->busy_depth) {
@@ -368,8 +396,19 @@ static simpler_kernel_fn c_kernel(const char *spec)
 static int kernel_fn(spy_worker *self, PyObject *kernel, const char *name,
 		     simpler_kernel_fn *fn, PyObject **pickled)
 {
+	PyObject *path;
+
 	if (PyUnicode_Check(kernel)) {
-		*fn = c_kernel(PyUnicode_AsUTF8(kernel));
+		/* a path as os.fsencode() makes it: "lib\udcff.so" is the file lib<0xff>.so */
+		path = PyUnicode_EncodeFSDefault(kernel);
+		if (!path) {
+			PyErr_Clear();
+			spy_raisef(-EINVAL, "register: kernel %R has no file-system encoding: a C "
+				   "kernel is \"path/to/lib.so:symbol\"", kernel);
+			return -1;
+		}
+		*fn = c_kernel(PyBytes_AS_STRING(path));
+		Py_DECREF(path);
 		return *fn ? 0 : -1;
 	}
 	if (PyCallable_Check(kernel)) {
@@ -449,14 +488,14 @@ out:
 
 static PyObject *wk_callable(spy_worker *self, PyObject *name)
 {
-	PyObject *id = PyUnicode_Check(name) ? PyDict_GetItem(self->names, name) : NULL;
-	char msg[200];
+	PyObject *id;
 
+	if (initialized(self, "callable"))
+		return NULL;
+	id = PyUnicode_Check(name) ? PyDict_GetItem(self->names, name) : NULL;
 	if (id)
 		return Py_NewRef(id);
-	snprintf(msg, sizeof(msg), "callable: no kernel named '%s'",
-		 PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : "?");
-	return spy_raise(-ENOENT, msg);
+	return spy_raisef(-ENOENT, "callable: no kernel named %R", name);
 }
 
 /* ---- runs ---- */
@@ -914,7 +953,7 @@ static PyObject *wk_sub_pid(spy_worker *self, PyObject *arg)
 static PyObject *wk_errmsg(spy_worker *self, void *c)
 {
 	/* another thread's call may be writing it */
-	if (not_others(self, "errmsg"))
+	if (initialized(self, "errmsg") || not_others(self, "errmsg"))
 		return NULL;
 	return PyUnicode_FromString(self->w ? simpler_worker_errmsg(self->w) : "");
 }
@@ -930,8 +969,12 @@ static PyObject *wk_hostmem(spy_worker *self, void *c)
 	return r;
 }
 
+static const char *const wk_attr[] = { "chips", "subs", "threads", "started", "closed" };
+
 static PyObject *wk_get(spy_worker *self, void *c)
 {
+	if (initialized(self, wk_attr[(intptr_t)c]))
+		return NULL;
 	switch ((int)(intptr_t)c) {
 	case 0: return PyLong_FromLong(self->opts.nr_chips ? self->opts.nr_chips : 1);
 	case 1: return PyLong_FromLong(self->opts.nr_subs);
@@ -943,11 +986,15 @@ static PyObject *wk_get(spy_worker *self, void *c)
 
 static PyObject *wk_kernels(spy_worker *self, void *c)
 {
+	if (initialized(self, "kernels"))
+		return NULL;
 	return PyDict_Copy(self->names);
 }
 
 static PyObject *wk_repr(spy_worker *self)
 {
+	if (!self->inited)
+		return PyUnicode_FromString("<simpler.Worker: __init__ not called>");
 	return PyUnicode_FromFormat("<simpler.Worker: %d chips, %d subs, %s, %s>",
 				    self->opts.nr_chips ? self->opts.nr_chips : 1,
 				    self->opts.nr_subs, threads_mode(self) ? "threads" : "processes",

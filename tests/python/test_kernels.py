@@ -43,6 +43,18 @@ def test_exception_surfaces_type_and_message(worker):
         assert msg.split("] ", 1)[1] == worker.errmsg
 
 
+def test_exception_message_without_utf8(worker):
+    # a message with a lone surrogate has no UTF-8 form: it travels as its ascii()
+    def bad(args):
+        raise ValueError("bad \udcff")
+    k = worker.register("bad", bad)
+    for where in ({"chip": 1}, {"sub": True}):
+        with pytest.raises(simpler.KernelError) as e:
+            worker.run(lambda o: o.submit(k, **where))
+        assert str(e.value).endswith("ValueError: 'bad \\udcff' (%s:%d in bad)" % (
+            __file__, bad.__code__.co_firstlineno + 1))
+
+
 def test_builtin_exception_and_dependents_poisoned(worker, kern):
     def div(args):
         return 1 // 0

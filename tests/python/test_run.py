@@ -187,6 +187,20 @@ def test_bad_tensors_raise_clearly(worker, kern):
     worker.run(lambda o: o.submit(e, inputs=[x]))      # nothing lost
 
 
+def test_strings_without_utf8_refused(worker):
+    k = worker.register("k", lambda args: None)
+    worker.start()
+    x = shared(worker, 4)
+    with pytest.raises(ValueError, match=r"args\[0\]: access '\\udcff' is none of simpler.IN"):
+        worker.run(lambda o: o.submit(k, args=[(x, "\udcff")]))
+    with pytest.raises(simpler.NotFound, match=r"submit: no kernel named '\\udcff' \(register "
+                       r"it first\)"):
+        worker.run(lambda o: o.submit("\udcff"))
+    with pytest.raises(simpler.NotFound, match=r"callable: no kernel named '\\udcff'"):
+        worker.callable("\udcff")
+    worker.run(lambda o: o.submit(k, args=[(x, "in")]))      # nothing lost
+
+
 def test_args_pairs_and_access_names(worker):
     order = []
 
