@@ -702,14 +702,16 @@ static PyObject *ct_nbytes(spy_chip_tensor *self, void *c)
 static PyObject *ct_repr(spy_chip_tensor *self)
 {
 	PyObject *s, *r;
+	char addr[24];
 
 	if (!self->inited)
 		return PyUnicode_FromString("<simpler.ChipTensor: __init__ not called>");
 	s = ct_shape(self, NULL);
 	if (!s)
 		return NULL;
-	r = PyUnicode_FromFormat("ChipTensor(0x%llx, %R, '%s')",
-				 (unsigned long long)self->d.v.t.addr, s,
+	/* PyUnicode_FromFormat() has no %llx */
+	snprintf(addr, sizeof(addr), "0x%llx", (unsigned long long)self->d.v.t.addr);
+	r = PyUnicode_FromFormat("ChipTensor(%s, %R, '%s')", addr, s,
 				 spy_dtype_name(self->d.v.t.dtype));
 	Py_DECREF(s);
 	return r;
