@@ -410,6 +410,39 @@ static PyObject *reg_load(struct spy_reg *r, int id, const struct simpler_kernel
 	return fn;
 }
 
+/*
+ * What a Python kernel's result means: None or an int >= 0 (however big)
+ * succeed, -1..-4095 fails with that errno; anything else is the kernel's
+ * bug, failed like an exception it raised (KernelError, TypeError or
+ * ValueError in the message).
+ */
+static int result_code(PyObject *res, const struct simpler_kernel_args *a)
+{
+	PyObject *s;
+	long long v;
+	int over;
+
+	if (res == Py_None)
+		return 0;
+	if (!PyLong_Check(res)) {
+		simpler_kernel_errmsg(a, "TypeError: a Python kernel returns None or an int >= 0 "
+				      "(success) or a negative errno (failure), not '%s'",
+				      Py_TYPE(res)->tp_name);
+		return -EREMOTEIO;
+	}
+	v = PyLong_AsLongLongAndOverflow(res, &over);
+	if (over > 0 || (!over && v >= 0))
+		return 0;
+	if (!over && v >= -4095)
+		return (int)v;
+	s = PyObject_Str(res);
+	simpler_kernel_errmsg(a, "ValueError: a Python kernel returned %s: a negative result is "
+			      "an errno, -1..-4095", spy_utf8(s));
+	Py_XDECREF(s);
+	PyErr_Clear();
+	return -EREMOTEIO;
+}
+
 int spy_py_kernel(const struct simpler_kernel_args *a)
 {
 	uint64_t tag = a->nr_scalars ? a->scalars[a->nr_scalars - 1] : 0;
@@ -459,21 +492,10 @@ int spy_py_kernel(const struct simpler_kernel_args *a)
 		exc_text(msg, sizeof(msg));
 		simpler_kernel_errmsg(a, "%s", msg);
 		ret = -EREMOTEIO;
-	} else if (PyLong_Check(res)) {
-		long v = PyLong_AsLong(res);
-
-		PyErr_Clear();
-		ret = v < 0 && v >= -4095 ? (int)v : 0;
-		if (v < 0 && !ret) {
-			simpler_kernel_errmsg(a, "returned %ld: not a negative errno", v);
-			ret = -EINVAL;
-		}
-	} else if (res != Py_None) {
-		simpler_kernel_errmsg(a, "a Python kernel returns None or an int (0, or a "
-				      "negative errno), not '%s'", Py_TYPE(res)->tp_name);
-		ret = -EINVAL;
+	} else {
+		ret = result_code(res, a);
+		Py_DECREF(res);
 	}
-	Py_XDECREF(res);
 out:
 	PyGILState_Release(st);
 	return ret;

@@ -1017,9 +1017,10 @@ static PyMethodDef wk_methods[] = {
 	  "id.  kernel is a C\nfunction in a shared object, \"path/to/lib.so:symbol\" (int "
 	  "fn(const struct\nsimpler_kernel_args *)), loaded here and by each chip process, or a "
 	  "Python\ncallable fn(args: KernelArgs) run in the chip or sub process (a fork of this\n"
-	  "interpreter) or, with threads=True, on a library thread.  It returns None (or\n"
-	  "0) on success, a negative errno to fail; an exception fails the task with\n"
-	  "KernelError and its type and message.  A Python kernel registered after the\n"
+	  "interpreter) or, with threads=True, on a library thread.  It returns None or\n"
+	  "an int >= 0 on success, a negative errno (-1..-4095) to fail; an exception\n"
+	  "fails the task with KernelError and its type and message, and so does any\n"
+	  "other result (TypeError, ValueError).  A Python kernel registered after the\n"
 	  "chips started reaches them pickled (a module-level function is fine, a lambda\n"
 	  "is not)." },
 	{ "callable", (PyCFunction)wk_callable, METH_O,
