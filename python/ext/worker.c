@@ -1031,7 +1031,13 @@ static PyMethodDef wk_methods[] = {
 	  "submitted still finish and run() raises that exception; else the first task\n"
 	  "that failed raises (simpler.Error, by errno: KernelError for a Python kernel\n"
 	  "that raised, ChipDied for a chip process that died...).  The worker stays\n"
-	  "usable.  Objects passed as tensors are kept alive until the run ends." },
+	  "usable.  Objects passed as tensors are kept alive until the run ends.\n\n"
+	  "KeyboardInterrupt (Ctrl-C) while run() waits for the tasks is delivered when\n"
+	  "they have ended: a kernel that hangs cannot be interrupted from Python (kill\n"
+	  "its chip process, or the program).  A Python kernel's tensors are numpy arrays\n"
+	  "over the task's memory during its call only: an array it keeps past the call\n"
+	  "points at memory it no longer owns (reused by later tasks, or unmapped), so\n"
+	  "reading it gives other data and writing it corrupts them; copy what must last." },
 	{ "malloc", (PyCFunction)(void (*)(void))wk_malloc, METH_VARARGS | METH_KEYWORDS,
 	  "malloc(nbytes, *, chip=0) -> int\n\nAllocate chip memory; its chip address (pass it as "
 	  "ChipTensor(addr, shape,\ndtype) to tasks on that chip)." },

@@ -1,11 +1,16 @@
 # SPDX-License-Identifier: MIT
 """run() and the Orchestrator: submit, tensors, scalars, scopes, alloc, errors."""
+import os
+import signal
 import struct
+import threading
+import time
 
 import numpy as np
 import pytest
 
 import simpler
+from conftest import make_worker
 
 
 def shared(w, n, dtype=np.float32):
@@ -266,3 +271,21 @@ def test_alloc_memory_is_what_the_kernels_see(worker, kern):
     worker.run(orch)
     # read right after the run, before any other run reuses the memory
     assert np.array_equal(out[0], np.arange(1024, dtype=np.float32) + 2)
+
+
+def test_ctrl_c_is_delivered_when_the_tasks_end(mode, kern):
+    # what run()'s docstring says: the wait for the tasks runs no Python code, so
+    # KeyboardInterrupt comes when they ended (a hanging kernel cannot be interrupted)
+    with make_worker(mode) as w:
+        k = w.register("sleep", kern("pk_sleep"))
+        w.start()
+        t0 = []
+
+        def orch(o):
+            o.submit(k, scalars=[600000])       # 0.6 s
+            t0.append(time.monotonic())
+            threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT)).start()
+        with pytest.raises(KeyboardInterrupt):
+            w.run(orch)
+        assert time.monotonic() - t0[0] >= 0.55
+        assert w.run(lambda o: 5) == 5 and w.stats()["tasks_failed"] == 0
