@@ -207,17 +207,24 @@ def test_strings_without_utf8_refused(worker):
 
 
 def test_args_pairs_and_access_names(worker):
-    order = []
-
+    # the kernel reports the order it sees the tensors in: what each held, through the
+    # last one, and its place, written into each (a chip process shares only their memory)
     def k(args):
-        order.append([int(t[0]) for t in args.tensors])
+        *ts, order = args.tensors
+        for i, t in enumerate(ts):
+            order[i] = t[0]
+            t[1] = 10 + i
     kid = worker.register("k", k)
     worker.start()
-    a, b, c = (shared(worker, 2, np.int64) for _ in range(3))
-    a[:], b[:], c[:] = 1, 2, 3
-    worker.run(lambda o: o.submit(kid, inputs=[a], args=[(b, simpler.INOUT), (c, "no_dep")]))
-    if worker.threads:
-        assert order == [[1, 2, 3]]
+    a, b, c, d, e, order = (shared(worker, 6, np.int64) for _ in range(6))
+    a[0], c[0], d[0], e[0] = 1, 3, 4, 5
+    worker.run(lambda o: o.submit(kid, inputs=[a], outputs=[b], inouts=[c], args=[
+        (d, simpler.INOUT), (e, "no_dep"), (order, "out")]))
+    # inputs, outputs, inouts, then args in their order (an output's old bytes are not read)
+    assert order[0] == 1 and list(order[2:5]) == [3, 4, 5]
+    assert (b[1], c[1], d[1]) == (11, 12, 13)
+    worker.run(lambda o: o.submit(kid, args=[(d, simpler.INOUT), (a, "in"), (order, simpler.OUT)]))
+    assert list(order[:2]) == [4, 1] and d[1] == 10
     with pytest.raises(ValueError, match=r"args\[0\]: access 'read'"):
         worker.run(lambda o: o.submit(kid, args=[(a, "read")]))
 
@@ -235,6 +242,15 @@ def test_orchestrator_only_valid_during_its_run(worker, kern):
 
 def test_scopes_and_alloc(worker, kern):
     add = worker.register("add", kern("pk_add"))
+
+    def copy(args):
+        src, dst = args.tensors
+        dst[:] = src
+    cp = worker.register("copy", copy)
+    worker.start()
+    # what the scoped memory held when its tasks ran, copied out to registered memory
+    seen = shared(worker, 256, np.float32)
+    seen_m = shared(worker, 32, np.int32)
     res = []
 
     def orch(o):
@@ -243,10 +259,13 @@ def test_scopes_and_alloc(worker, kern):
             assert t.shape == (256,) and t.dtype == np.float32
             t[:] = 1
             o.submit(add, inouts=[t], scalars=[2.0])
+            o.submit(cp, inputs=[t], outputs=[seen])         # after the add: 3
             b = o.alloc(100)
             assert b.dtype == np.uint8 and b.nbytes == 100
             m = o.alloc((4, 8), "int32")
-            assert m.shape == (4, 8)
+            assert m.shape == (4, 8) and m.dtype == np.int32
+            m[:] = np.arange(32).reshape(4, 8)
+            o.submit(cp, inputs=[m], outputs=[seen_m.reshape(4, 8)], sub=True)
         o.scope_begin()
         o.scope_end()
         with pytest.raises(simpler.InvalidArgument, match="scope_end without a matching"):
@@ -256,6 +275,10 @@ def test_scopes_and_alloc(worker, kern):
         o.submit(add, inouts=[o2], scalars=[1.0])
         res.append(o2)
     worker.run(orch)
+    assert (seen == 3).all()
+    assert np.array_equal(seen_m, np.arange(32, dtype=np.int32))
+    # the run's outermost memory, read right after the run as in the test below
+    assert res[0].shape == (64,) and (res[0] == 6).all()
 
 
 def test_alloc_memory_is_what_the_kernels_see(worker, kern):

@@ -133,16 +133,24 @@ def test_stats_count_tasks(mode, kern):
         assert "pk_fail was asked to fail with 5" in w.errmsg
 
 
-def test_worker_garbage_collected_closes(kern):
+def test_worker_in_a_reference_cycle_is_collected_and_its_chips_end():
     import gc
     import weakref
     w = make_worker("processes")
-    w.register("k", lambda args: w)          # a cycle through a kernel
+    box = [w]
+    # the worker holds its kernels, the kernel its defaults, the list the worker: a cycle
+    w.register("k", lambda args, box=box: None)
     w.start()
     pid = w.chip_pid(0)
     ref = weakref.ref(w)
-    del w
-    gc.collect()
+    gc.disable()
+    try:
+        del w, box
+        assert ref() is not None            # reference counts alone cannot free it
+        os.kill(pid, 0)                     # and its chip still runs
+        gc.collect()
+    finally:
+        gc.enable()
     assert ref() is None
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
