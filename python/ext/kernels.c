@@ -141,7 +141,7 @@ PyObject *spy_reg_pickle(struct spy_reg *r, PyObject *fn, const char *name)
 		     "chips started (Worker.start() or the first run), so it reaches them "
 		     "pickled, and pickle refused it (%s): register it before they start, or "
 		     "make it a module-level function", name,
-		     s ? PyUnicode_AsUTF8(s) : "?");
+		     spy_utf8(s));
 	Py_XDECREF(s);
 	Py_XDECREF(t);
 	Py_XDECREF(v);
@@ -338,6 +338,10 @@ static void exc_text(char *buf, size_t len)
 	PyErr_Fetch(&t, &v, &tb);
 	PyErr_NormalizeException(&t, &v, &tb);
 	s = v ? PyObject_Str(v) : NULL;
+	if (s && !PyUnicode_AsUTF8(s)) {
+		PyErr_Clear();
+		Py_SETREF(s, PyObject_ASCII(s));	/* lone surrogates as \udcff */
+	}
 	mod = t ? PyObject_GetAttrString(t, "__module__") : NULL;
 	name = t ? PyObject_GetAttrString(t, "__qualname__") : NULL;
 	for (last = tb ? Py_NewRef(tb) : NULL; last; last = next) {
@@ -356,14 +360,13 @@ static void exc_text(char *buf, size_t len)
 		func = code ? PyObject_GetAttrString(code, "co_name") : NULL;
 	}
 	PyErr_Clear();
-	m = mod && PyUnicode_Check(mod) ? PyUnicode_AsUTF8(mod) : "";
-	snprintf(buf, len, "%s%s%s: %s", m && strcmp(m, "builtins") ? m : "",
-		 m && strcmp(m, "builtins") && m[0] ? "." : "",
-		 name && PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : "exception",
-		 s ? PyUnicode_AsUTF8(s) : "?");
+	m = mod && PyUnicode_Check(mod) ? spy_utf8(mod) : "";
+	snprintf(buf, len, "%s%s%s: %s", strcmp(m, "builtins") ? m : "",
+		 strcmp(m, "builtins") && m[0] ? "." : "",
+		 name && PyUnicode_Check(name) ? spy_utf8(name) : "exception", spy_utf8(s));
 	if (file && func && line && PyUnicode_Check(file) && PyUnicode_Check(func))
-		snprintf(buf + strlen(buf), len - strlen(buf), " (%s:%ld in %s)",
-			 PyUnicode_AsUTF8(file), PyLong_AsLong(line), PyUnicode_AsUTF8(func));
+		snprintf(buf + strlen(buf), len - strlen(buf), " (%s:%ld in %s)", spy_utf8(file),
+			 PyLong_AsLong(line), spy_utf8(func));
 	PyErr_Clear();
 	Py_XDECREF(last);
 	Py_XDECREF(line);
@@ -405,6 +408,39 @@ static PyObject *reg_load(struct spy_reg *r, int id, const struct simpler_kernel
 	}
 	r->fn[id] = fn;		/* this process's copy of the registry keeps it */
 	return fn;
+}
+
+/*
+ * What a Python kernel's result means: None or an int >= 0 (however big)
+ * succeed, -1..-4095 fails with that errno; anything else is the kernel's
+ * bug, failed like an exception it raised (KernelError, TypeError or
+ * ValueError in the message).
+ */
+static int result_code(PyObject *res, const struct simpler_kernel_args *a)
+{
+	PyObject *s;
+	long long v;
+	int over;
+
+	if (res == Py_None)
+		return 0;
+	if (!PyLong_Check(res)) {
+		simpler_kernel_errmsg(a, "TypeError: a Python kernel returns None or an int >= 0 "
+				      "(success) or a negative errno (failure), not '%s'",
+				      Py_TYPE(res)->tp_name);
+		return -EREMOTEIO;
+	}
+	v = PyLong_AsLongLongAndOverflow(res, &over);
+	if (over > 0 || (!over && v >= 0))
+		return 0;
+	if (!over && v >= -4095)
+		return (int)v;
+	s = PyObject_Str(res);
+	simpler_kernel_errmsg(a, "ValueError: a Python kernel returned %s: a negative result is "
+			      "an errno, -1..-4095", spy_utf8(s));
+	Py_XDECREF(s);
+	PyErr_Clear();
+	return -EREMOTEIO;
 }
 
 int spy_py_kernel(const struct simpler_kernel_args *a)
@@ -456,21 +492,10 @@ int spy_py_kernel(const struct simpler_kernel_args *a)
 		exc_text(msg, sizeof(msg));
 		simpler_kernel_errmsg(a, "%s", msg);
 		ret = -EREMOTEIO;
-	} else if (PyLong_Check(res)) {
-		long v = PyLong_AsLong(res);
-
-		PyErr_Clear();
-		ret = v < 0 && v >= -4095 ? (int)v : 0;
-		if (v < 0 && !ret) {
-			simpler_kernel_errmsg(a, "returned %ld: not a negative errno", v);
-			ret = -EINVAL;
-		}
-	} else if (res != Py_None) {
-		simpler_kernel_errmsg(a, "a Python kernel returns None or an int (0, or a "
-				      "negative errno), not '%s'", Py_TYPE(res)->tp_name);
-		ret = -EINVAL;
+	} else {
+		ret = result_code(res, a);
+		Py_DECREF(res);
 	}
-	Py_XDECREF(res);
 out:
 	PyGILState_Release(st);
 	return ret;

@@ -9,6 +9,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <string.h>
 
 __thread int spy_fork_armed;
@@ -45,22 +46,58 @@ static struct {
 
 static PyObject *errcls[sizeof(errclass) / sizeof(errclass[0])];
 
-PyObject *spy_raise(int err, const char *msg)
+/* raise the class for -err with message m (a str, stolen; NULL: an error is set) */
+static PyObject *raise_str(int err, PyObject *m)
 {
 	PyObject *cls = spy_Error, *e;
 	size_t i;
 
-	if (err < 0)
-		err = -err;
+	if (!m)
+		return NULL;
 	for (i = 0; i < sizeof(errclass) / sizeof(errclass[0]); i++)
 		if (errclass[i].err == err)
 			cls = errcls[i];
-	e = PyObject_CallFunction(cls, "is", err, msg && msg[0] ? msg : strerror(err));
+	e = PyObject_CallFunction(cls, "iO", err, m);
+	Py_DECREF(m);
 	if (e) {
 		PyErr_SetObject(cls, e);
 		Py_DECREF(e);
 	}
 	return NULL;
+}
+
+PyObject *spy_raise(int err, const char *msg)
+{
+	if (err < 0)
+		err = -err;
+	if (!msg || !msg[0])
+		msg = strerror(err);
+	/* a path in it may not be UTF-8: its other bytes as \xff */
+	return raise_str(err, PyUnicode_DecodeUTF8(msg, (Py_ssize_t)strlen(msg),
+						   "backslashreplace"));
+}
+
+PyObject *spy_raisef(int err, const char *fmt, ...)
+{
+	va_list ap;
+	PyObject *m;
+
+	va_start(ap, fmt);
+	m = PyUnicode_FromFormatV(fmt, ap);
+	va_end(ap);
+	return raise_str(err < 0 ? -err : err, m);
+}
+
+const char *spy_utf8(PyObject *s)
+{
+	const char *u;
+
+	if (!s || !PyUnicode_Check(s))
+		return "?";
+	u = PyUnicode_AsUTF8(s);
+	if (!u)
+		PyErr_Clear();	/* the UnicodeEncodeError */
+	return u ? u : "?";
 }
 
 PyObject *spy_raise_worker(int err, struct simpler_worker *w)

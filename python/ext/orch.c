@@ -67,7 +67,7 @@ static int orch_live(spy_orch *self, const char *what)
 {
 	char msg[200];
 
-	if (self->o && self->w->run_thread == PyThread_get_thread_ident())
+	if (self->o && self->w->busy_thread == PyThread_get_thread_ident())
 		return 0;
 	snprintf(msg, sizeof(msg), "%s: %s", what, self->o ?
 		 "only the thread running the orchestration function may use its orchestrator" :
@@ -126,7 +126,7 @@ static int access_arg(PyObject *o, Py_ssize_t idx)
 		v = PyLong_AsLong(o);
 	} else if (PyUnicode_Check(o)) {
 		for (i = 0; i < sizeof(acc_str) / sizeof(acc_str[0]); i++)
-			if (!strcmp(PyUnicode_AsUTF8(o), acc_str[i]))
+			if (!PyUnicode_CompareWithASCIIString(o, acc_str[i]))
 				v = (long)i;
 	}
 	PyErr_Clear();
@@ -254,17 +254,14 @@ static int build_args(spy_worker *w, struct simpler_args *a, const struct task_k
 static int kernel_id(spy_worker *w, PyObject *k, bool *py)
 {
 	PyObject *v;
-	char msg[200];
 	long id;
 
 	if (PyUnicode_Check(k)) {
 		v = PyDict_GetItemWithError(w->names, k);
 		if (!v) {
-			if (!PyErr_Occurred()) {
-				snprintf(msg, sizeof(msg), "submit: no kernel named '%s' (register "
-					 "it first)", PyUnicode_AsUTF8(k));
-				spy_raise(-ENOENT, msg);
-			}
+			if (!PyErr_Occurred())
+				spy_raisef(-ENOENT, "submit: no kernel named %R (register it first)",
+					   k);
 			return -1;
 		}
 		k = v;

@@ -32,6 +32,10 @@
 
 /* raise the simpler.Error subclass for -err with msg; returns NULL */
 PyObject *spy_raise(int err, const char *msg);
+/* spy_raise() with a message PyUnicode_FromFormat() makes (%R, %U...) */
+PyObject *spy_raisef(int err, const char *fmt, ...);
+/* a str as UTF-8 for a message: "?" if s is no str or has no UTF-8 form (lone surrogates) */
+const char *spy_utf8(PyObject *s);
 /* raise for a failed call on w (its errmsg), or on no worker (the thread's) */
 PyObject *spy_raise_worker(int err, struct simpler_worker *w);
 /* the numpy module, imported on first use (a new reference), or NULL with ImportError */
@@ -78,8 +82,11 @@ struct spy_pins {
  */
 int spy_tensor(struct spy_pins *pins, PyObject *obj, bool write, const char *list, int idx,
 	       const struct spy_desc **out, struct spy_desc *scratch);
-/* 1 and *d if o is a simpler.ChipTensor, else 0 */
-int spy_chip_tensor_desc(PyObject *o, const struct spy_desc **d);
+/*
+ * 1 and *d if o is a simpler.ChipTensor, else 0; -1 and InvalidArgument
+ * about list[idx] if its __init__ did not run.
+ */
+int spy_chip_tensor_desc(PyObject *o, const struct spy_desc **d, const char *list, int idx);
 int spy_tensors_init(void);
 /* describe obj without pinning, holding pin->obj / buf / capsule in *pin for the caller */
 int spy_tensor_hold(PyObject *obj, bool write, const char *what, struct spy_pin *pin);
@@ -134,10 +141,20 @@ typedef struct spy_worker {
 	struct simpler_worker *w;	/* NULL before start() and after close() */
 	struct simpler_worker_opts opts;
 	char *platform;
+	bool inited;			/* __init__ succeeded: every method asks first */
 	bool closed;
 	bool starting;			/* in simpler_worker_create(), which may let the GIL go */
 	bool in_run;			/* a run of this worker is in progress */
-	unsigned long run_thread;	/* the thread running it */
+	/*
+	 * The thread inside a call that lets the GIL go or runs Python code (a
+	 * run, start, register, the memory and host calls), how deeply it
+	 * re-entered, and the outermost call: until depth is 0 every other
+	 * thread gets Busy and the worker is not closed.  libsimpler's rule: a
+	 * worker is driven by one application thread at a time.
+	 */
+	unsigned long busy_thread;
+	int busy_depth;
+	const char *busy_what;
 	/* kernels: ids are assigned here, in order, and given to libsimpler at start */
 	int nr_kernels;
 	int nr_py;			/* of which Python callables */
@@ -156,10 +173,6 @@ typedef struct spy_worker {
 } spy_worker;
 
 extern PyTypeObject spy_WorkerType;
-/* the worker started (the chips forked): 0, or -1 with an exception */
-int spy_worker_start(spy_worker *w);
-/* the current thread may drive w now (not another thread's run): 0, or -1 and Busy */
-int spy_worker_enter(spy_worker *w, const char *what);
 /* close every worker still open (at interpreter exit) */
 void spy_worker_close_all(void);
 

@@ -141,7 +141,7 @@ static void what_wrap(PyObject *exc, const char *list, int idx)
 	PyErr_NormalizeException(&t, &v, &tb);
 	s = v ? PyObject_Str(v) : NULL;
 	what_err(exc, list, idx, "%s: %s", t ? ((PyTypeObject *)t)->tp_name : "error",
-		 s ? PyUnicode_AsUTF8(s) : "?");
+		 spy_utf8(s));
 	Py_XDECREF(s);
 	Py_XDECREF(t);
 	Py_XDECREF(v);
@@ -496,8 +496,12 @@ int spy_tensor(struct spy_pins *pins, PyObject *obj, bool write, const char *lis
 	struct spy_pin *p, tmp;
 	PyObject *root;
 
-	if (spy_chip_tensor_desc(obj, out))
+	switch (spy_chip_tensor_desc(obj, out, list, idx)) {
+	case 1:
 		return 0;
+	case -1:
+		return -1;
+	}
 	p = pins_find(pins, obj);
 	if (!p || !p->has_desc) {
 		if (describe(obj, &tmp, list, idx))
@@ -598,13 +602,31 @@ PyObject *spy_array(void *addr, uint8_t dtype, int ndims, const uint32_t *shape,
 
 typedef struct {
 	PyObject_HEAD
+	bool inited;		/* __init__ succeeded (ChipTensor.__new__() makes one without) */
 	struct spy_desc d;
 } spy_chip_tensor;
 
-int spy_chip_tensor_desc(PyObject *o, const struct spy_desc **d)
+/* __init__ ran: 0, or -1 and InvalidArgument about what (list[idx], or list if idx < 0) */
+static int ct_initialized(spy_chip_tensor *self, const char *what, int idx)
+{
+	static const char m[] = "ChipTensor.__init__ was not called (or failed): make one with "
+				"simpler.ChipTensor(addr, shape, dtype)";
+
+	if (self->inited)
+		return 0;
+	if (idx >= 0)
+		spy_raisef(-EINVAL, "%s[%d]: %s", what, idx, m);
+	else
+		spy_raisef(-EINVAL, "%s: %s", what, m);
+	return -1;
+}
+
+int spy_chip_tensor_desc(PyObject *o, const struct spy_desc **d, const char *list, int idx)
 {
 	if (Py_TYPE(o) != &spy_ChipTensorType)
 		return 0;
+	if (ct_initialized((spy_chip_tensor *)o, list, idx))
+		return -1;
 	*d = &((spy_chip_tensor *)o)->d;
 	return 1;
 }
@@ -618,6 +640,7 @@ static int ct_init(spy_chip_tensor *self, PyObject *args, PyObject *kw)
 	Py_ssize_t n, i;
 	int dtype = SIMPLER_U8;
 
+	self->inited = false;
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "KO|O:ChipTensor", kwl, &addr, &shp, &dt))
 		return -1;
 	if (dt && (dtype = spy_dtype_arg(dt)) < 0)
@@ -638,19 +661,25 @@ static int ct_init(spy_chip_tensor *self, PyObject *args, PyObject *kw)
 		return n < 1 ? (PyErr_SetString(PyExc_ValueError, "ChipTensor: a shape of 1..5 "
 						"dims"), -1) : -1;
 	self->d.v.t.child_memory = 1;
+	self->inited = true;
 	return 0;
 }
 
 static PyObject *ct_addr(spy_chip_tensor *self, void *c)
 {
+	if (ct_initialized(self, "addr", -1))
+		return NULL;
 	return PyLong_FromUnsignedLongLong(self->d.v.t.addr);
 }
 
 static PyObject *ct_shape(spy_chip_tensor *self, void *c)
 {
-	PyObject *t = PyTuple_New(self->d.v.t.ndims);
+	PyObject *t;
 	uint32_t i;
 
+	if (ct_initialized(self, "shape", -1))
+		return NULL;
+	t = PyTuple_New(self->d.v.t.ndims);
 	for (i = 0; t && i < self->d.v.t.ndims; i++)
 		PyTuple_SET_ITEM(t, i, PyLong_FromUnsignedLong(self->d.v.t.shape[i]));
 	return t;
@@ -658,22 +687,31 @@ static PyObject *ct_shape(spy_chip_tensor *self, void *c)
 
 static PyObject *ct_dtype(spy_chip_tensor *self, void *c)
 {
+	if (ct_initialized(self, "dtype", -1))
+		return NULL;
 	return PyUnicode_FromString(spy_dtype_name(self->d.v.t.dtype));
 }
 
 static PyObject *ct_nbytes(spy_chip_tensor *self, void *c)
 {
+	if (ct_initialized(self, "nbytes", -1))
+		return NULL;
 	return PyLong_FromUnsignedLongLong(self->d.span);
 }
 
 static PyObject *ct_repr(spy_chip_tensor *self)
 {
-	PyObject *s = ct_shape(self, NULL), *r;
+	PyObject *s, *r;
+	char addr[24];
 
+	if (!self->inited)
+		return PyUnicode_FromString("<simpler.ChipTensor: __init__ not called>");
+	s = ct_shape(self, NULL);
 	if (!s)
 		return NULL;
-	r = PyUnicode_FromFormat("ChipTensor(0x%llx, %R, '%s')",
-				 (unsigned long long)self->d.v.t.addr, s,
+	/* PyUnicode_FromFormat() has no %llx */
+	snprintf(addr, sizeof(addr), "0x%llx", (unsigned long long)self->d.v.t.addr);
+	r = PyUnicode_FromFormat("ChipTensor(%s, %R, '%s')", addr, s,
 				 spy_dtype_name(self->d.v.t.dtype));
 	Py_DECREF(s);
 	return r;

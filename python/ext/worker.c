@@ -7,7 +7,9 @@
  * Kernel ids are handed out here, in order, and given to libsimpler in the
  * same order when the chips start.  Runs call the orchestration function
  * holding the GIL and wait for the tasks without it; calls that may wait
- * for a chip let it go too.
+ * for a chip let it go too.  Each call that lets it go or runs Python code
+ * claims the worker for its thread first: meanwhile other threads' calls
+ * get Busy and nothing closes it.
  */
 #include "spy.h"
 
@@ -24,36 +26,82 @@ static bool threads_mode(const spy_worker *self)
 	return self->opts.flags & SIMPLER_WORKER_THREADS;
 }
 
-int spy_worker_enter(spy_worker *self, const char *what)
+/* __init__ ran: 0, or -1 and InvalidArgument (Worker.__new__(Worker) makes one without) */
+static int initialized(spy_worker *self, const char *what)
+{
+	char msg[200];
+
+	if (self->inited)
+		return 0;
+	snprintf(msg, sizeof(msg), "%s: Worker.__init__ was not called (or failed): make a "
+		 "worker with simpler.Worker(...)", what);
+	spy_raise(-EINVAL, msg);
+	return -1;
+}
+
+/* no other thread is inside a call on the worker: 0, or -1 and Busy */
+static int not_others(spy_worker *self, const char *what)
+{
+	char msg[240];
+
+	if (!self->busy_depth || self->busy_thread == PyThread_get_thread_ident())
+		return 0;
+	snprintf(msg, sizeof(msg), "%s: another thread is in %s() on this worker (a worker is "
+		 "driven by one thread at a time): call it after that returns, or share the "
+		 "worker under a lock", what, self->busy_what);
+	spy_raise(-EBUSY, msg);
+	return -1;
+}
+
+/* the current thread may drive the worker now: 0, or -1 with an exception */
+static int enter(spy_worker *self, const char *what)
 {
 	char msg[160];
 
+	if (initialized(self, what))
+		return -1;
 	if (self->closed) {
 		snprintf(msg, sizeof(msg), "%s: the worker is closed", what);
 		spy_raise(-EBADF, msg);
 		return -1;
 	}
-	if (self->in_run && self->run_thread != PyThread_get_thread_ident()) {
-		snprintf(msg, sizeof(msg), "%s: another thread is running this worker (a worker is "
-			 "driven by one thread at a time)", what);
-		spy_raise(-EBUSY, msg);
+	return not_others(self, what);
+}
+
+/*
+ * enter(), and keep every other thread out (and the worker open) until
+ * leave(): around each call that lets the GIL go or runs Python code, where
+ * another thread may get the GIL.  The same thread may come back in (a
+ * malloc() from its run's orchestration function).
+ */
+static int claim(spy_worker *self, const char *what)
+{
+	if (enter(self, what))
 		return -1;
+	if (!self->busy_depth++) {
+		self->busy_thread = PyThread_get_thread_ident();
+		self->busy_what = what;
 	}
 	return 0;
 }
 
-int spy_worker_start(spy_worker *self)
+static void leave(spy_worker *self)
+{
+	self->busy_depth--;
+}
+
+/* start the chips, the worker claimed: 0, or -1 with an exception */
+static int start(spy_worker *self)
 {
 	struct simpler_worker *w;
 	int ret, i;
 
 	if (self->w)
 		return 0;
-	if (spy_worker_enter(self, "start"))
-		return -1;
-	/* PyOS_BeforeFork() may wait for the import lock without the GIL */
+	/* the claim keeps other threads out; this one may come back from fork_prepare() */
 	if (self->starting) {
-		spy_raise(-EBUSY, "start: another thread is starting this worker");
+		spy_raise(-EBUSY, "start: this worker is starting (its chips are forking): call "
+			  "it after that returns");
 		return -1;
 	}
 	/* the forks happen here, holding the GIL: module.c readies each child */
@@ -82,16 +130,37 @@ int spy_worker_start(spy_worker *self)
 	return 0;
 }
 
+/* claimed and started: 0 (leave() when done), or -1 with an exception (not claimed) */
+static int ready(spy_worker *self, const char *what)
+{
+	if (claim(self, what))
+		return -1;
+	if (!start(self))
+		return 0;
+	leave(self);
+	return -1;
+}
+
+/*
+ * Not while a call is inside (another thread's, without the GIL): wk_close()
+ * says Busy, the garbage collector and close_all() leave it open.
+ */
 static void close_worker(spy_worker *self)
 {
 	struct simpler_worker *w = self->w;
 	size_t i;
 
-	if (self->closed)
+	if (self->closed || self->busy_depth)
 		return;
 	/* closed first: another thread finds it closed while destroy runs without the GIL */
 	self->closed = true;
 	self->w = NULL;
+	if (self->prev_live) {
+		*self->prev_live = self->next_live;
+		if (self->next_live)
+			self->next_live->prev_live = self->prev_live;
+		self->prev_live = NULL;
+	}
 	if (w) {
 		Py_BEGIN_ALLOW_THREADS
 		simpler_worker_destroy(w);
@@ -109,18 +178,22 @@ static void close_worker(spy_worker *self)
 		simpler_args_free(self->gargs[i]);
 		self->gargs[i] = NULL;
 	}
-	if (self->prev_live) {
-		*self->prev_live = self->next_live;
-		if (self->next_live)
-			self->next_live->prev_live = self->prev_live;
-		self->prev_live = NULL;
-	}
 }
 
+/* at exit: a worker another thread is inside stays open (the process ends it) */
 void spy_worker_close_all(void)
 {
-	while (live)
-		close_worker(live);
+	spy_worker *s;
+
+	for (;;) {
+		for (s = live; s && s->busy_depth; s = s->next_live)
+			;
+		if (!s)
+			return;
+		Py_INCREF(s);	/* another thread may drop it while destroy lets the GIL go */
+		close_worker(s);
+		Py_DECREF(s);
+	}
 }
 
 /* ---- construction ---- */
@@ -135,10 +208,20 @@ static int wk_init(spy_worker *self, PyObject *args, PyObject *kw)
 	unsigned ring = 0, cores = 0, spin = 0, start_ms = 0;
 	unsigned long long arena = 0, chipmem = 0, mirror = 0;
 
-	if (self->reg) {
+	if (self->inited) {
 		PyErr_SetString(PyExc_RuntimeError, "Worker.__init__ called twice");
 		return -1;
 	}
+	/* what an __init__ that failed before left */
+	PyMem_RawFree(self->platform);
+	PyMem_RawFree(self->kname);
+	PyMem_RawFree(self->kfn);
+	simpler_args_free(self->args);
+	self->platform = NULL;
+	self->kname = NULL;
+	self->kfn = NULL;
+	self->args = NULL;
+	Py_CLEAR(self->names);
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "|ii$pszIKKIIIKpp:Worker", kwl, &chips, &subs,
 					 &threads, &hostmem, &platform, &ring, &arena, &chipmem,
 					 &cores, &spin, &start_ms, &mirror, &staging, &bind))
@@ -192,6 +275,7 @@ static int wk_init(spy_worker *self, PyObject *args, PyObject *kw)
 		live->prev_live = &self->next_live;
 	live = self;
 	self->prev_live = &live;
+	self->inited = true;
 	return 0;
 }
 
@@ -209,8 +293,10 @@ static int wk_traverse(spy_worker *self, visitproc visit, void *arg)
 
 static int wk_clear(spy_worker *self)
 {
-	if (!self->in_run)
-		close_worker(self);
+	/* never while a call is inside (its caller holds a reference), but stay safe */
+	if (self->busy_depth)
+		return 0;
+	close_worker(self);
 	spy_reg_clear(self->reg);
 	Py_CLEAR(self->names);
 	return 0;
@@ -236,25 +322,33 @@ static void wk_dealloc(spy_worker *self)
 
 static PyObject *wk_start(spy_worker *self, PyObject *unused)
 {
-	if (spy_worker_start(self))
+	if (ready(self, "start"))
 		return NULL;
+	leave(self);
 	Py_RETURN_NONE;
 }
 
 static PyObject *wk_close(spy_worker *self, PyObject *unused)
 {
+	char msg[200];
+
+	if (initialized(self, "close"))
+		return NULL;
 	if (self->closed)
 		Py_RETURN_NONE;
-	if (self->in_run)
-		return spy_raise(-EBUSY, "close: a run of this worker is in progress; close it "
-				 "after run() returns");
+	if (self->busy_depth) {
+		snprintf(msg, sizeof(msg), "close: %s %s() on this worker is in progress; close it "
+			 "after %s() returns", self->busy_thread == PyThread_get_thread_ident() ?
+			 "this thread's" : "another thread's", self->busy_what, self->busy_what);
+		return spy_raise(-EBUSY, msg);
+	}
 	close_worker(self);
 	Py_RETURN_NONE;
 }
 
 static PyObject *wk_enter_ctx(spy_worker *self, PyObject *unused)
 {
-	if (spy_worker_enter(self, "with"))
+	if (enter(self, "with"))
 		return NULL;
 	return Py_NewRef(self);
 }
@@ -298,52 +392,79 @@ static simpler_kernel_fn c_kernel(const char *spec)
 	return (simpler_kernel_fn)(uintptr_t)fn;
 }
 
+/* fn (and *pickled for a Python kernel) of a register()'s kernel: 0, or -1 with an exception */
+static int kernel_fn(spy_worker *self, PyObject *kernel, const char *name,
+		     simpler_kernel_fn *fn, PyObject **pickled)
+{
+	PyObject *path;
+
+	if (PyUnicode_Check(kernel)) {
+		/* a path as os.fsencode() makes it: "lib\udcff.so" is the file lib<0xff>.so */
+		path = PyUnicode_EncodeFSDefault(kernel);
+		if (!path) {
+			PyErr_Clear();
+			spy_raisef(-EINVAL, "register: kernel %R has no file-system encoding: a C "
+				   "kernel is \"path/to/lib.so:symbol\"", kernel);
+			return -1;
+		}
+		*fn = c_kernel(PyBytes_AS_STRING(path));
+		Py_DECREF(path);
+		return *fn ? 0 : -1;
+	}
+	if (PyCallable_Check(kernel)) {
+		*fn = spy_py_kernel;
+		*pickled = spy_reg_pickle(self->reg, kernel, name);
+		return *pickled ? 0 : -1;
+	}
+	PyErr_Format(PyExc_TypeError, "register: a kernel is \"lib.so:symbol\" (C) or a callable "
+		     "(Python), not '%s'", Py_TYPE(kernel)->tp_name);
+	return -1;
+}
+
 static PyObject *wk_register(spy_worker *self, PyObject *args, PyObject *kw)
 {
 	static char *kwl[] = { "name", "kernel", NULL };
-	PyObject *kernel, *pickled = NULL, *idobj;
+	PyObject *kernel, *pickled = NULL, *idobj, *ret = NULL;
 	simpler_kernel_fn fn;
 	const char *name;
 	char msg[200];
 	Py_ssize_t len;
 	int id;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "s#O:register", kwl, &name, &len, &kernel))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "s#O:register", kwl, &name, &len, &kernel) ||
+	    claim(self, "register"))
 		return NULL;
-	if (spy_worker_enter(self, "register"))
-		return NULL;
+	if (self->starting) {
+		/* one made now would be in no chip: they are forking from what is registered */
+		spy_raise(-EBUSY, "register: this worker is starting (its chips are forking): "
+			  "register after that returns");
+		goto out;
+	}
 	if (len < 1 || len > SPY_NAME_MAX || strlen(name) != (size_t)len) {
 		snprintf(msg, sizeof(msg), "register: need a name of 1..%d bytes", SPY_NAME_MAX);
-		return spy_raise(-EINVAL, msg);
+		spy_raise(-EINVAL, msg);
+		goto out;
 	}
+	if (kernel_fn(self, kernel, name, &fn, &pickled))
+		goto out;
+	/* after pickling, which runs Python code that may have registered too */
 	idobj = PyDict_GetItemString(self->names, name);
 	if (idobj) {
 		snprintf(msg, sizeof(msg), "register: '%s' is already callable %ld", name,
 			 PyLong_AsLong(idobj));
-		return spy_raise(-EEXIST, msg);
+		spy_raise(-EEXIST, msg);
+		goto out;
 	}
 	if (self->nr_kernels == SPY_MAX_CALLABLES) {
 		snprintf(msg, sizeof(msg), "register: at most %d callables", SPY_MAX_CALLABLES);
-		return spy_raise(-ENOSPC, msg);
-	}
-	if (PyUnicode_Check(kernel)) {
-		fn = c_kernel(PyUnicode_AsUTF8(kernel));
-		if (!fn)
-			return NULL;
-	} else if (PyCallable_Check(kernel)) {
-		fn = spy_py_kernel;
-		pickled = spy_reg_pickle(self->reg, kernel, name);
-		if (!pickled)
-			return NULL;
-	} else {
-		return PyErr_Format(PyExc_TypeError, "register: a kernel is \"lib.so:symbol\" (C) "
-				    "or a callable (Python), not '%s'", Py_TYPE(kernel)->tp_name);
+		spy_raise(-ENOSPC, msg);
+		goto out;
 	}
 	if (self->w) {
 		id = simpler_register(self->w, name, fn);
 		if (id < 0) {
-			Py_XDECREF(pickled);
-			return spy_raise_worker(id, self->w);
+			spy_raise_worker(id, self->w);
+			goto out;
 		}
 	} else {
 		id = self->nr_kernels;
@@ -355,25 +476,26 @@ static PyObject *wk_register(spy_worker *self, PyObject *args, PyObject *kw)
 		spy_reg_set(self->reg, id, kernel, pickled);
 		self->nr_py++;
 	}
-	Py_XDECREF(pickled);
 	idobj = PyLong_FromLong(id);
-	if (!idobj || PyDict_SetItemString(self->names, name, idobj)) {
-		Py_XDECREF(idobj);
-		return NULL;
-	}
-	return idobj;
+	if (idobj && PyDict_SetItemString(self->names, name, idobj))
+		Py_CLEAR(idobj);
+	ret = idobj;
+out:
+	Py_XDECREF(pickled);
+	leave(self);
+	return ret;
 }
 
 static PyObject *wk_callable(spy_worker *self, PyObject *name)
 {
-	PyObject *id = PyUnicode_Check(name) ? PyDict_GetItem(self->names, name) : NULL;
-	char msg[200];
+	PyObject *id;
 
+	if (initialized(self, "callable"))
+		return NULL;
+	id = PyUnicode_Check(name) ? PyDict_GetItem(self->names, name) : NULL;
 	if (id)
 		return Py_NewRef(id);
-	snprintf(msg, sizeof(msg), "callable: no kernel named '%s'",
-		 PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : "?");
-	return spy_raise(-ENOENT, msg);
+	return spy_raisef(-ENOENT, "callable: no kernel named %R", name);
 }
 
 /* ---- runs ---- */
@@ -435,18 +557,20 @@ static int orch_tramp(struct simpler_orch *o, void *arg)
 static PyObject *wk_run(spy_worker *self, PyObject *const *args, Py_ssize_t nargs)
 {
 	struct run_ctx c = { .w = self, .args = args, .nargs = nargs };
+	PyObject *r;
 	int ret;
 
 	if (nargs < 1 || !PyCallable_Check(args[0]))
 		return PyErr_Format(PyExc_TypeError, "run(orch_fn, *args): orch_fn(orchestrator, "
 				    "*args) must be callable");
-	if (spy_worker_enter(self, "run") || spy_worker_start(self))
+	if (ready(self, "run"))
 		return NULL;
-	if (self->in_run)
+	if (self->in_run) {
+		leave(self);
 		return spy_raise(-EBUSY, "run: a run is already in progress on this worker (run() "
 				 "inside an orchestration function)");
+	}
 	self->in_run = true;
-	self->run_thread = PyThread_get_thread_ident();
 	/* a chip that died is forked again as the run starts: with the GIL held */
 	spy_fork_armed = 1;
 	ret = simpler_run(self->w, orch_tramp, &c);
@@ -455,36 +579,32 @@ static PyObject *wk_run(spy_worker *self, PyObject *const *args, Py_ssize_t narg
 		PyEval_RestoreThread(c.ts);
 	self->in_run = false;
 	spy_pins_clear(&self->pins);
-	if (c.et) {
-		Py_XDECREF(c.result);
+	r = c.et || ret < 0 ? NULL : c.result ? c.result : Py_NewRef(Py_None);
+	if (c.et)
 		PyErr_Restore(c.et, c.ev, c.etb);
-		return NULL;
-	}
-	if (ret < 0) {
+	else if (ret < 0)
+		spy_raise_worker(ret, self->w);
+	leave(self);
+	if (!r)
 		Py_XDECREF(c.result);
-		return spy_raise_worker(ret, self->w);
-	}
-	return c.result ? c.result : Py_NewRef(Py_None);
+	return r;
 }
 
 /* ---- chip memory ---- */
 
-/* the call's result for a libsimpler call made without the GIL */
+/* the result of a libsimpler call made without the GIL, the worker left */
 static PyObject *done(spy_worker *self, int ret)
 {
-	if (ret < 0)
-		return spy_raise_worker(ret, self->w);
-	Py_RETURN_NONE;
-}
+	PyObject *r = ret < 0 ? spy_raise_worker(ret, self->w) : Py_NewRef(Py_None);
 
-static int ready(spy_worker *self, const char *what)
-{
-	return spy_worker_enter(self, what) || spy_worker_start(self) ? -1 : 0;
+	leave(self);
+	return r;
 }
 
 static PyObject *wk_malloc(spy_worker *self, PyObject *args, PyObject *kw)
 {
 	static char *kwl[] = { "nbytes", "chip", NULL };
+	PyObject *r;
 	Py_ssize_t n;
 	uint64_t addr = 0;
 	int chip = 0, ret;
@@ -492,14 +612,16 @@ static PyObject *wk_malloc(spy_worker *self, PyObject *args, PyObject *kw)
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "n|$i:malloc", kwl, &n, &chip) ||
 	    ready(self, "malloc"))
 		return NULL;
-	if (n < 0)
+	if (n < 0) {
+		leave(self);
 		return spy_raise(-EINVAL, "malloc: a negative size");
+	}
 	Py_BEGIN_ALLOW_THREADS
 	ret = simpler_malloc(self->w, chip, (size_t)n, &addr);
 	Py_END_ALLOW_THREADS
-	if (ret < 0)
-		return spy_raise_worker(ret, self->w);
-	return PyLong_FromUnsignedLongLong(addr);
+	r = ret < 0 ? spy_raise_worker(ret, self->w) : PyLong_FromUnsignedLongLong(addr);
+	leave(self);
+	return r;
 }
 
 static PyObject *wk_free(spy_worker *self, PyObject *args, PyObject *kw)
@@ -565,8 +687,10 @@ static PyObject *copy_call(spy_worker *self, PyObject *args, PyObject *kw, bool 
 	    ready(self, to ? "copy_to" : "copy_from"))
 		return NULL;
 	n = copy_buffer(buf, !to, nbytes, to ? "copy_to: src" : "copy_from: dst", &p);
-	if (n < 0)
+	if (n < 0) {
+		leave(self);
 		return NULL;
+	}
 	Py_BEGIN_ALLOW_THREADS
 	ret = to ? simpler_copy_to(self->w, chip, addr, (const void *)(uintptr_t)p.d.v.t.addr,
 				   (size_t)n) :
@@ -592,13 +716,14 @@ static PyObject *wk_copy_from(spy_worker *self, PyObject *args, PyObject *kw)
 static PyObject *wk_register_host(spy_worker *self, PyObject *obj)
 {
 	struct spy_pin p;
+	PyObject *r = NULL;
 	uint64_t h = 0;
 	int ret;
 
 	if (ready(self, "register_host"))
 		return NULL;
 	if (spy_tensor_hold(obj, false, "register_host", &p))
-		return NULL;
+		goto out;
 	if (self->nr_host == self->cap_host) {
 		size_t cap = self->cap_host ? self->cap_host * 2 : 16;
 		struct spy_pin *v = PyMem_RawRealloc(self->host, cap * sizeof(*v));
@@ -608,7 +733,8 @@ static PyObject *wk_register_host(spy_worker *self, PyObject *obj)
 			self->host = v;
 		if (!hh) {
 			spy_pin_release(&p);
-			return PyErr_NoMemory();
+			PyErr_NoMemory();
+			goto out;
 		}
 		self->hhandle = hh;
 		self->cap_host = cap;
@@ -617,18 +743,23 @@ static PyObject *wk_register_host(spy_worker *self, PyObject *obj)
 	ret = simpler_host_register(self->w, (void *)(uintptr_t)p.d.v.t.addr, p.d.span, 0, &h);
 	Py_END_ALLOW_THREADS
 	if (ret < 0) {
+		spy_raise_worker(ret, self->w);
 		spy_pin_release(&p);
-		return spy_raise_worker(ret, self->w);
+		goto out;
 	}
 	/* kept (referenced, exported) while registered */
 	self->host[self->nr_host] = p;
 	self->hhandle[self->nr_host++] = h;
-	return PyLong_FromUnsignedLongLong(h);
+	r = PyLong_FromUnsignedLongLong(h);
+out:
+	leave(self);
+	return r;
 }
 
 static PyObject *wk_unregister_host(spy_worker *self, PyObject *arg)
 {
 	unsigned long long h = PyLong_AsUnsignedLongLong(arg);
+	struct spy_pin p = { 0 };
 	size_t i;
 	int ret;
 
@@ -639,17 +770,16 @@ static PyObject *wk_unregister_host(spy_worker *self, PyObject *arg)
 	Py_BEGIN_ALLOW_THREADS
 	ret = simpler_host_unregister(self->w, h);
 	Py_END_ALLOW_THREADS
-	if (ret < 0)
-		return spy_raise_worker(ret, self->w);
-	for (i = 0; i < self->nr_host; i++) {
+	for (i = 0; ret >= 0 && i < self->nr_host; i++) {
 		if (self->hhandle[i] != h)
 			continue;
-		spy_pin_release(&self->host[i]);
+		p = self->host[i];
 		self->host[i] = self->host[--self->nr_host];
 		self->hhandle[i] = self->hhandle[self->nr_host];
 		break;
 	}
-	Py_RETURN_NONE;
+	spy_pin_release(&p);	/* the array's own code may run: after the table is right */
+	return done(self, ret);
 }
 
 static PyObject *wk_check_host(spy_worker *self, PyObject *obj)
@@ -657,8 +787,12 @@ static PyObject *wk_check_host(spy_worker *self, PyObject *obj)
 	struct spy_pin p;
 	int ret;
 
-	if (ready(self, "check_host") || spy_tensor_hold(obj, false, "check_host", &p))
+	if (ready(self, "check_host"))
 		return NULL;
+	if (spy_tensor_hold(obj, false, "check_host", &p)) {
+		leave(self);
+		return NULL;
+	}
 	Py_BEGIN_ALLOW_THREADS
 	ret = simpler_host_check(self->w, (const void *)(uintptr_t)p.d.v.t.addr, p.d.span);
 	Py_END_ALLOW_THREADS
@@ -724,7 +858,7 @@ static PyObject *wk_bench_c(spy_worker *self, PyObject *args, PyObject *kw)
 	static char *kwl[] = { "kernel", "base", "region", "tasks", "sub", NULL };
 	struct c_graph g = { 0 };
 	unsigned long long base, region;
-	PyObject *tasks;
+	PyObject *tasks, *r = NULL;
 	Py_buffer b;
 	double t0, total;
 	int sub = 0, ret;
@@ -733,10 +867,10 @@ static PyObject *wk_bench_c(spy_worker *self, PyObject *args, PyObject *kw)
 					 &tasks, &sub) || ready(self, "_bench_c"))
 		return NULL;
 	if (PyObject_GetBuffer(tasks, &b, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT))
-		return NULL;
+		goto out;
 	if (b.itemsize != 4) {
-		PyBuffer_Release(&b);
-		return PyErr_Format(PyExc_TypeError, "_bench_c: tasks is an int32 array");
+		PyErr_Format(PyExc_TypeError, "_bench_c: tasks is an int32 array");
+		goto out_buf;
 	}
 	g.sub = sub;
 	g.base = base;
@@ -744,11 +878,10 @@ static PyObject *wk_bench_c(spy_worker *self, PyObject *args, PyObject *kw)
 	g.task = b.buf;
 	g.nwords = (size_t)(b.len / 4);
 	if (self->in_run) {
-		PyBuffer_Release(&b);
-		return spy_raise(-EBUSY, "_bench_c: a run is in progress");
+		spy_raise(-EBUSY, "_bench_c: a run is in progress");
+		goto out_buf;
 	}
 	self->in_run = true;
-	self->run_thread = PyThread_get_thread_ident();
 	t0 = now_s();
 	spy_fork_armed = 1;
 	ret = simpler_run(self->w, c_graph_orch, &g);
@@ -757,10 +890,12 @@ static PyObject *wk_bench_c(spy_worker *self, PyObject *args, PyObject *kw)
 	if (g.ts)
 		PyEval_RestoreThread(g.ts);
 	self->in_run = false;
+	r = ret < 0 ? spy_raise_worker(ret, self->w) : Py_BuildValue("dd", g.submit_s, total);
+out_buf:
 	PyBuffer_Release(&b);
-	if (ret < 0)
-		return spy_raise_worker(ret, self->w);
-	return Py_BuildValue("dd", g.submit_s, total);
+out:
+	leave(self);
+	return r;
 }
 
 /* ---- state ---- */
@@ -773,6 +908,7 @@ static PyObject *wk_stats(spy_worker *self, PyObject *unused)
 	if (ready(self, "stats"))
 		return NULL;
 	ret = simpler_worker_stats(self->w, &s);
+	leave(self);
 	if (ret < 0)
 		return spy_raise_worker(ret, self->w);
 	return Py_BuildValue("{sKsKsKsKsKsKsKsKsKsK}",
@@ -798,6 +934,7 @@ static PyObject *pid_of(spy_worker *self, PyObject *arg, bool chip)
 	if (ready(self, chip ? "chip_pid" : "sub_pid"))
 		return NULL;
 	ret = chip ? simpler_chip_pid(self->w, (int)i) : simpler_sub_pid(self->w, (int)i);
+	leave(self);
 	if (ret < 0)
 		return spy_raise_worker(ret, self->w);
 	return PyLong_FromLong(ret);
@@ -815,18 +952,29 @@ static PyObject *wk_sub_pid(spy_worker *self, PyObject *arg)
 
 static PyObject *wk_errmsg(spy_worker *self, void *c)
 {
+	/* another thread's call may be writing it */
+	if (initialized(self, "errmsg") || not_others(self, "errmsg"))
+		return NULL;
 	return PyUnicode_FromString(self->w ? simpler_worker_errmsg(self->w) : "");
 }
 
 static PyObject *wk_hostmem(spy_worker *self, void *c)
 {
+	PyObject *r;
+
 	if (ready(self, "hostmem"))
 		return NULL;
-	return PyUnicode_FromString(simpler_worker_hostmem(self->w));
+	r = PyUnicode_FromString(simpler_worker_hostmem(self->w));
+	leave(self);
+	return r;
 }
+
+static const char *const wk_attr[] = { "chips", "subs", "threads", "started", "closed" };
 
 static PyObject *wk_get(spy_worker *self, void *c)
 {
+	if (initialized(self, wk_attr[(intptr_t)c]))
+		return NULL;
 	switch ((int)(intptr_t)c) {
 	case 0: return PyLong_FromLong(self->opts.nr_chips ? self->opts.nr_chips : 1);
 	case 1: return PyLong_FromLong(self->opts.nr_subs);
@@ -838,11 +986,15 @@ static PyObject *wk_get(spy_worker *self, void *c)
 
 static PyObject *wk_kernels(spy_worker *self, void *c)
 {
+	if (initialized(self, "kernels"))
+		return NULL;
 	return PyDict_Copy(self->names);
 }
 
 static PyObject *wk_repr(spy_worker *self)
 {
+	if (!self->inited)
+		return PyUnicode_FromString("<simpler.Worker: __init__ not called>");
 	return PyUnicode_FromFormat("<simpler.Worker: %d chips, %d subs, %s, %s>",
 				    self->opts.nr_chips ? self->opts.nr_chips : 1,
 				    self->opts.nr_subs, threads_mode(self) ? "threads" : "processes",
@@ -865,9 +1017,10 @@ static PyMethodDef wk_methods[] = {
 	  "id.  kernel is a C\nfunction in a shared object, \"path/to/lib.so:symbol\" (int "
 	  "fn(const struct\nsimpler_kernel_args *)), loaded here and by each chip process, or a "
 	  "Python\ncallable fn(args: KernelArgs) run in the chip or sub process (a fork of this\n"
-	  "interpreter) or, with threads=True, on a library thread.  It returns None (or\n"
-	  "0) on success, a negative errno to fail; an exception fails the task with\n"
-	  "KernelError and its type and message.  A Python kernel registered after the\n"
+	  "interpreter) or, with threads=True, on a library thread.  It returns None or\n"
+	  "an int >= 0 on success, a negative errno (-1..-4095) to fail; an exception\n"
+	  "fails the task with KernelError and its type and message, and so does any\n"
+	  "other result (TypeError, ValueError).  A Python kernel registered after the\n"
 	  "chips started reaches them pickled (a module-level function is fine, a lambda\n"
 	  "is not)." },
 	{ "callable", (PyCFunction)wk_callable, METH_O,
@@ -878,7 +1031,13 @@ static PyMethodDef wk_methods[] = {
 	  "submitted still finish and run() raises that exception; else the first task\n"
 	  "that failed raises (simpler.Error, by errno: KernelError for a Python kernel\n"
 	  "that raised, ChipDied for a chip process that died...).  The worker stays\n"
-	  "usable.  Objects passed as tensors are kept alive until the run ends." },
+	  "usable.  Objects passed as tensors are kept alive until the run ends.\n\n"
+	  "KeyboardInterrupt (Ctrl-C) while run() waits for the tasks is delivered when\n"
+	  "they have ended: a kernel that hangs cannot be interrupted from Python (kill\n"
+	  "its chip process, or the program).  A Python kernel's tensors are numpy arrays\n"
+	  "over the task's memory during its call only: an array it keeps past the call\n"
+	  "points at memory it no longer owns (reused by later tasks, or unmapped), so\n"
+	  "reading it gives other data and writing it corrupts them; copy what must last." },
 	{ "malloc", (PyCFunction)(void (*)(void))wk_malloc, METH_VARARGS | METH_KEYWORDS,
 	  "malloc(nbytes, *, chip=0) -> int\n\nAllocate chip memory; its chip address (pass it as "
 	  "ChipTensor(addr, shape,\ndtype) to tasks on that chip)." },

@@ -15,7 +15,8 @@ def test_chip_memory_round_trip(worker, kern):
         worker.copy_to(addr, src, chip=chip)
         t = simpler.ChipTensor(addr, src.shape, "float32")
         assert (t.addr, t.shape, t.dtype, t.nbytes) == (addr, (1024,), "float32", 4096)
-        assert "ChipTensor(0x" in repr(t)
+        assert repr(t) == "ChipTensor(%#x, (1024,), 'float32')" % addr
+        assert repr(simpler.ChipTensor(0xabc, (2, 3))) == "ChipTensor(0xabc, (2, 3), 'uint8')"
         # two tasks on the chip's memory: ordered, in the chip's own address space
         worker.run(lambda o: [o.submit(add, inouts=[t], scalars=[1.0], chip=chip)
                               for _ in range(2)])

@@ -43,6 +43,18 @@ def test_exception_surfaces_type_and_message(worker):
         assert msg.split("] ", 1)[1] == worker.errmsg
 
 
+def test_exception_message_without_utf8(worker):
+    # a message with a lone surrogate has no UTF-8 form: it travels as its ascii()
+    def bad(args):
+        raise ValueError("bad \udcff")
+    k = worker.register("bad", bad)
+    for where in ({"chip": 1}, {"sub": True}):
+        with pytest.raises(simpler.KernelError) as e:
+            worker.run(lambda o: o.submit(k, **where))
+        assert str(e.value).endswith("ValueError: 'bad \\udcff' (%s:%d in bad)" % (
+            __file__, bad.__code__.co_firstlineno + 1))
+
+
 def test_builtin_exception_and_dependents_poisoned(worker, kern):
     def div(args):
         return 1 // 0
@@ -68,15 +80,49 @@ def test_builtin_exception_and_dependents_poisoned(worker, kern):
     assert (x == 1).all()
 
 
+def returning(args):
+    """Writes 1 to its tensor, then returns what scalar 0 picks."""
+    x, = args.tensors
+    x[0] = 1
+    return [None, 0, 7, True, 2**70, -22, -4095, -4096, -2**70, "yes", 1.0][args.scalars[0]]
+
+
 def test_return_values(worker):
-    worker.register("neg", lambda args: -22)
-    worker.register("zero", lambda args: 0)
-    worker.register("odd", lambda args: "yes")
-    worker.run(lambda o: o.submit("zero"))
-    with pytest.raises(simpler.InvalidArgument, match=r"kernel 'neg' .* returned -22"):
-        worker.run(lambda o: o.submit("neg", chip=0))
-    with pytest.raises(simpler.InvalidArgument, match="returns None or an int.*not 'str'"):
-        worker.run(lambda o: o.submit("odd"))
+    # None or an int >= 0 (of any size) succeed, -1..-4095 is an errno, anything else
+    # fails the task as if the kernel raised TypeError or ValueError
+    k = worker.register("ret", returning)
+    worker.start()
+    x = np.zeros(1, np.int64)
+    worker.register_host(x)
+
+    def run(i):
+        x[0] = 0
+        try:
+            worker.run(lambda o: o.submit(k, inouts=[x], scalars=[i], chip=0))
+        finally:
+            assert x[0] == 1                  # it ran either way
+    failed = worker.stats()["tasks_failed"]
+    for i in range(5):
+        run(i)
+    assert worker.stats()["tasks_failed"] == failed
+    with pytest.raises(simpler.InvalidArgument, match=r"kernel 'ret' .* returned -22 "
+                       r"\(Invalid argument\)$"):
+        run(5)
+    with pytest.raises(simpler.Error) as e:
+        run(6)
+    assert e.value.errno == 4095
+    for i, text in ((7, "-4096"), (8, str(-2**70))):
+        with pytest.raises(simpler.KernelError) as e:
+            run(i)
+        assert str(e.value).endswith("returned -121 (Remote I/O error): ValueError: a Python "
+                                     "kernel returned %s: a negative result is an errno, "
+                                     "-1..-4095" % text), str(e.value)
+    for i, name in ((9, "str"), (10, "float")):
+        with pytest.raises(simpler.KernelError) as e:
+            run(i)
+        assert str(e.value).endswith("TypeError: a Python kernel returns None or an int >= 0 "
+                                     "(success) or a negative errno (failure), not '%s'" % name)
+    assert worker.stats()["tasks_failed"] == failed + 6
 
 
 def test_killed_chip_process_fails_its_task_and_restarts(kern):

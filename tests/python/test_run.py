@@ -1,11 +1,16 @@
 # SPDX-License-Identifier: MIT
 """run() and the Orchestrator: submit, tensors, scalars, scopes, alloc, errors."""
+import os
+import signal
 import struct
+import threading
+import time
 
 import numpy as np
 import pytest
 
 import simpler
+from conftest import make_worker
 
 
 def shared(w, n, dtype=np.float32):
@@ -187,18 +192,39 @@ def test_bad_tensors_raise_clearly(worker, kern):
     worker.run(lambda o: o.submit(e, inputs=[x]))      # nothing lost
 
 
-def test_args_pairs_and_access_names(worker):
-    order = []
+def test_strings_without_utf8_refused(worker):
+    k = worker.register("k", lambda args: None)
+    worker.start()
+    x = shared(worker, 4)
+    with pytest.raises(ValueError, match=r"args\[0\]: access '\\udcff' is none of simpler.IN"):
+        worker.run(lambda o: o.submit(k, args=[(x, "\udcff")]))
+    with pytest.raises(simpler.NotFound, match=r"submit: no kernel named '\\udcff' \(register "
+                       r"it first\)"):
+        worker.run(lambda o: o.submit("\udcff"))
+    with pytest.raises(simpler.NotFound, match=r"callable: no kernel named '\\udcff'"):
+        worker.callable("\udcff")
+    worker.run(lambda o: o.submit(k, args=[(x, "in")]))      # nothing lost
 
+
+def test_args_pairs_and_access_names(worker):
+    # the kernel reports the order it sees the tensors in: what each held, through the
+    # last one, and its place, written into each (a chip process shares only their memory)
     def k(args):
-        order.append([int(t[0]) for t in args.tensors])
+        *ts, order = args.tensors
+        for i, t in enumerate(ts):
+            order[i] = t[0]
+            t[1] = 10 + i
     kid = worker.register("k", k)
     worker.start()
-    a, b, c = (shared(worker, 2, np.int64) for _ in range(3))
-    a[:], b[:], c[:] = 1, 2, 3
-    worker.run(lambda o: o.submit(kid, inputs=[a], args=[(b, simpler.INOUT), (c, "no_dep")]))
-    if worker.threads:
-        assert order == [[1, 2, 3]]
+    a, b, c, d, e, order = (shared(worker, 6, np.int64) for _ in range(6))
+    a[0], c[0], d[0], e[0] = 1, 3, 4, 5
+    worker.run(lambda o: o.submit(kid, inputs=[a], outputs=[b], inouts=[c], args=[
+        (d, simpler.INOUT), (e, "no_dep"), (order, "out")]))
+    # inputs, outputs, inouts, then args in their order (an output's old bytes are not read)
+    assert order[0] == 1 and list(order[2:5]) == [3, 4, 5]
+    assert (b[1], c[1], d[1]) == (11, 12, 13)
+    worker.run(lambda o: o.submit(kid, args=[(d, simpler.INOUT), (a, "in"), (order, simpler.OUT)]))
+    assert list(order[:2]) == [4, 1] and d[1] == 10
     with pytest.raises(ValueError, match=r"args\[0\]: access 'read'"):
         worker.run(lambda o: o.submit(kid, args=[(a, "read")]))
 
@@ -216,6 +242,15 @@ def test_orchestrator_only_valid_during_its_run(worker, kern):
 
 def test_scopes_and_alloc(worker, kern):
     add = worker.register("add", kern("pk_add"))
+
+    def copy(args):
+        src, dst = args.tensors
+        dst[:] = src
+    cp = worker.register("copy", copy)
+    worker.start()
+    # what the scoped memory held when its tasks ran, copied out to registered memory
+    seen = shared(worker, 256, np.float32)
+    seen_m = shared(worker, 32, np.int32)
     res = []
 
     def orch(o):
@@ -224,10 +259,13 @@ def test_scopes_and_alloc(worker, kern):
             assert t.shape == (256,) and t.dtype == np.float32
             t[:] = 1
             o.submit(add, inouts=[t], scalars=[2.0])
+            o.submit(cp, inputs=[t], outputs=[seen])         # after the add: 3
             b = o.alloc(100)
             assert b.dtype == np.uint8 and b.nbytes == 100
             m = o.alloc((4, 8), "int32")
-            assert m.shape == (4, 8)
+            assert m.shape == (4, 8) and m.dtype == np.int32
+            m[:] = np.arange(32).reshape(4, 8)
+            o.submit(cp, inputs=[m], outputs=[seen_m.reshape(4, 8)], sub=True)
         o.scope_begin()
         o.scope_end()
         with pytest.raises(simpler.InvalidArgument, match="scope_end without a matching"):
@@ -237,6 +275,10 @@ def test_scopes_and_alloc(worker, kern):
         o.submit(add, inouts=[o2], scalars=[1.0])
         res.append(o2)
     worker.run(orch)
+    assert (seen == 3).all()
+    assert np.array_equal(seen_m, np.arange(32, dtype=np.int32))
+    # the run's outermost memory, read right after the run as in the test below
+    assert res[0].shape == (64,) and (res[0] == 6).all()
 
 
 def test_alloc_memory_is_what_the_kernels_see(worker, kern):
@@ -252,3 +294,21 @@ def test_alloc_memory_is_what_the_kernels_see(worker, kern):
     worker.run(orch)
     # read right after the run, before any other run reuses the memory
     assert np.array_equal(out[0], np.arange(1024, dtype=np.float32) + 2)
+
+
+def test_ctrl_c_is_delivered_when_the_tasks_end(mode, kern):
+    # what run()'s docstring says: the wait for the tasks runs no Python code, so
+    # KeyboardInterrupt comes when they ended (a hanging kernel cannot be interrupted)
+    with make_worker(mode) as w:
+        k = w.register("sleep", kern("pk_sleep"))
+        w.start()
+        t0 = []
+
+        def orch(o):
+            o.submit(k, scalars=[600000])       # 0.6 s
+            t0.append(time.monotonic())
+            threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT)).start()
+        with pytest.raises(KeyboardInterrupt):
+            w.run(orch)
+        assert time.monotonic() - t0[0] >= 0.55
+        assert w.run(lambda o: 5) == 5 and w.stats()["tasks_failed"] == 0

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import simpler
-from conftest import make_worker
+from conftest import KERN, make_worker
 
 
 def test_module_names_versions():
@@ -133,41 +133,92 @@ def test_stats_count_tasks(mode, kern):
         assert "pk_fail was asked to fail with 5" in w.errmsg
 
 
-def test_worker_garbage_collected_closes(kern):
+def test_worker_in_a_reference_cycle_is_collected_and_its_chips_end():
     import gc
     import weakref
     w = make_worker("processes")
-    w.register("k", lambda args: w)          # a cycle through a kernel
+    box = [w]
+    # the worker holds its kernels, the kernel its defaults, the list the worker: a cycle
+    w.register("k", lambda args, box=box: None)
     w.start()
     pid = w.chip_pid(0)
     ref = weakref.ref(w)
-    del w
-    gc.collect()
+    gc.disable()
+    try:
+        del w, box
+        assert ref() is not None            # reference counts alone cannot free it
+        os.kill(pid, 0)                     # and its chip still runs
+        gc.collect()
+    finally:
+        gc.enable()
     assert ref() is None
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
 
 
-def test_other_thread_cannot_drive_a_running_worker(mode, kern):
-    import threading
-    with make_worker(mode) as w:
+def test_uninitialized_worker_refused():
+    w = simpler.Worker.__new__(simpler.Worker)
+    assert repr(w) == "<simpler.Worker: __init__ not called>"
+    calls = {"register": lambda: w.register("a", print), "kernels": lambda: w.kernels,
+             "callable": lambda: w.callable("a"), "start": w.start, "close": w.close,
+             "with": w.__enter__, "run": lambda: w.run(lambda o: None),
+             "malloc": lambda: w.malloc(8), "copy_to": lambda: w.copy_to(0, bytearray(4)),
+             "register_host": lambda: w.register_host(np.zeros(4)), "stats": w.stats,
+             "chip_pid": lambda: w.chip_pid(0), "errmsg": lambda: w.errmsg,
+             "hostmem": lambda: w.hostmem, "chips": lambda: w.chips,
+             "started": lambda: w.started, "closed": lambda: w.closed}
+    for name, call in calls.items():
+        with pytest.raises(simpler.InvalidArgument) as e:
+            call()
+        assert str(e.value) == "[Errno 22] %s: Worker.__init__ was not called (or failed): " \
+            "make a worker with simpler.Worker(...)" % name
+    # an __init__ that failed leaves it refused; one that succeeds makes it a worker
+    with pytest.raises(ValueError, match="hostmem is"):
+        w.__init__(hostmem="nfs")
+    with pytest.raises(simpler.InvalidArgument, match="kernels: Worker.__init__ was not"):
+        w.kernels
+    w.__init__(threads=True)
+    assert w.register("a", lambda args: None) == 0 and w.kernels == {"a": 0}
+    with pytest.raises(RuntimeError, match="Worker.__init__ called twice"):
+        w.__init__()
+    w.close()
+    with pytest.raises(RuntimeError, match="Worker.__init__ called twice"):
+        w.__init__()                        # a closed worker is not made anew either
+    assert w.closed
+
+
+def test_uninitialized_chip_tensor_refused(kern):
+    c = simpler.ChipTensor.__new__(simpler.ChipTensor)
+    assert repr(c) == "<simpler.ChipTensor: __init__ not called>"
+    for name in ("addr", "shape", "dtype", "nbytes"):
+        with pytest.raises(simpler.InvalidArgument) as e:
+            getattr(c, name)
+        assert str(e.value).startswith("[Errno 22] %s: ChipTensor.__init__ was not called"
+                                       % name)
+    with make_worker("threads") as w:
         e = w.register("e", kern("pk_empty"))
-        seen = []
+        with pytest.raises(simpler.InvalidArgument) as ex:
+            w.run(lambda o: o.submit(e, inputs=[c], chip=0))
+        assert str(ex.value) == "[Errno 22] inputs[0]: ChipTensor.__init__ was not called " \
+            "(or failed): make one with simpler.ChipTensor(addr, shape, dtype)"
+        c.__init__(w.malloc(64), 16, "float32")
+        assert (c.shape, c.dtype, c.nbytes) == ((16,), "float32", 64)
+        w.run(lambda o: o.submit(e, inputs=[c], chip=0))
 
-        def other():
-            try:
-                w.malloc(64)
-            except simpler.Busy as ex:
-                seen.append(str(ex))
 
-        def orch(o):
-            t = threading.Thread(target=other)
-            t.start()
-            t.join()
-            o.submit(e)
-        w.run(orch)
-        assert seen and "another thread is running this worker" in seen[0]
-        with pytest.raises(simpler.Busy, match="close it after run"):
-            w.run(lambda o: w.close())
-        assert not w.closed
-        w.run(lambda o: o.submit(e))          # still usable
+def test_kernel_paths_are_file_names_not_utf8(mode, tmp_path):
+    # a str path is os.fsdecode() of the file's name: "\udcff" is the byte 0xff
+    link = os.path.join(os.fsencode(str(tmp_path)), b"pk\xff.so")
+    os.symlink(os.fsencode(KERN), link)
+    with make_worker(mode) as w:
+        add = w.register("add", os.fsdecode(link) + ":pk_add")
+        with pytest.raises(simpler.NotFound, match=r"cannot load /nonexistent/lib\\xff\.so"):
+            w.register("k", "/nonexistent/lib\udcff.so:f")
+        with pytest.raises(simpler.InvalidArgument, match=r"register: kernel 'lib\\ud800.so:f' "
+                           "has no file-system encoding"):
+            w.register("k", "lib\ud800.so:f")
+        w.start()
+        x = np.zeros(8, np.float32)
+        w.register_host(x)
+        w.run(lambda o: o.submit(add, inouts=[x], scalars=[1.5]))
+        assert (x == 1.5).all() and w.kernels == {"add": 0}
