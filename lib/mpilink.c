@@ -26,6 +26,7 @@
 struct link_out {
 	struct link_out *next;
 	struct sx_mpi_req *req;
+	uint64_t len;
 	uint8_t buf[];
 };
 
@@ -200,13 +201,13 @@ bool sx_link_flush(struct link *l)
 	return l->out != NULL;
 }
 
-int sx_link_send(struct link *l, int dst, struct wire_frame *f, char *err, size_t len)
+int sx_link_prepare(struct link *l, int dst, struct wire_frame *f, struct link_out **out,
+		    char *err, size_t len)
 {
 	uint8_t tmp[WIRE_MAX_FRAME];
 	struct link_out *o;
-	int n, ret;
+	int n;
 
-	sx_link_flush(l);
 	f->h.rank = (uint32_t)l->rank;
 	f->h.seq = l->tx_seq[dst];
 	n = sx_wire_encode(f, tmp, sizeof(tmp), err, len);
@@ -218,7 +219,22 @@ int sx_link_send(struct link *l, int dst, struct wire_frame *f, char *err, size_
 		return -ENOMEM;
 	}
 	memcpy(o->buf, tmp, (size_t)n);
-	ret = l->mpi->isend(o->buf, (uint64_t)n, dst, LINK_TAG_FRAME, &o->req, err, len);
+	o->len = (uint64_t)n;
+	*out = o;
+	return 0;
+}
+
+void sx_link_unprepare(struct link_out *o)
+{
+	free(o);
+}
+
+int sx_link_post(struct link *l, int dst, struct link_out *o, char *err, size_t len)
+{
+	int ret;
+
+	sx_link_flush(l);
+	ret = l->mpi->isend(o->buf, o->len, dst, LINK_TAG_FRAME, &o->req, err, len);
 	if (ret) {
 		free(o);
 		return ret;
@@ -227,6 +243,14 @@ int sx_link_send(struct link *l, int dst, struct wire_frame *f, char *err, size_
 	o->next = l->out;
 	l->out = o;
 	return 0;
+}
+
+int sx_link_send(struct link *l, int dst, struct wire_frame *f, char *err, size_t len)
+{
+	struct link_out *o;
+	int ret = sx_link_prepare(l, dst, f, &o, err, len);
+
+	return ret ? ret : sx_link_post(l, dst, o, err, len);
 }
 
 int sx_link_send_empty(struct link *l, int dst, unsigned type, char *err, size_t len)

@@ -66,6 +66,15 @@ void sx_link_close(struct link *l);
  * is done with it.  0, or -errno with the reason in err.
  */
 int sx_link_send(struct link *l, int dst, struct wire_frame *f, char *err, size_t len);
+/*
+ * sx_link_send() in two steps: encode f for dst (-EINVAL with the codec's
+ * reason: nothing was sent, the session is fine), then send it (-errno:
+ * MPI failed).  Nothing else may go to dst in between.
+ */
+int sx_link_prepare(struct link *l, int dst, struct wire_frame *f, struct link_out **o,
+		    char *err, size_t len);
+int sx_link_post(struct link *l, int dst, struct link_out *o, char *err, size_t len);
+void sx_link_unprepare(struct link_out *o);
 /* sx_link_send() of a frame with no body (HEARTBEAT, SHUTDOWN) */
 int sx_link_send_empty(struct link *l, int dst, unsigned type, char *err, size_t len);
 /* retire the frames MPI has finished sending; true if any frame is still in flight */

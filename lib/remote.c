@@ -675,7 +675,9 @@ static void task_post(struct sx_remote *R, struct rnode *rn, struct mb_task *f, 
 	struct wire_frame *wf = R->taskf;
 	struct wire_task *wt = &wf->u.task;
 	struct xfer xs[SIMPLER_MAX_TENSORS];
+	struct link_out *out;
 	uint32_t i, nx = 0;
+	char why[256];
 	bool xfer;
 	int ret = 0;
 
@@ -705,6 +707,10 @@ static void task_post(struct sx_remote *R, struct rnode *rn, struct mb_task *f, 
 		wt->io[i] = 0;
 		if (f->has_views)
 			memcpy(wt->strides[i], f->strides[i], sizeof(wt->strides[i]));
+		if (!sx_arg_span(&f->tensors[i], st)) {
+			wt->tensors[i].addr = 0;	/* empty: nothing to stage or transfer */
+			continue;
+		}
 		if (f->tensors[i].child_memory) {
 			ret = node_tensor(R, rn, t, wt, i, st, &xs[nx], &xfer);
 			nx += xfer;
@@ -714,6 +720,13 @@ static void task_post(struct sx_remote *R, struct rnode *rn, struct mb_task *f, 
 	}
 	if (ret || rn->lost)
 		return;
+	/* a frame the codec refuses fails its task; the session with rn is fine */
+	ret = sx_link_prepare(&R->link, rn->rank, wf, &out, why, sizeof(why));
+	if (ret) {
+		TFAIL(t, ret, "%s: node fn '%s' (task #%" PRIu64 "): cannot send it: %s",
+		      rn->ex->tag, R->w->ctab->v[f->callable].name, f->seq, why);
+		return;
+	}
 	/* the sources' orders first: a source found lost fails the task before it is sent */
 	for (i = 0; i < nx; i++) {
 		struct wire_frame *sf = R->link.tx;
@@ -723,6 +736,7 @@ static void task_post(struct sx_remote *R, struct rnode *rn, struct mb_task *f, 
 		if (!xs[i].src->lost)
 			send_frame(R, xs[i].src, sf);
 		if (xs[i].src->lost) {
+			sx_link_unprepare(out);
 			TFAIL(t, -EHOSTDOWN, "%s: node fn '%s' (task #%" PRIu64 "): its input on "
 			      "%s cannot come: that node was lost (%s)", rn->ex->tag,
 			      R->w->ctab->v[f->callable].name, f->seq, xs[i].src->ex->tag,
@@ -730,8 +744,12 @@ static void task_post(struct sx_remote *R, struct rnode *rn, struct mb_task *f, 
 			return;
 		}
 	}
-	if (send_frame(R, rn, wf))
+	ret = sx_link_post(&R->link, rn->rank, out, why, sizeof(why));
+	if (ret) {
+		lose_mpi(R, rn, ret, "sending a task", why);
 		return;
+	}
+	rn->sent_ns = now_ns();
 	stage_in(R, rn, t, wt);
 	for (i = 0; i < nx; i++)
 		xs[i].r->valid = xs[i].r->cacheable;

@@ -252,7 +252,10 @@ static int tensor_rules(const struct wire_task *t, uint32_t i, char *err, size_t
 			return BAD("tensor %u: %s", i, why);
 	}
 	span = sx_wire_span(t, i);
-	if (!span || x->addr + span < x->addr)
+	/* an empty tensor moves nothing: rank 0 stages and transfers none */
+	if (!span && t->io[i])
+		return BAD("tensor %u is empty, yet its io bits 0x%x move bytes", i, t->io[i]);
+	if (x->addr + span < x->addr)
 		return BAD("tensor %u: offset 0x%" PRIx64 " plus %" PRIu64 " bytes overflows", i,
 			   x->addr, span);
 	return 0;

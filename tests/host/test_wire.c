@@ -331,6 +331,25 @@ TEST(wire_refuses_bad_counts_reserved_bytes_and_tensors)
 	free(f);
 }
 
+static void empty_moving(uint8_t *b, int *n) { memset(b + TENSOR0 + 48 + 8, 0, 4); }
+
+TEST(wire_takes_an_empty_tensor_only_when_it_moves_nothing)
+{
+	struct wire_frame *f = task_frame(3, 2, 1), *g = frame_new(0);
+
+	/* tensor 1 (io IN) with its first dim 0 */
+	refused(f, empty_moving, -EBADMSG, "tensor 1 is empty, yet its io bits 0x1 move bytes");
+	f->u.task.tensors[1].shape[0] = 0;
+	CHECK_EQ(sx_wire_encode(f, buf, sizeof(buf), err, sizeof(err)), -EINVAL);
+	CHECK_MSG(strstr(err, "tensor 1 is empty"), "%s", err);
+	f->u.task.io[1] = 0;
+	CHECK_EQ(dec((size_t)enc(f), g), 0);
+	CHECK_EQ(g->u.task.tensors[1].shape[0], 0);
+	CHECK_EQ(sx_wire_span(&g->u.task, 1), 0);
+	free(g);
+	free(f);
+}
+
 /* HELLO body: 6 u32, u64 arena, 32 bytes build-id, 64 bytes host, message */
 #define HELLO_BID	(WIRE_HDR + 32)
 #define HELLO_HOST	(HELLO_BID + 32)
