@@ -199,13 +199,18 @@ static void send_bytes(struct nserver *S, uint64_t off, uint64_t len, int dst, i
 
 /* ---- ranges whose transfer never came ---- */
 
-/* [off, off + len) is being received anew: bad ranges inside it are healed */
+/*
+ * [off, off + len) is being received anew: bad ranges it touches are
+ * forgotten.  A bad range is a replica's, and rank 0 reuses a replica's
+ * range only after it dropped that replica, so no reader is left for
+ * what lies outside the new range.
+ */
 static void bad_heal(struct nserver *S, uint64_t off, uint64_t len)
 {
 	struct nbad **p = &S->bad, *b;
 
 	while ((b = *p)) {
-		if (b->off >= off && b->off + b->len <= off + len) {
+		if (b->off < off + len && off < b->off + b->len) {
 			*p = b->next;
 			free(b);
 		} else {
@@ -224,7 +229,11 @@ static void bad_add(struct nserver *S, uint64_t off, uint64_t len)
 	S->bad = b;
 }
 
-/* does a tensor of t that no receive of its own fills read a bad range?  Its index, or -1 */
+/*
+ * Does a replica tensor of t (rank 0 marks them) read a bad range?  Its
+ * index, or -1.  Only replicas: a staged or node-memory tensor in a range
+ * a lost transfer once aimed at holds what rank 0 says it holds.
+ */
 static int bad_input(struct nserver *S, const struct wire_task *t)
 {
 	const struct nbad *b;
@@ -232,7 +241,7 @@ static int bad_input(struct nserver *S, const struct wire_task *t)
 	uint32_t i;
 
 	for (i = 0; S->bad && i < t->nr_tensors; i++) {
-		if (t->io[i] & WIRE_IO_IN)
+		if (!(t->io[i] & WIRE_IO_REPLICA))
 			continue;
 		off = t->tensors[i].addr;
 		len = sx_wire_span(t, i);

@@ -627,6 +627,7 @@ static int node_tensor(struct sx_remote *R, struct rnode *rn, struct rtask *t, s
 			r->refs++;
 			t->rep[t->nrep++] = r;
 			wt->tensors[i].addr = r->roff + (off - r->off);
+			wt->io[i] = WIRE_IO_REPLICA;
 			atomic_fetch_add_explicit(&w->st_hits, 1, memory_order_relaxed);
 			return 0;
 		}
@@ -651,6 +652,7 @@ static int node_tensor(struct sx_remote *R, struct rnode *rn, struct rtask *t, s
 	R->reps = r;
 	t->rep[t->nrep++] = r;
 	wt->tensors[i].addr = roff;
+	wt->io[i] = WIRE_IO_REPLICA;
 	if (++R->tag > R->tag_ub)
 		R->tag = LINK_TAG_XFER;
 	wt->recvs[wt->nr_recvs++] = (struct wire_recv){ (uint32_t)src->rank, (uint32_t)R->tag,

@@ -233,8 +233,11 @@ static int tensor_rules(const struct wire_task *t, uint32_t i, char *err, size_t
 				   x->reserved[k]);
 	if (t->acc[i] > SIMPLER_NO_DEP)
 		return BAD("tensor %u: access %u is unknown", i, t->acc[i]);
-	if (t->io[i] & ~(WIRE_IO_IN | WIRE_IO_OUT))
+	if (t->io[i] & ~(WIRE_IO_IN | WIRE_IO_OUT | WIRE_IO_REPLICA))
 		return BAD("tensor %u: io bits 0x%x are unknown", i, t->io[i]);
+	if ((t->io[i] & WIRE_IO_REPLICA) && t->io[i] != WIRE_IO_REPLICA)
+		return BAD("tensor %u: io bits 0x%x: a replica is neither staged in nor out", i,
+			   t->io[i]);
 	if (t->has_views && t->strides[i][0]) {
 		struct simpler_view v = { .t = *x };
 

@@ -55,6 +55,7 @@ enum wire_type {
 /* io bits of a task's tensor */
 #define WIRE_IO_IN	(1U << 0)	/* its span follows the frame (staged in) */
 #define WIRE_IO_OUT	(1U << 1)	/* its span comes back after the task (staged out) */
+#define WIRE_IO_REPLICA	(1U << 2)	/* a copy of another node's memory (alone: read only) */
 
 /* ops of WIRE_CTRL */
 enum wire_ctrl_op {

@@ -308,7 +308,8 @@ static void bad_tensor_child(uint8_t *b, int *n) { b[TENSOR0 + 33] = 1; }
 static void bad_tensor_ndims(uint8_t *b, int *n) { b[TENSOR0 + 28] = 0; }
 static void bad_tensor_dtype(uint8_t *b, int *n) { b[TENSOR0 + 32] = 99; }
 static void bad_tensor_acc(uint8_t *b, int *n) { b[TENSOR0 + 40] = 9; }
-static void bad_tensor_io(uint8_t *b, int *n) { b[TENSOR0 + 41] = 4; }
+static void bad_tensor_io(uint8_t *b, int *n) { b[TENSOR0 + 41] = 8; }
+static void bad_tensor_replica(uint8_t *b, int *n) { b[TENSOR0 + 41] = WIRE_IO_REPLICA | WIRE_IO_OUT; }
 static void bad_tensor_offset(uint8_t *b, int *n) { memset(b + TENSOR0, 0xff, 8); }
 
 TEST(wire_refuses_bad_counts_reserved_bytes_and_tensors)
@@ -326,7 +327,8 @@ TEST(wire_refuses_bad_counts_reserved_bytes_and_tensors)
 	refused(f, bad_tensor_ndims, -EBADMSG, "ndims is 0");
 	refused(f, bad_tensor_dtype, -EBADMSG, "dtype 99");
 	refused(f, bad_tensor_acc, -EBADMSG, "access 9");
-	refused(f, bad_tensor_io, -EBADMSG, "io bits 0x4");
+	refused(f, bad_tensor_io, -EBADMSG, "io bits 0x8 are unknown");
+	refused(f, bad_tensor_replica, -EBADMSG, "io bits 0x6: a replica is neither");
 	refused(f, bad_tensor_offset, -EBADMSG, "overflows");
 	free(f);
 }

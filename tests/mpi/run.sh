@@ -95,6 +95,8 @@ for tr in $transports; do
 	suite cluster "$tr" 300 -np 3 "$b/test_cluster"
 	# a node rank dies: under --enable-recovery the rest goes on ...
 	suite loss "$tr" 120 --enable-recovery -np 3 "$b/test_loss"
+	# ... and the healthy node stays healthy
+	suite afterloss "$tr" 120 --enable-recovery -np 3 "$b/test_afterloss"
 	# ... without it Open MPI ends the job, in bounded time (no hang)
 	SIMPLER_LOSS_NO_RECOVERY=1 mpirun_checked loss-no-recovery "$tr" 120 -np 3 "$b/test_loss"
 	if [ $rc != 0 ] && [ "$(echo "$secs < 30" | bc)" = 1 ]; then
