@@ -11,6 +11,9 @@
  * LINK_TAG_DATA (MPI keeps each pair's order per tag, so the receiver
  * posts its receives in the order it reads the frames), ping-pongs on
  * LINK_TAG_PING, node-to-node transfers on tags from LINK_TAG_XFER up.
+ * A copy into node memory has its own tag (LINK_TAG_COPY): the node may
+ * post its receive later than it reads the frame (once no send reads that
+ * memory), and tasks' staged bytes must not match it meanwhile.
  */
 #ifndef SIMPLER_MPILINK_H
 #define SIMPLER_MPILINK_H
@@ -25,6 +28,7 @@
 #define LINK_TAG_FRAME	1
 #define LINK_TAG_DATA	2
 #define LINK_TAG_PING	3
+#define LINK_TAG_COPY	4
 #define LINK_TAG_XFER	16
 
 /* heartbeats: a beat every timeout / 30 (100 ms of the default 3 s), at least 5 ms */

@@ -51,6 +51,7 @@ struct nsend {
 	struct nsend *next;
 	struct sx_mpi_req *req;
 	uint64_t off, len, deadline;
+	int dst, tag;
 };
 
 /* a transfer that never arrived: what is there is not what rank 0 thinks */
@@ -85,9 +86,11 @@ struct nserver {
 	/* what the runner's node fn sees: arena pointers, every tensor's strides */
 	struct simpler_tensor ts[SIMPLER_MAX_TENSORS];
 	uint64_t strides[SIMPLER_MAX_TENSORS * SIMPLER_MAX_DIMS];
-	/* the copy in progress (COPY_TO: its bytes are coming) */
+	/* the copy in progress (COPY_TO: its bytes are coming, or wait for sends to settle) */
 	struct sx_mpi_req *ctl_req;
 	uint64_t ctl_ticket;
+	bool copy_pending;		/* the receive is not posted yet */
+	uint64_t copy_off, copy_len;
 	/* the runner */
 	pthread_t runner;
 	bool runner_started;
@@ -158,25 +161,61 @@ static void sends_poll(struct nserver *S, uint64_t now)
 	}
 }
 
+/* does a send in flight still read [off, off + len)? */
+static bool sends_busy(struct nserver *S, uint64_t off, uint64_t len)
+{
+	struct nsend *s;
+
+	sends_poll(S, now_ns());
+	for (s = S->sends; s; s = s->next)
+		if (s->off < off + len && off < s->off + s->len)
+			return true;
+	return false;
+}
+
+/* rank 0 hears from this rank every heartbeat, whatever it waits for */
+static void keepalive(struct nserver *S, uint64_t now)
+{
+	char err[256];
+
+	sx_link_flush(&S->link);
+	if (now - S->sent_ns >= (uint64_t)S->hb_ms * 1000000 &&
+	    !sx_link_send_empty(&S->link, 0, WIRE_HEARTBEAT, err, sizeof(err)))
+		S->sent_ns = now;
+}
+
 /*
- * Wait (bounded) until no send in flight overlaps [off, off + len): a
- * range is written only once MPI is done reading it.  Such a send reached
- * its receiver before rank 0 let anything write the range, so this is
- * short.
+ * Wait (bounded by the sends' deadlines, heartbeats going) until no send
+ * in flight overlaps [off, off + len) before a receive may write it.  Only
+ * a broken rank 0 lets that happen (it receives a task's written bytes
+ * before it reuses their range); the waits that can be long (a task
+ * writing memory a transfer to a lost node still reads, a copy into it)
+ * are steps of the main loop instead (tasks_step(), ctl_step()).
  */
 static void sends_settle(struct nserver *S, uint64_t off, uint64_t len)
 {
-	struct nsend *s;
-	bool again;
+	struct timespec slice = { 0, 50000 };
 
-	do {
-		again = false;
-		sends_poll(S, now_ns());
-		for (s = S->sends; s && !again; s = s->next)
-			again = s->off < off + len && off < s->off + s->len;
-		if (again)
-			cpu_relax();
-	} while (again);
+	while (sends_busy(S, off, len)) {
+		keepalive(S, now_ns());
+		nanosleep(&slice, NULL);
+	}
+}
+
+/* rank 0 says the reader of these sends is gone: nothing will receive them */
+static void sends_cancel(struct nserver *S, int dst, int tag)
+{
+	struct nsend **p = &S->sends, *s;
+
+	while ((s = *p)) {
+		if (s->dst == dst && (!tag || s->tag == tag)) {
+			*p = s->next;
+			S->link.mpi->drop(s->req);
+			free(s);
+		} else {
+			p = &s->next;
+		}
+	}
 }
 
 static void send_bytes(struct nserver *S, uint64_t off, uint64_t len, int dst, int tag)
@@ -191,6 +230,8 @@ static void send_bytes(struct nserver *S, uint64_t off, uint64_t len, int dst, i
 		die(S, "cannot send %" PRIu64 " bytes to rank %d: %s", len, dst, err);
 	s->off = off;
 	s->len = len;
+	s->dst = dst;
+	s->tag = tag;
 	/* bounded, for a receiver that is gone: the timeout, plus 1 s per 64 MiB */
 	s->deadline = now_ns() + (uint64_t)S->timeout_ms * 1000000 + (len >> 26) * 1000000000ULL;
 	s->next = S->sends;
@@ -454,13 +495,13 @@ static void ctl_in(struct nserver *S, const struct wire_ctrl *c)
 
 	switch (c->op) {
 	case WIRE_CTRL_COPY_TO:
-		if (S->ctl_req)
+		if (S->ctl_req || S->copy_pending)
 			die(S, "rank 0 started a copy while one was in progress");
-		sends_settle(S, c->off, c->len);
-		bad_heal(S, c->off, c->len);
-		if (S->link.mpi->irecv(arena_at(S, c->off, c->len, "a copy"), c->len, 0,
-				       LINK_TAG_DATA, &S->ctl_req, err, sizeof(err)))
-			die(S, "cannot receive a copy: %s", err);
+		arena_at(S, c->off, c->len, "a copy");
+		/* posted by ctl_step() once no send reads the range */
+		S->copy_pending = true;
+		S->copy_off = c->off;
+		S->copy_len = c->len;
 		S->ctl_ticket = c->ticket;
 		return;
 	case WIRE_CTRL_COPY_FROM:
@@ -491,6 +532,12 @@ static void ctl_in(struct nserver *S, const struct wire_ctrl *c)
 		}
 		free(buf);
 		S->heard_ns = now_ns();
+		return;
+	case WIRE_CTRL_CANCEL:
+		if (c->off >= (uint64_t)S->link.size || c->len > INT32_MAX)
+			die(S, "rank 0 cancelled sends to rank %" PRIu64 " on tag %" PRIu64,
+			    c->off, c->len);
+		sends_cancel(S, (int)c->off, (int)c->len);
 		return;
 	default:
 		die(S, "rank 0 sent control command %u", c->op);
@@ -605,9 +652,11 @@ static bool tasks_step(struct nserver *S, uint64_t now)
 		atomic_store_explicit(&S->run_state, RUN_DONE, memory_order_relaxed);
 		return true;
 	}
+	/* what it may write, no send may still read (one to a lost node waits for its cancel) */
 	for (i = 0; i < nt->t.nr_tensors; i++)
-		if (nt->t.acc[i] != SIMPLER_IN)
-			sends_settle(S, nt->t.tensors[i].addr, sx_wire_span(&nt->t, i));
+		if (nt->t.acc[i] != SIMPLER_IN &&
+		    sends_busy(S, nt->t.tensors[i].addr, sx_wire_span(&nt->t, i)))
+			return false;
 	/* release: the task (its queue entry), for the runner's acquire */
 	atomic_store_explicit(&S->run_state, RUN_POSTED, memory_order_seq_cst);
 	ec_notify(&S->run_ec);
@@ -620,6 +669,15 @@ static bool ctl_step(struct nserver *S)
 	char err[256];
 	int done = 0;
 
+	if (S->copy_pending) {
+		if (sends_busy(S, S->copy_off, S->copy_len))
+			return false;
+		S->copy_pending = false;
+		bad_heal(S, S->copy_off, S->copy_len);
+		if (S->link.mpi->irecv(S->base + S->copy_off, S->copy_len, 0, LINK_TAG_COPY,
+				       &S->ctl_req, err, sizeof(err)))
+			die(S, "cannot receive a copy: %s", err);
+	}
 	if (!S->ctl_req)
 		return false;
 	if (S->link.mpi->test(S->ctl_req, &done, err, sizeof(err)))
@@ -636,7 +694,6 @@ static bool ctl_step(struct nserver *S)
 static void serve(struct nserver *S)
 {
 	struct link_pace pace = { 0 };
-	char err[256];
 	uint64_t now;
 	bool moved;
 
@@ -647,10 +704,7 @@ static void serve(struct nserver *S)
 		moved |= tasks_step(S, now);
 		moved |= ctl_step(S);
 		sends_poll(S, now);
-		sx_link_flush(&S->link);
-		if (now - S->sent_ns >= (uint64_t)S->hb_ms * 1000000 &&
-		    !sx_link_send_empty(&S->link, 0, WIRE_HEARTBEAT, err, sizeof(err)))
-			S->sent_ns = now;
+		keepalive(S, now);
 		if (now > S->heard_ns && now - S->heard_ns > (uint64_t)S->timeout_ms * 1000000) {
 			fprintf(stderr, "simpler: %s: rank 0 stopped responding (nothing for %u ms): "
 				"exiting, with this rank's chips and subs\n", S->tag, S->timeout_ms);

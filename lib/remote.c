@@ -226,6 +226,24 @@ static void rtask_release(struct sx_remote *R, struct rnode *rn, struct rtask *t
 }
 
 /*
+ * Tell src to drop its sends to rank dst on tag (0: every tag): their
+ * reader is gone, or never got its task.  A send that fails here means
+ * src is in trouble itself; its own loss is found by its silence.
+ */
+static void cancel_sends(struct sx_remote *R, struct rnode *src, int dst, uint32_t tag)
+{
+	struct wire_frame *f = R->link.tx;
+	char err[256];
+
+	if (src->lost)
+		return;
+	f->h.type = WIRE_CTRL;
+	f->u.ctrl = (struct wire_ctrl){ WIRE_CTRL_CANCEL, 0, (uint64_t)dst, tag };
+	if (!sx_link_send(&R->link, src->rank, f, err, sizeof(err)))
+		src->sent_ns = now_ns();
+}
+
+/*
  * A node is lost (silent past the timeout, or it broke the protocol): its
  * slot dies for good.  What it was running fails through the dispatcher's
  * reaping of a dead slot (lanes.c), with lost_err and ex->death.
@@ -238,6 +256,7 @@ static void lose(struct sx_remote *R, struct rnode *rn, int err, const char *fmt
 	struct simpler_worker *w = R->w;
 	struct exec *ex = rn->ex;
 	va_list ap;
+	int k;
 
 	if (rn->lost)
 		return;
@@ -254,6 +273,9 @@ static void lose(struct sx_remote *R, struct rnode *rn, int err, const char *fmt
 		R->link.mpi->drop(rn->ctl_req);
 	rn->ctl_req = NULL;
 	replicas_drop_node(R, rn->node);
+	/* transfers to it would hold their sources' memory until their deadlines */
+	for (k = 0; k < R->n; k++)
+		cancel_sends(R, &R->nodes[k], rn->rank, 0);
 	ex->lost_err = err;
 	atomic_fetch_add_explicit(&w->st_lost, 1, memory_order_relaxed);
 	atomic_store_explicit(&ex->mb->claimed, 0, memory_order_relaxed);
@@ -401,7 +423,7 @@ static void ctl_start(struct sx_remote *R, struct rnode *rn)
 			replicas_invalidate(R, rn->node, off, k->a1);
 			ctl_send(R, rn, WIRE_CTRL_COPY_TO, off, k->a1);
 			ret = rn->lost ? 0 : R->link.mpi->isend(mb->window, k->a1, rn->rank,
-								 LINK_TAG_DATA, &rn->ctl_req, msg,
+								 LINK_TAG_COPY, &rn->ctl_req, msg,
 								 sizeof(msg));
 			atomic_fetch_add_explicit(&R->w->st_to_nodes, k->a1, memory_order_relaxed);
 		} else {
@@ -729,7 +751,11 @@ static void task_post(struct sx_remote *R, struct rnode *rn, struct mb_task *f, 
 		      rn->ex->tag, R->w->ctab->v[f->callable].name, f->seq, why);
 		return;
 	}
-	/* the sources' orders first: a source found lost fails the task before it is sent */
+	/*
+	 * The sources' orders first: a source found lost fails the task before
+	 * it is sent, and the sources already told drop their sends (nobody
+	 * will receive them).
+	 */
 	for (i = 0; i < nx; i++) {
 		struct wire_frame *sf = R->link.tx;
 
@@ -738,6 +764,10 @@ static void task_post(struct sx_remote *R, struct rnode *rn, struct mb_task *f, 
 		if (!xs[i].src->lost)
 			send_frame(R, xs[i].src, sf);
 		if (xs[i].src->lost) {
+			uint32_t j;
+
+			for (j = 0; j < i; j++)
+				cancel_sends(R, xs[j].src, rn->rank, xs[j].send.tag);
 			sx_link_unprepare(out);
 			TFAIL(t, -EHOSTDOWN, "%s: node fn '%s' (task #%" PRIu64 "): its input on "
 			      "%s cannot come: that node was lost (%s)", rn->ex->tag,
