@@ -36,11 +36,17 @@
 enum { NT_RECV, NT_READY };
 enum { RUN_IDLE, RUN_POSTED, RUN_DONE };
 
+/* a receive a task waits for: rank 0's staged bytes, or a transfer from another node */
+struct nrecv {
+	struct sx_mpi_req *req;		/* NULL: done (or dropped) */
+	int src;
+	uint64_t off, len;
+};
+
 struct ntask {
 	struct wire_task t;
-	struct sx_mpi_req *reqs[2 * SIMPLER_MAX_TENSORS];
-	uint32_t nreq;
-	uint64_t deadline;		/* its bytes must have come by then */
+	struct nrecv recv[2 * SIMPLER_MAX_TENSORS];
+	uint32_t nreq, pending;
 	int state;
 	int32_t err;
 	char msg[WIRE_MSG_MAX + 1];
@@ -293,6 +299,41 @@ static int bad_input(struct nserver *S, const struct wire_task *t)
 	return -1;
 }
 
+/*
+ * Transfer r of queued task nt will not come (its source is lost): the
+ * task fails, and later tasks rank 0 told to read that copy must not.
+ */
+static void recv_lost(struct nserver *S, struct ntask *nt, struct nrecv *r, const char *why)
+{
+	bad_add(S, r->off, r->len);
+	nt->pending--;
+	if (nt->err)
+		return;
+	nt->err = -EHOSTDOWN;
+	snprintf(nt->msg, sizeof(nt->msg), "%s: node fn task #%" PRIu64 ": its input from rank "
+		 "%d cannot come: %s", S->tag, nt->t.task_seq, r->src, why);
+}
+
+/* rank src is lost: no transfer from it will come */
+static void recvs_cancel(struct nserver *S, int src)
+{
+	struct nrecv *r;
+	uint32_t k, i;
+
+	for (k = 0; k < S->qn; k++) {
+		struct ntask *nt = &S->q[(S->qhead + k) % RQ];
+
+		for (i = 0; nt->state == NT_RECV && i < nt->nreq; i++) {
+			r = &nt->recv[i];
+			if (!r->req || r->src != src)
+				continue;
+			S->link.mpi->drop(r->req);
+			r->req = NULL;
+			recv_lost(S, nt, r, "rank 0 found that node lost");
+		}
+	}
+}
+
 /* ---- callables ---- */
 
 /* a kernel whose code is not in this rank's program: it fails, ids stay aligned */
@@ -449,12 +490,15 @@ static void task_in(struct nserver *S, const struct wire_task *t)
 		die(S, "rank 0 sent more than %d tasks at once", RQ);
 	nt = &S->q[(S->qhead + S->qn++) % RQ];
 	memcpy(&nt->t, t, sizeof(*t));
-	nt->nreq = 0;
+	nt->nreq = nt->pending = 0;
 	nt->err = 0;
 	nt->msg[0] = 0;
 	nt->state = NT_RECV;
-	nt->deadline = now_ns() + (uint64_t)S->timeout_ms * 1000000;
-	/* the receives, in the order rank 0 sends (staged bytes, then transfers) */
+	/*
+	 * The receives, in the order rank 0 sends (staged bytes, then
+	 * transfers).  None times out: rank 0 says when a source is lost
+	 * (WIRE_CTRL_CANCEL), and its own bytes come unless it is gone.
+	 */
 	for (i = 0; i < t->nr_tensors; i++) {
 		uint64_t span = sx_wire_span(t, i);
 		uint8_t *p = arena_at(S, t->tensors[i].addr, span, "a tensor");
@@ -463,11 +507,12 @@ static void task_in(struct nserver *S, const struct wire_task *t)
 			continue;
 		sends_settle(S, t->tensors[i].addr, span);
 		bad_heal(S, t->tensors[i].addr, span);
-		if (S->link.mpi->irecv(p, span, 0, LINK_TAG_DATA, &nt->reqs[nt->nreq], err,
+		if (S->link.mpi->irecv(p, span, 0, LINK_TAG_DATA, &nt->recv[nt->nreq].req, err,
 				       sizeof(err)))
 			die(S, "cannot receive a staged tensor: %s", err);
-		nt->nreq++;
-		nt->deadline += (span >> 26) * 1000000000ULL;
+		nt->recv[nt->nreq].src = 0;
+		nt->recv[nt->nreq].off = t->tensors[i].addr;
+		nt->recv[nt->nreq++].len = span;
 	}
 	for (i = 0; i < t->nr_recvs; i++) {
 		const struct wire_recv *r = &t->recvs[i];
@@ -477,12 +522,14 @@ static void task_in(struct nserver *S, const struct wire_task *t)
 			die(S, "rank 0 ordered a transfer from rank %u", r->src);
 		sends_settle(S, r->off, r->len);
 		bad_heal(S, r->off, r->len);
-		if (S->link.mpi->irecv(p, r->len, (int)r->src, (int)r->tag, &nt->reqs[nt->nreq],
+		if (S->link.mpi->irecv(p, r->len, (int)r->src, (int)r->tag, &nt->recv[nt->nreq].req,
 				       err, sizeof(err)))
 			die(S, "cannot receive a transfer: %s", err);
-		nt->nreq++;
-		nt->deadline += (r->len >> 26) * 1000000000ULL;
+		nt->recv[nt->nreq].src = (int)r->src;
+		nt->recv[nt->nreq].off = r->off;
+		nt->recv[nt->nreq++].len = r->len;
 	}
+	nt->pending = nt->nreq;
 }
 
 static void ctl_in(struct nserver *S, const struct wire_ctrl *c)
@@ -538,6 +585,8 @@ static void ctl_in(struct nserver *S, const struct wire_ctrl *c)
 			die(S, "rank 0 cancelled sends to rank %" PRIu64 " on tag %" PRIu64,
 			    c->off, c->len);
 		sends_cancel(S, (int)c->off, (int)c->len);
+		if (!c->len && c->off)
+			recvs_cancel(S, (int)c->off);
 		return;
 	default:
 		die(S, "rank 0 sent control command %u", c->op);
@@ -593,7 +642,7 @@ static bool tasks_step(struct nserver *S, uint64_t now)
 	struct wire_frame *f = S->link.tx;
 	char err[256];
 	uint32_t i, nout = 0;
-	int done;
+	int done, ret;
 
 	if (!S->qn)
 		return false;
@@ -618,26 +667,27 @@ static bool tasks_step(struct nserver *S, uint64_t now)
 	if (atomic_load_explicit(&S->run_state, memory_order_relaxed) != RUN_IDLE)
 		return false;
 	if (nt->state == NT_RECV) {
-		while (nt->nreq) {
+		for (i = 0; i < nt->nreq; i++) {
+			struct nrecv *r = &nt->recv[i];
+
+			if (!r->req)
+				continue;
 			done = 0;
-			if (S->link.mpi->test(nt->reqs[nt->nreq - 1], &done, err, sizeof(err)))
-				die(S, "receiving a task's bytes failed: %s", err);
-			if (!done)
-				break;
-			nt->nreq--;
+			ret = S->link.mpi->test(r->req, &done, err, sizeof(err));
+			if (ret && !r->src)
+				die(S, "receiving a task's bytes from rank 0 failed: %s", err);
+			if (ret) {
+				/* rank 0 finds the source lost, or broken, on its own */
+				r->req = NULL;
+				recv_lost(S, nt, r, err);
+				continue;
+			}
+			if (done) {
+				r->req = NULL;
+				nt->pending--;
+			}
 		}
-		if (nt->nreq && now > nt->deadline) {
-			while (nt->nreq)
-				S->link.mpi->drop(nt->reqs[--nt->nreq]);
-			/* later tasks that rank 0 told to read these copies must not */
-			for (i = 0; i < nt->t.nr_recvs; i++)
-				bad_add(S, nt->t.recvs[i].off, nt->t.recvs[i].len);
-			nt->err = -EHOSTDOWN;
-			snprintf(nt->msg, sizeof(nt->msg), "%s: node fn task #%" PRIu64 ": its input "
-				 "did not arrive within %u ms (its source was lost?)", S->tag,
-				 nt->t.task_seq, S->timeout_ms);
-		}
-		if (nt->nreq)
+		if (nt->pending)
 			return false;
 		nt->state = NT_READY;
 	}

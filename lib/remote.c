@@ -290,7 +290,8 @@ static void lose(struct sx_remote *R, struct rnode *rn, int err, const char *fmt
 static void lose_mpi(struct sx_remote *R, struct rnode *rn, int ret, const char *what,
 		     const char *err)
 {
-	lose(R, rn, ret == -ETIMEDOUT ? -EHOSTDOWN : -EIO, "%s failed: %s", what, err);
+	lose(R, rn, ret == -ETIMEDOUT ? -EHOSTDOWN : ret == -EPROTO ? -EPROTO : -EIO,
+	     "%s failed: %s", what, err);
 }
 
 static int send_frame(struct sx_remote *R, struct rnode *rn, struct wire_frame *f)

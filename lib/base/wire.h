@@ -63,7 +63,8 @@ enum wire_ctrl_op {
 	WIRE_CTRL_COPY_FROM,	/* reply, then send len bytes from off */
 	WIRE_CTRL_DISCARD,	/* [off, off + len) is free: give its pages back (no reply) */
 	WIRE_CTRL_PINGPONG,	/* len bytes, ticket round trips: the transport's floor */
-	WIRE_CTRL_CANCEL,	/* drop sends to rank off on tag len (0: any tag; no reply) */
+	WIRE_CTRL_CANCEL,	/* drop sends to rank off on tag len; len 0: rank off is
+				   lost, drop every send to it and receive from it (no reply) */
 	WIRE_CTRL_END
 };
 
