@@ -84,7 +84,11 @@ struct nserver {
 	uint64_t heard_ns, sent_ns, spin_ns;
 	uint64_t hot_ns;		/* the runner's: how long to stay awake for the next task */
 	struct ncall *calls;
-	uint32_t ncalls, registered;
+	/* filled by the main thread, then published (release) to the runner (acquire) */
+	_Atomic uint32_t ncalls;
+	uint32_t registered;		/* the runner's: how many are on its L3 */
+	int reg_err;			/* the runner's: an L3 registration failed (ids differ) */
+	char reg_why[ERRMSG_LEN];
 	struct ntask *q;
 	uint32_t qhead, qn;
 	struct nsend *sends;
@@ -357,32 +361,43 @@ static void callable_add(struct nserver *S, const struct wire_callable *c)
 	uintptr_t base = 0;
 	void *h;
 
-	if (c->id != S->ncalls || c->id >= MAX_CALLABLES)
-		die(S, "rank 0 sent callable %u where %u was due", c->id, S->ncalls);
-	n = &S->calls[S->ncalls++];
+	uint32_t have = atomic_load_explicit(&S->ncalls, memory_order_relaxed);	/* ours */
+
+	if (c->id != have || c->id >= MAX_CALLABLES)
+		die(S, "rank 0 sent callable %u where %u was due", c->id, have);
+	n = &S->calls[have];
 	n->kind = c->kind;
 	snprintf(n->name, sizeof(n->name), "%s", c->name);
 	if (!c->obj[0]) {
 		dl_iterate_phdr(program_base, &base);
 		n->fn = (const void *)(base + c->offset);
-		return;
-	}
-	h = dlopen(c->obj, RTLD_NOW);
-	if (!h || dlinfo(h, RTLD_DI_LINKMAP, &lm) || !lm) {
+	} else if (!(h = dlopen(c->obj, RTLD_NOW)) || dlinfo(h, RTLD_DI_LINKMAP, &lm) || !lm) {
 		snprintf(n->why, sizeof(n->why), "cannot load %s here: %s", c->obj, dlerror());
-		return;
+	} else {
+		n->fn = (const void *)(lm->l_addr + c->offset);
 	}
-	n->fn = (const void *)(lm->l_addr + c->offset);
+	/* release: the entry, before the runner's acquire load of the count sees it */
+	atomic_store_explicit(&S->ncalls, have + 1, memory_order_release);
 }
 
 /* the runner: callables rank 0 registered since, onto the L3 in the same order */
 static void callables_sync(struct nserver *S)
 {
-	for (; S->registered < S->ncalls; S->registered++) {
+	/* acquire: pairs with callable_add()'s release */
+	uint32_t have = atomic_load_explicit(&S->ncalls, memory_order_acquire);
+	int ret;
+
+	for (; !S->reg_err && S->registered < have; S->registered++) {
 		const struct ncall *n = &S->calls[S->registered];
 		const void *fn = n->fn ? n->fn : (const void *)(uintptr_t)missing_kernel;
 
-		sx_register(S->l3, n->name, fn, n->kind);
+		ret = sx_register(S->l3, n->name, fn, n->kind);
+		if (ret < 0) {
+			/* its id and every later one would differ from rank 0's: none runs */
+			S->reg_err = ret;
+			snprintf(S->reg_why, sizeof(S->reg_why), "registering '%s' on this node's "
+				 "L3 failed: %s", n->name, simpler_worker_errmsg(S->l3));
+		}
 	}
 }
 
@@ -413,7 +428,12 @@ static void run(struct nserver *S, struct ntask *nt)
 
 	callables_sync(S);
 	nt->msg[0] = 0;
-	if (t->callable >= S->ncalls || S->calls[t->callable].kind != CALLABLE_NODE_FN) {
+	if (S->reg_err) {
+		nt->err = S->reg_err;
+		snprintf(nt->msg, sizeof(nt->msg), "%s: %.900s", S->tag, S->reg_why);
+		return;
+	}
+	if (t->callable >= S->registered || S->calls[t->callable].kind != CALLABLE_NODE_FN) {
 		nt->err = -EINVAL;
 		snprintf(nt->msg, sizeof(nt->msg), "%s: callable %u is not a node fn here", S->tag,
 			 t->callable);
