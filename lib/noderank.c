@@ -93,6 +93,8 @@ struct nserver {
 	uint32_t qhead, qn;
 	struct nsend *sends;
 	struct nbad *bad;
+	void *ping_buf;			/* kept between ping-pongs */
+	uint64_t ping_cap;
 	/* what the runner's node fn sees: arena pointers, every tensor's strides */
 	struct simpler_tensor ts[SIMPLER_MAX_TENSORS];
 	uint64_t strides[SIMPLER_MAX_TENSORS * SIMPLER_MAX_DIMS];
@@ -586,10 +588,19 @@ static void ctl_in(struct nserver *S, const struct wire_ctrl *c)
 			madvise(S->base + a, b - a, MADV_REMOVE);
 		return;
 	case WIRE_CTRL_PINGPONG:
-		/* c->off round trips of c->len bytes: MPI alone (the transport's floor) */
-		buf = malloc(c->len ? c->len : 1);
-		if (!buf)
-			die(S, "out of memory");
+		/*
+		 * c->off round trips of c->len bytes: MPI alone (the transport's
+		 * floor), into a buffer kept between pings (a fresh one's page
+		 * faults are not the transport's; the arena pays them once).
+		 */
+		if (c->len > S->ping_cap || !S->ping_buf) {
+			free(S->ping_buf);
+			S->ping_buf = malloc(c->len ? c->len : 1);
+			if (!S->ping_buf)
+				die(S, "out of memory for a %" PRIu64 "-byte ping", c->len);
+			S->ping_cap = c->len;
+		}
+		buf = S->ping_buf;
 		for (i = 0; i < c->off; i++) {
 			if (S->link.mpi->irecv(buf, c->len, 0, LINK_TAG_PING, &r, err, sizeof(err)) ||
 			    sx_link_wait(&S->link, r, S->timeout_ms, err, sizeof(err)) ||
@@ -597,7 +608,6 @@ static void ctl_in(struct nserver *S, const struct wire_ctrl *c)
 			    sx_link_wait(&S->link, s, S->timeout_ms, err, sizeof(err)))
 				die(S, "a ping-pong with rank 0 failed: %s", err);
 		}
-		free(buf);
 		S->heard_ns = now_ns();
 		return;
 	case WIRE_CTRL_CANCEL:
@@ -816,6 +826,7 @@ static void server_free(struct nserver *S)
 		munmap(S->base, S->size);
 	free(S->calls);
 	free(S->q);
+	free(S->ping_buf);
 	free(S);
 }
 

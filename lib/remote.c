@@ -96,6 +96,10 @@ struct rnode {
 	struct sx_mpi_req *ctl_req;
 	bool ctl_replied;
 	bool lost;
+	/* a ping-pong in progress: steps of the engine, so other nodes' heartbeats go on */
+	void *ping_buf;			/* kept: a fresh buffer's page faults are not MPI's */
+	uint64_t ping_cap, ping_len, ping_left, ping_t0, ping_step_ns;
+	bool ping_recv;			/* waiting for the echo (else for the send) */
 };
 
 struct sx_remote {
@@ -341,36 +345,83 @@ static void ctl_send(struct sx_remote *R, struct rnode *rn, uint32_t op, uint64_
 	send_frame(R, rn, f);
 }
 
-/* reps round trips of bytes with rn's rank: MPI alone, timed */
-static int pingpong(struct sx_remote *R, struct rnode *rn, uint64_t bytes, uint64_t reps,
-		    uint64_t *ns, char *msg, size_t len)
+/* the next half of a round trip of the ping-pong in progress: 0, or -errno */
+static int ping_post(struct sx_remote *R, struct rnode *rn, char *msg, size_t len)
 {
 	const struct sx_mpi_ops *mpi = R->link.mpi;
-	struct sx_mpi_req *s, *r;
-	char *buf = malloc(bytes ? bytes : 1);
-	uint64_t t0, i;
-	int ret = 0;
 
-	if (!buf) {
-		snprintf(msg, len, "out of memory");
-		return -ENOMEM;
+	rn->ping_step_ns = now_ns();
+	return rn->ping_recv ? mpi->irecv(rn->ping_buf, rn->ping_len, rn->rank, LINK_TAG_PING,
+					  &rn->ctl_req, msg, len) :
+			       mpi->isend(rn->ping_buf, rn->ping_len, rn->rank, LINK_TAG_PING,
+					  &rn->ctl_req, msg, len);
+}
+
+/* start reps round trips of bytes with rn's rank (MPI alone, timed): 0, or -errno */
+static int ping_start(struct sx_remote *R, struct rnode *rn, uint64_t bytes, uint64_t reps,
+		      char *msg, size_t len)
+{
+	if (bytes > rn->ping_cap || !rn->ping_buf) {
+		free(rn->ping_buf);
+		rn->ping_cap = 0;
+		rn->ping_buf = malloc(bytes ? bytes : 1);
+		if (!rn->ping_buf) {
+			snprintf(msg, len, "out of memory for a %" PRIu64 "-byte ping", bytes);
+			return -ENOMEM;
+		}
+		rn->ping_cap = bytes;
+		memset(rn->ping_buf, 0x5a, bytes);
 	}
-	memset(buf, 0x5a, bytes);
+	rn->ping_len = bytes;
+	rn->ping_left = reps;
+	rn->ping_recv = false;
 	ctl_send(R, rn, WIRE_CTRL_PINGPONG, reps, bytes);
-	t0 = now_ns();
-	for (i = 0; i < reps && !ret; i++) {
-		ret = mpi->isend(buf, bytes, rn->rank, LINK_TAG_PING, &s, msg, len);
-		if (!ret)
-			ret = sx_link_wait(&R->link, s, R->timeout_ms, msg, len);
-		if (!ret)
-			ret = mpi->irecv(buf, bytes, rn->rank, LINK_TAG_PING, &r, msg, len);
-		if (!ret)
-			ret = sx_link_wait(&R->link, r, R->timeout_ms, msg, len);
+	rn->ping_t0 = now_ns();
+	return reps && !rn->lost ? ping_post(R, rn, msg, len) : 0;
+}
+
+/*
+ * The ping-pong in progress: done (*fin, its time in *ns)?  *moved if a
+ * half moved.  -errno: MPI failed, or no progress for the timeout.
+ */
+static int ping_progress(struct sx_remote *R, struct rnode *rn, bool *fin, bool *moved,
+			 uint64_t *ns, char *msg, size_t len)
+{
+	int done, ret;
+
+	*fin = *moved = false;
+	while (rn->ping_left) {
+		done = 0;
+		ret = R->link.mpi->test(rn->ctl_req, &done, msg, len);
+		if (ret) {
+			rn->ctl_req = NULL;
+			return ret;
+		}
+		if (!done) {
+			if (now_ns() - rn->ping_step_ns > (uint64_t)R->timeout_ms * 1000000) {
+				R->link.mpi->drop(rn->ctl_req);
+				rn->ctl_req = NULL;
+				snprintf(msg, len, "no progress for %u ms", R->timeout_ms);
+				return -ETIMEDOUT;
+			}
+			return 0;
+		}
+		rn->ctl_req = NULL;
+		*moved = true;
+		if (rn->ping_recv) {
+			rn->heard_ns = now_ns();	/* its echo: it is alive */
+			rn->ping_left--;
+		}
+		rn->ping_recv = !rn->ping_recv;
+		if (rn->ping_left) {
+			ret = ping_post(R, rn, msg, len);
+			if (ret)
+				return ret;
+		}
 	}
-	*ns = now_ns() - t0;
-	free(buf);
-	rn->heard_ns = now_ns();
-	return ret;
+	*ns = now_ns() - rn->ping_t0;
+	*fin = true;
+	return 0;
 }
 
 /* a control command posted to rn's mailbox: serve it, or start it over MPI */
@@ -440,12 +491,17 @@ static void ctl_start(struct sx_remote *R, struct rnode *rn)
 		rn->ctl_replied = false;
 		return;
 	case MB_OP_PINGPONG:
-		ret = pingpong(R, rn, k->a0, k->a1, &r0, msg, sizeof(msg));
+		ret = ping_start(R, rn, k->a0, k->a1, msg, sizeof(msg));
+		if (ret == -ENOMEM)
+			break;
 		if (ret) {
 			lose_mpi(R, rn, ret, "a ping-pong", msg);
 			return;
 		}
-		break;
+		if (rn->lost)
+			return;
+		rn->ctl = k->op;
+		return;
 	default:
 		ret = -EINVAL;
 		snprintf(msg, sizeof(msg), "unknown control command %u", k->op);
@@ -454,11 +510,22 @@ static void ctl_start(struct sx_remote *R, struct rnode *rn)
 	ctl_finish(rn, ret, r0, msg);
 }
 
-/* a copy in progress: done once its bytes moved and the node replied */
+/* a copy in progress: done once its bytes moved and the node replied; or a ping-pong */
 static bool ctl_progress(struct sx_remote *R, struct rnode *rn)
 {
 	char err[256];
 	int done = 1, ret;
+	uint64_t ns = 0;
+	bool fin, moved;
+
+	if (rn->ctl == MB_OP_PINGPONG) {
+		ret = ping_progress(R, rn, &fin, &moved, &ns, err, sizeof(err));
+		if (ret)
+			lose_mpi(R, rn, ret, "a ping-pong", err);
+		else if (fin)
+			ctl_finish(rn, 0, ns, NULL);
+		return ret || moved || fin;
+	}
 
 	if (rn->ctl_req) {
 		ret = R->link.mpi->test(rn->ctl_req, &done, err, sizeof(err));
@@ -1205,6 +1272,7 @@ void sx_remote_stop(struct simpler_worker *w)
 			rn->qn--;
 		}
 		free(rn->q);
+		free(rn->ping_buf);
 		sx_extalloc_fini(&rn->mem);
 		sx_extalloc_fini(&rn->stage);
 	}

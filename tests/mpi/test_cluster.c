@@ -8,6 +8,7 @@
  * and a node fn that outlives two heartbeat timeouts.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -849,6 +850,28 @@ MT_TEST(empty_tensors_move_nothing_and_lose_no_node)
 	CHECK_EQ(counter[0], 1);
 	CHECK_OK(simpler_free(w, 0, mem[0]), w);
 	CHECK_OK(simpler_free(w, 1, mem[1]), w);
+}
+
+MT_TEST(a_ping_longer_than_the_timeout_loses_no_other_node)
+{
+	struct simpler_node_info i = { .sz = sizeof(i) };
+	uint64_t ns, reps;
+	int node = 1;
+
+	CHECK_OK(simpler_node_ping(w, 0, 8, 1000, &ns), w);
+	/* about 1.5 heartbeat timeouts of round trips with node 0 alone */
+	reps = 3ULL * TIMEOUT_MS * 1000000 / 2 / (ns / 1000 + 1);
+	CHECK_OK(simpler_node_ping(w, 0, 8, (uint32_t)reps, &ns), w);
+	printf("# %" PRIu64 " round trips with node 0 took %.2f s (timeout %d ms)\n", reps,
+	       ns / 1e9, TIMEOUT_MS);
+	CHECK(ns > 0);
+	CHECK_OK(simpler_node_info(w, 1, &i), w);
+	CHECK_EQ(i.lost, 0);
+	times = 1;
+	counter[1] = 0;
+	CHECK_OK(simpler_run(w, orch_count, &node), w);
+	CHECK_EQ(counter[1], 1);
+	CHECK_EQ(stats(w).nodes_lost, 0);
 }
 
 MT_TEST(node_info_names_rank_pid_host_and_shape)
