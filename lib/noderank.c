@@ -881,16 +881,22 @@ int sx_noderank_serve(const struct simpler_worker_opts *o, const struct sx_mpi_o
 		       MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (S->base == MAP_FAILED)
 		S->base = NULL;
+	/*
+	 * Then the L3 worker (it forks).  A failure here, or of the arena, is
+	 * reported to rank 0 in the HELLO, which fails everyone: MPI starts
+	 * anyway, or rank 0 would wait in MPI_Init for this rank forever.
+	 */
 	if (!S->calls || !S->q || !S->base) {
-		server_free(S);
-		return werr(NULL, -ENOMEM, "simpler_worker_create: node rank %d: cannot reserve "
-			    "its arena (stage_size %" PRIu64 " bytes) or its tables", rank, S->size);
+		l3ret = -ENOMEM;
+		snprintf(err, sizeof(err), "cannot reserve its arena (stage_size %" PRIu64 " bytes: "
+			 "lower it, or raise this host's memory limits) or its tables", S->size);
+	} else {
+		l3ret = l3_opts(o, &l3o);
+		if (!l3ret)
+			l3ret = sx_worker_create(&l3o, NULL, NULL, &S->l3);
+		snprintf(err, sizeof(err), "%s%s", l3ret ? "cannot start its L3 worker: " : "",
+			 l3ret ? simpler_last_errmsg() : "");
 	}
-	/* then the L3 worker (it forks): a failure is reported to rank 0, which fails everyone */
-	l3ret = l3_opts(o, &l3o);
-	if (!l3ret)
-		l3ret = sx_worker_create(&l3o, NULL, NULL, &S->l3);
-	snprintf(err, sizeof(err), "%s", l3ret ? simpler_last_errmsg() : "");
 	ret = sx_link_open(&S->link, rank, size, err + strlen(err), sizeof(err) - strlen(err));
 	if (ret) {
 		server_free(S);
@@ -909,8 +915,7 @@ int sx_noderank_serve(const struct simpler_worker_opts *o, const struct sx_mpi_o
 	h->arena = S->size;
 	h->build_id_len = sx_link_build_id(h->build_id, sizeof(h->build_id));
 	snprintf(h->host, sizeof(h->host), "%s", S->link.host);
-	snprintf(h->msg, sizeof(h->msg), "%s%s", l3ret ? "cannot start its L3 worker: " : "",
-		 err);
+	snprintf(h->msg, sizeof(h->msg), "%s", err);
 	send_frame(S, f);
 	/* the verdict: every rank goes on, or every rank fails create */
 	deadline = now_ns() + (uint64_t)(OPTS_OR(o, start_timeout_ms, 10000) + S->timeout_ms) *

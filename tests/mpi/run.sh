@@ -119,6 +119,8 @@ for tr in $transports; do
 	fi
 	# ranks of different builds: every rank refuses the job, naming the odd one
 	suite proto "$tr" 60 -np 1 "$b/test_proto" : -np 1 "$b/test_proto_b" : -np 1 "$b/test_proto"
+	# a node rank that fails before MPI starts: every create fails, none hangs
+	suite nodefail "$tr" 60 --enable-recovery -np 2 "$b/test_nodefail"
 	# MPI initialised before create: refused
 	suite preinit "$tr" 60 -np 2 "$b/preinit"
 done
