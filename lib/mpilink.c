@@ -97,7 +97,7 @@ static void plugin_load(void)
 		}
 	}
 	if (!h) {
-		snprintf(plugin_err, sizeof(plugin_err), "cannot load the MPI plugin %s: %s "
+		snprintf(plugin_err, sizeof(plugin_err), "cannot load the MPI plugin %.100s: %.190s "
 			 "(simpler builds it when Open MPI is installed: apt-get install openmpi-bin "
 			 "libopenmpi-dev, rebuild, and put it where the dynamic loader finds it or "
 			 "name it in SIMPLER_MPI_PLUGIN)", env && *env ? env : SX_MPI_SONAME, why);
