@@ -294,12 +294,16 @@ int sx_link_recv(struct link *l, int src, int *from, uint32_t timeout_ms, char *
 	if (n > WIRE_MAX_FRAME) {
 		snprintf(err, len, "a frame of %" PRIu64 " bytes from rank %d exceeds the largest, "
 			 "%d", n, *from, WIRE_MAX_FRAME);
-		/* take it off the queue all the same: nothing reads it again */
-		void *junk = malloc(n);
+		/*
+		 * Take it off the queue all the same (nothing reads it again), into
+		 * the frame buffer: MPI ends such a receive truncated, and the peer
+		 * does not get to choose how much this rank allocates.
+		 */
+		char junk_err[128];
 
-		if (junk && !l->mpi->irecv(junk, n, *from, LINK_TAG_FRAME, &r, err, len))
-			sx_link_wait(l, r, timeout_ms, err, len);
-		free(junk);
+		if (!l->mpi->irecv(l->rxbuf, WIRE_MAX_FRAME, *from, LINK_TAG_FRAME, &r, junk_err,
+				   sizeof(junk_err)))
+			sx_link_wait(l, r, timeout_ms, junk_err, sizeof(junk_err));
 		return -EBADMSG;
 	}
 	ret = l->mpi->irecv(l->rxbuf, n, *from, LINK_TAG_FRAME, &r, err, len);

@@ -29,7 +29,7 @@
 #define LINK_TAG_DATA	2
 #define LINK_TAG_PING	3
 #define LINK_TAG_COPY	4
-#define LINK_TAG_XFER	16
+#define LINK_TAG_XFER	WIRE_XFER_TAG
 
 /* heartbeats: a beat every timeout / 30 (100 ms of the default 3 s), at least 5 ms */
 #define LINK_DEFAULT_TIMEOUT_MS	3000

@@ -649,6 +649,11 @@ static bool frames_in(struct nserver *S)
 			ctl_in(S, &f->u.ctrl);
 			break;
 		case WIRE_SEND:
+			/* the codec checked the tag and that dst is not rank 0 */
+			if ((int)f->u.send.dst == S->link.rank ||
+			    f->u.send.dst >= (uint32_t)S->link.size)
+				die(S, "rank 0 ordered a transfer to rank %u (of %d; this is %d)",
+				    f->u.send.dst, S->link.size, S->link.rank);
 			send_bytes(S, f->u.send.off, f->u.send.len, (int)f->u.send.dst,
 				   (int)f->u.send.tag);
 			break;

@@ -552,9 +552,12 @@ static void ctl_reply(struct sx_remote *R, struct rnode *rn, const struct wire_c
 	char err[256];
 	int ret;
 
-	if (!rn->ctl || r->ticket != rn->ctl_ticket || rn->ctl_replied) {
-		lose(R, rn, -EPROTO, "it replied to control command #%" PRIu64 ", which is not the "
-		     "one in progress", r->ticket);
+	uint32_t op = rn->ctl == MB_OP_COPY_TO ? WIRE_CTRL_COPY_TO :
+		      rn->ctl == MB_OP_COPY_FROM ? WIRE_CTRL_COPY_FROM : 0;
+
+	if (!op || r->ticket != rn->ctl_ticket || r->op != op || rn->ctl_replied) {
+		lose(R, rn, -EPROTO, "it replied to control command #%" PRIu64 " (op %u), which is "
+		     "not the one in progress", r->ticket, r->op);
 		return;
 	}
 	if (r->err) {
@@ -1131,8 +1134,13 @@ static int hellos(struct sx_remote *R, char *msg, size_t len)
 	uint32_t nbid = sx_link_build_id(bid, sizeof(bid));
 	char err[512], why[ERRMSG_LEN];
 	int got = 0, from, ret, bad, first = 0;
+	bool *heard = calloc((size_t)R->n + 1, sizeof(*heard));	/* by rank */
 
 	msg[0] = 0;
+	if (!heard) {
+		snprintf(msg, len, "out of memory");
+		return -ENOMEM;
+	}
 	while (got < R->n) {
 		ret = sx_link_recv(&R->link, -1, &from, w->start_timeout_ms, err, sizeof(err));
 		if (ret == 0) {
@@ -1140,12 +1148,20 @@ static int hellos(struct sx_remote *R, char *msg, size_t len)
 				snprintf(msg, len, "%d of %d node ranks said nothing within %u ms "
 					 "(raise start_timeout_ms?)", R->n - got, R->n,
 					 w->start_timeout_ms);
+				free(heard);
 				return -ETIMEDOUT;
 			}
 			nanosleep(&ms, NULL);
 			continue;
 		}
-		got++;
+		/* ranks, not frames: a second HELLO must not stand in for a silent rank */
+		if (from >= 1 && from <= R->n && !heard[from]) {
+			heard[from] = true;
+			got++;
+		} else if (ret > 0) {
+			ret = -EPROTO;
+			snprintf(err, sizeof(err), "it spoke again before the verdict");
+		}
 		if (ret < 0) {
 			bad = ret;
 			snprintf(why, sizeof(why), "rank %d: %s", from, err);
@@ -1168,6 +1184,7 @@ static int hellos(struct sx_remote *R, char *msg, size_t len)
 			snprintf(msg, len, "%s", why);
 		}
 	}
+	free(heard);
 	return first;
 }
 

@@ -52,6 +52,11 @@ enum wire_type {
 	WIRE_TYPE_END
 };
 
+/* node-to-node transfers use MPI tags from here up (below: frames, staged bytes, pings) */
+#define WIRE_XFER_TAG	16
+/* a ping-pong: at most this many bytes a message, and 2^32 - 1 round trips */
+#define WIRE_PING_MAX	(1ULL << 32)
+
 /* io bits of a task's tensor */
 #define WIRE_IO_IN	(1U << 0)	/* its span follows the frame (staged in) */
 #define WIRE_IO_OUT	(1U << 1)	/* its span comes back after the task (staged out) */

@@ -352,6 +352,54 @@ TEST(wire_takes_an_empty_tensor_only_when_it_moves_nothing)
 	free(f);
 }
 
+/* frame f encoded and decoded: the decoder's return, its message in err */
+static int round_trip(const struct wire_frame *f)
+{
+	struct wire_frame *g = frame_new(0);
+	int ret = dec((size_t)enc(f), g);
+
+	free(g);
+	return ret;
+}
+
+TEST(wire_refuses_transfers_to_rank_0_on_reserved_tags_and_unbounded_pings)
+{
+	struct wire_frame *f = frame_new(WIRE_SEND), *t = task_frame(2, 0, 2);
+
+	f->u.send = (struct wire_send){ 0, 100, 0, 64 };
+	CHECK_EQ(round_trip(f), -EBADMSG);
+	CHECK_MSG(strstr(err, "SEND to rank 0 on tag 100"), "%s", err);
+	f->u.send = (struct wire_send){ 2, WIRE_XFER_TAG - 1, 0, 64 };
+	CHECK_EQ(round_trip(f), -EBADMSG);
+	CHECK_MSG(strstr(err, "on tag 15: a transfer goes to a node rank"), "%s", err);
+	f->u.send = (struct wire_send){ 2, 0x80000000u, 0, 64 };
+	CHECK_EQ(round_trip(f), -EBADMSG);
+	f->u.send = (struct wire_send){ 2, WIRE_XFER_TAG, 0, 64 };
+	CHECK_EQ(round_trip(f), 0);
+
+	/* a task's transfers: the encoder refuses what the decoder would */
+	t->u.task.recvs[1].src = 0;
+	CHECK_EQ(sx_wire_encode(t, buf, sizeof(buf), err, sizeof(err)), -EINVAL);
+	CHECK_MSG(strstr(err, "transfer 1: from rank 0 on tag"), "%s", err);
+	t->u.task.recvs[1].src = 1;
+	t->u.task.recvs[1].tag = 3;	/* the ping tag */
+	CHECK_EQ(sx_wire_encode(t, buf, sizeof(buf), err, sizeof(err)), -EINVAL);
+	CHECK_MSG(strstr(err, "on tag 3"), "%s", err);
+	t->u.task.recvs[1].tag = WIRE_XFER_TAG;
+	CHECK_EQ(round_trip(t), 0);
+
+	f->h.type = WIRE_CTRL;
+	f->u.ctrl = (struct wire_ctrl){ WIRE_CTRL_PINGPONG, 1, 10, WIRE_PING_MAX + 1 };
+	CHECK_EQ(round_trip(f), -EBADMSG);
+	CHECK_MSG(strstr(err, "10 round trips of 4294967297 bytes"), "%s", err);
+	f->u.ctrl = (struct wire_ctrl){ WIRE_CTRL_PINGPONG, 1, WIRE_PING_MAX, 8 };
+	CHECK_EQ(round_trip(f), -EBADMSG);
+	f->u.ctrl = (struct wire_ctrl){ WIRE_CTRL_PINGPONG, 1, WIRE_PING_MAX - 1, WIRE_PING_MAX };
+	CHECK_EQ(round_trip(f), 0);
+	free(t);
+	free(f);
+}
+
 /* HELLO body: 6 u32, u64 arena, 32 bytes build-id, 64 bytes host, message */
 #define HELLO_BID	(WIRE_HDR + 32)
 #define HELLO_HOST	(HELLO_BID + 32)
