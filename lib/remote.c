@@ -114,7 +114,21 @@ struct sx_remote {
 	uint64_t tickets;
 	int tag, tag_ub;
 	struct replica *reps;
+	struct orphan *orphans;
 	struct wire_frame *taskf;	/* a TASK being built (link.tx serves small frames) */
+};
+
+/*
+ * A request given up on that MPI may still be working on (a receive into
+ * an L4 host tensor, a send out of one: a matched request cannot be
+ * cancelled): kept, with the buffer it owns, until MPI completes or fails
+ * it, so nothing writes a tensor after its task failed or reads a buffer
+ * freed under it.
+ */
+struct orphan {
+	struct orphan *next;
+	struct sx_mpi_req *req;
+	void *buf;			/* freed with it (a view's bounce) */
 };
 
 /* a transfer a task needs: the source node's order */
@@ -210,17 +224,61 @@ static void ctl_finish(struct rnode *rn, int err, uint64_t r0, const char *msg)
 	ec_notify(&mb->parent_ec);
 }
 
+/* req (and buf, if any) to be finished by MPI: see struct orphan */
+static void orphan_add(struct sx_remote *R, struct sx_mpi_req *req, void *buf)
+{
+	struct orphan *o = malloc(sizeof(*o));
+	char err[64];
+	int done;
+
+	if (!o) {
+		/* out of memory: wait for it here rather than free what MPI may use */
+		while (!R->link.mpi->test(req, &done, err, sizeof(err)) && !done)
+			cpu_relax();
+		free(buf);
+		return;
+	}
+	*o = (struct orphan){ R->orphans, req, buf };
+	R->orphans = o;
+}
+
+/* orphans MPI is done with: freed */
+static void orphans_poll(struct sx_remote *R)
+{
+	struct orphan **p = &R->orphans, *o;
+	char err[64];
+	int done;
+
+	while ((o = *p)) {
+		done = 0;
+		if (R->link.mpi->test(o->req, &done, err, sizeof(err)) || done) {
+			*p = o->next;
+			free(o->buf);
+			free(o);
+		} else {
+			p = &o->next;
+		}
+	}
+}
+
 /* give back what t holds: arena ranges, replica references, MPI requests */
 static void rtask_release(struct sx_remote *R, struct rnode *rn, struct rtask *t)
 {
 	uint32_t i;
+	char err[64];
+	int done;
 
-	for (i = 0; i < t->nin; i++)
-		R->link.mpi->drop(t->in[i]);	/* done already, unless the node was lost */
+	/* staged bytes read out of host tensors: done already, unless the node was lost */
+	for (i = 0; i < t->nin; i++) {
+		done = 0;
+		if (!R->link.mpi->test(t->in[i], &done, err, sizeof(err)) && !done)
+			orphan_add(R, t->in[i], NULL);
+	}
 	for (i = 0; i < t->nout; i++) {
 		if (t->out[i].req)
-			R->link.mpi->drop(t->out[i].req);
-		free(t->out[i].bounce);
+			orphan_add(R, t->out[i].req, t->out[i].bounce);
+		else
+			free(t->out[i].bounce);
 	}
 	for (i = 0; i < t->next; i++)
 		sx_extalloc_free(&rn->stage, t->ext[i]);
@@ -1082,6 +1140,8 @@ static void *engine_main(void *arg)
 		for (k = 0; k < R->n; k++)
 			if (!R->nodes[k].lost)
 				moved |= node_step(R, &R->nodes[k], now);
+		if (R->orphans)
+			orphans_poll(R);
 		sx_link_flush(&R->link);
 		sx_link_pace(&pace, moved, now);
 	}
@@ -1279,7 +1339,6 @@ void sx_remote_stop(struct simpler_worker *w)
 		if (!R->nodes[k].lost)
 			sx_link_send_empty(&R->link, R->nodes[k].rank, WIRE_SHUTDOWN, err,
 					   sizeof(err));
-	sx_link_close(&R->link);
 	for (k = 0; R->nodes && k < R->n; k++) {
 		struct rnode *rn = &R->nodes[k];
 
@@ -1288,6 +1347,21 @@ void sx_remote_stop(struct simpler_worker *w)
 			rn->qhead = (rn->qhead + 1) % RQ;
 			rn->qn--;
 		}
+	}
+	/* every node rank is told to stop: what MPI still holds is given up before it ends */
+	while (R->orphans) {
+		struct orphan *o = R->orphans;
+
+		R->orphans = o->next;
+		if (R->link.open)
+			R->link.mpi->drop(o->req);
+		free(o->buf);
+		free(o);
+	}
+	sx_link_close(&R->link);
+	for (k = 0; R->nodes && k < R->n; k++) {
+		struct rnode *rn = &R->nodes[k];
+
 		free(rn->q);
 		free(rn->ping_buf);
 		sx_extalloc_fini(&rn->mem);
