@@ -41,7 +41,10 @@ struct sx_mpi_ops {
 		     char *err, size_t errlen);
 	int (*irecv)(void *buf, uint64_t len, int src, int tag, struct sx_mpi_req **r, char *err,
 		     size_t errlen);
-	/* *done = 1 once r completed (r is freed then); an error frees r too */
+	/*
+	 * *done = 1 once r completed (r is freed then); an error frees r too.
+	 * A receive that got fewer bytes than it was posted for is -EPROTO.
+	 */
 	int (*test)(struct sx_mpi_req *r, int *done, char *err, size_t errlen);
 	/* give up on r (cancelled if MPI can, then freed) */
 	void (*drop)(struct sx_mpi_req *r);

@@ -26,6 +26,7 @@
 struct link_out {
 	struct link_out *next;
 	struct sx_mpi_req *req;
+	uint64_t len;
 	uint8_t buf[];
 };
 
@@ -96,7 +97,7 @@ static void plugin_load(void)
 		}
 	}
 	if (!h) {
-		snprintf(plugin_err, sizeof(plugin_err), "cannot load the MPI plugin %s: %s "
+		snprintf(plugin_err, sizeof(plugin_err), "cannot load the MPI plugin %.100s: %.190s "
 			 "(simpler builds it when Open MPI is installed: apt-get install openmpi-bin "
 			 "libopenmpi-dev, rebuild, and put it where the dynamic loader finds it or "
 			 "name it in SIMPLER_MPI_PLUGIN)", env && *env ? env : SX_MPI_SONAME, why);
@@ -200,13 +201,13 @@ bool sx_link_flush(struct link *l)
 	return l->out != NULL;
 }
 
-int sx_link_send(struct link *l, int dst, struct wire_frame *f, char *err, size_t len)
+int sx_link_prepare(struct link *l, int dst, struct wire_frame *f, struct link_out **out,
+		    char *err, size_t len)
 {
 	uint8_t tmp[WIRE_MAX_FRAME];
 	struct link_out *o;
-	int n, ret;
+	int n;
 
-	sx_link_flush(l);
 	f->h.rank = (uint32_t)l->rank;
 	f->h.seq = l->tx_seq[dst];
 	n = sx_wire_encode(f, tmp, sizeof(tmp), err, len);
@@ -218,7 +219,22 @@ int sx_link_send(struct link *l, int dst, struct wire_frame *f, char *err, size_
 		return -ENOMEM;
 	}
 	memcpy(o->buf, tmp, (size_t)n);
-	ret = l->mpi->isend(o->buf, (uint64_t)n, dst, LINK_TAG_FRAME, &o->req, err, len);
+	o->len = (uint64_t)n;
+	*out = o;
+	return 0;
+}
+
+void sx_link_unprepare(struct link_out *o)
+{
+	free(o);
+}
+
+int sx_link_post(struct link *l, int dst, struct link_out *o, char *err, size_t len)
+{
+	int ret;
+
+	sx_link_flush(l);
+	ret = l->mpi->isend(o->buf, o->len, dst, LINK_TAG_FRAME, &o->req, err, len);
 	if (ret) {
 		free(o);
 		return ret;
@@ -227,6 +243,14 @@ int sx_link_send(struct link *l, int dst, struct wire_frame *f, char *err, size_
 	o->next = l->out;
 	l->out = o;
 	return 0;
+}
+
+int sx_link_send(struct link *l, int dst, struct wire_frame *f, char *err, size_t len)
+{
+	struct link_out *o;
+	int ret = sx_link_prepare(l, dst, f, &o, err, len);
+
+	return ret ? ret : sx_link_post(l, dst, o, err, len);
 }
 
 int sx_link_send_empty(struct link *l, int dst, unsigned type, char *err, size_t len)
@@ -270,12 +294,16 @@ int sx_link_recv(struct link *l, int src, int *from, uint32_t timeout_ms, char *
 	if (n > WIRE_MAX_FRAME) {
 		snprintf(err, len, "a frame of %" PRIu64 " bytes from rank %d exceeds the largest, "
 			 "%d", n, *from, WIRE_MAX_FRAME);
-		/* take it off the queue all the same: nothing reads it again */
-		void *junk = malloc(n);
+		/*
+		 * Take it off the queue all the same (nothing reads it again), into
+		 * the frame buffer: MPI ends such a receive truncated, and the peer
+		 * does not get to choose how much this rank allocates.
+		 */
+		char junk_err[128];
 
-		if (junk && !l->mpi->irecv(junk, n, *from, LINK_TAG_FRAME, &r, err, len))
-			sx_link_wait(l, r, timeout_ms, err, len);
-		free(junk);
+		if (!l->mpi->irecv(l->rxbuf, WIRE_MAX_FRAME, *from, LINK_TAG_FRAME, &r, junk_err,
+				   sizeof(junk_err)))
+			sx_link_wait(l, r, timeout_ms, junk_err, sizeof(junk_err));
 		return -EBADMSG;
 	}
 	ret = l->mpi->irecv(l->rxbuf, n, *from, LINK_TAG_FRAME, &r, err, len);

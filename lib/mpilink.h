@@ -11,6 +11,9 @@
  * LINK_TAG_DATA (MPI keeps each pair's order per tag, so the receiver
  * posts its receives in the order it reads the frames), ping-pongs on
  * LINK_TAG_PING, node-to-node transfers on tags from LINK_TAG_XFER up.
+ * A copy into node memory has its own tag (LINK_TAG_COPY): the node may
+ * post its receive later than it reads the frame (once no send reads that
+ * memory), and tasks' staged bytes must not match it meanwhile.
  */
 #ifndef SIMPLER_MPILINK_H
 #define SIMPLER_MPILINK_H
@@ -25,7 +28,8 @@
 #define LINK_TAG_FRAME	1
 #define LINK_TAG_DATA	2
 #define LINK_TAG_PING	3
-#define LINK_TAG_XFER	16
+#define LINK_TAG_COPY	4
+#define LINK_TAG_XFER	WIRE_XFER_TAG
 
 /* heartbeats: a beat every timeout / 30 (100 ms of the default 3 s), at least 5 ms */
 #define LINK_DEFAULT_TIMEOUT_MS	3000
@@ -66,6 +70,15 @@ void sx_link_close(struct link *l);
  * is done with it.  0, or -errno with the reason in err.
  */
 int sx_link_send(struct link *l, int dst, struct wire_frame *f, char *err, size_t len);
+/*
+ * sx_link_send() in two steps: encode f for dst (-EINVAL with the codec's
+ * reason: nothing was sent, the session is fine), then send it (-errno:
+ * MPI failed).  Nothing else may go to dst in between.
+ */
+int sx_link_prepare(struct link *l, int dst, struct wire_frame *f, struct link_out **o,
+		    char *err, size_t len);
+int sx_link_post(struct link *l, int dst, struct link_out *o, char *err, size_t len);
+void sx_link_unprepare(struct link_out *o);
 /* sx_link_send() of a frame with no body (HEARTBEAT, SHUTDOWN) */
 int sx_link_send_empty(struct link *l, int dst, unsigned type, char *err, size_t len);
 /* retire the frames MPI has finished sending; true if any frame is still in flight */

@@ -36,11 +36,17 @@
 enum { NT_RECV, NT_READY };
 enum { RUN_IDLE, RUN_POSTED, RUN_DONE };
 
+/* a receive a task waits for: rank 0's staged bytes, or a transfer from another node */
+struct nrecv {
+	struct sx_mpi_req *req;		/* NULL: done (or dropped) */
+	int src;
+	uint64_t off, len;
+};
+
 struct ntask {
 	struct wire_task t;
-	struct sx_mpi_req *reqs[2 * SIMPLER_MAX_TENSORS];
-	uint32_t nreq;
-	uint64_t deadline;		/* its bytes must have come by then */
+	struct nrecv recv[2 * SIMPLER_MAX_TENSORS];
+	uint32_t nreq, pending;
 	int state;
 	int32_t err;
 	char msg[WIRE_MSG_MAX + 1];
@@ -51,6 +57,7 @@ struct nsend {
 	struct nsend *next;
 	struct sx_mpi_req *req;
 	uint64_t off, len, deadline;
+	int dst, tag;
 };
 
 /* a transfer that never arrived: what is there is not what rank 0 thinks */
@@ -77,17 +84,25 @@ struct nserver {
 	uint64_t heard_ns, sent_ns, spin_ns;
 	uint64_t hot_ns;		/* the runner's: how long to stay awake for the next task */
 	struct ncall *calls;
-	uint32_t ncalls, registered;
+	/* filled by the main thread, then published (release) to the runner (acquire) */
+	_Atomic uint32_t ncalls;
+	uint32_t registered;		/* the runner's: how many are on its L3 */
+	int reg_err;			/* the runner's: an L3 registration failed (ids differ) */
+	char reg_why[ERRMSG_LEN];
 	struct ntask *q;
 	uint32_t qhead, qn;
 	struct nsend *sends;
 	struct nbad *bad;
+	void *ping_buf;			/* kept between ping-pongs */
+	uint64_t ping_cap;
 	/* what the runner's node fn sees: arena pointers, every tensor's strides */
 	struct simpler_tensor ts[SIMPLER_MAX_TENSORS];
 	uint64_t strides[SIMPLER_MAX_TENSORS * SIMPLER_MAX_DIMS];
-	/* the copy in progress (COPY_TO: its bytes are coming) */
+	/* the copy in progress (COPY_TO: its bytes are coming, or wait for sends to settle) */
 	struct sx_mpi_req *ctl_req;
 	uint64_t ctl_ticket;
+	bool copy_pending;		/* the receive is not posted yet */
+	uint64_t copy_off, copy_len;
 	/* the runner */
 	pthread_t runner;
 	bool runner_started;
@@ -158,25 +173,61 @@ static void sends_poll(struct nserver *S, uint64_t now)
 	}
 }
 
+/* does a send in flight still read [off, off + len)? */
+static bool sends_busy(struct nserver *S, uint64_t off, uint64_t len)
+{
+	struct nsend *s;
+
+	sends_poll(S, now_ns());
+	for (s = S->sends; s; s = s->next)
+		if (s->off < off + len && off < s->off + s->len)
+			return true;
+	return false;
+}
+
+/* rank 0 hears from this rank every heartbeat, whatever it waits for */
+static void keepalive(struct nserver *S, uint64_t now)
+{
+	char err[256];
+
+	sx_link_flush(&S->link);
+	if (now - S->sent_ns >= (uint64_t)S->hb_ms * 1000000 &&
+	    !sx_link_send_empty(&S->link, 0, WIRE_HEARTBEAT, err, sizeof(err)))
+		S->sent_ns = now;
+}
+
 /*
- * Wait (bounded) until no send in flight overlaps [off, off + len): a
- * range is written only once MPI is done reading it.  Such a send reached
- * its receiver before rank 0 let anything write the range, so this is
- * short.
+ * Wait (bounded by the sends' deadlines, heartbeats going) until no send
+ * in flight overlaps [off, off + len) before a receive may write it.  Only
+ * a broken rank 0 lets that happen (it receives a task's written bytes
+ * before it reuses their range); the waits that can be long (a task
+ * writing memory a transfer to a lost node still reads, a copy into it)
+ * are steps of the main loop instead (tasks_step(), ctl_step()).
  */
 static void sends_settle(struct nserver *S, uint64_t off, uint64_t len)
 {
-	struct nsend *s;
-	bool again;
+	struct timespec slice = { 0, 50000 };
 
-	do {
-		again = false;
-		sends_poll(S, now_ns());
-		for (s = S->sends; s && !again; s = s->next)
-			again = s->off < off + len && off < s->off + s->len;
-		if (again)
-			cpu_relax();
-	} while (again);
+	while (sends_busy(S, off, len)) {
+		keepalive(S, now_ns());
+		nanosleep(&slice, NULL);
+	}
+}
+
+/* rank 0 says the reader of these sends is gone: nothing will receive them */
+static void sends_cancel(struct nserver *S, int dst, int tag)
+{
+	struct nsend **p = &S->sends, *s;
+
+	while ((s = *p)) {
+		if (s->dst == dst && (!tag || s->tag == tag)) {
+			*p = s->next;
+			S->link.mpi->drop(s->req);
+			free(s);
+		} else {
+			p = &s->next;
+		}
+	}
 }
 
 static void send_bytes(struct nserver *S, uint64_t off, uint64_t len, int dst, int tag)
@@ -191,6 +242,8 @@ static void send_bytes(struct nserver *S, uint64_t off, uint64_t len, int dst, i
 		die(S, "cannot send %" PRIu64 " bytes to rank %d: %s", len, dst, err);
 	s->off = off;
 	s->len = len;
+	s->dst = dst;
+	s->tag = tag;
 	/* bounded, for a receiver that is gone: the timeout, plus 1 s per 64 MiB */
 	s->deadline = now_ns() + (uint64_t)S->timeout_ms * 1000000 + (len >> 26) * 1000000000ULL;
 	s->next = S->sends;
@@ -199,13 +252,18 @@ static void send_bytes(struct nserver *S, uint64_t off, uint64_t len, int dst, i
 
 /* ---- ranges whose transfer never came ---- */
 
-/* [off, off + len) is being received anew: bad ranges inside it are healed */
+/*
+ * [off, off + len) is being received anew: bad ranges it touches are
+ * forgotten.  A bad range is a replica's, and rank 0 reuses a replica's
+ * range only after it dropped that replica, so no reader is left for
+ * what lies outside the new range.
+ */
 static void bad_heal(struct nserver *S, uint64_t off, uint64_t len)
 {
 	struct nbad **p = &S->bad, *b;
 
 	while ((b = *p)) {
-		if (b->off >= off && b->off + b->len <= off + len) {
+		if (b->off < off + len && off < b->off + b->len) {
 			*p = b->next;
 			free(b);
 		} else {
@@ -224,7 +282,11 @@ static void bad_add(struct nserver *S, uint64_t off, uint64_t len)
 	S->bad = b;
 }
 
-/* does a tensor of t that no receive of its own fills read a bad range?  Its index, or -1 */
+/*
+ * Does a replica tensor of t (rank 0 marks them) read a bad range?  Its
+ * index, or -1.  Only replicas: a staged or node-memory tensor in a range
+ * a lost transfer once aimed at holds what rank 0 says it holds.
+ */
 static int bad_input(struct nserver *S, const struct wire_task *t)
 {
 	const struct nbad *b;
@@ -232,7 +294,7 @@ static int bad_input(struct nserver *S, const struct wire_task *t)
 	uint32_t i;
 
 	for (i = 0; S->bad && i < t->nr_tensors; i++) {
-		if (t->io[i] & WIRE_IO_IN)
+		if (!(t->io[i] & WIRE_IO_REPLICA))
 			continue;
 		off = t->tensors[i].addr;
 		len = sx_wire_span(t, i);
@@ -241,6 +303,41 @@ static int bad_input(struct nserver *S, const struct wire_task *t)
 				return (int)i;
 	}
 	return -1;
+}
+
+/*
+ * Transfer r of queued task nt will not come (its source is lost): the
+ * task fails, and later tasks rank 0 told to read that copy must not.
+ */
+static void recv_lost(struct nserver *S, struct ntask *nt, struct nrecv *r, const char *why)
+{
+	bad_add(S, r->off, r->len);
+	nt->pending--;
+	if (nt->err)
+		return;
+	nt->err = -EHOSTDOWN;
+	snprintf(nt->msg, sizeof(nt->msg), "%s: node fn task #%" PRIu64 ": its input from rank "
+		 "%d cannot come: %s", S->tag, nt->t.task_seq, r->src, why);
+}
+
+/* rank src is lost: no transfer from it will come */
+static void recvs_cancel(struct nserver *S, int src)
+{
+	struct nrecv *r;
+	uint32_t k, i;
+
+	for (k = 0; k < S->qn; k++) {
+		struct ntask *nt = &S->q[(S->qhead + k) % RQ];
+
+		for (i = 0; nt->state == NT_RECV && i < nt->nreq; i++) {
+			r = &nt->recv[i];
+			if (!r->req || r->src != src)
+				continue;
+			S->link.mpi->drop(r->req);
+			r->req = NULL;
+			recv_lost(S, nt, r, "rank 0 found that node lost");
+		}
+	}
 }
 
 /* ---- callables ---- */
@@ -266,32 +363,43 @@ static void callable_add(struct nserver *S, const struct wire_callable *c)
 	uintptr_t base = 0;
 	void *h;
 
-	if (c->id != S->ncalls || c->id >= MAX_CALLABLES)
-		die(S, "rank 0 sent callable %u where %u was due", c->id, S->ncalls);
-	n = &S->calls[S->ncalls++];
+	uint32_t have = atomic_load_explicit(&S->ncalls, memory_order_relaxed);	/* ours */
+
+	if (c->id != have || c->id >= MAX_CALLABLES)
+		die(S, "rank 0 sent callable %u where %u was due", c->id, have);
+	n = &S->calls[have];
 	n->kind = c->kind;
 	snprintf(n->name, sizeof(n->name), "%s", c->name);
 	if (!c->obj[0]) {
 		dl_iterate_phdr(program_base, &base);
 		n->fn = (const void *)(base + c->offset);
-		return;
-	}
-	h = dlopen(c->obj, RTLD_NOW);
-	if (!h || dlinfo(h, RTLD_DI_LINKMAP, &lm) || !lm) {
+	} else if (!(h = dlopen(c->obj, RTLD_NOW)) || dlinfo(h, RTLD_DI_LINKMAP, &lm) || !lm) {
 		snprintf(n->why, sizeof(n->why), "cannot load %s here: %s", c->obj, dlerror());
-		return;
+	} else {
+		n->fn = (const void *)(lm->l_addr + c->offset);
 	}
-	n->fn = (const void *)(lm->l_addr + c->offset);
+	/* release: the entry, before the runner's acquire load of the count sees it */
+	atomic_store_explicit(&S->ncalls, have + 1, memory_order_release);
 }
 
 /* the runner: callables rank 0 registered since, onto the L3 in the same order */
 static void callables_sync(struct nserver *S)
 {
-	for (; S->registered < S->ncalls; S->registered++) {
+	/* acquire: pairs with callable_add()'s release */
+	uint32_t have = atomic_load_explicit(&S->ncalls, memory_order_acquire);
+	int ret;
+
+	for (; !S->reg_err && S->registered < have; S->registered++) {
 		const struct ncall *n = &S->calls[S->registered];
 		const void *fn = n->fn ? n->fn : (const void *)(uintptr_t)missing_kernel;
 
-		sx_register(S->l3, n->name, fn, n->kind);
+		ret = sx_register(S->l3, n->name, fn, n->kind);
+		if (ret < 0) {
+			/* its id and every later one would differ from rank 0's: none runs */
+			S->reg_err = ret;
+			snprintf(S->reg_why, sizeof(S->reg_why), "registering '%s' on this node's "
+				 "L3 failed: %s", n->name, simpler_worker_errmsg(S->l3));
+		}
 	}
 }
 
@@ -322,7 +430,12 @@ static void run(struct nserver *S, struct ntask *nt)
 
 	callables_sync(S);
 	nt->msg[0] = 0;
-	if (t->callable >= S->ncalls || S->calls[t->callable].kind != CALLABLE_NODE_FN) {
+	if (S->reg_err) {
+		nt->err = S->reg_err;
+		snprintf(nt->msg, sizeof(nt->msg), "%s: %.900s", S->tag, S->reg_why);
+		return;
+	}
+	if (t->callable >= S->registered || S->calls[t->callable].kind != CALLABLE_NODE_FN) {
 		nt->err = -EINVAL;
 		snprintf(nt->msg, sizeof(nt->msg), "%s: callable %u is not a node fn here", S->tag,
 			 t->callable);
@@ -399,12 +512,15 @@ static void task_in(struct nserver *S, const struct wire_task *t)
 		die(S, "rank 0 sent more than %d tasks at once", RQ);
 	nt = &S->q[(S->qhead + S->qn++) % RQ];
 	memcpy(&nt->t, t, sizeof(*t));
-	nt->nreq = 0;
+	nt->nreq = nt->pending = 0;
 	nt->err = 0;
 	nt->msg[0] = 0;
 	nt->state = NT_RECV;
-	nt->deadline = now_ns() + (uint64_t)S->timeout_ms * 1000000;
-	/* the receives, in the order rank 0 sends (staged bytes, then transfers) */
+	/*
+	 * The receives, in the order rank 0 sends (staged bytes, then
+	 * transfers).  None times out: rank 0 says when a source is lost
+	 * (WIRE_CTRL_CANCEL), and its own bytes come unless it is gone.
+	 */
 	for (i = 0; i < t->nr_tensors; i++) {
 		uint64_t span = sx_wire_span(t, i);
 		uint8_t *p = arena_at(S, t->tensors[i].addr, span, "a tensor");
@@ -413,11 +529,12 @@ static void task_in(struct nserver *S, const struct wire_task *t)
 			continue;
 		sends_settle(S, t->tensors[i].addr, span);
 		bad_heal(S, t->tensors[i].addr, span);
-		if (S->link.mpi->irecv(p, span, 0, LINK_TAG_DATA, &nt->reqs[nt->nreq], err,
+		if (S->link.mpi->irecv(p, span, 0, LINK_TAG_DATA, &nt->recv[nt->nreq].req, err,
 				       sizeof(err)))
 			die(S, "cannot receive a staged tensor: %s", err);
-		nt->nreq++;
-		nt->deadline += (span >> 26) * 1000000000ULL;
+		nt->recv[nt->nreq].src = 0;
+		nt->recv[nt->nreq].off = t->tensors[i].addr;
+		nt->recv[nt->nreq++].len = span;
 	}
 	for (i = 0; i < t->nr_recvs; i++) {
 		const struct wire_recv *r = &t->recvs[i];
@@ -427,12 +544,14 @@ static void task_in(struct nserver *S, const struct wire_task *t)
 			die(S, "rank 0 ordered a transfer from rank %u", r->src);
 		sends_settle(S, r->off, r->len);
 		bad_heal(S, r->off, r->len);
-		if (S->link.mpi->irecv(p, r->len, (int)r->src, (int)r->tag, &nt->reqs[nt->nreq],
+		if (S->link.mpi->irecv(p, r->len, (int)r->src, (int)r->tag, &nt->recv[nt->nreq].req,
 				       err, sizeof(err)))
 			die(S, "cannot receive a transfer: %s", err);
-		nt->nreq++;
-		nt->deadline += (r->len >> 26) * 1000000000ULL;
+		nt->recv[nt->nreq].src = (int)r->src;
+		nt->recv[nt->nreq].off = r->off;
+		nt->recv[nt->nreq++].len = r->len;
 	}
+	nt->pending = nt->nreq;
 }
 
 static void ctl_in(struct nserver *S, const struct wire_ctrl *c)
@@ -445,13 +564,13 @@ static void ctl_in(struct nserver *S, const struct wire_ctrl *c)
 
 	switch (c->op) {
 	case WIRE_CTRL_COPY_TO:
-		if (S->ctl_req)
+		if (S->ctl_req || S->copy_pending)
 			die(S, "rank 0 started a copy while one was in progress");
-		sends_settle(S, c->off, c->len);
-		bad_heal(S, c->off, c->len);
-		if (S->link.mpi->irecv(arena_at(S, c->off, c->len, "a copy"), c->len, 0,
-				       LINK_TAG_DATA, &S->ctl_req, err, sizeof(err)))
-			die(S, "cannot receive a copy: %s", err);
+		arena_at(S, c->off, c->len, "a copy");
+		/* posted by ctl_step() once no send reads the range */
+		S->copy_pending = true;
+		S->copy_off = c->off;
+		S->copy_len = c->len;
 		S->ctl_ticket = c->ticket;
 		return;
 	case WIRE_CTRL_COPY_FROM:
@@ -469,10 +588,19 @@ static void ctl_in(struct nserver *S, const struct wire_ctrl *c)
 			madvise(S->base + a, b - a, MADV_REMOVE);
 		return;
 	case WIRE_CTRL_PINGPONG:
-		/* c->off round trips of c->len bytes: MPI alone (the transport's floor) */
-		buf = malloc(c->len ? c->len : 1);
-		if (!buf)
-			die(S, "out of memory");
+		/*
+		 * c->off round trips of c->len bytes: MPI alone (the transport's
+		 * floor), into a buffer kept between pings (a fresh one's page
+		 * faults are not the transport's; the arena pays them once).
+		 */
+		if (c->len > S->ping_cap || !S->ping_buf) {
+			free(S->ping_buf);
+			S->ping_buf = malloc(c->len ? c->len : 1);
+			if (!S->ping_buf)
+				die(S, "out of memory for a %" PRIu64 "-byte ping", c->len);
+			S->ping_cap = c->len;
+		}
+		buf = S->ping_buf;
 		for (i = 0; i < c->off; i++) {
 			if (S->link.mpi->irecv(buf, c->len, 0, LINK_TAG_PING, &r, err, sizeof(err)) ||
 			    sx_link_wait(&S->link, r, S->timeout_ms, err, sizeof(err)) ||
@@ -480,8 +608,15 @@ static void ctl_in(struct nserver *S, const struct wire_ctrl *c)
 			    sx_link_wait(&S->link, s, S->timeout_ms, err, sizeof(err)))
 				die(S, "a ping-pong with rank 0 failed: %s", err);
 		}
-		free(buf);
 		S->heard_ns = now_ns();
+		return;
+	case WIRE_CTRL_CANCEL:
+		if (c->off >= (uint64_t)S->link.size || c->len > INT32_MAX)
+			die(S, "rank 0 cancelled sends to rank %" PRIu64 " on tag %" PRIu64,
+			    c->off, c->len);
+		sends_cancel(S, (int)c->off, (int)c->len);
+		if (!c->len && c->off)
+			recvs_cancel(S, (int)c->off);
 		return;
 	default:
 		die(S, "rank 0 sent control command %u", c->op);
@@ -514,6 +649,11 @@ static bool frames_in(struct nserver *S)
 			ctl_in(S, &f->u.ctrl);
 			break;
 		case WIRE_SEND:
+			/* the codec checked the tag and that dst is not rank 0 */
+			if ((int)f->u.send.dst == S->link.rank ||
+			    f->u.send.dst >= (uint32_t)S->link.size)
+				die(S, "rank 0 ordered a transfer to rank %u (of %d; this is %d)",
+				    f->u.send.dst, S->link.size, S->link.rank);
 			send_bytes(S, f->u.send.off, f->u.send.len, (int)f->u.send.dst,
 				   (int)f->u.send.tag);
 			break;
@@ -537,7 +677,7 @@ static bool tasks_step(struct nserver *S, uint64_t now)
 	struct wire_frame *f = S->link.tx;
 	char err[256];
 	uint32_t i, nout = 0;
-	int done;
+	int done, ret;
 
 	if (!S->qn)
 		return false;
@@ -562,26 +702,27 @@ static bool tasks_step(struct nserver *S, uint64_t now)
 	if (atomic_load_explicit(&S->run_state, memory_order_relaxed) != RUN_IDLE)
 		return false;
 	if (nt->state == NT_RECV) {
-		while (nt->nreq) {
+		for (i = 0; i < nt->nreq; i++) {
+			struct nrecv *r = &nt->recv[i];
+
+			if (!r->req)
+				continue;
 			done = 0;
-			if (S->link.mpi->test(nt->reqs[nt->nreq - 1], &done, err, sizeof(err)))
-				die(S, "receiving a task's bytes failed: %s", err);
-			if (!done)
-				break;
-			nt->nreq--;
+			ret = S->link.mpi->test(r->req, &done, err, sizeof(err));
+			if (ret && !r->src)
+				die(S, "receiving a task's bytes from rank 0 failed: %s", err);
+			if (ret) {
+				/* rank 0 finds the source lost, or broken, on its own */
+				r->req = NULL;
+				recv_lost(S, nt, r, err);
+				continue;
+			}
+			if (done) {
+				r->req = NULL;
+				nt->pending--;
+			}
 		}
-		if (nt->nreq && now > nt->deadline) {
-			while (nt->nreq)
-				S->link.mpi->drop(nt->reqs[--nt->nreq]);
-			/* later tasks that rank 0 told to read these copies must not */
-			for (i = 0; i < nt->t.nr_recvs; i++)
-				bad_add(S, nt->t.recvs[i].off, nt->t.recvs[i].len);
-			nt->err = -EHOSTDOWN;
-			snprintf(nt->msg, sizeof(nt->msg), "%s: node fn task #%" PRIu64 ": its input "
-				 "did not arrive within %u ms (its source was lost?)", S->tag,
-				 nt->t.task_seq, S->timeout_ms);
-		}
-		if (nt->nreq)
+		if (nt->pending)
 			return false;
 		nt->state = NT_READY;
 	}
@@ -596,9 +737,11 @@ static bool tasks_step(struct nserver *S, uint64_t now)
 		atomic_store_explicit(&S->run_state, RUN_DONE, memory_order_relaxed);
 		return true;
 	}
+	/* what it may write, no send may still read (one to a lost node waits for its cancel) */
 	for (i = 0; i < nt->t.nr_tensors; i++)
-		if (nt->t.acc[i] != SIMPLER_IN)
-			sends_settle(S, nt->t.tensors[i].addr, sx_wire_span(&nt->t, i));
+		if (nt->t.acc[i] != SIMPLER_IN &&
+		    sends_busy(S, nt->t.tensors[i].addr, sx_wire_span(&nt->t, i)))
+			return false;
 	/* release: the task (its queue entry), for the runner's acquire */
 	atomic_store_explicit(&S->run_state, RUN_POSTED, memory_order_seq_cst);
 	ec_notify(&S->run_ec);
@@ -611,6 +754,15 @@ static bool ctl_step(struct nserver *S)
 	char err[256];
 	int done = 0;
 
+	if (S->copy_pending) {
+		if (sends_busy(S, S->copy_off, S->copy_len))
+			return false;
+		S->copy_pending = false;
+		bad_heal(S, S->copy_off, S->copy_len);
+		if (S->link.mpi->irecv(S->base + S->copy_off, S->copy_len, 0, LINK_TAG_COPY,
+				       &S->ctl_req, err, sizeof(err)))
+			die(S, "cannot receive a copy: %s", err);
+	}
 	if (!S->ctl_req)
 		return false;
 	if (S->link.mpi->test(S->ctl_req, &done, err, sizeof(err)))
@@ -627,7 +779,6 @@ static bool ctl_step(struct nserver *S)
 static void serve(struct nserver *S)
 {
 	struct link_pace pace = { 0 };
-	char err[256];
 	uint64_t now;
 	bool moved;
 
@@ -638,10 +789,17 @@ static void serve(struct nserver *S)
 		moved |= tasks_step(S, now);
 		moved |= ctl_step(S);
 		sends_poll(S, now);
-		sx_link_flush(&S->link);
-		if (now - S->sent_ns >= (uint64_t)S->hb_ms * 1000000 &&
-		    !sx_link_send_empty(&S->link, 0, WIRE_HEARTBEAT, err, sizeof(err)))
-			S->sent_ns = now;
+		keepalive(S, now);
+		/*
+		 * Bulk bytes in flight need this rank's MPI progress at each step
+		 * of their protocol (a rendezvous, its acknowledgement): a nap of
+		 * up to 1 ms between steps cost a 16 MiB transfer over shared
+		 * memory two thirds of its bandwidth.  Awake (yielding) until they
+		 * are done.
+		 */
+		if (S->sends || S->ctl_req || (S->qn && S->q[S->qhead].state == NT_RECV &&
+					       S->q[S->qhead].pending))
+			moved = true;
 		if (now > S->heard_ns && now - S->heard_ns > (uint64_t)S->timeout_ms * 1000000) {
 			fprintf(stderr, "simpler: %s: rank 0 stopped responding (nothing for %u ms): "
 				"exiting, with this rank's chips and subs\n", S->tag, S->timeout_ms);
@@ -683,6 +841,7 @@ static void server_free(struct nserver *S)
 		munmap(S->base, S->size);
 	free(S->calls);
 	free(S->q);
+	free(S->ping_buf);
 	free(S);
 }
 
@@ -737,16 +896,22 @@ int sx_noderank_serve(const struct simpler_worker_opts *o, const struct sx_mpi_o
 		       MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (S->base == MAP_FAILED)
 		S->base = NULL;
+	/*
+	 * Then the L3 worker (it forks).  A failure here, or of the arena, is
+	 * reported to rank 0 in the HELLO, which fails everyone: MPI starts
+	 * anyway, or rank 0 would wait in MPI_Init for this rank forever.
+	 */
 	if (!S->calls || !S->q || !S->base) {
-		server_free(S);
-		return werr(NULL, -ENOMEM, "simpler_worker_create: node rank %d: cannot reserve "
-			    "its arena (stage_size %" PRIu64 " bytes) or its tables", rank, S->size);
+		l3ret = -ENOMEM;
+		snprintf(err, sizeof(err), "cannot reserve its arena (stage_size %" PRIu64 " bytes: "
+			 "lower it, or raise this host's memory limits) or its tables", S->size);
+	} else {
+		l3ret = l3_opts(o, &l3o);
+		if (!l3ret)
+			l3ret = sx_worker_create(&l3o, NULL, NULL, &S->l3);
+		snprintf(err, sizeof(err), "%s%s", l3ret ? "cannot start its L3 worker: " : "",
+			 l3ret ? simpler_last_errmsg() : "");
 	}
-	/* then the L3 worker (it forks): a failure is reported to rank 0, which fails everyone */
-	l3ret = l3_opts(o, &l3o);
-	if (!l3ret)
-		l3ret = sx_worker_create(&l3o, NULL, NULL, &S->l3);
-	snprintf(err, sizeof(err), "%s", l3ret ? simpler_last_errmsg() : "");
 	ret = sx_link_open(&S->link, rank, size, err + strlen(err), sizeof(err) - strlen(err));
 	if (ret) {
 		server_free(S);
@@ -765,8 +930,7 @@ int sx_noderank_serve(const struct simpler_worker_opts *o, const struct sx_mpi_o
 	h->arena = S->size;
 	h->build_id_len = sx_link_build_id(h->build_id, sizeof(h->build_id));
 	snprintf(h->host, sizeof(h->host), "%s", S->link.host);
-	snprintf(h->msg, sizeof(h->msg), "%s%s", l3ret ? "cannot start its L3 worker: " : "",
-		 err);
+	snprintf(h->msg, sizeof(h->msg), "%s", err);
 	send_frame(S, f);
 	/* the verdict: every rank goes on, or every rank fails create */
 	deadline = now_ns() + (uint64_t)(OPTS_OR(o, start_timeout_ms, 10000) + S->timeout_ms) *

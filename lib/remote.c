@@ -96,6 +96,10 @@ struct rnode {
 	struct sx_mpi_req *ctl_req;
 	bool ctl_replied;
 	bool lost;
+	/* a ping-pong in progress: steps of the engine, so other nodes' heartbeats go on */
+	void *ping_buf;			/* kept: a fresh buffer's page faults are not MPI's */
+	uint64_t ping_cap, ping_len, ping_left, ping_t0, ping_step_ns;
+	bool ping_recv;			/* waiting for the echo (else for the send) */
 };
 
 struct sx_remote {
@@ -110,7 +114,21 @@ struct sx_remote {
 	uint64_t tickets;
 	int tag, tag_ub;
 	struct replica *reps;
+	struct orphan *orphans;
 	struct wire_frame *taskf;	/* a TASK being built (link.tx serves small frames) */
+};
+
+/*
+ * A request given up on that MPI may still be working on (a receive into
+ * an L4 host tensor, a send out of one: a matched request cannot be
+ * cancelled): kept, with the buffer it owns, until MPI completes or fails
+ * it, so nothing writes a tensor after its task failed or reads a buffer
+ * freed under it.
+ */
+struct orphan {
+	struct orphan *next;
+	struct sx_mpi_req *req;
+	void *buf;			/* freed with it (a view's bounce) */
 };
 
 /* a transfer a task needs: the source node's order */
@@ -206,23 +224,85 @@ static void ctl_finish(struct rnode *rn, int err, uint64_t r0, const char *msg)
 	ec_notify(&mb->parent_ec);
 }
 
+/* req (and buf, if any) to be finished by MPI: see struct orphan */
+static void orphan_add(struct sx_remote *R, struct sx_mpi_req *req, void *buf)
+{
+	struct orphan *o = malloc(sizeof(*o));
+	char err[64];
+	int done;
+
+	if (!o) {
+		/* out of memory: wait for it here rather than free what MPI may use */
+		while (!R->link.mpi->test(req, &done, err, sizeof(err)) && !done)
+			cpu_relax();
+		free(buf);
+		return;
+	}
+	*o = (struct orphan){ R->orphans, req, buf };
+	R->orphans = o;
+}
+
+/* orphans MPI is done with: freed */
+static void orphans_poll(struct sx_remote *R)
+{
+	struct orphan **p = &R->orphans, *o;
+	char err[64];
+	int done;
+
+	while ((o = *p)) {
+		done = 0;
+		if (R->link.mpi->test(o->req, &done, err, sizeof(err)) || done) {
+			*p = o->next;
+			free(o->buf);
+			free(o);
+		} else {
+			p = &o->next;
+		}
+	}
+}
+
 /* give back what t holds: arena ranges, replica references, MPI requests */
 static void rtask_release(struct sx_remote *R, struct rnode *rn, struct rtask *t)
 {
 	uint32_t i;
+	char err[64];
+	int done;
 
-	for (i = 0; i < t->nin; i++)
-		R->link.mpi->drop(t->in[i]);	/* done already, unless the node was lost */
+	/* staged bytes read out of host tensors: done already, unless the node was lost */
+	for (i = 0; i < t->nin; i++) {
+		done = 0;
+		if (!R->link.mpi->test(t->in[i], &done, err, sizeof(err)) && !done)
+			orphan_add(R, t->in[i], NULL);
+	}
 	for (i = 0; i < t->nout; i++) {
 		if (t->out[i].req)
-			R->link.mpi->drop(t->out[i].req);
-		free(t->out[i].bounce);
+			orphan_add(R, t->out[i].req, t->out[i].bounce);
+		else
+			free(t->out[i].bounce);
 	}
 	for (i = 0; i < t->next; i++)
 		sx_extalloc_free(&rn->stage, t->ext[i]);
 	for (i = 0; i < t->nrep; i++)
 		replica_put(R, t->rep[i]);
 	t->nin = t->nout = t->next = t->nrep = 0;
+}
+
+/*
+ * Tell src to drop its sends to rank dst on tag (0: every tag): their
+ * reader is gone, or never got its task.  A send that fails here means
+ * src is in trouble itself; its own loss is found by its silence.
+ */
+static void cancel_sends(struct sx_remote *R, struct rnode *src, int dst, uint32_t tag)
+{
+	struct wire_frame *f = R->link.tx;
+	char err[256];
+
+	if (src->lost)
+		return;
+	f->h.type = WIRE_CTRL;
+	f->u.ctrl = (struct wire_ctrl){ WIRE_CTRL_CANCEL, 0, (uint64_t)dst, tag };
+	if (!sx_link_send(&R->link, src->rank, f, err, sizeof(err)))
+		src->sent_ns = now_ns();
 }
 
 /*
@@ -238,6 +318,7 @@ static void lose(struct sx_remote *R, struct rnode *rn, int err, const char *fmt
 	struct simpler_worker *w = R->w;
 	struct exec *ex = rn->ex;
 	va_list ap;
+	int k;
 
 	if (rn->lost)
 		return;
@@ -254,6 +335,9 @@ static void lose(struct sx_remote *R, struct rnode *rn, int err, const char *fmt
 		R->link.mpi->drop(rn->ctl_req);
 	rn->ctl_req = NULL;
 	replicas_drop_node(R, rn->node);
+	/* transfers to it would hold their sources' memory until their deadlines */
+	for (k = 0; k < R->n; k++)
+		cancel_sends(R, &R->nodes[k], rn->rank, 0);
 	ex->lost_err = err;
 	atomic_fetch_add_explicit(&w->st_lost, 1, memory_order_relaxed);
 	atomic_store_explicit(&ex->mb->claimed, 0, memory_order_relaxed);
@@ -268,7 +352,8 @@ static void lose(struct sx_remote *R, struct rnode *rn, int err, const char *fmt
 static void lose_mpi(struct sx_remote *R, struct rnode *rn, int ret, const char *what,
 		     const char *err)
 {
-	lose(R, rn, ret == -ETIMEDOUT ? -EHOSTDOWN : -EIO, "%s failed: %s", what, err);
+	lose(R, rn, ret == -ETIMEDOUT ? -EHOSTDOWN : ret == -EPROTO ? -EPROTO : -EIO,
+	     "%s failed: %s", what, err);
 }
 
 static int send_frame(struct sx_remote *R, struct rnode *rn, struct wire_frame *f)
@@ -318,36 +403,83 @@ static void ctl_send(struct sx_remote *R, struct rnode *rn, uint32_t op, uint64_
 	send_frame(R, rn, f);
 }
 
-/* reps round trips of bytes with rn's rank: MPI alone, timed */
-static int pingpong(struct sx_remote *R, struct rnode *rn, uint64_t bytes, uint64_t reps,
-		    uint64_t *ns, char *msg, size_t len)
+/* the next half of a round trip of the ping-pong in progress: 0, or -errno */
+static int ping_post(struct sx_remote *R, struct rnode *rn, char *msg, size_t len)
 {
 	const struct sx_mpi_ops *mpi = R->link.mpi;
-	struct sx_mpi_req *s, *r;
-	char *buf = malloc(bytes ? bytes : 1);
-	uint64_t t0, i;
-	int ret = 0;
 
-	if (!buf) {
-		snprintf(msg, len, "out of memory");
-		return -ENOMEM;
+	rn->ping_step_ns = now_ns();
+	return rn->ping_recv ? mpi->irecv(rn->ping_buf, rn->ping_len, rn->rank, LINK_TAG_PING,
+					  &rn->ctl_req, msg, len) :
+			       mpi->isend(rn->ping_buf, rn->ping_len, rn->rank, LINK_TAG_PING,
+					  &rn->ctl_req, msg, len);
+}
+
+/* start reps round trips of bytes with rn's rank (MPI alone, timed): 0, or -errno */
+static int ping_start(struct sx_remote *R, struct rnode *rn, uint64_t bytes, uint64_t reps,
+		      char *msg, size_t len)
+{
+	if (bytes > rn->ping_cap || !rn->ping_buf) {
+		free(rn->ping_buf);
+		rn->ping_cap = 0;
+		rn->ping_buf = malloc(bytes ? bytes : 1);
+		if (!rn->ping_buf) {
+			snprintf(msg, len, "out of memory for a %" PRIu64 "-byte ping", bytes);
+			return -ENOMEM;
+		}
+		rn->ping_cap = bytes;
+		memset(rn->ping_buf, 0x5a, bytes);
 	}
-	memset(buf, 0x5a, bytes);
+	rn->ping_len = bytes;
+	rn->ping_left = reps;
+	rn->ping_recv = false;
 	ctl_send(R, rn, WIRE_CTRL_PINGPONG, reps, bytes);
-	t0 = now_ns();
-	for (i = 0; i < reps && !ret; i++) {
-		ret = mpi->isend(buf, bytes, rn->rank, LINK_TAG_PING, &s, msg, len);
-		if (!ret)
-			ret = sx_link_wait(&R->link, s, R->timeout_ms, msg, len);
-		if (!ret)
-			ret = mpi->irecv(buf, bytes, rn->rank, LINK_TAG_PING, &r, msg, len);
-		if (!ret)
-			ret = sx_link_wait(&R->link, r, R->timeout_ms, msg, len);
+	rn->ping_t0 = now_ns();
+	return reps && !rn->lost ? ping_post(R, rn, msg, len) : 0;
+}
+
+/*
+ * The ping-pong in progress: done (*fin, its time in *ns)?  *moved if a
+ * half moved.  -errno: MPI failed, or no progress for the timeout.
+ */
+static int ping_progress(struct sx_remote *R, struct rnode *rn, bool *fin, bool *moved,
+			 uint64_t *ns, char *msg, size_t len)
+{
+	int done, ret;
+
+	*fin = *moved = false;
+	while (rn->ping_left) {
+		done = 0;
+		ret = R->link.mpi->test(rn->ctl_req, &done, msg, len);
+		if (ret) {
+			rn->ctl_req = NULL;
+			return ret;
+		}
+		if (!done) {
+			if (now_ns() - rn->ping_step_ns > (uint64_t)R->timeout_ms * 1000000) {
+				R->link.mpi->drop(rn->ctl_req);
+				rn->ctl_req = NULL;
+				snprintf(msg, len, "no progress for %u ms", R->timeout_ms);
+				return -ETIMEDOUT;
+			}
+			return 0;
+		}
+		rn->ctl_req = NULL;
+		*moved = true;
+		if (rn->ping_recv) {
+			rn->heard_ns = now_ns();	/* its echo: it is alive */
+			rn->ping_left--;
+		}
+		rn->ping_recv = !rn->ping_recv;
+		if (rn->ping_left) {
+			ret = ping_post(R, rn, msg, len);
+			if (ret)
+				return ret;
+		}
 	}
-	*ns = now_ns() - t0;
-	free(buf);
-	rn->heard_ns = now_ns();
-	return ret;
+	*ns = now_ns() - rn->ping_t0;
+	*fin = true;
+	return 0;
 }
 
 /* a control command posted to rn's mailbox: serve it, or start it over MPI */
@@ -401,7 +533,7 @@ static void ctl_start(struct sx_remote *R, struct rnode *rn)
 			replicas_invalidate(R, rn->node, off, k->a1);
 			ctl_send(R, rn, WIRE_CTRL_COPY_TO, off, k->a1);
 			ret = rn->lost ? 0 : R->link.mpi->isend(mb->window, k->a1, rn->rank,
-								 LINK_TAG_DATA, &rn->ctl_req, msg,
+								 LINK_TAG_COPY, &rn->ctl_req, msg,
 								 sizeof(msg));
 			atomic_fetch_add_explicit(&R->w->st_to_nodes, k->a1, memory_order_relaxed);
 		} else {
@@ -417,12 +549,17 @@ static void ctl_start(struct sx_remote *R, struct rnode *rn)
 		rn->ctl_replied = false;
 		return;
 	case MB_OP_PINGPONG:
-		ret = pingpong(R, rn, k->a0, k->a1, &r0, msg, sizeof(msg));
+		ret = ping_start(R, rn, k->a0, k->a1, msg, sizeof(msg));
+		if (ret == -ENOMEM)
+			break;
 		if (ret) {
 			lose_mpi(R, rn, ret, "a ping-pong", msg);
 			return;
 		}
-		break;
+		if (rn->lost)
+			return;
+		rn->ctl = k->op;
+		return;
 	default:
 		ret = -EINVAL;
 		snprintf(msg, sizeof(msg), "unknown control command %u", k->op);
@@ -431,11 +568,22 @@ static void ctl_start(struct sx_remote *R, struct rnode *rn)
 	ctl_finish(rn, ret, r0, msg);
 }
 
-/* a copy in progress: done once its bytes moved and the node replied */
+/* a copy in progress: done once its bytes moved and the node replied; or a ping-pong */
 static bool ctl_progress(struct sx_remote *R, struct rnode *rn)
 {
 	char err[256];
 	int done = 1, ret;
+	uint64_t ns = 0;
+	bool fin, moved;
+
+	if (rn->ctl == MB_OP_PINGPONG) {
+		ret = ping_progress(R, rn, &fin, &moved, &ns, err, sizeof(err));
+		if (ret)
+			lose_mpi(R, rn, ret, "a ping-pong", err);
+		else if (fin)
+			ctl_finish(rn, 0, ns, NULL);
+		return ret || moved || fin;
+	}
 
 	if (rn->ctl_req) {
 		ret = R->link.mpi->test(rn->ctl_req, &done, err, sizeof(err));
@@ -462,9 +610,12 @@ static void ctl_reply(struct sx_remote *R, struct rnode *rn, const struct wire_c
 	char err[256];
 	int ret;
 
-	if (!rn->ctl || r->ticket != rn->ctl_ticket || rn->ctl_replied) {
-		lose(R, rn, -EPROTO, "it replied to control command #%" PRIu64 ", which is not the "
-		     "one in progress", r->ticket);
+	uint32_t op = rn->ctl == MB_OP_COPY_TO ? WIRE_CTRL_COPY_TO :
+		      rn->ctl == MB_OP_COPY_FROM ? WIRE_CTRL_COPY_FROM : 0;
+
+	if (!op || r->ticket != rn->ctl_ticket || r->op != op || rn->ctl_replied) {
+		lose(R, rn, -EPROTO, "it replied to control command #%" PRIu64 " (op %u), which is "
+		     "not the one in progress", r->ticket, r->op);
 		return;
 	}
 	if (r->err) {
@@ -627,6 +778,7 @@ static int node_tensor(struct sx_remote *R, struct rnode *rn, struct rtask *t, s
 			r->refs++;
 			t->rep[t->nrep++] = r;
 			wt->tensors[i].addr = r->roff + (off - r->off);
+			wt->io[i] = WIRE_IO_REPLICA;
 			atomic_fetch_add_explicit(&w->st_hits, 1, memory_order_relaxed);
 			return 0;
 		}
@@ -651,6 +803,7 @@ static int node_tensor(struct sx_remote *R, struct rnode *rn, struct rtask *t, s
 	R->reps = r;
 	t->rep[t->nrep++] = r;
 	wt->tensors[i].addr = roff;
+	wt->io[i] = WIRE_IO_REPLICA;
 	if (++R->tag > R->tag_ub)
 		R->tag = LINK_TAG_XFER;
 	wt->recvs[wt->nr_recvs++] = (struct wire_recv){ (uint32_t)src->rank, (uint32_t)R->tag,
@@ -675,7 +828,9 @@ static void task_post(struct sx_remote *R, struct rnode *rn, struct mb_task *f, 
 	struct wire_frame *wf = R->taskf;
 	struct wire_task *wt = &wf->u.task;
 	struct xfer xs[SIMPLER_MAX_TENSORS];
+	struct link_out *out;
 	uint32_t i, nx = 0;
+	char why[256];
 	bool xfer;
 	int ret = 0;
 
@@ -705,6 +860,10 @@ static void task_post(struct sx_remote *R, struct rnode *rn, struct mb_task *f, 
 		wt->io[i] = 0;
 		if (f->has_views)
 			memcpy(wt->strides[i], f->strides[i], sizeof(wt->strides[i]));
+		if (!sx_arg_span(&f->tensors[i], st)) {
+			wt->tensors[i].addr = 0;	/* empty: nothing to stage or transfer */
+			continue;
+		}
 		if (f->tensors[i].child_memory) {
 			ret = node_tensor(R, rn, t, wt, i, st, &xs[nx], &xfer);
 			nx += xfer;
@@ -714,7 +873,18 @@ static void task_post(struct sx_remote *R, struct rnode *rn, struct mb_task *f, 
 	}
 	if (ret || rn->lost)
 		return;
-	/* the sources' orders first: a source found lost fails the task before it is sent */
+	/* a frame the codec refuses fails its task; the session with rn is fine */
+	ret = sx_link_prepare(&R->link, rn->rank, wf, &out, why, sizeof(why));
+	if (ret) {
+		TFAIL(t, ret, "%s: node fn '%s' (task #%" PRIu64 "): cannot send it: %s",
+		      rn->ex->tag, R->w->ctab->v[f->callable].name, f->seq, why);
+		return;
+	}
+	/*
+	 * The sources' orders first: a source found lost fails the task before
+	 * it is sent, and the sources already told drop their sends (nobody
+	 * will receive them).
+	 */
 	for (i = 0; i < nx; i++) {
 		struct wire_frame *sf = R->link.tx;
 
@@ -723,6 +893,11 @@ static void task_post(struct sx_remote *R, struct rnode *rn, struct mb_task *f, 
 		if (!xs[i].src->lost)
 			send_frame(R, xs[i].src, sf);
 		if (xs[i].src->lost) {
+			uint32_t j;
+
+			for (j = 0; j < i; j++)
+				cancel_sends(R, xs[j].src, rn->rank, xs[j].send.tag);
+			sx_link_unprepare(out);
 			TFAIL(t, -EHOSTDOWN, "%s: node fn '%s' (task #%" PRIu64 "): its input on "
 			      "%s cannot come: that node was lost (%s)", rn->ex->tag,
 			      R->w->ctab->v[f->callable].name, f->seq, xs[i].src->ex->tag,
@@ -730,8 +905,12 @@ static void task_post(struct sx_remote *R, struct rnode *rn, struct mb_task *f, 
 			return;
 		}
 	}
-	if (send_frame(R, rn, wf))
+	ret = sx_link_post(&R->link, rn->rank, out, why, sizeof(why));
+	if (ret) {
+		lose_mpi(R, rn, ret, "sending a task", why);
 		return;
+	}
+	rn->sent_ns = now_ns();
 	stage_in(R, rn, t, wt);
 	for (i = 0; i < nx; i++)
 		xs[i].r->valid = xs[i].r->cacheable;
@@ -961,6 +1140,8 @@ static void *engine_main(void *arg)
 		for (k = 0; k < R->n; k++)
 			if (!R->nodes[k].lost)
 				moved |= node_step(R, &R->nodes[k], now);
+		if (R->orphans)
+			orphans_poll(R);
 		sx_link_flush(&R->link);
 		sx_link_pace(&pace, moved, now);
 	}
@@ -1013,8 +1194,13 @@ static int hellos(struct sx_remote *R, char *msg, size_t len)
 	uint32_t nbid = sx_link_build_id(bid, sizeof(bid));
 	char err[512], why[ERRMSG_LEN];
 	int got = 0, from, ret, bad, first = 0;
+	bool *heard = calloc((size_t)R->n + 1, sizeof(*heard));	/* by rank */
 
 	msg[0] = 0;
+	if (!heard) {
+		snprintf(msg, len, "out of memory");
+		return -ENOMEM;
+	}
 	while (got < R->n) {
 		ret = sx_link_recv(&R->link, -1, &from, w->start_timeout_ms, err, sizeof(err));
 		if (ret == 0) {
@@ -1022,12 +1208,20 @@ static int hellos(struct sx_remote *R, char *msg, size_t len)
 				snprintf(msg, len, "%d of %d node ranks said nothing within %u ms "
 					 "(raise start_timeout_ms?)", R->n - got, R->n,
 					 w->start_timeout_ms);
+				free(heard);
 				return -ETIMEDOUT;
 			}
 			nanosleep(&ms, NULL);
 			continue;
 		}
-		got++;
+		/* ranks, not frames: a second HELLO must not stand in for a silent rank */
+		if (from >= 1 && from <= R->n && !heard[from]) {
+			heard[from] = true;
+			got++;
+		} else if (ret > 0) {
+			ret = -EPROTO;
+			snprintf(err, sizeof(err), "it spoke again before the verdict");
+		}
 		if (ret < 0) {
 			bad = ret;
 			snprintf(why, sizeof(why), "rank %d: %s", from, err);
@@ -1050,6 +1244,7 @@ static int hellos(struct sx_remote *R, char *msg, size_t len)
 			snprintf(msg, len, "%s", why);
 		}
 	}
+	free(heard);
 	return first;
 }
 
@@ -1144,7 +1339,6 @@ void sx_remote_stop(struct simpler_worker *w)
 		if (!R->nodes[k].lost)
 			sx_link_send_empty(&R->link, R->nodes[k].rank, WIRE_SHUTDOWN, err,
 					   sizeof(err));
-	sx_link_close(&R->link);
 	for (k = 0; R->nodes && k < R->n; k++) {
 		struct rnode *rn = &R->nodes[k];
 
@@ -1153,7 +1347,23 @@ void sx_remote_stop(struct simpler_worker *w)
 			rn->qhead = (rn->qhead + 1) % RQ;
 			rn->qn--;
 		}
+	}
+	/* every node rank is told to stop: what MPI still holds is given up before it ends */
+	while (R->orphans) {
+		struct orphan *o = R->orphans;
+
+		R->orphans = o->next;
+		if (R->link.open)
+			R->link.mpi->drop(o->req);
+		free(o->buf);
+		free(o);
+	}
+	sx_link_close(&R->link);
+	for (k = 0; R->nodes && k < R->n; k++) {
+		struct rnode *rn = &R->nodes[k];
+
 		free(rn->q);
+		free(rn->ping_buf);
 		sx_extalloc_fini(&rn->mem);
 		sx_extalloc_fini(&rn->stage);
 	}

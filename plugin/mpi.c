@@ -11,6 +11,7 @@
  * one MPI count are sent as chunks of up to 1 GiB with the same tag.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <mpi.h>
@@ -26,6 +27,8 @@ static MPI_Comm comm = MPI_COMM_NULL;
 
 struct sx_mpi_req {
 	int n;			/* chunks */
+	bool recv;
+	uint64_t len;		/* bytes in all: a receive must get exactly these */
 	MPI_Request r[];
 };
 
@@ -132,6 +135,8 @@ static int post_all(void *buf, uint64_t len, int peer, int tag, bool send, struc
 		snprintf(err, elen, "out of memory");
 		return -ENOMEM;
 	}
+	r->recv = !send;
+	r->len = len;
 	for (i = 0; i < r->n && rc == MPI_SUCCESS; i++, off += k) {
 		k = len - off < CHUNK ? len - off : CHUNK;
 		rc = send ? MPI_Isend((char *)buf + off, (int)k, MPI_BYTE, peer, tag, comm, &r->r[i]) :
@@ -180,19 +185,51 @@ static void p_drop(struct sx_mpi_req *r)
 	free(r);
 }
 
+/*
+ * A finished receive got exactly the bytes it was posted for (MPI takes a
+ * shorter message silently): 0, or -EPROTO saying what came instead.
+ */
+static int counts_check(const struct sx_mpi_req *r, MPI_Status *st, char *err, size_t elen)
+{
+	uint64_t off = 0, k;
+	int i, n;
+
+	for (i = 0; r->recv && i < r->n; i++, off += k) {
+		k = r->len - off < CHUNK ? r->len - off : CHUNK;
+		if (MPI_Get_count(&st[i], MPI_BYTE, &n) != MPI_SUCCESS || n < 0 || (uint64_t)n != k) {
+			snprintf(err, elen, "a message of %d bytes from rank %d (tag %d) where %" PRIu64
+				 " were due (part %d of a %" PRIu64 "-byte receive): the peer broke the "
+				 "protocol", n, st[i].MPI_SOURCE, st[i].MPI_TAG, k, i, r->len);
+			return -EPROTO;
+		}
+	}
+	return 0;
+}
+
 static int p_test(struct sx_mpi_req *r, int *done, char *err, size_t elen)
 {
-	int flag = 0, rc;
+	MPI_Status one[4], *st = r->n <= 4 ? one : malloc((size_t)r->n * sizeof(*st));
+	int flag = 0, rc, ret = 0;
 
-	rc = MPI_Testall(r->n, r->r, &flag, MPI_STATUSES_IGNORE);
+	if (!st) {
+		snprintf(err, elen, "out of memory");
+		return -ENOMEM;
+	}
+	rc = MPI_Testall(r->n, r->r, &flag, st);
 	if (rc != MPI_SUCCESS) {
+		if (st != one)
+			free(st);
 		p_drop(r);
 		return fail(rc, "MPI_Testall", err, elen);
 	}
 	*done = flag;
-	if (flag)
+	if (flag) {
+		ret = counts_check(r, st, err, elen);
 		free(r);
-	return 0;
+	}
+	if (st != one)
+		free(st);
+	return ret;
 }
 
 static int p_probe(int src, int tag, int *found, int *from, uint64_t *len, char *err, size_t elen)

@@ -233,8 +233,11 @@ static int tensor_rules(const struct wire_task *t, uint32_t i, char *err, size_t
 				   x->reserved[k]);
 	if (t->acc[i] > SIMPLER_NO_DEP)
 		return BAD("tensor %u: access %u is unknown", i, t->acc[i]);
-	if (t->io[i] & ~(WIRE_IO_IN | WIRE_IO_OUT))
+	if (t->io[i] & ~(WIRE_IO_IN | WIRE_IO_OUT | WIRE_IO_REPLICA))
 		return BAD("tensor %u: io bits 0x%x are unknown", i, t->io[i]);
+	if ((t->io[i] & WIRE_IO_REPLICA) && t->io[i] != WIRE_IO_REPLICA)
+		return BAD("tensor %u: io bits 0x%x: a replica is neither staged in nor out", i,
+			   t->io[i]);
 	if (t->has_views && t->strides[i][0]) {
 		struct simpler_view v = { .t = *x };
 
@@ -252,7 +255,10 @@ static int tensor_rules(const struct wire_task *t, uint32_t i, char *err, size_t
 			return BAD("tensor %u: %s", i, why);
 	}
 	span = sx_wire_span(t, i);
-	if (!span || x->addr + span < x->addr)
+	/* an empty tensor moves nothing: rank 0 stages and transfers none */
+	if (!span && t->io[i])
+		return BAD("tensor %u is empty, yet its io bits 0x%x move bytes", i, t->io[i]);
+	if (x->addr + span < x->addr)
 		return BAD("tensor %u: offset 0x%" PRIx64 " plus %" PRIu64 " bytes overflows", i,
 			   x->addr, span);
 	return 0;
@@ -275,10 +281,16 @@ static int task_rules(const struct wire_task *t, char *err, size_t errlen)
 		if (ret)
 			return ret;
 	}
-	for (i = 0; i < t->nr_recvs; i++)
+	for (i = 0; i < t->nr_recvs; i++) {
 		if (!t->recvs[i].len || t->recvs[i].off + t->recvs[i].len < t->recvs[i].off)
 			return BAD("transfer %u: %" PRIu64 " bytes at 0x%" PRIx64 " is empty or "
 				   "overflows", i, t->recvs[i].len, t->recvs[i].off);
+		if (!t->recvs[i].src || t->recvs[i].tag < WIRE_XFER_TAG ||
+		    t->recvs[i].tag > INT32_MAX)
+			return BAD("transfer %u: from rank %u on tag %u: a transfer comes from a "
+				   "node rank (not 0) on a tag from %d to %d", i, t->recvs[i].src,
+				   t->recvs[i].tag, WIRE_XFER_TAG, INT32_MAX);
+	}
 	return 0;
 }
 
@@ -564,7 +576,13 @@ static int decode_body(struct cur *c, struct wire_frame *f, char *err, size_t er
 		f->u.ctrl.len = get64(c);
 		if (!ret && !c->bad && (!f->u.ctrl.op || f->u.ctrl.op >= WIRE_CTRL_END))
 			return BAD("CTRL op %u is unknown", f->u.ctrl.op);
-		if (!ret && !c->bad && f->u.ctrl.off + f->u.ctrl.len < f->u.ctrl.off)
+		if (!ret && !c->bad && f->u.ctrl.op == WIRE_CTRL_PINGPONG &&
+		    (f->u.ctrl.len > WIRE_PING_MAX || f->u.ctrl.off >= WIRE_PING_MAX))
+			return BAD("a ping-pong of %" PRIu64 " round trips of %" PRIu64 " bytes: at "
+				   "most %llu bytes and %llu round trips", f->u.ctrl.off,
+				   f->u.ctrl.len, WIRE_PING_MAX, WIRE_PING_MAX - 1);
+		if (!ret && !c->bad && f->u.ctrl.op != WIRE_CTRL_PINGPONG &&
+		    f->u.ctrl.off + f->u.ctrl.len < f->u.ctrl.off)
 			return BAD("CTRL range 0x%" PRIx64 " + %" PRIu64 " overflows",
 				   f->u.ctrl.off, f->u.ctrl.len);
 		break;
@@ -586,6 +604,11 @@ static int decode_body(struct cur *c, struct wire_frame *f, char *err, size_t er
 		if (!c->bad && (!f->u.send.len || f->u.send.off + f->u.send.len < f->u.send.off))
 			return BAD("SEND of %" PRIu64 " bytes at 0x%" PRIx64 " is empty or "
 				   "overflows", f->u.send.len, f->u.send.off);
+		if (!c->bad && (!f->u.send.dst || f->u.send.tag < WIRE_XFER_TAG ||
+				f->u.send.tag > INT32_MAX))
+			return BAD("SEND to rank %u on tag %u: a transfer goes to a node rank (not "
+				   "0) on a tag from %d to %d", f->u.send.dst, f->u.send.tag,
+				   WIRE_XFER_TAG, INT32_MAX);
 		break;
 	default:
 		break;

@@ -52,9 +52,15 @@ enum wire_type {
 	WIRE_TYPE_END
 };
 
+/* node-to-node transfers use MPI tags from here up (below: frames, staged bytes, pings) */
+#define WIRE_XFER_TAG	16
+/* a ping-pong: at most this many bytes a message, and 2^32 - 1 round trips */
+#define WIRE_PING_MAX	(1ULL << 32)
+
 /* io bits of a task's tensor */
 #define WIRE_IO_IN	(1U << 0)	/* its span follows the frame (staged in) */
 #define WIRE_IO_OUT	(1U << 1)	/* its span comes back after the task (staged out) */
+#define WIRE_IO_REPLICA	(1U << 2)	/* a copy of another node's memory (alone: read only) */
 
 /* ops of WIRE_CTRL */
 enum wire_ctrl_op {
@@ -62,6 +68,8 @@ enum wire_ctrl_op {
 	WIRE_CTRL_COPY_FROM,	/* reply, then send len bytes from off */
 	WIRE_CTRL_DISCARD,	/* [off, off + len) is free: give its pages back (no reply) */
 	WIRE_CTRL_PINGPONG,	/* len bytes, ticket round trips: the transport's floor */
+	WIRE_CTRL_CANCEL,	/* drop sends to rank off on tag len; len 0: rank off is
+				   lost, drop every send to it and receive from it (no reply) */
 	WIRE_CTRL_END
 };
 

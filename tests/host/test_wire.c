@@ -308,7 +308,8 @@ static void bad_tensor_child(uint8_t *b, int *n) { b[TENSOR0 + 33] = 1; }
 static void bad_tensor_ndims(uint8_t *b, int *n) { b[TENSOR0 + 28] = 0; }
 static void bad_tensor_dtype(uint8_t *b, int *n) { b[TENSOR0 + 32] = 99; }
 static void bad_tensor_acc(uint8_t *b, int *n) { b[TENSOR0 + 40] = 9; }
-static void bad_tensor_io(uint8_t *b, int *n) { b[TENSOR0 + 41] = 4; }
+static void bad_tensor_io(uint8_t *b, int *n) { b[TENSOR0 + 41] = 8; }
+static void bad_tensor_replica(uint8_t *b, int *n) { b[TENSOR0 + 41] = WIRE_IO_REPLICA | WIRE_IO_OUT; }
 static void bad_tensor_offset(uint8_t *b, int *n) { memset(b + TENSOR0, 0xff, 8); }
 
 TEST(wire_refuses_bad_counts_reserved_bytes_and_tensors)
@@ -326,8 +327,76 @@ TEST(wire_refuses_bad_counts_reserved_bytes_and_tensors)
 	refused(f, bad_tensor_ndims, -EBADMSG, "ndims is 0");
 	refused(f, bad_tensor_dtype, -EBADMSG, "dtype 99");
 	refused(f, bad_tensor_acc, -EBADMSG, "access 9");
-	refused(f, bad_tensor_io, -EBADMSG, "io bits 0x4");
+	refused(f, bad_tensor_io, -EBADMSG, "io bits 0x8 are unknown");
+	refused(f, bad_tensor_replica, -EBADMSG, "io bits 0x6: a replica is neither");
 	refused(f, bad_tensor_offset, -EBADMSG, "overflows");
+	free(f);
+}
+
+static void empty_moving(uint8_t *b, int *n) { memset(b + TENSOR0 + 48 + 8, 0, 4); }
+
+TEST(wire_takes_an_empty_tensor_only_when_it_moves_nothing)
+{
+	struct wire_frame *f = task_frame(3, 2, 1), *g = frame_new(0);
+
+	/* tensor 1 (io IN) with its first dim 0 */
+	refused(f, empty_moving, -EBADMSG, "tensor 1 is empty, yet its io bits 0x1 move bytes");
+	f->u.task.tensors[1].shape[0] = 0;
+	CHECK_EQ(sx_wire_encode(f, buf, sizeof(buf), err, sizeof(err)), -EINVAL);
+	CHECK_MSG(strstr(err, "tensor 1 is empty"), "%s", err);
+	f->u.task.io[1] = 0;
+	CHECK_EQ(dec((size_t)enc(f), g), 0);
+	CHECK_EQ(g->u.task.tensors[1].shape[0], 0);
+	CHECK_EQ(sx_wire_span(&g->u.task, 1), 0);
+	free(g);
+	free(f);
+}
+
+/* frame f encoded and decoded: the decoder's return, its message in err */
+static int round_trip(const struct wire_frame *f)
+{
+	struct wire_frame *g = frame_new(0);
+	int ret = dec((size_t)enc(f), g);
+
+	free(g);
+	return ret;
+}
+
+TEST(wire_refuses_transfers_to_rank_0_on_reserved_tags_and_unbounded_pings)
+{
+	struct wire_frame *f = frame_new(WIRE_SEND), *t = task_frame(2, 0, 2);
+
+	f->u.send = (struct wire_send){ 0, 100, 0, 64 };
+	CHECK_EQ(round_trip(f), -EBADMSG);
+	CHECK_MSG(strstr(err, "SEND to rank 0 on tag 100"), "%s", err);
+	f->u.send = (struct wire_send){ 2, WIRE_XFER_TAG - 1, 0, 64 };
+	CHECK_EQ(round_trip(f), -EBADMSG);
+	CHECK_MSG(strstr(err, "on tag 15: a transfer goes to a node rank"), "%s", err);
+	f->u.send = (struct wire_send){ 2, 0x80000000u, 0, 64 };
+	CHECK_EQ(round_trip(f), -EBADMSG);
+	f->u.send = (struct wire_send){ 2, WIRE_XFER_TAG, 0, 64 };
+	CHECK_EQ(round_trip(f), 0);
+
+	/* a task's transfers: the encoder refuses what the decoder would */
+	t->u.task.recvs[1].src = 0;
+	CHECK_EQ(sx_wire_encode(t, buf, sizeof(buf), err, sizeof(err)), -EINVAL);
+	CHECK_MSG(strstr(err, "transfer 1: from rank 0 on tag"), "%s", err);
+	t->u.task.recvs[1].src = 1;
+	t->u.task.recvs[1].tag = 3;	/* the ping tag */
+	CHECK_EQ(sx_wire_encode(t, buf, sizeof(buf), err, sizeof(err)), -EINVAL);
+	CHECK_MSG(strstr(err, "on tag 3"), "%s", err);
+	t->u.task.recvs[1].tag = WIRE_XFER_TAG;
+	CHECK_EQ(round_trip(t), 0);
+
+	f->h.type = WIRE_CTRL;
+	f->u.ctrl = (struct wire_ctrl){ WIRE_CTRL_PINGPONG, 1, 10, WIRE_PING_MAX + 1 };
+	CHECK_EQ(round_trip(f), -EBADMSG);
+	CHECK_MSG(strstr(err, "10 round trips of 4294967297 bytes"), "%s", err);
+	f->u.ctrl = (struct wire_ctrl){ WIRE_CTRL_PINGPONG, 1, WIRE_PING_MAX, 8 };
+	CHECK_EQ(round_trip(f), -EBADMSG);
+	f->u.ctrl = (struct wire_ctrl){ WIRE_CTRL_PINGPONG, 1, WIRE_PING_MAX - 1, WIRE_PING_MAX };
+	CHECK_EQ(round_trip(f), 0);
+	free(t);
 	free(f);
 }
 

@@ -95,6 +95,8 @@ for tr in $transports; do
 	suite cluster "$tr" 300 -np 3 "$b/test_cluster"
 	# a node rank dies: under --enable-recovery the rest goes on ...
 	suite loss "$tr" 120 --enable-recovery -np 3 "$b/test_loss"
+	# ... and the healthy node stays healthy
+	suite afterloss "$tr" 120 --enable-recovery -np 3 "$b/test_afterloss"
 	# ... without it Open MPI ends the job, in bounded time (no hang)
 	SIMPLER_LOSS_NO_RECOVERY=1 mpirun_checked loss-no-recovery "$tr" 120 -np 3 "$b/test_loss"
 	if [ $rc != 0 ] && [ "$(echo "$secs < 30" | bc)" = 1 ]; then
@@ -117,6 +119,8 @@ for tr in $transports; do
 	fi
 	# ranks of different builds: every rank refuses the job, naming the odd one
 	suite proto "$tr" 60 -np 1 "$b/test_proto" : -np 1 "$b/test_proto_b" : -np 1 "$b/test_proto"
+	# a node rank that fails before MPI starts: every create fails, none hangs
+	suite nodefail "$tr" 60 --enable-recovery -np 2 "$b/test_nodefail"
 	# MPI initialised before create: refused
 	suite preinit "$tr" 60 -np 2 "$b/preinit"
 done

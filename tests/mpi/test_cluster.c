@@ -8,6 +8,7 @@
  * and a node fn that outlives two heartbeat timeouts.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +21,8 @@
 
 /* ids as rank 0 registered them (node fns look kernels up by name: these are rank 0's) */
 static int id_count, id_boom, id_args, id_mix, id_fill, id_copy, id_sleep, id_inc, id_fail,
-	   id_add, id_bump, id_bump2d;
+	   id_add, id_bump, id_bump2d, id_shapes;
+static uint64_t empty_out[4];
 
 static int kernel(struct simpler_orch *o, const char *name)
 {
@@ -190,6 +192,18 @@ static int nf_sleep(struct simpler_orch *o, const struct simpler_kernel_args *a)
 	return 0;
 }
 
+/* tensor 3 (u64[4]) = how many tensors, and the first dim of tensors 0..2 */
+static int nf_shapes(struct simpler_orch *o, const struct simpler_kernel_args *a)
+{
+	uint64_t *out = (uint64_t *)(uintptr_t)a->tensors[a->nr_tensors - 1].addr;
+	uint32_t i;
+
+	out[0] = a->nr_tensors;
+	for (i = 0; i + 1 < a->nr_tensors && i < 3; i++)
+		out[i + 1] = a->tensors[i].shape[0];
+	return 0;
+}
+
 static void setup(struct simpler_worker *w)
 {
 	id_inc = simpler_register(w, "inc", k_inc);
@@ -204,6 +218,7 @@ static void setup(struct simpler_worker *w)
 	id_sleep = simpler_register_node_fn(w, "sleep", nf_sleep);
 	id_bump = simpler_register_node_fn(w, "bump", nf_bump);
 	id_bump2d = simpler_register_node_fn(w, "bump2d", nf_bump2d);
+	id_shapes = simpler_register_node_fn(w, "shapes", nf_shapes);
 	if (id_inc < 0 || id_fail < 0 || id_add < 0 || id_count < 0 || id_boom < 0 || id_args < 0 ||
 	    id_mix < 0 || id_fill < 0 || id_copy < 0 || id_sleep < 0 || id_bump < 0)
 		printf("# registration failed: %s\n", simpler_worker_errmsg(w));
@@ -784,6 +799,79 @@ MT_TEST(a_node_fn_longer_than_two_heartbeat_timeouts_succeeds)
 	CHECK_EQ(slept, 0x51ee9);
 	CHECK(mt_now() - t0 >= 2.0 * TIMEOUT_MS / 1000);
 	printf("# slept %.2f s with a %d ms heartbeat timeout\n", mt_now() - t0, TIMEOUT_MS);
+}
+
+/* empty tensors: a host one, one of node 0's memory, one of node 1's; then tensor 3 back */
+static int orch_empty(struct simpler_orch *o, void *arg)
+{
+	const uint64_t *mem = arg;
+	static uint64_t host[4];
+	struct simpler_tensor ts[4] = {
+		simpler_tensor_1d(host, 0, SIMPLER_U64),
+		simpler_tensor_1d(NULL, 0, SIMPLER_U64),
+		simpler_tensor_1d(NULL, 0, SIMPLER_U64),
+		simpler_tensor_1d(empty_out, 4, SIMPLER_U64),
+	};
+	enum simpler_access acc[4] = { SIMPLER_IN, SIMPLER_IN, SIMPLER_IN, SIMPLER_OUT };
+	int r;
+
+	ts[1].addr = mem[0];
+	ts[1].child_memory = 1;
+	ts[2].addr = mem[1];
+	ts[2].child_memory = 1;
+	r = sub(o, id_shapes, 0, 4, ts, acc, 0, NULL);
+	return r < 0 ? r : 0;
+}
+
+MT_TEST(empty_tensors_move_nothing_and_lose_no_node)
+{
+	struct simpler_node_info i = { .sz = sizeof(i) };
+	uint64_t mem[2];
+	int node;
+
+	CHECK_OK(simpler_malloc(w, 0, 64, &mem[0]), w);
+	CHECK_OK(simpler_malloc(w, 1, 64, &mem[1]), w);
+	memset(empty_out, 0xff, sizeof(empty_out));
+	CHECK_OK(simpler_run(w, orch_empty, mem), w);
+	CHECK_EQ(empty_out[0], 4);
+	CHECK_EQ(empty_out[1], 0);
+	CHECK_EQ(empty_out[2], 0);
+	CHECK_EQ(empty_out[3], 0);
+	for (node = 0; node < 2; node++) {
+		CHECK_OK(simpler_node_info(w, node, &i), w);
+		CHECK_EQ(i.lost, 0);
+	}
+	CHECK_EQ(stats(w).nodes_lost, 0);
+	/* and the nodes still serve */
+	times = 1;
+	counter[0] = 0;
+	node = 0;
+	CHECK_OK(simpler_run(w, orch_count, &node), w);
+	CHECK_EQ(counter[0], 1);
+	CHECK_OK(simpler_free(w, 0, mem[0]), w);
+	CHECK_OK(simpler_free(w, 1, mem[1]), w);
+}
+
+MT_TEST(a_ping_longer_than_the_timeout_loses_no_other_node)
+{
+	struct simpler_node_info i = { .sz = sizeof(i) };
+	uint64_t ns, reps;
+	int node = 1;
+
+	CHECK_OK(simpler_node_ping(w, 0, 8, 1000, &ns), w);
+	/* about 1.5 heartbeat timeouts of round trips with node 0 alone */
+	reps = 3ULL * TIMEOUT_MS * 1000000 / 2 / (ns / 1000 + 1);
+	CHECK_OK(simpler_node_ping(w, 0, 8, (uint32_t)reps, &ns), w);
+	printf("# %" PRIu64 " round trips with node 0 took %.2f s (timeout %d ms)\n", reps,
+	       ns / 1e9, TIMEOUT_MS);
+	CHECK(ns > 0);
+	CHECK_OK(simpler_node_info(w, 1, &i), w);
+	CHECK_EQ(i.lost, 0);
+	times = 1;
+	counter[1] = 0;
+	CHECK_OK(simpler_run(w, orch_count, &node), w);
+	CHECK_EQ(counter[1], 1);
+	CHECK_EQ(stats(w).nodes_lost, 0);
 }
 
 MT_TEST(node_info_names_rank_pid_host_and_shape)
