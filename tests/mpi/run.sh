@@ -13,7 +13,12 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 build=${BUILD:-$repo/build}
 pass=0 fail=0 skip=0
 ok() { echo "ok - $*"; pass=$((pass + 1)); }
-notok() { echo "not ok - $*"; fail=$((fail + 1)); }
+notok() {	# on a first try that will run again (suite), only said
+	local pre=
+	[ -n "${first_try:-}" ] && [ "${rc:-}" = 137 ] && pre="# first try: "
+	echo "${pre}not ok - $*"
+	fail=$((fail + 1))
+}
 
 if ! command -v mpirun >/dev/null || [ ! -e "$build/libsimpler-mpi.so.0" ]; then
 	echo "# skip: Open MPI or the MPI plugin is missing (make deps; make)"
@@ -72,8 +77,23 @@ mpirun_checked() {
 
 # a program with its own TAP output: fold its summary in
 suite() {	# suite NAME TRANSPORT TIMEOUT MPIRUN-ARGS...
-	local name=$1 tr=$2 line p f s
+	local name=$1 tr=$2 line p f s fail0=$fail
+	# Open MPI 4.1 over TCP sometimes leaves the survivors of a rank's death under
+	# --enable-recovery waiting in MPI_Finalize for ever (README, "Across hosts"; about 1
+	# run in 30): such a suite killed by its timeout runs once more, and says so
+	local first_try=
+	case $name-$tr in loss-tcp | afterloss-tcp) first_try=1 ;; esac
 	mpirun_checked "$@"
+	if [ -n "$first_try" ] && [ $rc = 137 ]; then
+		echo "$out" | sed 's/^/# first try: /'
+		echo "# $name ($tr): killed by its timeout after $secs s (Open MPI's hang in MPI_Finalize" \
+		     "after a rank's death over TCP); running it once more"
+		fail=$fail0
+	fi
+	if [ -n "$first_try" ]; then
+		first_try=
+		[ $rc = 137 ] && mpirun_checked "$@"
+	fi
 	echo "$out" | grep -vE '^[0-9]+ passed, [0-9]+ failed' |
 		sed "s/^\(ok\|not ok\) \([0-9]*\) /\1 \2 $tr: /"
 	line=$(echo "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -n 1)
