@@ -53,7 +53,7 @@ mpirun_checked() {
 	local btl=()
 	[ "$tr" = tcp ] && btl=(--mca btl self,tcp --mca btl_tcp_if_include lo)
 	t0=$(date +%s.%N)
-	out=$(env SIMPLER_MPITEST_TAG="$tag" timeout -s KILL "$limit" nice -n 19 mpirun \
+	out=$(env SIMPLER_MPITEST_TAG="$tag" timeout -s KILL "$limit" mpirun \
 		--oversubscribe --mca orte_tmpdir_base "$dir" --mca btl_vader_backing_directory "$dir" \
 		"${btl[@]}" "$@" 2>&1)
 	rc=$?
