@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,6 +156,24 @@ static inline int mt_main(const struct simpler_worker_opts *o,
 	}
 	printf("%d passed, %d failed, 0 skipped\n", pass, fail);
 	return fail ? 1 : 0;
+}
+
+/* node fns of the loss suites: the whole rank dies (its runner thread is this one's) after a
+ * short while */
+static inline int nf_die(struct simpler_orch *o, const struct simpler_kernel_args *a)
+{
+	usleep(100 * 1000);
+	kill(getpid(), SIGKILL);
+	pause();
+	return 0;
+}
+
+/* tensor 0 (u64) += 1 after scalar 0 ms */
+static inline int nf_nap(struct simpler_orch *o, const struct simpler_kernel_args *a)
+{
+	usleep((useconds_t)a->scalars[0] * 1000);
+	(*(uint64_t *)(uintptr_t)a->tensors[0].addr)++;
+	return 0;
 }
 
 #endif /* SIMPLER_MPITEST_H */

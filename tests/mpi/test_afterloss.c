@@ -26,23 +26,6 @@
 static int id_die, id_nap, id_rd, id_fill, id_poke;
 static uint64_t Y, Z, hd, hc, hr, hr1, hout[YN];
 
-/* the whole rank dies (its runner thread is this one's) after a short while */
-static int nf_die(struct simpler_orch *o, const struct simpler_kernel_args *a)
-{
-	usleep(100 * 1000);
-	kill(getpid(), SIGKILL);
-	pause();
-	return 0;
-}
-
-/* tensor 0 (u64) += 1 after scalar 0 ms */
-static int nf_nap(struct simpler_orch *o, const struct simpler_kernel_args *a)
-{
-	usleep((useconds_t)a->scalars[0] * 1000);
-	(*(uint64_t *)(uintptr_t)a->tensors[0].addr)++;
-	return 0;
-}
-
 /* tensor 1 (u64) = tensor 0's first u64 */
 static int nf_rd(struct simpler_orch *o, const struct simpler_kernel_args *a)
 {

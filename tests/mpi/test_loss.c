@@ -24,23 +24,6 @@
 
 static int id_die, id_nap;
 
-/* dies (the whole rank: its runner thread is this one's) after a short while */
-static int nf_die(struct simpler_orch *o, const struct simpler_kernel_args *a)
-{
-	usleep(100 * 1000);
-	kill(getpid(), SIGKILL);
-	pause();
-	return 0;
-}
-
-/* tensor 0 (u64) += 1 after scalar 0 ms */
-static int nf_nap(struct simpler_orch *o, const struct simpler_kernel_args *a)
-{
-	usleep((useconds_t)a->scalars[0] * 1000);
-	(*(uint64_t *)(uintptr_t)a->tensors[0].addr)++;
-	return 0;
-}
-
 static void setup(struct simpler_worker *w)
 {
 	id_die = simpler_register_node_fn(w, "die", nf_die);
