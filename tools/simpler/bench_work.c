@@ -392,6 +392,10 @@ static int starpu_open(struct bw *b, struct work_graph *g, struct mode_run *m, c
 		m->from = fdopen(out[0], "r");
 		if (m->to && m->from)
 			return 0;
+		if (!m->to)
+			close(in[1]);
+		if (!m->from)
+			close(out[0]);
 		snprintf(note, notelen, "out of memory");
 		return -ENOMEM;
 	}
