@@ -33,6 +33,7 @@
 #define MB_WINDOW	(1U << 20)	/* copy window for copy_to/copy_from chunks */
 #define MB_RING		8		/* task frames in flight per child */
 #define PR_FRAMES	32		/* task frames in a pool's shared ring */
+#define MB_AFTER	8		/* producers a frame may wait for (TASK_GATE_MAX) */
 
 enum mb_state { MB_IDLE, MB_POSTED, MB_DONE };
 enum mb_boot { MB_BOOTING, MB_READY, MB_FAILED };
@@ -60,6 +61,13 @@ struct mb_task {
 	/* per tensor of a registered buffer: see chip/hostmap.h; 0 for the others */
 	uint64_t reg[SIMPLER_MAX_TENSORS];
 	uint64_t scalars[SIMPLER_MAX_SCALARS];
+	/*
+	 * Remote nodes: a task posted ahead of its producers (sched.c) runs
+	 * after the frames of these seqs, posted before it to the same node,
+	 * and only if they succeed; poisoned: a producer already failed.
+	 */
+	uint32_t nr_after, poisoned;
+	uint64_t after[MB_AFTER];
 	/* result */
 	int32_t err;
 	uint64_t staged;

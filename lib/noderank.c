@@ -91,6 +91,10 @@ struct nserver {
 	char reg_why[ERRMSG_LEN];
 	struct ntask *q;
 	uint32_t qhead, qn;
+	/* the last results sent (ticket, err): what a task sent ahead waits for */
+	uint64_t res_ticket[2 * RQ];
+	int32_t res_err[2 * RQ];
+	uint32_t nres;
 	struct nsend *sends;
 	struct nbad *bad;
 	void *ping_buf;			/* kept between ping-pongs */
@@ -670,6 +674,30 @@ static bool frames_in(struct nserver *S)
 
 /* ---- the main loop ---- */
 
+/*
+ * The tasks nt waits for (rank 0 sent it ahead of their results) ran here
+ * before it: fail it unless each succeeded.  A ticket not among the last
+ * results is a broken rank 0.
+ */
+static void after_check(struct nserver *S, struct ntask *nt)
+{
+	uint32_t i, k;
+
+	for (i = 0; i < nt->t.nr_after && !nt->err; i++) {
+		for (k = 0; k < S->nres && k < 2 * RQ; k++)
+			if (S->res_ticket[(S->nres - 1 - k) % (2 * RQ)] == nt->t.after[i])
+				break;
+		if (k == S->nres || k == 2 * RQ)
+			die(S, "rank 0 ordered task %" PRIu64 " after task %" PRIu64 ", which did "
+			    "not run here lately", nt->t.ticket, nt->t.after[i]);
+		if (S->res_err[(S->nres - 1 - k) % (2 * RQ)]) {
+			nt->err = -ECANCELED;
+			snprintf(nt->msg, sizeof(nt->msg), "%s: node fn task #%" PRIu64 " did not "
+				 "run: a task it depends on failed", S->tag, nt->t.task_seq);
+		}
+	}
+}
+
 /* the oldest task: its bytes in?  Then to the runner; its result back to rank 0 */
 static bool tasks_step(struct nserver *S, uint64_t now)
 {
@@ -690,6 +718,8 @@ static bool tasks_step(struct nserver *S, uint64_t now)
 		f->u.done.nr_out = nout;
 		snprintf(f->u.done.msg, sizeof(f->u.done.msg), "%s", nt->msg);
 		send_frame(S, f);
+		S->res_ticket[S->nres % (2 * RQ)] = nt->t.ticket;
+		S->res_err[S->nres++ % (2 * RQ)] = nt->err;
 		for (i = 0; nout && i < nt->t.nr_tensors; i++)
 			if (nt->t.io[i] & WIRE_IO_OUT)
 				send_bytes(S, nt->t.tensors[i].addr, sx_wire_span(&nt->t, i), 0,
@@ -725,6 +755,7 @@ static bool tasks_step(struct nserver *S, uint64_t now)
 		if (nt->pending)
 			return false;
 		nt->state = NT_READY;
+		after_check(S, nt);
 	}
 	if (!nt->err && (i = (uint32_t)bad_input(S, &nt->t)) != UINT32_MAX) {
 		nt->err = -EHOSTDOWN;

@@ -287,6 +287,7 @@ static struct edge *edge_get(struct simpler_worker *w)
 struct wire_ctx {
 	struct simpler_worker *w;
 	int err;
+	int gate;		/* the remote node the task may be queued on ahead, or -1 */
 };
 
 /* c must not start before p finished (tm_dep_fn) */
@@ -330,6 +331,47 @@ static void wire(struct task *c, struct task *p, void *arg)
 							memory_order_release,
 							memory_order_acquire));
 	STAT_ADD(x->w->st_edges, 1);
+	/*
+	 * Gating on p: p runs on the same node and is on that node's queue
+	 * already (acquire: pairs with the release after its push), so a push
+	 * of c now lands behind it.
+	 */
+	if (x->gate < 0)
+		return;
+	if (c->nr_gate < TASK_GATE_MAX && p->nr_members == 1 && !p->sub &&
+	    p->members[0].target == x->gate &&
+	    atomic_load_explicit(&p->queued, memory_order_acquire)) {
+		c->gate[c->nr_gate] = p;
+		c->gate_seq[c->nr_gate++] = p->seq;
+	} else {
+		x->gate = -1;
+	}
+}
+
+/*
+ * May t be queued on its node ahead of its producers?  A remote node runs
+ * its tasks one at a time in the order they reach it, so a task whose
+ * every unfinished producer is queued on the same node before it can go
+ * now (the node runs it after them, and only if they succeed), saving a
+ * round trip to rank 0 per dependent task.  Not when it reads an L4 host
+ * tensor: those bytes travel with the task, and a producer still running
+ * may be writing them.  Its node, or -1.
+ */
+static int gate_node(struct simpler_worker *w, const struct task *t)
+{
+	uint32_t i;
+	int node;
+
+	if (w->mode_threads || t->nr_members != 1 || t->sub)
+		return -1;
+	node = t->members[0].target;
+	if (!node_remote(w, node))
+		return -1;
+	for (i = 0; i < t->nr_tensors; i++)
+		if (!t->tensors[i].child_memory && t->acc[i] != SIMPLER_OUT &&
+		    simpler_tensor_nbytes(&t->tensors[i]))
+			return -1;
+	return node;
 }
 
 /* ---- submission ---- */
@@ -657,10 +699,13 @@ static int add_member(struct simpler_worker *w, struct task *t, uint32_t m,
 	return 0;
 }
 
-/* register every tracked tensor of t with the TensorMap, wiring edges */
-static int track(struct simpler_worker *w, struct task *t)
+/*
+ * Register every tracked tensor of t with the TensorMap, wiring edges;
+ * *gated: t may be queued on its node now, ahead of the producers it got.
+ */
+static int track(struct simpler_worker *w, struct task *t, bool *gated)
 {
-	struct wire_ctx x = { .w = w };
+	struct wire_ctx x = { .w = w, .gate = gate_node(w, t) };
 	uint32_t m, i, need = 0;
 	uint64_t nbytes;
 	int ret;
@@ -709,6 +754,7 @@ static int track(struct simpler_worker *w, struct task *t)
 	}
 	if (x.err)
 		return werr(w, x.err, "submit: out of memory for dependency edges");
+	*gated = x.gate >= 0 && t->nr_gate;
 	return 0;
 }
 
@@ -727,10 +773,11 @@ static int run_failed(struct simpler_worker *w)
 static int publish(struct simpler_worker *w, struct task *t)
 {
 	struct failure *f;
-	bool ready;
+	bool ready, gated = false;
 	int ret;
 
-	ret = track(w, t);
+	t->nr_gate = 0;
+	ret = track(w, t, &gated);
 	/*
 	 * The frame and the run learn of t when they close.  A task whose
 	 * tracking failed counts too: edges may already point at it, so it must
@@ -751,6 +798,15 @@ static int publish(struct simpler_worker *w, struct task *t)
 		if (!w->mode_threads)
 			sx_sched_submitted(w, true);
 		return ret;
+	}
+	if (gated) {
+		/* queued now: its result finishes it, whoever releases it last */
+		atomic_store_explicit(&t->gated, true, memory_order_relaxed);
+		sx_task_gate(t);
+		/* the building guard; pairs with the finishers' decrements */
+		atomic_fetch_sub_explicit(&t->pending, 1, memory_order_acq_rel);
+		sx_sched_submitted(w, false);
+		return (int)(t->seq & INT32_MAX);
 	}
 	atomic_store_explicit(&t->state, TS_PENDING, memory_order_relaxed);
 	/* drop the building guard; pairs with the finishers' decrements */
@@ -789,6 +845,8 @@ static struct task *task_begin(struct simpler_worker *w, int callable, uint32_t 
 	atomic_store_explicit(&t->g_arrived, 0, memory_order_relaxed);
 	atomic_store_explicit(&t->g_done, 0, memory_order_relaxed);
 	atomic_store_explicit(&t->g_fail, NULL, memory_order_relaxed);
+	atomic_store_explicit(&t->gated, false, memory_order_relaxed);
+	atomic_store_explicit(&t->queued, false, memory_order_relaxed);
 	return t;
 }
 

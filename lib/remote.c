@@ -39,6 +39,8 @@
 #include "remote.h"
 
 #define RQ		16	/* tasks in flight per node: its ring, and pool work */
+
+_Static_assert(MB_AFTER == WIRE_AFTER_MAX, "a frame's waits must fit a TASK's");
 #define POOL_DEPTH	2	/* pool work a node holds: one running, one waiting */
 #define ARENA_ALIGN	256
 #define MEM_BASE	4096	/* node memory never starts at offset 0 */
@@ -96,6 +98,10 @@ struct rnode {
 	struct sx_mpi_req *ctl_req;
 	bool ctl_replied;
 	bool lost;
+	/* own-ring frames finished lately (seq, err): a gated frame's producers that were */
+	uint64_t fin_seq[2 * MB_RING];
+	int32_t fin_err[2 * MB_RING];
+	uint32_t nfin;
 	/* a ping-pong in progress: steps of the engine, so other nodes' heartbeats go on */
 	void *ping_buf;			/* kept: a fresh buffer's page faults are not MPI's */
 	uint64_t ping_cap, ping_len, ping_left, ping_t0, ping_step_ns;
@@ -822,6 +828,59 @@ static int node_tensor(struct sx_remote *R, struct rnode *rn, struct rtask *t, s
  * ordered from their sources.  A failure before anything was sent fails
  * the task here; it still completes in order.
  */
+/*
+ * Gated frame f (sched.c): its producers, posted before it, by seq.  Those
+ * still on rn's rank become waits (their tickets: rn runs f after them and
+ * only if they succeed); one known to have failed fails f here.  True if f
+ * may go.
+ */
+static bool task_after(struct sx_remote *R, struct rnode *rn, struct rtask *t,
+		       struct wire_task *wt)
+{
+	const struct mb_task *f = t->f;
+	const char *name = R->w->ctab->v[f->callable].name;
+	const struct rtask *p;
+	uint32_t i, k;
+	int32_t err;
+
+	if (f->poisoned || f->nr_after > WIRE_AFTER_MAX) {
+		TFAIL(t, -ECANCELED, "%s: node fn '%s' (task #%" PRIu64 ") did not run: a task it "
+		      "depends on failed", rn->ex->tag, name, f->seq);
+		return false;
+	}
+	for (i = 0; i < f->nr_after; i++) {
+		/* in flight here (the new one is last, not counted) */
+		for (k = 0, p = NULL; k + 1 < rn->qn; k++) {
+			p = &rn->q[(rn->qhead + k) % RQ];
+			if (p->pr < 0 && p->f->seq == f->after[i])
+				break;
+			p = NULL;
+		}
+		if (p && !p->local && !(p->replied && p->err)) {
+			if (!p->replied)
+				wt->after[wt->nr_after++] = p->ticket;
+			continue;
+		}
+		if (p) {
+			err = p->err;
+		} else {
+			/* finished here since it was posted: the latest of that seq */
+			for (k = 0; k < rn->nfin && k < 2 * MB_RING; k++)
+				if (rn->fin_seq[(rn->nfin - 1 - k) % (2 * MB_RING)] == f->after[i])
+					break;
+			err = k < rn->nfin && k < 2 * MB_RING ?
+			      rn->fin_err[(rn->nfin - 1 - k) % (2 * MB_RING)] : -EPROTO;
+		}
+		if (err) {
+			TFAIL(t, -ECANCELED, "%s: node fn '%s' (task #%" PRIu64 ") did not run: "
+			      "task #%" PRIu64 ", which it depends on, failed", rn->ex->tag, name,
+			      f->seq, f->after[i]);
+			return false;
+		}
+	}
+	return true;
+}
+
 static void task_post(struct sx_remote *R, struct rnode *rn, struct mb_task *f, int pr)
 {
 	struct rtask *t = &rn->q[(rn->qhead + rn->qn) % RQ];
@@ -850,6 +909,9 @@ static void task_post(struct sx_remote *R, struct rnode *rn, struct mb_task *f, 
 	wt->nr_tensors = f->nr_tensors;
 	wt->nr_scalars = f->nr_scalars;
 	wt->has_views = f->has_views;
+	wt->nr_after = 0;
+	if ((f->nr_after || f->poisoned) && !task_after(R, rn, t, wt))
+		return;
 	memcpy(wt->scalars, f->scalars, f->nr_scalars * sizeof(*f->scalars));
 	for (i = 0; i < f->nr_tensors && !ret; i++) {
 		const uint64_t *st = f->has_views ? sx_strides_at(f->strides, i) : NULL;
@@ -911,6 +973,8 @@ static void task_post(struct sx_remote *R, struct rnode *rn, struct mb_task *f, 
 		return;
 	}
 	rn->sent_ns = now_ns();
+	if (wt->nr_after)
+		atomic_fetch_add_explicit(&R->w->st_ahead, 1, memory_order_relaxed);
 	stage_in(R, rn, t, wt);
 	for (i = 0; i < nx; i++)
 		xs[i].r->valid = xs[i].r->cacheable;
@@ -1016,6 +1080,10 @@ static bool task_finish(struct sx_remote *R, struct rnode *rn)
 	snprintf(f->msg, sizeof(f->msg), "%s", t->msg);
 	rn->qhead = (rn->qhead + 1) % RQ;
 	rn->qn--;
+	if (t->pr < 0) {
+		rn->fin_seq[rn->nfin % (2 * MB_RING)] = f->seq;
+		rn->fin_err[rn->nfin++ % (2 * MB_RING)] = t->err;
+	}
 	if (t->pr < 0)
 		mb_own_done(w->pshared, rn->ex->mb, ++rn->done);
 	else

@@ -221,6 +221,13 @@ static void enqueue(struct task *t)
 			exec_push(&p->ex[0], &t->members[0].item);
 		else
 			exec_push(&p->ex[t->members[0].target], &t->members[0].item);
+		/*
+		 * release: after the push, for a consumer gating on t (orch.c).
+		 * Process mode only, where t finishes on the baton holder or
+		 * after the orchestrator's next look, never under this store.
+		 */
+		if (!w->mode_threads)
+			atomic_store_explicit(&t->queued, true, memory_order_release);
 		return;
 	}
 	/* a group: into every target queue at once, in one global order */
@@ -236,6 +243,22 @@ static void enqueue(struct task *t)
 	pthread_mutex_unlock(&w->group_lock);
 	for (i = 0; i < t->nr_members && w->mode_threads; i++)
 		exec_kick(&p->ex[t->members[i].target]);
+}
+
+/*
+ * Process mode: gated t (orch.c) goes onto its node's queue while its
+ * producers, queued there before it, are unfinished.  Behind everything
+ * queued for that node so far: a dispatching caller first takes the inbox
+ * into the local FIFO it appends to.
+ */
+void sx_task_gate(struct task *t)
+{
+	struct simpler_worker *w = container_of(t->run, struct simpler_worker, run);
+	struct exec *ex = &w->chips.ex[t->members[0].target];
+
+	if (dispatching)
+		inbox_drain(ex);
+	enqueue(t);
 }
 
 /*
@@ -293,9 +316,18 @@ void sx_task_finish(struct task *t, struct failure *f, struct exec *ex)
 	struct edge *e, *next;
 	struct run *run;
 	struct task *head;
-	struct failure *expected;
+	struct failure *expected, *p;
 	int32_t free, want;
 
+	/* gated: a producer's failure is its outcome, whatever its node said */
+	if (atomic_load_explicit(&t->gated, memory_order_relaxed)) {
+		/* acquire: pairs with task_poison()'s release CAS */
+		p = atomic_exchange_explicit(&t->poison, NULL, memory_order_acquire);
+		if (p && f)
+			sx_failure_put(f);
+		if (p)
+			f = p;
+	}
 	for (;;) {
 		run = t->run;
 		if (f) {
@@ -325,7 +357,9 @@ void sx_task_finish(struct task *t, struct failure *f, struct exec *ex)
 			/* acq_rel: the one that readies c sees what every producer wrote */
 			if (atomic_fetch_sub_explicit(&c->pending, 1, memory_order_acq_rel) == 1) {
 				/* acquire: pairs with task_poison()'s release CAS */
-				if (atomic_load_explicit(&c->poison, memory_order_acquire)) {
+				if (atomic_load_explicit(&c->gated, memory_order_relaxed)) {
+					/* queued already: its own result finishes it */
+				} else if (atomic_load_explicit(&c->poison, memory_order_acquire)) {
 					c->free_next = work;	/* finish it below */
 					work = c;
 				} else {
@@ -567,6 +601,20 @@ static void start(struct exec *ex, struct qitem *it)
 	struct task *t = it->task;
 
 	atomic_store_explicit(&t->state, TS_RUNNING, memory_order_relaxed);
+	if (atomic_load_explicit(&t->gated, memory_order_relaxed)) {
+		/*
+		 * Producers all finished, one failed: done here.  Else it goes
+		 * behind them, even to a dead node, whose frames fail in order:
+		 * it must not finish before they do.  Acquire: pairs with the
+		 * finishers' acq_rel decrements.
+		 */
+		if (!atomic_load_explicit(&t->pending, memory_order_acquire) &&
+		    atomic_load_explicit(&t->poison, memory_order_acquire))
+			sx_task_finish(t, NULL, ex);
+		else
+			sx_lane_post(ex, it);
+		return;
+	}
 	if (!exec_dead(ex))
 		sx_lane_post(ex, it);
 	else

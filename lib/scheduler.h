@@ -72,6 +72,7 @@ uint64_t sx_sched_spin_ns(struct simpler_worker *w);
 unsigned sx_sched_others(struct simpler_worker *w, unsigned ours);
 void sx_sched_stop(struct simpler_worker *w);
 void sx_task_ready(struct task *t);
+void sx_task_gate(struct task *t);
 void sx_task_finish(struct task *t, struct failure *f, struct exec *ex);
 void sx_frame_put(struct simpler_worker *w, struct frame *f, int64_t n);
 

@@ -18,6 +18,9 @@
 #include "base/tensor.h"
 #include "include/simpler.h"
 
+/* producers a gated task may wait for (the wire's WIRE_AFTER_MAX, mailbox.h's MB_AFTER) */
+#define TASK_GATE_MAX	8
+
 enum task_state {
 	TS_FREE,
 	TS_BUILDING,	/* the orchestrator is wiring it */
@@ -81,6 +84,13 @@ struct task {
 	uint64_t *scalars;
 	uint32_t nr_scalars;
 	size_t cap_scalars;
+	/*
+	 * Gated (a remote node's task, sched.c): the producers it waits for,
+	 * all queued on its node before it, as they were when it was wired.
+	 */
+	uint32_t nr_gate;
+	struct task *gate[TASK_GATE_MAX];
+	uint64_t gate_seq[TASK_GATE_MAX];
 
 	/* ---- shared ---- */
 	_Atomic uint32_t state __line;	/* enum task_state */
@@ -103,6 +113,14 @@ struct task {
 	/* group members that reached their executor / finished */
 	_Atomic uint32_t g_arrived, g_done;
 	_Atomic(struct failure *) g_fail;	/* first failing member */
+	/*
+	 * Queued ahead of its producers (set before the building guard goes:
+	 * finishers read it after their acq_rel decrement); its result, or
+	 * its poison, finishes it, never a producer's release.
+	 */
+	_Atomic bool gated;
+	/* process mode: pushed onto its executor's queue (release, after the push) */
+	_Atomic bool queued;
 	struct task *free_next;		/* free lists; sx_task_finish()'s worklist */
 
 	/* ---- orchestrator-private: touched while other tasks read this one ---- */

@@ -475,6 +475,7 @@ SIMPLER_API int simpler_worker_stats(const struct simpler_worker *w, struct simp
 	v.transfers = STAT_GET(w->st_transfers);
 	v.transfer_cache_hits = STAT_GET(w->st_hits);
 	v.nodes_lost = STAT_GET(w->st_lost);
+	v.tasks_sent_ahead = STAT_GET(w->st_ahead);
 	return sx_opts_out(s, &v, sizeof(v), "simpler_worker_stats", "simpler_stats",
 			   worker_errbuf(w));
 }

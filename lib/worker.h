@@ -165,7 +165,7 @@ struct simpler_worker {
 	_Atomic uint64_t st_failed __line;	/* any thread, on failures only */
 	_Atomic uint64_t st_host_copied, st_restarts;	/* the orchestrator's */
 	/* the remote nodes' engine's (remote.c) */
-	_Atomic uint64_t st_to_nodes, st_from_nodes, st_transfers, st_hits, st_lost;
+	_Atomic uint64_t st_to_nodes, st_from_nodes, st_transfers, st_hits, st_lost, st_ahead;
 };
 
 static inline char *worker_errbuf(const struct simpler_worker *w)

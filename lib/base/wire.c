@@ -281,6 +281,13 @@ static int task_rules(const struct wire_task *t, char *err, size_t errlen)
 		if (ret)
 			return ret;
 	}
+	if (t->nr_after > WIRE_AFTER_MAX)
+		return BAD("a task waiting for %u earlier tasks: at most %d", t->nr_after,
+			   WIRE_AFTER_MAX);
+	for (i = 0; i < t->nr_after; i++)
+		if (!t->after[i] || t->after[i] >= t->ticket)
+			return BAD("wait %u: ticket %" PRIu64 " is not an earlier task's (this one "
+				   "is %" PRIu64 ")", i, t->after[i], t->ticket);
 	for (i = 0; i < t->nr_recvs; i++) {
 		if (!t->recvs[i].len || t->recvs[i].off + t->recvs[i].len < t->recvs[i].off)
 			return BAD("transfer %u: %" PRIu64 " bytes at 0x%" PRIx64 " is empty or "
@@ -333,7 +340,7 @@ static void encode_body(struct cur *c, const struct wire_frame *f)
 		put32(c, t->nr_tensors);
 		put32(c, t->nr_scalars);
 		put32(c, t->nr_recvs);
-		put32(c, t->has_views ? 1 : 0);
+		put32(c, (t->has_views ? 1U : 0U) | (t->nr_after ? 2U : 0U));
 		put32(c, 0);
 		for (i = 0; i < t->nr_tensors; i++) {
 			put_tensor(c, &t->tensors[i]);
@@ -351,6 +358,12 @@ static void encode_body(struct cur *c, const struct wire_frame *f)
 			put32(c, t->recvs[i].tag);
 			put64(c, t->recvs[i].off);
 			put64(c, t->recvs[i].len);
+		}
+		if (t->nr_after) {
+			put32(c, t->nr_after);
+			put32(c, 0);
+			for (i = 0; i < t->nr_after; i++)
+				put64(c, t->after[i]);
 		}
 		break;
 	case WIRE_DONE:
@@ -464,7 +477,7 @@ static int decode_task(struct cur *c, struct wire_task *t, char *err, size_t err
 	flags = get32(c);
 	if (c->bad)
 		return 0;
-	if (flags & ~1U)
+	if (flags & ~3U)
 		return BAD("task flags 0x%x are unknown", flags);
 	t->has_views = flags & 1;
 	ret = zero32(c, "the task's reserved word", err, errlen);
@@ -496,6 +509,18 @@ static int decode_task(struct cur *c, struct wire_task *t, char *err, size_t err
 		t->recvs[i].tag = get32(c);
 		t->recvs[i].off = get64(c);
 		t->recvs[i].len = get64(c);
+	}
+	if (flags & 2) {
+		t->nr_after = get32(c);
+		ret = zero32(c, "the reserved word of the task's waits", err, errlen);
+		if (ret)
+			return ret;
+		if (!c->bad && !t->nr_after)
+			return BAD("the task says it waits for earlier tasks, and names none");
+		if (!c->bad && t->nr_after > WIRE_AFTER_MAX)
+			return task_rules(t, err, errlen);
+		for (i = 0; i < t->nr_after && !c->bad; i++)
+			t->after[i] = get64(c);
 	}
 	if (c->bad)
 		return 0;

@@ -34,9 +34,10 @@
 #define WIRE_BUILD_ID	32		/* build-id bytes, at most */
 #define WIRE_TENSOR	48		/* a tensor entry: the 40-byte tensor, access, io */
 #define WIRE_RECV	24		/* a transfer to receive before a task runs */
+#define WIRE_AFTER_MAX	8		/* earlier tasks of the same node a task waits for */
 /* the largest frame: a task with every tensor a view and a receive for each */
 #define WIRE_MAX_FRAME	(WIRE_HDR + 48 + SIMPLER_MAX_TENSORS * (WIRE_TENSOR + 40 + WIRE_RECV) + \
-			 SIMPLER_MAX_SCALARS * 8)
+			 SIMPLER_MAX_SCALARS * 8 + 8 + WIRE_AFTER_MAX * 8)
 
 enum wire_type {
 	WIRE_HELLO = 1,		/* node -> L4: who it is, its build, whether its L3 started */
@@ -123,6 +124,13 @@ struct wire_task {
 	uint64_t strides[SIMPLER_MAX_TENSORS][SIMPLER_MAX_DIMS];	/* has_views; [0] 0: plain */
 	uint64_t scalars[SIMPLER_MAX_SCALARS];
 	struct wire_recv recvs[SIMPLER_MAX_TENSORS];
+	/*
+	 * Tickets of tasks sent to this node before it that it depends on
+	 * (rank 0 sent it ahead of their results): it runs only if each of
+	 * them succeeded, else it fails without running.
+	 */
+	uint32_t nr_after;
+	uint64_t after[WIRE_AFTER_MAX];
 };
 
 struct wire_done {

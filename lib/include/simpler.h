@@ -641,6 +641,8 @@ struct simpler_stats {
 	uint64_t transfers;		/* node-to-node transfers inferred */
 	uint64_t transfer_cache_hits;	/* reads of another node's memory already there */
 	uint64_t nodes_lost;
+	/* remote nodes' tasks sent before the tasks they wait for finished */
+	uint64_t tasks_sent_ahead;
 };
 
 /*

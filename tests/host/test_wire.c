@@ -300,7 +300,7 @@ TEST(wire_refuses_bad_magic_version_type_and_lengths)
 static void bad_nt(uint8_t *b, int *n) { b[TASK_BODY + 20] = 1; b[TASK_BODY + 21] = 1; }	/* 257 */
 static void bad_ns(uint8_t *b, int *n) { b[TASK_BODY + 24] = 129; }
 static void bad_nt_big(uint8_t *b, int *n) { b[TASK_BODY + 23] = 0x80; }
-static void bad_task_flags(uint8_t *b, int *n) { b[TASK_BODY + 32] |= 2; }
+static void bad_task_flags(uint8_t *b, int *n) { b[TASK_BODY + 32] |= 4; }
 static void bad_task_reserved(uint8_t *b, int *n) { b[TASK_BODY + 36] = 1; }
 static void bad_tensor_reserved(uint8_t *b, int *n) { b[TENSOR0 + 34] = 1; }
 static void bad_tensor_pad(uint8_t *b, int *n) { b[TENSOR0 + 47] = 1; }
@@ -319,7 +319,7 @@ TEST(wire_refuses_bad_counts_reserved_bytes_and_tensors)
 	refused(f, bad_nt, -EBADMSG, "257 tensors");
 	refused(f, bad_ns, -EBADMSG, "129 scalars");
 	refused(f, bad_nt_big, -EBADMSG, "tensors");
-	refused(f, bad_task_flags, -EBADMSG, "task flags 0x3 are unknown");
+	refused(f, bad_task_flags, -EBADMSG, "task flags 0x5 are unknown");
 	refused(f, bad_task_reserved, -EBADMSG, "reserved word");
 	refused(f, bad_tensor_reserved, -EBADMSG, "tensor 0: reserved byte 0");
 	refused(f, bad_tensor_pad, -EBADMSG, "tensor 0: padding byte 5");
@@ -330,6 +330,47 @@ TEST(wire_refuses_bad_counts_reserved_bytes_and_tensors)
 	refused(f, bad_tensor_io, -EBADMSG, "io bits 0x8 are unknown");
 	refused(f, bad_tensor_replica, -EBADMSG, "io bits 0x6: a replica is neither");
 	refused(f, bad_tensor_offset, -EBADMSG, "overflows");
+	free(f);
+}
+
+/* a task's waits: the last 8 + 8 * WIRE_AFTER_MAX bytes (count, reserved, tickets) */
+#define WAITS(n)	((n) - 8 - 8 * WIRE_AFTER_MAX)
+
+static void waits_none(uint8_t *b, int *n) { memset(b + WAITS(*n), 0, 4); }
+static void waits_many(uint8_t *b, int *n) { b[WAITS(*n)] = WIRE_AFTER_MAX + 1; }
+static void waits_reserved(uint8_t *b, int *n) { b[WAITS(*n) + 7] = 1; }
+static void waits_later(uint8_t *b, int *n) { memset(b + *n - 8, 0x77, 8); }
+static void waits_zero(uint8_t *b, int *n) { memset(b + WAITS(*n) + 8, 0, 8); }
+static void waits_flag_only(uint8_t *b, int *n) { b[TASK_BODY + 32] &= 1; }
+
+TEST(wire_round_trips_a_tasks_waits_and_refuses_bad_ones)
+{
+	struct wire_frame *f = task_frame(3, 2, 1), *g = frame_new(0);
+	uint32_t i;
+
+	f->u.task.nr_after = WIRE_AFTER_MAX;
+	for (i = 0; i < WIRE_AFTER_MAX; i++)
+		f->u.task.after[i] = f->u.task.ticket - 1 - i;
+	CHECK_EQ(dec((size_t)enc(f), g), 0);
+	CHECK_EQ(g->u.task.nr_after, WIRE_AFTER_MAX);
+	for (i = 0; i < WIRE_AFTER_MAX; i++)
+		CHECK_EQ(g->u.task.after[i], f->u.task.ticket - 1 - i);
+	refused(f, waits_none, -EBADMSG, "names none");
+	refused(f, waits_many, -EBADMSG, "at most 8");
+	refused(f, waits_reserved, -EBADMSG, "reserved word of the task's waits");
+	refused(f, waits_later, -EBADMSG, "is not an earlier task's");
+	refused(f, waits_zero, -EBADMSG, "ticket 0 is not an earlier task's");
+	/* the waits are there, the flag says they are not: bytes past the end */
+	refused(f, waits_flag_only, -EBADMSG, "");
+	/* nor does the encoder send what the decoder refuses */
+	f->u.task.nr_after = WIRE_AFTER_MAX + 1;
+	CHECK_EQ(sx_wire_encode(f, buf, sizeof(buf), err, sizeof(err)), -EINVAL);
+	CHECK_MSG(strstr(err, "at most 8"), "%s", err);
+	/* none: no flag, no bytes */
+	f->u.task.nr_after = 0;
+	CHECK_EQ(dec((size_t)enc(f), g), 0);
+	CHECK_EQ(g->u.task.nr_after, 0);
+	free(g);
 	free(f);
 }
 
@@ -455,7 +496,13 @@ TEST(wire_mangled_frames_never_escape_the_buffer)
 	struct wire_frame *f = task_frame(5, 3, 2), *g = frame_new(0);
 	static uint8_t copy[WIRE_MAX_FRAME];
 	unsigned seed = 12345;
-	int n = enc(f), i, k, ret, refusals = 0;
+	int n, i, k, ret, refusals = 0;
+
+	/* with waits: their count and tickets get flipped too */
+	f->u.task.nr_after = 2;
+	f->u.task.after[0] = 5;
+	f->u.task.after[1] = 9;
+	n = enc(f);
 
 	memcpy(copy, buf, (size_t)n);
 	for (i = 0; i < 20000; i++) {

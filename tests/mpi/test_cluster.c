@@ -21,7 +21,7 @@
 
 /* ids as rank 0 registered them (node fns look kernels up by name: these are rank 0's) */
 static int id_count, id_boom, id_args, id_mix, id_fill, id_copy, id_sleep, id_inc, id_fail,
-	   id_add, id_bump, id_bump2d, id_shapes;
+	   id_add, id_bump, id_bump2d, id_shapes, id_affine, id_oops;
 static uint64_t empty_out[4];
 
 static int kernel(struct simpler_orch *o, const char *name)
@@ -192,6 +192,21 @@ static int nf_sleep(struct simpler_orch *o, const struct simpler_kernel_args *a)
 	return 0;
 }
 
+/* tensor 0 (u64, INOUT) = tensor 0 * 3 + scalar 0: the order of a chain shows */
+static int nf_affine(struct simpler_orch *o, const struct simpler_kernel_args *a)
+{
+	uint64_t *p = (uint64_t *)(uintptr_t)a->tensors[0].addr;
+
+	*p = *p * 3 + a->scalars[0];
+	return 0;
+}
+
+/* fails before it touches tensor 0 */
+static int nf_oops(struct simpler_orch *o, const struct simpler_kernel_args *a)
+{
+	return -EIO;
+}
+
 /* tensor 3 (u64[4]) = how many tensors, and the first dim of tensors 0..2 */
 static int nf_shapes(struct simpler_orch *o, const struct simpler_kernel_args *a)
 {
@@ -219,8 +234,11 @@ static void setup(struct simpler_worker *w)
 	id_bump = simpler_register_node_fn(w, "bump", nf_bump);
 	id_bump2d = simpler_register_node_fn(w, "bump2d", nf_bump2d);
 	id_shapes = simpler_register_node_fn(w, "shapes", nf_shapes);
+	id_affine = simpler_register_node_fn(w, "affine", nf_affine);
+	id_oops = simpler_register_node_fn(w, "oops", nf_oops);
 	if (id_inc < 0 || id_fail < 0 || id_add < 0 || id_count < 0 || id_boom < 0 || id_args < 0 ||
-	    id_mix < 0 || id_fill < 0 || id_copy < 0 || id_sleep < 0 || id_bump < 0)
+	    id_mix < 0 || id_fill < 0 || id_copy < 0 || id_sleep < 0 || id_bump < 0 ||
+	    id_affine < 0 || id_oops < 0)
 		printf("# registration failed: %s\n", simpler_worker_errmsg(w));
 }
 
@@ -332,6 +350,124 @@ MT_TEST(chained_failure_stacks_node_rank_and_sub_prefixes)
 	counter[0] = 0;
 	CHECK_OK(simpler_run(w, orch_count, &node), w);
 	CHECK_EQ(counter[0], 1);
+}
+
+/* ---- chains in node memory: sent ahead of their producers ---- */
+
+#define AHEAD 300
+static uint64_t amem[2];	/* node 0's memory: the chain's word, an independent word */
+static int oops_at;		/* where the failing step goes, or -1 */
+
+static struct simpler_tensor word(uint64_t addr)
+{
+	struct simpler_tensor t = simpler_tensor_1d(NULL, 1, SIMPLER_U64);
+
+	t.addr = addr;
+	t.child_memory = 1;
+	return t;
+}
+
+static int orch_ahead(struct simpler_orch *o, void *arg)
+{
+	struct simpler_tensor a = word(amem[0]), b = word(amem[1]);
+	enum simpler_access inout = SIMPLER_INOUT;
+	uint64_t s;
+	int i, r = 0;
+
+	for (i = 0; i < AHEAD && r >= 0; i++) {
+		s = (uint64_t)i + 1;
+		if (i == oops_at)
+			r = sub(o, id_oops, 0, 1, &a, &inout, 0, NULL);
+		else if (i % 7 == 3)	/* independent of the chain, on the same node */
+			r = sub(o, id_affine, 0, 1, &b, &inout, 1, &s);
+		else
+			r = sub(o, id_affine, 0, 1, &a, &inout, 1, &s);
+	}
+	return 0;
+}
+
+/* what the chain's word and the independent word hold after steps [0, upto) */
+static void ahead_expect(int upto, uint64_t *a, uint64_t *b)
+{
+	int i;
+
+	*a = 1;
+	*b = 2;
+	for (i = 0; i < upto; i++) {
+		if (i == oops_at)
+			break;
+		if (i % 7 == 3)
+			*b = *b * 3 + (uint64_t)i + 1;
+		else
+			*a = *a * 3 + (uint64_t)i + 1;
+	}
+	/* the independent steps after a failure of the chain still run */
+	for (; i < upto; i++)
+		if (i % 7 == 3 && i != oops_at)
+			*b = *b * 3 + (uint64_t)i + 1;
+}
+
+static void ahead_set(struct simpler_worker *w)
+{
+	uint64_t one = 1, two = 2;
+
+	CHECK_OK(simpler_copy_to(w, 0, amem[0], &one, 8), w);
+	CHECK_OK(simpler_copy_to(w, 0, amem[1], &two, 8), w);
+}
+
+MT_TEST(a_chain_in_node_memory_runs_ahead_in_order_and_stops_at_a_failure)
+{
+	struct simpler_stats a, b;
+	uint64_t got[2], want[2], nfail;
+	const char *m;
+	int r;
+
+	CHECK_OK(simpler_malloc(w, 0, 8, &amem[0]), w);
+	CHECK_OK(simpler_malloc(w, 0, 8, &amem[1]), w);
+	/* in order: the word is an affine map of every step, in submission order */
+	oops_at = -1;
+	ahead_set(w);
+	a = stats(w);
+	CHECK_OK(simpler_run(w, orch_ahead, NULL), w);
+	b = stats(w);
+	CHECK_OK(simpler_copy_from(w, 0, got, amem[0], 8), w);
+	CHECK_OK(simpler_copy_from(w, 0, &got[1], amem[1], 8), w);
+	ahead_expect(AHEAD, &want[0], &want[1]);
+	CHECK_EQ(got[0], want[0]);
+	CHECK_EQ(got[1], want[1]);
+	printf("# %" PRIu64 " of %d tasks went to node 0 before their producers finished\n",
+	       b.tasks_sent_ahead - a.tasks_sent_ahead, AHEAD);
+	/* most steps wait for the one before, sent before it ended */
+	CHECK(b.tasks_sent_ahead - a.tasks_sent_ahead > AHEAD / 4);
+	CHECK_EQ(b.tasks_failed - a.tasks_failed, 0);
+	/* a failing step: the chain's later steps do not run, the independent ones do */
+	oops_at = 40;
+	ahead_set(w);
+	a = stats(w);
+	r = simpler_run(w, orch_ahead, NULL);
+	m = simpler_worker_errmsg(w);
+	b = stats(w);
+	printf("# %s\n", m);
+	CHECK_EQ(r, -EIO);
+	CHECK_MSG(strstr(m, "node fn 'oops' (task #40)"), "%s", m);
+	CHECK_OK(simpler_copy_from(w, 0, got, amem[0], 8), w);
+	CHECK_OK(simpler_copy_from(w, 0, &got[1], amem[1], 8), w);
+	ahead_expect(AHEAD, &want[0], &want[1]);
+	CHECK_EQ(got[0], want[0]);
+	CHECK_EQ(got[1], want[1]);
+	/* the failed step and every later step of the chain */
+	for (r = 40, nfail = 0; r < AHEAD; r++)
+		nfail += r % 7 != 3;
+	CHECK_EQ(b.tasks_failed - a.tasks_failed, nfail);
+	/* and the node goes on */
+	oops_at = -1;
+	ahead_set(w);
+	CHECK_OK(simpler_run(w, orch_ahead, NULL), w);
+	CHECK_OK(simpler_copy_from(w, 0, got, amem[0], 8), w);
+	ahead_expect(AHEAD, &want[0], &want[1]);
+	CHECK_EQ(got[0], want[0]);
+	CHECK_OK(simpler_free(w, 0, amem[0]), w);
+	CHECK_OK(simpler_free(w, 0, amem[1]), w);
 }
 
 /* ---- limits ---- */
