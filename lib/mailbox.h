@@ -223,12 +223,17 @@ static inline int mb_pool_claim(struct pool_ring *r, uint32_t slot)
  * thread if it is on duty (the seq_cst RMW orders the result before the
  * dispatcher's waiter check).
  */
-static inline void mb_own_done(struct proc_shared *ps, struct mailbox *mb, uint32_t consumed)
+static inline void mb_disp_wake(struct proc_shared *ps)
 {
-	atomic_exchange_explicit(&mb->done, consumed, memory_order_seq_cst);
 	if (atomic_load_explicit(&ps->duty, memory_order_seq_cst) &&
 	    !atomic_load_explicit(&ps->helping, memory_order_relaxed))
 		ec_notify_after_rmw(&ps->disp_ec);
+}
+
+static inline void mb_own_done(struct proc_shared *ps, struct mailbox *mb, uint32_t consumed)
+{
+	atomic_exchange_explicit(&mb->done, consumed, memory_order_seq_cst);
+	mb_disp_wake(ps);
 }
 
 /*

@@ -6,10 +6,14 @@
  * creates its L3 worker (forking the chips and subs); then it initialises
  * MPI, says HELLO, and serves rank 0 until told to stop.
  *
- * Two threads: this one owns MPI (frames, staged bytes, transfers,
- * heartbeats) and never blocks; a runner thread runs one node fn at a time
- * as one simpler_run() of the L3 worker, so a long node fn never silences
- * the heartbeats.  Everything rank 0 names is an offset into the arena,
+ * Two threads.  This one serves rank 0 (frames, staged bytes, transfers,
+ * heartbeats) and runs each node fn itself, as one simpler_run() of the L3
+ * worker, in the order the tasks came: a chain of short node fns costs no
+ * hand-off between threads.  While a node fn runs, MPI is free (a mutex
+ * says who has it), and a standby thread that looks every WATCH_NS takes
+ * over serving when a run lasts longer than that, so a long node fn never
+ * silences the heartbeats nor holds up a transfer for long; it sleeps when
+ * no node fn started for QUIET_NS.  Everything rank 0 names is an offset into the arena,
  * checked against it; a frame that breaks the protocol ends the session,
  * and so does silence from rank 0: the rank then exits at once, its chips
  * and subs with it (they follow their parent's death).
@@ -33,8 +37,10 @@
 #define RQ		16
 #define DEFAULT_STAGE	((uint64_t)16 << 30)
 
+#define WATCH_NS	1000000ULL	/* the standby looks this often while node fns run */
+#define QUIET_NS	100000000ULL	/* and sleeps when none started for this long */
+
 enum { NT_RECV, NT_READY };
-enum { RUN_IDLE, RUN_POSTED, RUN_DONE };
 
 /* a receive a task waits for: rank 0's staged bytes, or a transfer from another node */
 struct nrecv {
@@ -81,13 +87,11 @@ struct nserver {
 	int node;
 	char tag[112];
 	uint32_t hb_ms, timeout_ms;
-	uint64_t heard_ns, sent_ns, spin_ns;
-	uint64_t hot_ns;		/* the runner's: how long to stay awake for the next task */
+	uint64_t heard_ns, sent_ns;
 	struct ncall *calls;
-	/* filled by the main thread, then published (release) to the runner (acquire) */
-	_Atomic uint32_t ncalls;
-	uint32_t registered;		/* the runner's: how many are on its L3 */
-	int reg_err;			/* the runner's: an L3 registration failed (ids differ) */
+	uint32_t ncalls;
+	uint32_t registered;		/* how many are on its L3 */
+	int reg_err;			/* an L3 registration failed (ids differ) */
 	char reg_why[ERRMSG_LEN];
 	struct ntask *q;
 	uint32_t qhead, qn;
@@ -99,7 +103,7 @@ struct nserver {
 	struct nbad *bad;
 	void *ping_buf;			/* kept between ping-pongs */
 	uint64_t ping_cap;
-	/* what the runner's node fn sees: arena pointers, every tensor's strides */
+	/* what a node fn sees: arena pointers, every tensor's strides */
 	struct simpler_tensor ts[SIMPLER_MAX_TENSORS];
 	uint64_t strides[SIMPLER_MAX_TENSORS * SIMPLER_MAX_DIMS];
 	/* the copy in progress (COPY_TO: its bytes are coming, or wait for sends to settle) */
@@ -107,11 +111,17 @@ struct nserver {
 	uint64_t ctl_ticket;
 	bool copy_pending;		/* the receive is not posted yet */
 	uint64_t copy_off, copy_len;
-	/* the runner */
-	pthread_t runner;
-	bool runner_started;
-	struct ec run_ec;		/* the runner sleeps here */
-	_Atomic uint32_t run_state;	/* RUN_*: main posts, runner finishes (release/acquire) */
+	/*
+	 * MPI and everything above: the main thread's, but the standby's
+	 * while a node fn runs (serve_step())
+	 */
+	pthread_mutex_t mpi;
+	/* the standby */
+	pthread_t standby;
+	bool standby_started;
+	struct ec watch_ec;		/* it sleeps here while quiet */
+	_Atomic uint64_t run_t0;	/* the node fn running started then (0: none) */
+	_Atomic uint64_t last_run;	/* the last node fn started then */
 	_Atomic bool stop;
 	bool shutdown;
 };
@@ -367,7 +377,7 @@ static void callable_add(struct nserver *S, const struct wire_callable *c)
 	uintptr_t base = 0;
 	void *h;
 
-	uint32_t have = atomic_load_explicit(&S->ncalls, memory_order_relaxed);	/* ours */
+	uint32_t have = S->ncalls;
 
 	if (c->id != have || c->id >= MAX_CALLABLES)
 		die(S, "rank 0 sent callable %u where %u was due", c->id, have);
@@ -382,15 +392,13 @@ static void callable_add(struct nserver *S, const struct wire_callable *c)
 	} else {
 		n->fn = (const void *)(lm->l_addr + c->offset);
 	}
-	/* release: the entry, before the runner's acquire load of the count sees it */
-	atomic_store_explicit(&S->ncalls, have + 1, memory_order_release);
+	S->ncalls = have + 1;
 }
 
-/* the runner: callables rank 0 registered since, onto the L3 in the same order */
+/* callables rank 0 registered since, onto the L3 in the same order */
 static void callables_sync(struct nserver *S)
 {
-	/* acquire: pairs with callable_add()'s release */
-	uint32_t have = atomic_load_explicit(&S->ncalls, memory_order_acquire);
+	uint32_t have = S->ncalls;
 	int ret;
 
 	for (; !S->reg_err && S->registered < have; S->registered++) {
@@ -407,7 +415,7 @@ static void callables_sync(struct nserver *S)
 	}
 }
 
-/* ---- running a node fn (the runner thread) ---- */
+/* ---- running a node fn ---- */
 
 struct node_call {
 	simpler_node_fn fn;
@@ -429,7 +437,9 @@ static void run(struct nserver *S, struct ntask *nt)
 	struct simpler_kernel_args a;
 	struct node_call c;
 	const struct ncall *n;
+	uint64_t t0;
 	uint32_t i;
+	bool quiet;
 	int ret;
 
 	callables_sync(S);
@@ -473,35 +483,27 @@ static void run(struct nserver *S, struct ntask *nt)
 	a.chip = S->node;
 	c.fn = (simpler_node_fn)(uintptr_t)n->fn;
 	c.args = &a;
+	/*
+	 * MPI is free while it runs: the standby serves if it lasts.  A start
+	 * after a quiet spell wakes the standby (seq_cst: the store, then
+	 * ec_notify()'s look for a sleeper; the standby's ec_prepare() comes
+	 * before its look at last_run).
+	 */
+	t0 = now_ns();
+	quiet = t0 - atomic_load_explicit(&S->last_run, memory_order_relaxed) >= QUIET_NS;
+	atomic_store_explicit(&S->last_run, t0, memory_order_seq_cst);
+	if (quiet)
+		ec_notify(&S->watch_ec);
+	atomic_store_explicit(&S->run_t0, t0, memory_order_release);
+	pthread_mutex_unlock(&S->mpi);
 	ret = simpler_run(S->l3, node_orch, &c);
+	/* release: the standby stops serving for this run, and lets go */
+	atomic_store_explicit(&S->run_t0, 0, memory_order_release);
+	pthread_mutex_lock(&S->mpi);
 	nt->err = ret;
 	if (ret)
 		snprintf(nt->msg, sizeof(nt->msg), "%s: node fn '%s' (task #%" PRIu64 "): %s",
 			 S->tag, n->name, t->task_seq, simpler_worker_errmsg(S->l3));
-}
-
-static void *runner_main(void *arg)
-{
-	struct nserver *S = arg;
-
-	pthread_setname_np(pthread_self(), "simpler-node");
-	for (;;) {
-		/*
-		 * Hot (a task ended less than LINK_HOT_NS ago: a chain's next one
-		 * is on its way), it yields and looks again; then it sleeps.
-		 * Acquire: pairs with the main thread's release of the posted task.
-		 */
-		EC_WAIT_UNTIL(&S->run_ec, S->spin_ns > S->hot_ns ? S->spin_ns : S->hot_ns,
-			      atomic_load_explicit(&S->run_state, memory_order_acquire) ==
-			      RUN_POSTED || atomic_load_explicit(&S->stop, memory_order_acquire));
-		S->hot_ns = 0;
-		if (atomic_load_explicit(&S->stop, memory_order_acquire))
-			return NULL;
-		run(S, &S->q[S->qhead]);
-		S->hot_ns = LINK_HOT_NS;
-		/* release: the result, for the main thread's acquire load */
-		atomic_store_explicit(&S->run_state, RUN_DONE, memory_order_release);
-	}
 }
 
 /* ---- frames from rank 0 ---- */
@@ -515,7 +517,7 @@ static void task_in(struct nserver *S, const struct wire_task *t)
 	if (S->qn == RQ)
 		die(S, "rank 0 sent more than %d tasks at once", RQ);
 	nt = &S->q[(S->qhead + S->qn++) % RQ];
-	memcpy(&nt->t, t, sizeof(*t));
+	sx_wire_task_copy(&nt->t, t);
 	nt->nreq = nt->pending = 0;
 	nt->err = 0;
 	nt->msg[0] = 0;
@@ -698,8 +700,8 @@ static void after_check(struct nserver *S, struct ntask *nt)
 	}
 }
 
-/* the oldest task: its bytes in?  Then to the runner; its result back to rank 0 */
-static bool tasks_step(struct nserver *S, uint64_t now)
+/* the oldest task: its bytes in?  Then run it; its result back to rank 0 */
+static bool tasks_step(struct nserver *S)
 {
 	struct ntask *nt = &S->q[S->qhead];
 	struct wire_frame *f = S->link.tx;
@@ -708,28 +710,6 @@ static bool tasks_step(struct nserver *S, uint64_t now)
 	int done, ret;
 
 	if (!S->qn)
-		return false;
-	if (atomic_load_explicit(&S->run_state, memory_order_acquire) == RUN_DONE) {
-		for (i = 0; !nt->err && i < nt->t.nr_tensors; i++)
-			nout += !!(nt->t.io[i] & WIRE_IO_OUT);
-		f->h.type = WIRE_DONE;
-		f->u.done.ticket = nt->t.ticket;
-		f->u.done.err = nt->err;
-		f->u.done.nr_out = nout;
-		snprintf(f->u.done.msg, sizeof(f->u.done.msg), "%s", nt->msg);
-		send_frame(S, f);
-		S->res_ticket[S->nres % (2 * RQ)] = nt->t.ticket;
-		S->res_err[S->nres++ % (2 * RQ)] = nt->err;
-		for (i = 0; nout && i < nt->t.nr_tensors; i++)
-			if (nt->t.io[i] & WIRE_IO_OUT)
-				send_bytes(S, nt->t.tensors[i].addr, sx_wire_span(&nt->t, i), 0,
-					   LINK_TAG_DATA);
-		S->qhead = (S->qhead + 1) % RQ;
-		S->qn--;
-		atomic_store_explicit(&S->run_state, RUN_IDLE, memory_order_relaxed);
-		return true;
-	}
-	if (atomic_load_explicit(&S->run_state, memory_order_relaxed) != RUN_IDLE)
 		return false;
 	if (nt->state == NT_RECV) {
 		for (i = 0; i < nt->nreq; i++) {
@@ -763,19 +743,30 @@ static bool tasks_step(struct nserver *S, uint64_t now)
 			 "copy of another node's memory that never arrived (its source was lost?)",
 			 S->tag, nt->t.task_seq, i);
 	}
-	if (nt->err) {
-		/* failed before it ran: reported as if the runner had */
-		atomic_store_explicit(&S->run_state, RUN_DONE, memory_order_relaxed);
-		return true;
-	}
 	/* what it may write, no send may still read (one to a lost node waits for its cancel) */
-	for (i = 0; i < nt->t.nr_tensors; i++)
+	for (i = 0; !nt->err && i < nt->t.nr_tensors; i++)
 		if (nt->t.acc[i] != SIMPLER_IN &&
 		    sends_busy(S, nt->t.tensors[i].addr, sx_wire_span(&nt->t, i)))
 			return false;
-	/* release: the task (its queue entry), for the runner's acquire */
-	atomic_store_explicit(&S->run_state, RUN_POSTED, memory_order_seq_cst);
-	ec_notify(&S->run_ec);
+	/* a task failed before it ran is reported as if it had */
+	if (!nt->err)
+		run(S, nt);
+	for (i = 0; !nt->err && i < nt->t.nr_tensors; i++)
+		nout += !!(nt->t.io[i] & WIRE_IO_OUT);
+	f->h.type = WIRE_DONE;
+	f->u.done.ticket = nt->t.ticket;
+	f->u.done.err = nt->err;
+	f->u.done.nr_out = nout;
+	snprintf(f->u.done.msg, sizeof(f->u.done.msg), "%s", nt->msg);
+	send_frame(S, f);
+	S->res_ticket[S->nres % (2 * RQ)] = nt->t.ticket;
+	S->res_err[S->nres++ % (2 * RQ)] = nt->err;
+	for (i = 0; nout && i < nt->t.nr_tensors; i++)
+		if (nt->t.io[i] & WIRE_IO_OUT)
+			send_bytes(S, nt->t.tensors[i].addr, sx_wire_span(&nt->t, i), 0,
+				   LINK_TAG_DATA);
+	S->qhead = (S->qhead + 1) % RQ;
+	S->qn--;
 	return true;
 }
 
@@ -807,38 +798,98 @@ static bool ctl_step(struct nserver *S)
 	return true;
 }
 
+/*
+ * One look at everything but the tasks (the standby's, while a node fn
+ * runs), or everything (the main thread's).  True if anything moved;
+ * exits with the chips when rank 0 has been silent for the timeout.
+ */
+static bool serve_step(struct nserver *S, bool tasks)
+{
+	bool moved = frames_in(S);
+	uint64_t now;
+
+	if (tasks && !S->shutdown)
+		moved |= tasks_step(S);
+	moved |= ctl_step(S);
+	now = now_ns();
+	sends_poll(S, now);
+	keepalive(S, now);
+	/*
+	 * Bulk bytes in flight need this rank's MPI progress at each step of
+	 * their protocol (a rendezvous, its acknowledgement): a nap of up to
+	 * 1 ms between steps cost a 16 MiB transfer over shared memory two
+	 * thirds of its bandwidth.  Awake (yielding) until they are done.
+	 */
+	if (S->sends || S->ctl_req || (S->qn && S->q[S->qhead].state == NT_RECV &&
+				       S->q[S->qhead].pending))
+		moved = true;
+	if (now > S->heard_ns && now - S->heard_ns > (uint64_t)S->timeout_ms * 1000000) {
+		fprintf(stderr, "simpler: %s: rank 0 stopped responding (nothing for %u ms): "
+			"exiting, with this rank's chips and subs\n", S->tag, S->timeout_ms);
+		fflush(NULL);
+		_exit(3);
+	}
+	return moved;
+}
+
 static void serve(struct nserver *S)
 {
 	struct link_pace pace = { 0 };
-	uint64_t now;
 	bool moved;
 
 	S->heard_ns = S->sent_ns = now_ns();
+	pthread_mutex_lock(&S->mpi);
 	while (!S->shutdown) {
-		moved = frames_in(S);
-		now = now_ns();
-		moved |= tasks_step(S, now);
-		moved |= ctl_step(S);
-		sends_poll(S, now);
-		keepalive(S, now);
-		/*
-		 * Bulk bytes in flight need this rank's MPI progress at each step
-		 * of their protocol (a rendezvous, its acknowledgement): a nap of
-		 * up to 1 ms between steps cost a 16 MiB transfer over shared
-		 * memory two thirds of its bandwidth.  Awake (yielding) until they
-		 * are done.
-		 */
-		if (S->sends || S->ctl_req || (S->qn && S->q[S->qhead].state == NT_RECV &&
-					       S->q[S->qhead].pending))
-			moved = true;
-		if (now > S->heard_ns && now - S->heard_ns > (uint64_t)S->timeout_ms * 1000000) {
-			fprintf(stderr, "simpler: %s: rank 0 stopped responding (nothing for %u ms): "
-				"exiting, with this rank's chips and subs\n", S->tag, S->timeout_ms);
-			fflush(NULL);
-			_exit(3);
-		}
-		sx_link_pace(&pace, moved, now);
+		moved = serve_step(S, true);
+		sx_link_pace(&pace, moved, now_ns());
 	}
+	pthread_mutex_unlock(&S->mpi);
+}
+
+/*
+ * The standby: while node fns run it looks every WATCH_NS; one running
+ * longer than that, it serves for (MPI is free then), until it ends.
+ * Quiet (none started for QUIET_NS), it sleeps until one does.
+ */
+static void *standby_main(void *arg)
+{
+	struct nserver *S = arg;
+	struct timespec watch = { 0, WATCH_NS };
+	struct link_pace pace = { 0 };
+	uint64_t t0, now, last;
+	bool moved;
+	uint32_t key;
+
+	pthread_setname_np(pthread_self(), "simpler-node");
+	/* acquire: pairs with the release store in server_free() */
+	while (!atomic_load_explicit(&S->stop, memory_order_acquire)) {
+		now = now_ns();
+		/* acquire: pairs with run()'s release stores */
+		t0 = atomic_load_explicit(&S->run_t0, memory_order_acquire);
+		if (t0 && now - t0 >= WATCH_NS) {
+			moved = false;
+			if (!pthread_mutex_trylock(&S->mpi)) {
+				if (atomic_load_explicit(&S->run_t0, memory_order_acquire) == t0)
+					moved = serve_step(S, false);
+				pthread_mutex_unlock(&S->mpi);
+			}
+			sx_link_pace(&pace, moved, now);
+			continue;
+		}
+		last = atomic_load_explicit(&S->last_run, memory_order_relaxed);
+		if (now - last < QUIET_NS || t0) {
+			nanosleep(&watch, NULL);
+			continue;
+		}
+		key = ec_prepare(&S->watch_ec);
+		/* seq_cst: after the announcement (pairs with run()'s store, then notify) */
+		if (atomic_load_explicit(&S->last_run, memory_order_seq_cst) != last ||
+		    atomic_load_explicit(&S->stop, memory_order_seq_cst))
+			ec_cancel(&S->watch_ec);
+		else
+			ec_sleep(&S->watch_ec, key);
+	}
+	return NULL;
 }
 
 /* ---- start and stop ---- */
@@ -852,11 +903,11 @@ static void server_free(struct nserver *S)
 		bn = b->next;
 		free(b);
 	}
-	if (S->runner_started) {
-		/* release: pairs with the runner's acquire load */
+	if (S->standby_started) {
+		/* release: pairs with the standby's acquire load */
 		atomic_store_explicit(&S->stop, true, memory_order_seq_cst);
-		ec_notify(&S->run_ec);
-		pthread_join(S->runner, NULL);
+		ec_notify(&S->watch_ec);
+		pthread_join(S->standby, NULL);
 	}
 	sx_worker_destroy(S->l3);
 	for (s = S->sends; s; s = next) {
@@ -915,8 +966,8 @@ int sx_noderank_serve(const struct simpler_worker_opts *o, const struct sx_mpi_o
 	S->link.mpi = ops;
 	S->timeout_ms = OPTS_OR(o, node_timeout_ms, LINK_DEFAULT_TIMEOUT_MS);
 	S->size = OPTS_OR(o, stage_size, DEFAULT_STAGE);
-	S->spin_ns = (uint64_t)OPTS_OR(o, spin_us, 50) * 1000;
-	ec_init(&S->run_ec, false);
+	ec_init(&S->watch_ec, false);
+	pthread_mutex_init(&S->mpi, NULL);
 	gethostname(host, sizeof(host));
 	host[sizeof(host) - 1] = 0;
 	snprintf(S->tag, sizeof(S->tag), "node rank %d (pid %d on %s)", rank, getpid(), host);
@@ -995,13 +1046,13 @@ int sx_noderank_serve(const struct simpler_worker_opts *o, const struct sx_mpi_o
 	S->timeout_ms = S->link.rx->u.verdict.timeout_ms;
 	snprintf(S->tag, sizeof(S->tag), "node %d (rank %d on %s, pid %d)", S->node, rank,
 		 S->link.host, getpid());
-	ret = -pthread_create(&S->runner, NULL, runner_main, S);
+	ret = -pthread_create(&S->standby, NULL, standby_main, S);
 	if (ret) {
 		server_free(S);
 		return werr(NULL, ret, "simpler_worker_create: node rank %d: cannot start a thread",
 			    rank);
 	}
-	S->runner_started = true;
+	S->standby_started = true;
 	serve(S);
 	server_free(S);
 	return 1;

@@ -37,6 +37,7 @@
 #include "lanes.h"
 #include "mpilink.h"
 #include "remote.h"
+#include "scheduler.h"
 
 #define RQ		16	/* tasks in flight per node: its ring, and pool work */
 
@@ -122,6 +123,7 @@ struct sx_remote {
 	struct replica *reps;
 	struct orphan *orphans;
 	struct wire_frame *taskf;	/* a TASK being built (link.tx serves small frames) */
+	bool finished;			/* own-ring frames finished since the last pass */
 };
 
 /*
@@ -1084,9 +1086,11 @@ static bool task_finish(struct sx_remote *R, struct rnode *rn)
 		rn->fin_seq[rn->nfin % (2 * MB_RING)] = f->seq;
 		rn->fin_err[rn->nfin++ % (2 * MB_RING)] = t->err;
 	}
-	if (t->pr < 0)
-		mb_own_done(w->pshared, rn->ex->mb, ++rn->done);
-	else
+	if (t->pr < 0) {
+		/* seq_cst: the result, then (engine_main()) the baton or the wake-up */
+		atomic_exchange_explicit(&rn->ex->mb->done, ++rn->done, memory_order_seq_cst);
+		R->finished = true;
+	} else
 		mb_pool_done(w->pshared, w->chips.ring, t->pr, rn->ex->mb);
 	return true;
 }
@@ -1208,6 +1212,19 @@ static void *engine_main(void *arg)
 		for (k = 0; k < R->n; k++)
 			if (!R->nodes[k].lost)
 				moved |= node_step(R, &R->nodes[k], now);
+		/*
+		 * Tasks finished: reap them here and post what they released (a
+		 * chain's next step goes out in this same turn); the baton
+		 * busy, its holder or the dispatcher thread does.
+		 */
+		if (R->finished) {
+			R->finished = false;
+			if (!sx_sched_pass(R->w))
+				mb_disp_wake(R->w->pshared);
+			for (k = 0; k < R->n; k++)
+				if (!R->nodes[k].lost)
+					node_step(R, &R->nodes[k], now);
+		}
 		if (R->orphans)
 			orphans_poll(R);
 		sx_link_flush(&R->link);

@@ -1003,6 +1003,13 @@ static bool pass_if_free(struct simpler_worker *w, bool *moved)
 	return true;
 }
 
+bool sx_sched_pass(struct simpler_worker *w)
+{
+	bool moved;
+
+	return pass_if_free(w, &moved);
+}
+
 bool sx_sched_help(struct simpler_worker *w)
 {
 	bool moved = false;

@@ -436,7 +436,11 @@ int sx_wire_encode(const struct wire_frame *f, void *buf, size_t cap, char *err,
 	return (int)(body + WIRE_HDR);
 }
 
-/* the decoded body's struct: zeroed before decoding, so no field is left stale */
+/*
+ * The decoded body's struct: zeroed before decoding, so no field is left
+ * stale.  A task's (about 30 KiB) up to its arrays: decode_task() writes
+ * each array up to its count, and nothing reads past a count.
+ */
 static size_t body_size(unsigned type)
 {
 	struct wire_frame *f = NULL;
@@ -449,7 +453,7 @@ static size_t body_size(unsigned type)
 	case WIRE_CALLABLE:
 		return sizeof(f->u.callable);
 	case WIRE_TASK:
-		return sizeof(f->u.task);
+		return offsetof(struct wire_task, tensors);
 	case WIRE_DONE:
 		return sizeof(f->u.done);
 	case WIRE_CTRL:
@@ -461,6 +465,22 @@ static size_t body_size(unsigned type)
 	default:
 		return 0;
 	}
+}
+
+void sx_wire_task_copy(struct wire_task *d, const struct wire_task *s)
+{
+	uint32_t nt = s->nr_tensors;
+
+	memcpy(d, s, offsetof(struct wire_task, tensors));
+	memcpy(d->tensors, s->tensors, nt * sizeof(s->tensors[0]));
+	memcpy(d->acc, s->acc, nt);
+	memcpy(d->io, s->io, nt);
+	if (s->has_views)
+		memcpy(d->strides, s->strides, nt * sizeof(s->strides[0]));
+	memcpy(d->scalars, s->scalars, s->nr_scalars * sizeof(s->scalars[0]));
+	memcpy(d->recvs, s->recvs, s->nr_recvs * sizeof(s->recvs[0]));
+	d->nr_after = s->nr_after;
+	memcpy(d->after, s->after, s->nr_after * sizeof(s->after[0]));
 }
 
 static int decode_task(struct cur *c, struct wire_task *t, char *err, size_t errlen)
@@ -510,6 +530,7 @@ static int decode_task(struct cur *c, struct wire_task *t, char *err, size_t err
 		t->recvs[i].off = get64(c);
 		t->recvs[i].len = get64(c);
 	}
+	t->nr_after = 0;
 	if (flags & 2) {
 		t->nr_after = get32(c);
 		ret = zero32(c, "the reserved word of the task's waits", err, errlen);

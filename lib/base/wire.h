@@ -197,6 +197,8 @@ int sx_wire_decode(const void *buf, size_t len, struct wire_frame *f, char *err,
 int sx_wire_seq_check(uint64_t *expect, uint64_t got, char *err, size_t errlen);
 
 /* bytes a task's tensor i spans (its view's span, or its size) */
+/* a decoded task, its arrays up to their counts (the rest of d is left as it was) */
+void sx_wire_task_copy(struct wire_task *d, const struct wire_task *s);
 uint64_t sx_wire_span(const struct wire_task *t, uint32_t i);
 
 #endif /* SIMPLER_BASE_WIRE_H */
