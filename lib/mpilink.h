@@ -100,13 +100,22 @@ int sx_link_wait(struct link *l, struct sx_mpi_req *r, uint32_t timeout_ms, char
  * How a polling loop waits (MPI gives nothing to sleep on): while work
  * moved less than LINK_HOT_NS ago it yields the CPU and looks again (a
  * chain of tasks keeps every party awake between its steps), then it
- * sleeps, 50 us first, doubling to 1 ms (so an idle session costs a
- * thousand wake-ups a second, and the heartbeats keep their pace).
+ * sleeps, 50 us first, each nap an eighth longer, up to 100 us until
+ * LINK_WARM_NS after work moved, then up to 1 ms (so an idle session costs
+ * a thousand wake-ups a second, and the heartbeats keep their pace).
  */
 #define LINK_HOT_NS	2000000ULL
+#define LINK_WARM_NS	50000000ULL
+#define LINK_NAP_WARM_NS	100000ULL
+#define LINK_NAP_MAX_NS	1000000ULL
 
 struct link_pace {
 	uint64_t busy, nap;
+	/*
+	 * Until then this party expects nothing (others move bulk bytes): it
+	 * naps, then stays hot for LINK_HOT_NS as if work had just moved.
+	 */
+	uint64_t calm_until;
 };
 
 void sx_link_pace(struct link_pace *p, bool moved, uint64_t now);

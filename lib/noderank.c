@@ -801,9 +801,10 @@ static bool ctl_step(struct nserver *S)
 /*
  * One look at everything but the tasks (the standby's, while a node fn
  * runs), or everything (the main thread's).  True if anything moved;
- * exits with the chips when rank 0 has been silent for the timeout.
+ * *bulk: bytes are in flight.  Exits with the chips when rank 0 has been
+ * silent for the timeout.
  */
-static bool serve_step(struct nserver *S, bool tasks)
+static bool serve_step(struct nserver *S, bool tasks, bool *bulk)
 {
 	bool moved = frames_in(S);
 	uint64_t now;
@@ -818,11 +819,13 @@ static bool serve_step(struct nserver *S, bool tasks)
 	 * Bulk bytes in flight need this rank's MPI progress at each step of
 	 * their protocol (a rendezvous, its acknowledgement): a nap of up to
 	 * 1 ms between steps cost a 16 MiB transfer over shared memory two
-	 * thirds of its bandwidth.  Awake (yielding) until they are done.
+	 * thirds of its bandwidth, and over TCP, whose bytes move only inside
+	 * MPI calls, a yield between steps a third of it.  The callers poll
+	 * without a pause until they are done, as MPI's own blocking calls do.
 	 */
-	if (S->sends || S->ctl_req || (S->qn && S->q[S->qhead].state == NT_RECV &&
-				       S->q[S->qhead].pending))
-		moved = true;
+	*bulk = S->sends || S->ctl_req || (S->qn && S->q[S->qhead].state == NT_RECV &&
+					   S->q[S->qhead].pending);
+	moved |= *bulk;
 	if (now > S->heard_ns && now - S->heard_ns > (uint64_t)S->timeout_ms * 1000000) {
 		fprintf(stderr, "simpler: %s: rank 0 stopped responding (nothing for %u ms): "
 			"exiting, with this rank's chips and subs\n", S->tag, S->timeout_ms);
@@ -835,13 +838,14 @@ static bool serve_step(struct nserver *S, bool tasks)
 static void serve(struct nserver *S)
 {
 	struct link_pace pace = { 0 };
-	bool moved;
+	bool moved, bulk;
 
 	S->heard_ns = S->sent_ns = now_ns();
 	pthread_mutex_lock(&S->mpi);
 	while (!S->shutdown) {
-		moved = serve_step(S, true);
-		sx_link_pace(&pace, moved, now_ns());
+		moved = serve_step(S, true, &bulk);
+		if (!bulk)
+			sx_link_pace(&pace, moved, now_ns());
 	}
 	pthread_mutex_unlock(&S->mpi);
 }
@@ -857,7 +861,7 @@ static void *standby_main(void *arg)
 	struct timespec watch = { 0, WATCH_NS };
 	struct link_pace pace = { 0 };
 	uint64_t t0, now, last;
-	bool moved;
+	bool moved, bulk = false;
 	uint32_t key;
 
 	pthread_setname_np(pthread_self(), "simpler-node");
@@ -870,10 +874,11 @@ static void *standby_main(void *arg)
 			moved = false;
 			if (!pthread_mutex_trylock(&S->mpi)) {
 				if (atomic_load_explicit(&S->run_t0, memory_order_acquire) == t0)
-					moved = serve_step(S, false);
+					moved = serve_step(S, false, &bulk);
 				pthread_mutex_unlock(&S->mpi);
 			}
-			sx_link_pace(&pace, moved, now);
+			if (!bulk)
+				sx_link_pace(&pace, moved, now);
 			continue;
 		}
 		last = atomic_load_explicit(&S->last_run, memory_order_relaxed);

@@ -78,6 +78,7 @@ struct rtask {
 	struct rout out[SIMPLER_MAX_TENSORS];
 	uint64_t ext[SIMPLER_MAX_TENSORS];	/* stage extents to free */
 	struct replica *rep[SIMPLER_MAX_TENSORS];
+	uint64_t xfer_bytes, posted_ns;	/* its transfers' bytes, when it went */
 	char msg[MB_MSG];
 };
 
@@ -124,6 +125,8 @@ struct sx_remote {
 	struct orphan *orphans;
 	struct wire_frame *taskf;	/* a TASK being built (link.tx serves small frames) */
 	bool finished;			/* own-ring frames finished since the last pass */
+	struct link_pace pace;		/* the engine's */
+	double xfer_bpns;		/* node-to-node transfers lately: bytes per ns */
 };
 
 /*
@@ -890,12 +893,14 @@ static void task_post(struct sx_remote *R, struct rnode *rn, struct mb_task *f, 
 	struct wire_task *wt = &wf->u.task;
 	struct xfer xs[SIMPLER_MAX_TENSORS];
 	struct link_out *out;
+	uint64_t xfer_bytes, calm;
 	uint32_t i, nx = 0;
 	char why[256];
 	bool xfer;
 	int ret = 0;
 
 	memset(t, 0, offsetof(struct rtask, in));
+	t->xfer_bytes = 0;
 	t->f = f;
 	t->pr = pr;
 	t->ticket = ++R->tickets;
@@ -975,6 +980,18 @@ static void task_post(struct sx_remote *R, struct rnode *rn, struct mb_task *f, 
 		return;
 	}
 	rn->sent_ns = now_ns();
+	/*
+	 * Bulk bytes between two other ranks: nothing comes back before they
+	 * moved, and a yielding engine takes a CPU the two need.  Calm for
+	 * three quarters of what they took lately, then hot for the result.
+	 */
+	for (i = 0, xfer_bytes = 0; i < nx; i++)
+		xfer_bytes += xs[i].send.len;
+	t->xfer_bytes = xfer_bytes;
+	t->posted_ns = rn->sent_ns;
+	calm = rn->sent_ns + (uint64_t)(0.75 * (double)xfer_bytes / R->xfer_bpns);
+	if (xfer_bytes >> 20 && R->pace.calm_until < calm)
+		R->pace.calm_until = calm;
 	if (wt->nr_after)
 		atomic_fetch_add_explicit(&R->w->st_ahead, 1, memory_order_relaxed);
 	stage_in(R, rn, t, wt);
@@ -1076,6 +1093,9 @@ static bool task_finish(struct sx_remote *R, struct rnode *rn)
 			sx_layout_runs(&o->lay, o->host, scatter_run, &sc);
 		}
 	}
+	if (t->xfer_bytes >> 20 && !t->err)
+		R->xfer_bpns = 0.75 * R->xfer_bpns +
+			       0.25 * (double)t->xfer_bytes / (double)(now_ns() - t->posted_ns + 1);
 	rtask_release(R, rn, t);
 	f->err = t->err;
 	f->staged = t->bytes;
@@ -1199,7 +1219,6 @@ static bool frames_in(struct sx_remote *R)
 static void *engine_main(void *arg)
 {
 	struct sx_remote *R = arg;
-	struct link_pace pace = { 0 };
 	uint64_t now;
 	bool moved;
 	int k;
@@ -1228,7 +1247,7 @@ static void *engine_main(void *arg)
 		if (R->orphans)
 			orphans_poll(R);
 		sx_link_flush(&R->link);
-		sx_link_pace(&pace, moved, now);
+		sx_link_pace(&R->pace, moved, now);
 	}
 	return NULL;
 }
@@ -1364,6 +1383,7 @@ int sx_remote_start(struct simpler_worker *w, const struct sx_mpi_ops *ops, int 
 		return werr(w, ret, "cannot start MPI: %s", err);
 	R->tag_ub = ops->tag_ub();
 	R->tag = LINK_TAG_XFER;
+	R->xfer_bpns = 16.0;	/* 16 GB/s to start with: a short first calm */
 	verdict = hellos(R, err, sizeof(err));
 	f = R->link.tx;
 	for (k = 1; k < size; k++) {
