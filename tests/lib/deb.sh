@@ -3,11 +3,12 @@
 # the tree under a temporary directory (it builds in the tree and writes the
 # .debs beside it, so neither build/ nor the repository's parent is touched),
 # then: what each package holds; libsimpler0's symbols against the export
-# map and the dependency they give the tool; hardening; the tool and a
-# program built with the packaged simpler.pc running on the packaged library
-# (unpacked, never installed); the group simpler-utils creates; DKMS limited
-# to Linux 6.1; lintian on the .changes and the source package (no error;
-# every tag shown).
+# map and the dependency they give the tool; the MPI plugin (libsimpler-mpi0:
+# its one export, Open MPI in its dependencies and in no other package's);
+# hardening; the tool, a program built with the packaged simpler.pc and an L4
+# over MPI running on the packaged library and plugin (unpacked, never
+# installed); the group simpler-utils creates; DKMS limited to Linux 6.1;
+# lintian on the .changes and the source package (no error; every tag shown).
 #
 # The build runs with DEB_BUILD_OPTIONS="nocheck parallel=2": the host stages
 # of make check run the same tests as dh_auto_test (make hosttest).
@@ -82,10 +83,12 @@ field() { dpkg-deb -f "$(deb "$1")" "$2" 2>/dev/null; }
 extract() { dpkg-deb --fsys-tarfile "$(deb "$1")" | tar -xO ".$2" 2>/dev/null; }
 control() { dpkg-deb -I "$(deb "$1")" "$2" 2>/dev/null; }
 
-t "five packages: libsimpler0, libsimpler-dev, simpler-dkms, simpler-utils, python3-simpler" \
+pkgs="libsimpler0 libsimpler-dev simpler-dkms simpler-utils python3-simpler libsimpler-mpi0"
+t "six packages: ${pkgs// /, }" \
 	'[ -n "$(deb libsimpler0)" ] && [ -n "$(deb libsimpler-dev)" ] &&
-	 [ -n "$(deb simpler-dkms)" ] && [ -n "$(deb simpler-utils)" ] && [ -n "$(deb python3-simpler)" ]'
-for p in libsimpler0 libsimpler-dev simpler-dkms simpler-utils python3-simpler; do
+	 [ -n "$(deb simpler-dkms)" ] && [ -n "$(deb simpler-utils)" ] && [ -n "$(deb python3-simpler)" ] &&
+	 [ -n "$(deb libsimpler-mpi0)" ]'
+for p in $pkgs; do
 	d=$(deb $p)
 	[ -n "$d" ] && echo "# $(basename "$d"): $(dpkg-deb -c "$d" | grep -vc '/$') files"
 done
@@ -121,6 +124,44 @@ t "simpler-utils holds the tool, simpler(1) and the udev rule" \
 	'has simpler-utils /usr/bin/simpler /usr/share/man/man1/simpler.1.gz \
 	 /lib/udev/rules.d/60-simpler.rules'
 
+# the MPI plugin: libsimpler-mpi0 holds it and nothing else but its doc directory and
+# lintian overrides, and no other package holds it (libsimpler0's
+# usr/lib/*/libsimpler.so.* does not match it)
+plugin=/usr/lib/$ma/libsimpler-mpi.so.0
+mpifiles=$(dpkg-deb -c "$(deb libsimpler-mpi0)" 2>/dev/null | grep -v '/$' | awk '{ print $6 }' |
+	sed 's|^\./|/|' | grep -vE '^/usr/share/doc/libsimpler-mpi0/|^/usr/share/lintian/overrides/libsimpler-mpi0$')
+t "libsimpler-mpi0 holds exactly $plugin (and its copyright, lintian overrides)" \
+	'[ "$mpifiles" = "$plugin" ] && has libsimpler-mpi0 /usr/share/doc/libsimpler-mpi0/copyright'
+others=$(for p in libsimpler0 libsimpler-dev simpler-dkms simpler-utils python3-simpler; do
+	d=$(deb $p) && [ -n "$d" ] && dpkg-deb -c "$d" | awk '{ print $6 }'; done)
+t "no other package holds the plugin ($(echo "$others" | grep -c .) files in the other five)" \
+	'[ -n "$others" ] && ! echo "$others" | grep -q "libsimpler-mpi"'
+# what the plugin links (libmpi), and the package that has it here: shlibs must name it
+libmpi=$(dpkg-deb --fsys-tarfile "$(deb libsimpler-mpi0)" 2>/dev/null | tar -xO ".$plugin" >"$tmp/plugin" &&
+	readelf -dW "$tmp/plugin" | sed -nE 's/.*NEEDED.*\[(libmpi\.so\.[0-9]+)\]$/\1/p')
+ompi=$([ -n "$libmpi" ] && dpkg -S "/usr/lib/$ma/$libmpi" 2>/dev/null | sed -E 's/[:,].*//' | head -n 1)
+echo "# the plugin links $libmpi, from $ompi; libsimpler-mpi0 Depends: $(field libsimpler-mpi0 Depends)"
+plugsym=$(sed -nE 's/^#define[[:space:]]+SX_MPI_SYMBOL[[:space:]]+"([^"]+)"$/\1/p' "$src/lib/mpi_plugin.h")
+t "the plugin's soname is libsimpler-mpi.so.0, it exports only $plugsym and links $libmpi" \
+	'[ -n "$plugsym" ] && [ -n "$libmpi" ] &&
+	 readelf -dW "$tmp/plugin" | grep -q "SONAME.*\[libsimpler-mpi.so.0\]" &&
+	 [ "$(nm -D --defined-only "$tmp/plugin" | awk "{ print \$3 }")" = "$plugsym" ]'
+t "libsimpler-mpi0's symbols file lists exactly $plugsym, both in debian/ and in the package" \
+	'[ "$(control libsimpler-mpi0 symbols | awk "/^ / { print \$1 }")" = "$plugsym@Base" ] &&
+	 [ "$(awk "/^ / { print \$1 }" "$src/debian/libsimpler-mpi0.symbols")" = "$plugsym@Base" ] &&
+	 control libsimpler-mpi0 shlibs | grep -qE "^libsimpler-mpi 0 libsimpler-mpi0( |\$)"'
+t "libsimpler-mpi0 depends on $ompi from shlibs (not debian/control) and on libsimpler0 (= $version)" \
+	'[ -n "$ompi" ] && grep -E "^shlibs:Depends=" "$src/debian/libsimpler-mpi0.substvars" | grep -qE "(=|, )$ompi( |,|\$)" &&
+	 ! grep -q "$ompi" "$src/debian/control" &&
+	 field libsimpler-mpi0 Depends | tr , "\n" | grep -qE "^ ?$ompi( \(>= [^)]+\))?\$" &&
+	 field libsimpler-mpi0 Depends | grep -qF "libsimpler0 (= $version)"'
+t "libsimpler0 does not depend on Open MPI (nor links it) and suggests libsimpler-mpi0" \
+	'dep=$(field libsimpler0 Depends) && [ -n "$dep" ] && [ -n "$ompi" ] &&
+	 ! echo "$dep" | grep -qiE "$ompi|openmpi|libmpi|mpich" &&
+	 field libsimpler0 Suggests | grep -q "libsimpler-mpi0" &&
+	 dpkg-deb --fsys-tarfile "$(deb libsimpler0)" | tar -xO "./usr/lib/$ma/libsimpler.so.$upstream" >"$tmp/libso" &&
+	 readelf -dW "$tmp/libso" | grep -q "NEEDED.*libc.so" && ! readelf -dW "$tmp/libso" | grep -q "NEEDED.*libmpi"'
+
 # symbols: exactly the globals of the version script, all at LIBSIMPLER_0.1, both in
 # debian/libsimpler0.symbols (a new export needs a line there, with its first version)
 # and in the package (dpkg-gensymbols would only warn and add it)
@@ -151,6 +192,7 @@ dpkg-deb -x "$(deb simpler-utils)" "$x" 2>/dev/null
 dpkg-deb -x "$(deb libsimpler0)" "$x" 2>/dev/null
 dpkg-deb -x "$(deb libsimpler-dev)" "$x" 2>/dev/null
 dpkg-deb -x "$(deb python3-simpler)" "$x" 2>/dev/null
+dpkg-deb -x "$(deb libsimpler-mpi0)" "$x" 2>/dev/null
 hardened() {	# full RELRO (GNU_RELRO + BIND_NOW) and fortified calls
 	readelf -lW "$1" | grep -q GNU_RELRO && readelf -dW "$1" | grep -qE 'BIND_NOW|FLAGS.*NOW' &&
 		nm -D "$1" | grep -q '__[a-z]*_chk@'
@@ -159,6 +201,7 @@ t "simpler is PIE, full RELRO, fortified, linked to libsimpler.so.0" \
 	'readelf -hW $x/usr/bin/simpler | grep -q "DYN (Position-Independent" && hardened $x/usr/bin/simpler &&
 	 readelf -dW $x/usr/bin/simpler | grep -q "NEEDED.*libsimpler.so.0"'
 t "libsimpler.so is full RELRO and fortified" 'hardened $x/usr/lib/$ma/libsimpler.so.$upstream'
+t "the MPI plugin is full RELRO and fortified" 'hardened $x$plugin'
 t "the Python extension is full RELRO, fortified, linked to libsimpler.so.0, without a run path" \
 	'[ -n "$pyext" ] && hardened $x$pyext && readelf -dW $x$pyext | grep -q "NEEDED.*libsimpler.so.0" &&
 	 ! readelf -dW $x$pyext | grep -qE "RPATH|RUNPATH"'
@@ -189,6 +232,24 @@ if command -v pkg-config >/dev/null; then
 	t "a program builds with libsimpler-dev's pkg-config flags and runs on libsimpler0" \
 		'cc -o "$tmp/v" "$tmp/v.c" $flags &&
 		 [ "$(LD_LIBRARY_PATH=$x/usr/lib/$ma "$tmp/v")" = "$upstream $upstream" ]'
+	# an L4 over MPI: rank 0 the L4, rank 1 its node; libsimpler loads the packaged
+	# plugin by its soname (no SIMPLER_MPI_PLUGIN)
+	printf '%s\n' '#include <stdio.h>' '#include <simpler.h>' 'int main(void)' '{' \
+		'	struct simpler_worker *w;' '	SIMPLER_OPTS(simpler_worker_opts, l3, .nr_chips = 1);' \
+		'	SIMPLER_OPTS(simpler_worker_opts, o, .level = 4, .flags = SIMPLER_WORKER_MPI,' \
+		'		     .remote_opts = &l3);' '	int r = simpler_worker_create(&o, &w);' \
+		'	if (r)' '		return r == 1 ? 0 : 1;' '	simpler_worker_destroy(w);' \
+		'	printf("L4 over MPI\n");' '	return 0;' '}' >"$tmp/l4.c"
+	if command -v mpirun >/dev/null; then
+		t "an L4 over MPI (mpirun -np 2) runs on libsimpler0 and the plugin of libsimpler-mpi0" \
+			'cc -o "$tmp/l4" "$tmp/l4.c" $flags &&
+			 out=$(cd "$tmp" && env -u SIMPLER_MPI_PLUGIN OMPI_ALLOW_RUN_AS_ROOT=1 \
+				OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 LD_LIBRARY_PATH=$x/usr/lib/$ma \
+				timeout -s KILL 60 mpirun --oversubscribe -np 2 "$tmp/l4" 2>&1)
+			 echo "$out" | sed "s/^/#   /"; [ "$out" = "L4 over MPI" ]'
+	else
+		skip "an L4 over MPI runs on the packaged library and plugin" "no mpirun (make deps)"
+	fi
 fi
 t "simpler-utils' postinst creates the system group simpler once" \
 	'pi=$(control simpler-utils postinst) && echo "$pi" | grep -q "getent group simpler" &&
@@ -220,6 +281,9 @@ echo "# lintian: $(($(date +%s) - t1)) s"
 [ -n "$lint" ] && echo "$lint" | sed 's/^/#   /'
 t "lintian on the .changes and the .dsc: no errors" \
 	'[ -n "$changes" ] && [ -n "$dsc" ] && ! echo "$lint" | grep -q "^E: "'
+t "lintian checked libsimpler-mpi0 (listed in the .changes): no error for it" \
+	'grep -q " libsimpler-mpi0_${version}_[a-z0-9]*\.deb\$" "$changes" &&
+	 ! echo "$lint" | grep -q "^E: libsimpler-mpi0"'
 
 echo "# deb: $(($(date +%s) - start)) s"
 tap_end
