@@ -62,9 +62,12 @@ struct ntask {
 struct nsend {
 	struct nsend *next;
 	struct sx_mpi_req *req;
-	uint64_t off, len, deadline;
+	uint64_t off, len, deadline, start;
 	int dst, tag;
 };
+
+/* a send older than this is not polled for without a pause (its receiver may be gone) */
+#define BULK_NS		1000000000ULL
 
 /* a transfer that never arrived: what is there is not what rank 0 thinks */
 struct nbad {
@@ -258,6 +261,7 @@ static void send_bytes(struct nserver *S, uint64_t off, uint64_t len, int dst, i
 	s->len = len;
 	s->dst = dst;
 	s->tag = tag;
+	s->start = now_ns();
 	/* bounded, for a receiver that is gone: the timeout, plus 1 s per 64 MiB */
 	s->deadline = now_ns() + (uint64_t)S->timeout_ms * 1000000 + (len >> 26) * 1000000000ULL;
 	s->next = S->sends;
@@ -439,7 +443,6 @@ static void run(struct nserver *S, struct ntask *nt)
 	const struct ncall *n;
 	uint64_t t0;
 	uint32_t i;
-	bool quiet;
 	int ret;
 
 	callables_sync(S);
@@ -484,16 +487,15 @@ static void run(struct nserver *S, struct ntask *nt)
 	c.fn = (simpler_node_fn)(uintptr_t)n->fn;
 	c.args = &a;
 	/*
-	 * MPI is free while it runs: the standby serves if it lasts.  A start
-	 * after a quiet spell wakes the standby (seq_cst: the store, then
+	 * MPI is free while it runs: the standby serves if it lasts.  Every
+	 * start looks for a sleeping standby (seq_cst: the store, then
 	 * ec_notify()'s look for a sleeper; the standby's ec_prepare() comes
-	 * before its look at last_run).
+	 * before its look at last_run): one that judged the rank quiet just
+	 * before this store would otherwise sleep through a long node fn.
 	 */
 	t0 = now_ns();
-	quiet = t0 - atomic_load_explicit(&S->last_run, memory_order_relaxed) >= QUIET_NS;
 	atomic_store_explicit(&S->last_run, t0, memory_order_seq_cst);
-	if (quiet)
-		ec_notify(&S->watch_ec);
+	ec_notify(&S->watch_ec);
 	atomic_store_explicit(&S->run_t0, t0, memory_order_release);
 	pthread_mutex_unlock(&S->mpi);
 	ret = simpler_run(S->l3, node_orch, &c);
@@ -807,6 +809,7 @@ static bool ctl_step(struct nserver *S)
 static bool serve_step(struct nserver *S, bool tasks, bool *bulk)
 {
 	bool moved = frames_in(S);
+	const struct nsend *s;
 	uint64_t now;
 
 	if (tasks && !S->shutdown)
@@ -823,9 +826,11 @@ static bool serve_step(struct nserver *S, bool tasks, bool *bulk)
 	 * MPI calls, a yield between steps a third of it.  The callers poll
 	 * without a pause until they are done, as MPI's own blocking calls do.
 	 */
-	*bulk = S->sends || S->ctl_req || (S->qn && S->q[S->qhead].state == NT_RECV &&
-					   S->q[S->qhead].pending);
-	moved |= *bulk;
+	*bulk = S->ctl_req || (S->qn && S->q[S->qhead].state == NT_RECV &&
+			       S->q[S->qhead].pending);
+	for (s = S->sends; s && !*bulk; s = s->next)
+		*bulk = now - s->start < BULK_NS;
+	moved |= *bulk || S->sends;
 	if (now > S->heard_ns && now - S->heard_ns > (uint64_t)S->timeout_ms * 1000000) {
 		fprintf(stderr, "simpler: %s: rank 0 stopped responding (nothing for %u ms): "
 			"exiting, with this rank's chips and subs\n", S->tag, S->timeout_ms);
@@ -867,11 +872,11 @@ static void *standby_main(void *arg)
 	pthread_setname_np(pthread_self(), "simpler-node");
 	/* acquire: pairs with the release store in server_free() */
 	while (!atomic_load_explicit(&S->stop, memory_order_acquire)) {
-		now = now_ns();
 		/* acquire: pairs with run()'s release stores */
 		t0 = atomic_load_explicit(&S->run_t0, memory_order_acquire);
+		now = now_ns();
 		if (t0 && now - t0 >= WATCH_NS) {
-			moved = false;
+			moved = bulk = false;
 			if (!pthread_mutex_trylock(&S->mpi)) {
 				if (atomic_load_explicit(&S->run_t0, memory_order_acquire) == t0)
 					moved = serve_step(S, false, &bulk);

@@ -42,6 +42,8 @@
 #define RQ		16	/* tasks in flight per node: its ring, and pool work */
 
 _Static_assert(MB_AFTER == WIRE_AFTER_MAX, "a frame's waits must fit a TASK's");
+
+#define CALM_MAX_NS	5000000ULL	/* the engine naps through at most this of a transfer */
 #define POOL_DEPTH	2	/* pool work a node holds: one running, one waiting */
 #define ARENA_ALIGN	256
 #define MEM_BASE	4096	/* node memory never starts at offset 0 */
@@ -989,7 +991,8 @@ static void task_post(struct sx_remote *R, struct rnode *rn, struct mb_task *f, 
 		xfer_bytes += xs[i].send.len;
 	t->xfer_bytes = xfer_bytes;
 	t->posted_ns = rn->sent_ns;
-	calm = rn->sent_ns + (uint64_t)(0.75 * (double)xfer_bytes / R->xfer_bpns);
+	calm = (uint64_t)(0.75 * (double)xfer_bytes / R->xfer_bpns);
+	calm = rn->sent_ns + (calm > CALM_MAX_NS ? CALM_MAX_NS : calm);
 	if (xfer_bytes >> 20 && R->pace.calm_until < calm)
 		R->pace.calm_until = calm;
 	if (wt->nr_after)
@@ -1093,6 +1096,11 @@ static bool task_finish(struct sx_remote *R, struct rnode *rn)
 			sx_layout_runs(&o->lay, o->host, scatter_run, &sc);
 		}
 	}
+	/*
+	 * From the task's post to its result: the node fn's time too, and its
+	 * wait behind others, so an upper bound on the transfer's (the calm
+	 * it gives is capped)
+	 */
 	if (t->xfer_bytes >> 20 && !t->err)
 		R->xfer_bpns = 0.75 * R->xfer_bpns +
 			       0.25 * (double)t->xfer_bytes / (double)(now_ns() - t->posted_ns + 1);
@@ -1237,8 +1245,13 @@ static void *engine_main(void *arg)
 		 * busy, its holder or the dispatcher thread does.
 		 */
 		if (R->finished) {
+			bool took, again = true;
+
 			R->finished = false;
-			if (!sx_sched_pass(R->w))
+			/* until a pass moves nothing (one may post to a dead node: the next fails it) */
+			for (k = 0, took = true; took && again && k < 8; k++)
+				took = sx_sched_pass(R->w, &again);
+			if (!took || again)
 				mb_disp_wake(R->w->pshared);
 			for (k = 0; k < R->n; k++)
 				if (!R->nodes[k].lost)

@@ -603,14 +603,18 @@ static void start(struct exec *ex, struct qitem *it)
 	atomic_store_explicit(&t->state, TS_RUNNING, memory_order_relaxed);
 	if (atomic_load_explicit(&t->gated, memory_order_relaxed)) {
 		/*
-		 * Producers all finished, one failed: done here.  Else it goes
-		 * behind them, even to a dead node, whose frames fail in order:
-		 * it must not finish before they do.  Acquire: pairs with the
-		 * finishers' acq_rel decrements.
+		 * Producers all finished, one failed: done here.  A dead node
+		 * with nothing in flight: its producers are all reaped, it
+		 * fails here as any task would.  Else it goes behind them, even
+		 * to a dead node, whose frames fail in order: it must not
+		 * finish before they do.  Acquire: pairs with the finishers'
+		 * acq_rel decrements.
 		 */
 		if (!atomic_load_explicit(&t->pending, memory_order_acquire) &&
 		    atomic_load_explicit(&t->poison, memory_order_acquire))
 			sx_task_finish(t, NULL, ex);
+		else if (exec_dead(ex) && !inflight(ex))
+			member_done(ex, t, sx_lane_dead_failure(ex, t));
 		else
 			sx_lane_post(ex, it);
 		return;
@@ -1003,11 +1007,9 @@ static bool pass_if_free(struct simpler_worker *w, bool *moved)
 	return true;
 }
 
-bool sx_sched_pass(struct simpler_worker *w)
+bool sx_sched_pass(struct simpler_worker *w, bool *moved)
 {
-	bool moved;
-
-	return pass_if_free(w, &moved);
+	return pass_if_free(w, moved);
 }
 
 bool sx_sched_help(struct simpler_worker *w)

@@ -59,10 +59,11 @@ static inline void sched_beat(struct simpler_worker *w)
 bool sx_sched_help(struct simpler_worker *w);
 /*
  * Process mode: one dispatch pass if nobody else holds the baton; true if
- * it ran (whatever finished before it is reaped).  A remote node's engine
- * (remote.c) reaps its own completions so, instead of waking the dispatcher.
+ * it ran (whatever finished before it is reaped; *moved: it reaped or
+ * posted something).  A remote node's engine (remote.c) reaps its own
+ * completions so, instead of waking the dispatcher.
  */
-bool sx_sched_pass(struct simpler_worker *w);
+bool sx_sched_pass(struct simpler_worker *w, bool *moved);
 /*
  * How long a dispatching party (the orchestrator, the dispatcher thread)
  * may spin for completions before it sleeps: 0 when tasks take longer than
