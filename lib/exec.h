@@ -82,6 +82,8 @@ struct exec {
 	struct qitem *local __line;	/* executor-private (or the baton holder's), FIFO */
 	struct qitem *local_tail;
 	_Atomic uint64_t st_completed, st_staged;	/* written by this executor only */
+	/* a remote node's (the baton holder writes, its engine reads): each frame's waits */
+	struct mb_gate ring_gate[MB_RING] __line;
 };
 
 struct pool {

@@ -67,27 +67,30 @@ static void frame_fill(struct simpler_worker *w, struct mb_task *f, struct qitem
 	}
 	if (mb->ns)
 		memcpy(f->scalars, &t->scalars[mb->s0], mb->ns * sizeof(*f->scalars));
-	f->nr_after = 0;
-	f->poisoned = 0;
 }
 
 /*
  * Gated t (sched.c) posted to ex: its producers still in flight there,
  * which its node runs before it, by seq; poisoned if one already failed.
- * A frame in flight is a live task: its pointer and seq name it exactly.
+ * A frame in flight is an unfinished task: its fanout is open, and holds
+ * an edge to t if t waits for it (acquire: pairs with the orchestrator's
+ * release CAS that pushed each edge; edges leave only when it finishes,
+ * which only the baton holder, this caller, does).
  */
-static void frame_gate(struct exec *ex, struct mb_task *f, const struct task *t)
+static void frame_gate(struct exec *ex, struct mb_gate *f, const struct task *t)
 {
 	uint32_t k = atomic_load_explicit(&ex->reaped, memory_order_relaxed);
-	uint32_t end = atomic_load_explicit(&ex->posted, memory_order_relaxed), g;
+	uint32_t end = atomic_load_explicit(&ex->posted, memory_order_relaxed);
+	const struct edge *e;
 
 	/* acquire: pairs with task_poison()'s release CAS */
 	f->poisoned = atomic_load_explicit(&t->poison, memory_order_acquire) != NULL;
-	for (; k != end; k++) {
-		const struct task *q = ex->ring_it[k % MB_RING]->task;
+	for (; k != end && f->nr_after < MB_AFTER; k++) {
+		struct task *q = ex->ring_it[k % MB_RING]->task;
 
-		for (g = 0; g < t->nr_gate; g++) {
-			if (q == t->gate[g] && q->seq == t->gate_seq[g]) {
+		e = atomic_load_explicit(&q->fanout, memory_order_acquire);
+		for (; e && e != EDGE_CLOSED; e = e->next) {
+			if (e->consumer == t) {
 				f->after[f->nr_after++] = q->seq;
 				break;
 			}
@@ -102,8 +105,11 @@ void sx_lane_post(struct exec *ex, struct qitem *it)
 	uint32_t posted = atomic_load_explicit(&ex->posted, memory_order_relaxed);
 
 	frame_fill(w, &box->task[posted % MB_RING], it);
-	if (atomic_load_explicit(&it->task->gated, memory_order_relaxed))
-		frame_gate(ex, &box->task[posted % MB_RING], it->task);
+	if (ex->remote) {
+		ex->ring_gate[posted % MB_RING] = (struct mb_gate){ 0 };
+		if (atomic_load_explicit(&it->task->gated, memory_order_relaxed))
+			frame_gate(ex, &ex->ring_gate[posted % MB_RING], it->task);
+	}
 	ex->ring_it[posted % MB_RING] = it;
 	ex->ring_t[posted % MB_RING] = pass_clock(w);
 	atomic_store_explicit(&ex->posted, posted + 1, memory_order_relaxed);

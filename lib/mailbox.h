@@ -61,19 +61,24 @@ struct mb_task {
 	/* per tensor of a registered buffer: see chip/hostmap.h; 0 for the others */
 	uint64_t reg[SIMPLER_MAX_TENSORS];
 	uint64_t scalars[SIMPLER_MAX_SCALARS];
-	/*
-	 * Remote nodes: a task posted ahead of its producers (sched.c) runs
-	 * after the frames of these seqs, posted before it to the same node,
-	 * and only if they succeed; poisoned: a producer already failed.
-	 */
-	uint32_t nr_after, poisoned;
-	uint64_t after[MB_AFTER];
 	/* result */
 	int32_t err;
 	uint64_t staged;
 	char msg[MB_MSG];
 	/* per tensor: a view's strides, [0] == 0 for a plain tensor (the task's) */
 	uint64_t strides[SIMPLER_MAX_TENSORS][SIMPLER_MAX_DIMS];
+};
+
+/*
+ * Beside a remote node's own-ring frame, in the L4's memory (its engine
+ * reads it; no child sees it): a task posted ahead of its producers
+ * (sched.c) runs after the frames of these seqs, posted before it to the
+ * same node, and only if they succeed; poisoned: a producer already
+ * failed.
+ */
+struct mb_gate {
+	uint32_t nr_after, poisoned;
+	uint64_t after[MB_AFTER];
 };
 
 struct mb_ctl {

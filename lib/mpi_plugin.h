@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SX_MPI_ABI	1
+#define SX_MPI_ABI	2
 #define SX_MPI_SYMBOL	"sx_mpi_plugin_v1"
 #define SX_MPI_SONAME	"libsimpler-mpi.so.0"
 
@@ -36,7 +36,12 @@ struct sx_mpi_ops {
 	 */
 	int (*init)(int *rank, int *size, int *recovery, char *host, size_t hostlen, char *err,
 		    size_t errlen);
-	void (*finalize)(void);
+	/*
+	 * MPI_Finalize; peer_lost: a rank of the job died (with --enable-
+	 * recovery), so the closing fence of every process is skipped where
+	 * the MPI can.
+	 */
+	void (*finalize)(int peer_lost);
 	int (*isend)(const void *buf, uint64_t len, int dst, int tag, struct sx_mpi_req **r,
 		     char *err, size_t errlen);
 	int (*irecv)(void *buf, uint64_t len, int src, int tag, struct sx_mpi_req **r, char *err,

@@ -170,7 +170,7 @@ void sx_link_close(struct link *l)
 	}
 	l->out = NULL;
 	if (l->open)
-		l->mpi->finalize();
+		l->mpi->finalize(l->peer_lost);
 	l->open = false;
 	free(l->tx_seq);
 	free(l->rx_seq);

@@ -41,6 +41,7 @@ struct link {
 	int rank, size;
 	bool recovery;			/* mpirun --enable-recovery */
 	bool open;			/* MPI initialised by us */
+	bool peer_lost;			/* a rank of the job died: MPI_Finalize must not wait for it */
 	char host[64];
 	uint64_t *tx_seq, *rx_seq;	/* per peer: the next number to send, to expect */
 	struct link_out *out;		/* frames in flight, with their buffers */

@@ -623,8 +623,10 @@ static void ctl_in(struct nserver *S, const struct wire_ctrl *c)
 			die(S, "rank 0 cancelled sends to rank %" PRIu64 " on tag %" PRIu64,
 			    c->off, c->len);
 		sends_cancel(S, (int)c->off, (int)c->len);
-		if (!c->len && c->off)
+		if (!c->len && c->off) {
 			recvs_cancel(S, (int)c->off);
+			S->link.peer_lost = true;
+		}
 		return;
 	default:
 		die(S, "rank 0 sent control command %u", c->op);

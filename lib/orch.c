@@ -288,6 +288,7 @@ struct wire_ctx {
 	struct simpler_worker *w;
 	int err;
 	int gate;		/* the remote node the task may be queued on ahead, or -1 */
+	uint32_t edges;		/* edges wired */
 };
 
 /* c must not start before p finished (tm_dep_fn) */
@@ -338,14 +339,10 @@ static void wire(struct task *c, struct task *p, void *arg)
 	 */
 	if (x->gate < 0)
 		return;
-	if (c->nr_gate < TASK_GATE_MAX && p->nr_members == 1 && !p->sub &&
-	    p->members[0].target == x->gate &&
-	    atomic_load_explicit(&p->queued, memory_order_acquire)) {
-		c->gate[c->nr_gate] = p;
-		c->gate_seq[c->nr_gate++] = p->seq;
-	} else {
+	if (++x->edges > TASK_GATE_MAX || p->nr_members != 1 || p->sub ||
+	    p->members[0].target != x->gate ||
+	    !atomic_load_explicit(&p->queued, memory_order_acquire))
 		x->gate = -1;
-	}
 }
 
 /*
@@ -754,7 +751,7 @@ static int track(struct simpler_worker *w, struct task *t, bool *gated)
 	}
 	if (x.err)
 		return werr(w, x.err, "submit: out of memory for dependency edges");
-	*gated = x.gate >= 0 && t->nr_gate;
+	*gated = x.gate >= 0 && x.edges;
 	return 0;
 }
 
@@ -776,7 +773,6 @@ static int publish(struct simpler_worker *w, struct task *t)
 	bool ready, gated = false;
 	int ret;
 
-	t->nr_gate = 0;
 	ret = track(w, t, &gated);
 	/*
 	 * The frame and the run learn of t when they close.  A task whose

@@ -352,6 +352,7 @@ static void lose(struct sx_remote *R, struct rnode *rn, int err, const char *fmt
 	for (k = 0; k < R->n; k++)
 		cancel_sends(R, &R->nodes[k], rn->rank, 0);
 	ex->lost_err = err;
+	R->link.peer_lost = true;
 	atomic_fetch_add_explicit(&w->st_lost, 1, memory_order_relaxed);
 	atomic_store_explicit(&ex->mb->claimed, 0, memory_order_relaxed);
 	/* death and lost_err first; pairs with the acquire loads in exec_dead() */
@@ -842,7 +843,7 @@ static int node_tensor(struct sx_remote *R, struct rnode *rn, struct rtask *t, s
  * may go.
  */
 static bool task_after(struct sx_remote *R, struct rnode *rn, struct rtask *t,
-		       struct wire_task *wt)
+		       const struct mb_gate *g, struct wire_task *wt)
 {
 	const struct mb_task *f = t->f;
 	const char *name = R->w->ctab->v[f->callable].name;
@@ -850,16 +851,16 @@ static bool task_after(struct sx_remote *R, struct rnode *rn, struct rtask *t,
 	uint32_t i, k;
 	int32_t err;
 
-	if (f->poisoned || f->nr_after > WIRE_AFTER_MAX) {
+	if (g->poisoned || g->nr_after > WIRE_AFTER_MAX) {
 		TFAIL(t, -ECANCELED, "%s: node fn '%s' (task #%" PRIu64 ") did not run: a task it "
 		      "depends on failed", rn->ex->tag, name, f->seq);
 		return false;
 	}
-	for (i = 0; i < f->nr_after; i++) {
+	for (i = 0; i < g->nr_after; i++) {
 		/* in flight here (the new one is last, not counted) */
 		for (k = 0, p = NULL; k + 1 < rn->qn; k++) {
 			p = &rn->q[(rn->qhead + k) % RQ];
-			if (p->pr < 0 && p->f->seq == f->after[i])
+			if (p->pr < 0 && p->f->seq == g->after[i])
 				break;
 			p = NULL;
 		}
@@ -873,7 +874,7 @@ static bool task_after(struct sx_remote *R, struct rnode *rn, struct rtask *t,
 		} else {
 			/* finished here since it was posted: the latest of that seq */
 			for (k = 0; k < rn->nfin && k < 2 * MB_RING; k++)
-				if (rn->fin_seq[(rn->nfin - 1 - k) % (2 * MB_RING)] == f->after[i])
+				if (rn->fin_seq[(rn->nfin - 1 - k) % (2 * MB_RING)] == g->after[i])
 					break;
 			err = k < rn->nfin && k < 2 * MB_RING ?
 			      rn->fin_err[(rn->nfin - 1 - k) % (2 * MB_RING)] : -EPROTO;
@@ -881,14 +882,15 @@ static bool task_after(struct sx_remote *R, struct rnode *rn, struct rtask *t,
 		if (err) {
 			TFAIL(t, -ECANCELED, "%s: node fn '%s' (task #%" PRIu64 ") did not run: "
 			      "task #%" PRIu64 ", which it depends on, failed", rn->ex->tag, name,
-			      f->seq, f->after[i]);
+			      f->seq, g->after[i]);
 			return false;
 		}
 	}
 	return true;
 }
 
-static void task_post(struct sx_remote *R, struct rnode *rn, struct mb_task *f, int pr)
+static void task_post(struct sx_remote *R, struct rnode *rn, struct mb_task *f,
+		      const struct mb_gate *g, int pr)
 {
 	struct rtask *t = &rn->q[(rn->qhead + rn->qn) % RQ];
 	struct wire_frame *wf = R->taskf;
@@ -919,7 +921,7 @@ static void task_post(struct sx_remote *R, struct rnode *rn, struct mb_task *f, 
 	wt->nr_scalars = f->nr_scalars;
 	wt->has_views = f->has_views;
 	wt->nr_after = 0;
-	if ((f->nr_after || f->poisoned) && !task_after(R, rn, t, wt))
+	if (g && (g->nr_after || g->poisoned) && !task_after(R, rn, t, g, wt))
 		return;
 	memcpy(wt->scalars, f->scalars, f->nr_scalars * sizeof(*f->scalars));
 	for (i = 0; i < f->nr_tensors && !ret; i++) {
@@ -1150,7 +1152,8 @@ static bool node_step(struct sx_remote *R, struct rnode *rn, uint64_t now)
 	/* its own ring first, in order; acquire: pairs with the dispatcher's seq_cst publish */
 	while (!rn->lost && rn->qn < RQ &&
 	       atomic_load_explicit(&mb->posted, memory_order_acquire) != rn->consumed) {
-		task_post(R, rn, &mb->task[rn->consumed % MB_RING], -1);
+		task_post(R, rn, &mb->task[rn->consumed % MB_RING],
+			  &rn->ex->ring_gate[rn->consumed % MB_RING], -1);
 		rn->consumed++;
 		moved = true;
 	}
@@ -1160,7 +1163,7 @@ static bool node_step(struct sx_remote *R, struct rnode *rn, uint64_t now)
 	       (i = mb_pool_claim(ring, (uint32_t)rn->ex->slot)) >= 0) {
 		atomic_store_explicit(&mb->claimed, 1, memory_order_relaxed);
 		ring->task[i].ran_on = rn->ex->slot;
-		task_post(R, rn, &ring->task[i], i);
+		task_post(R, rn, &ring->task[i], NULL, i);
 		moved = true;
 	}
 	if (!rn->lost && !pool_in_flight(rn))

@@ -222,11 +222,12 @@ static void enqueue(struct task *t)
 		else
 			exec_push(&p->ex[t->members[0].target], &t->members[0].item);
 		/*
-		 * release: after the push, for a consumer gating on t (orch.c).
-		 * Process mode only, where t finishes on the baton holder or
-		 * after the orchestrator's next look, never under this store.
+		 * release: after the push, for a consumer gating on t (orch.c):
+		 * a remote node's task only.  Process mode, where t finishes on
+		 * the baton holder or after the orchestrator's next look, never
+		 * under this store.
 		 */
-		if (!w->mode_threads)
+		if (!t->sub && node_remote(w, t->members[0].target))
 			atomic_store_explicit(&t->queued, true, memory_order_release);
 		return;
 	}

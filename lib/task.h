@@ -84,13 +84,6 @@ struct task {
 	uint64_t *scalars;
 	uint32_t nr_scalars;
 	size_t cap_scalars;
-	/*
-	 * Gated (a remote node's task, sched.c): the producers it waits for,
-	 * all queued on its node before it, as they were when it was wired.
-	 */
-	uint32_t nr_gate;
-	struct task *gate[TASK_GATE_MAX];
-	uint64_t gate_seq[TASK_GATE_MAX];
 
 	/* ---- shared ---- */
 	_Atomic uint32_t state __line;	/* enum task_state */

@@ -10,6 +10,7 @@
  * an errno and a message, never an abort of the job.  Messages larger than
  * one MPI count are sent as chunks of up to 1 GiB with the same tag.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -101,11 +102,24 @@ static int p_init(int *rank, int *size, int *recovery, char *host, size_t hostle
 	return 0;
 }
 
-static void p_finalize(void)
+/*
+ * Open MPI 4.1's MPI_Finalize ends with a fence of every process of the
+ * job.  After a rank died under --enable-recovery the survivors sometimes
+ * wait in it for ever (all of them in ompi_mpi_finalize's wait for the
+ * fence: seen over TCP and over shared memory, 1 run in 5 to 40 of the loss
+ * tests).  Open MPI's own switch for skipping that fence,
+ * ompi_async_mpi_finalize (a bool of libmpi, not an MCA parameter in
+ * Debian's 4.1), is set then; an MPI without it finalizes as usual.
+ */
+static void p_finalize(int peer_lost)
 {
+	bool *async = peer_lost ? dlsym(RTLD_DEFAULT, "ompi_async_mpi_finalize") : NULL;
+
 	if (comm != MPI_COMM_NULL)
 		MPI_Comm_free(&comm);
 	comm = MPI_COMM_NULL;
+	if (async)
+		*async = true;
 	MPI_Finalize();
 }
 
