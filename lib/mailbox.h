@@ -47,6 +47,7 @@ enum mb_op {
 	MB_OP_CHECK,		/* a0 = chip address, a1 = bytes: inside one allocation? */
 	MB_OP_UNMAP,		/* a0 = simpler.ko handle: drop this process's mapping */
 	MB_OP_PINGPONG,		/* remote nodes: a0 bytes, a1 round trips -> r0 = ns */
+	MB_OP_PEERPING,		/* the same with node a1 >> 32 (round trips: its low half) */
 };
 
 struct mb_task {

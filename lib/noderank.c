@@ -23,6 +23,7 @@
 #include <inttypes.h>
 #include <link.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -562,6 +563,88 @@ static void task_in(struct nserver *S, const struct wire_task *t)
 	nt->pending = nt->nreq;
 }
 
+/* the ping buffer, of at least len bytes (kept: a fresh one's page faults are not MPI's) */
+static uint8_t *ping_buf(struct nserver *S, uint64_t len)
+{
+	if (len > S->ping_cap || !S->ping_buf) {
+		free(S->ping_buf);
+		S->ping_buf = malloc(len ? len : 1);
+		if (!S->ping_buf)
+			die(S, "out of memory for a %" PRIu64 "-byte ping", len);
+		memset(S->ping_buf, 0x5a, len);
+		S->ping_cap = len;
+	}
+	return S->ping_buf;
+}
+
+/*
+ * A ping's message: polled without a pause (a floor is being measured),
+ * heartbeats to rank 0 going on, for at most the timeout.
+ */
+static int ping_wait(struct nserver *S, struct sx_mpi_req *r, char *err, size_t len)
+{
+	uint64_t deadline = now_ns() + (uint64_t)S->timeout_ms * 1000000, now;
+	int done = 0, ret;
+
+	for (;;) {
+		ret = S->link.mpi->test(r, &done, err, len);
+		if (ret || done)
+			return ret;
+		now = now_ns();
+		if (now > deadline) {
+			S->link.mpi->drop(r);
+			snprintf(err, len, "no progress for %u ms", S->timeout_ms);
+			return -ETIMEDOUT;
+		}
+		keepalive(S, now);
+		sched_yield();
+	}
+}
+
+/*
+ * MPI alone between this rank and another node rank (the floor of a
+ * transfer between them): PEER_PING sends first and times the round trips
+ * (its reply carries the ns, or the error), PEER_ECHO answers them.  A
+ * failure (the other rank gone, the timeout) ends the ping, not the
+ * session: rank 0 hears of it in the reply, and of a lost rank on its own.
+ */
+static void peer_ping(struct nserver *S, const struct wire_ctrl *c)
+{
+	bool first = c->op == WIRE_CTRL_PEER_PING;
+	uint64_t reps = c->off & 0xffffffff, peer = c->off >> 32, t0, i;
+	struct wire_frame *f = S->link.tx;
+	struct sx_mpi_req *r;
+	char err[256] = "";
+	uint8_t *buf;
+	int ret = 0;
+
+	if (peer >= (uint64_t)S->link.size || peer == (uint64_t)S->link.rank)
+		die(S, "rank 0 ordered a ping with rank %" PRIu64, peer);
+	buf = ping_buf(S, c->len);
+	t0 = now_ns();
+	for (i = 0; i < 2 * reps && !ret; i++) {
+		/* the first end sends on even steps, the other on odd ones */
+		if ((i % 2 == 0) == first)
+			ret = S->link.mpi->isend(buf, c->len, (int)peer, LINK_TAG_PING, &r, err,
+						 sizeof(err));
+		else
+			ret = S->link.mpi->irecv(buf, c->len, (int)peer, LINK_TAG_PING, &r, err,
+						 sizeof(err));
+		if (!ret)
+			ret = ping_wait(S, r, err, sizeof(err));
+	}
+	S->heard_ns = now_ns();
+	if (!first)
+		return;
+	f->h.type = WIRE_CTRL_REPLY;
+	f->u.reply = (struct wire_ctrl_reply){ c->ticket, c->op, ret, ret ? 0 : now_ns() - t0,
+					       "" };
+	if (ret)
+		snprintf(f->u.reply.msg, sizeof(f->u.reply.msg), "%s: a ping with rank %" PRIu64
+			 " failed: %s", S->tag, peer, err);
+	send_frame(S, f);
+}
+
 static void ctl_in(struct nserver *S, const struct wire_ctrl *c)
 {
 	struct wire_frame *f = S->link.tx;
@@ -584,7 +667,7 @@ static void ctl_in(struct nserver *S, const struct wire_ctrl *c)
 	case WIRE_CTRL_COPY_FROM:
 		arena_at(S, c->off, c->len, "a copy");
 		f->h.type = WIRE_CTRL_REPLY;
-		f->u.reply = (struct wire_ctrl_reply){ c->ticket, c->op, 0, "" };
+		f->u.reply = (struct wire_ctrl_reply){ c->ticket, c->op, 0, 0, "" };
 		send_frame(S, f);
 		send_bytes(S, c->off, c->len, 0, LINK_TAG_DATA);
 		return;
@@ -601,14 +684,7 @@ static void ctl_in(struct nserver *S, const struct wire_ctrl *c)
 		 * floor), into a buffer kept between pings (a fresh one's page
 		 * faults are not the transport's; the arena pays them once).
 		 */
-		if (c->len > S->ping_cap || !S->ping_buf) {
-			free(S->ping_buf);
-			S->ping_buf = malloc(c->len ? c->len : 1);
-			if (!S->ping_buf)
-				die(S, "out of memory for a %" PRIu64 "-byte ping", c->len);
-			S->ping_cap = c->len;
-		}
-		buf = S->ping_buf;
+		buf = ping_buf(S, c->len);
 		for (i = 0; i < c->off; i++) {
 			if (S->link.mpi->irecv(buf, c->len, 0, LINK_TAG_PING, &r, err, sizeof(err)) ||
 			    sx_link_wait(&S->link, r, S->timeout_ms, err, sizeof(err)) ||
@@ -617,6 +693,10 @@ static void ctl_in(struct nserver *S, const struct wire_ctrl *c)
 				die(S, "a ping-pong with rank 0 failed: %s", err);
 		}
 		S->heard_ns = now_ns();
+		return;
+	case WIRE_CTRL_PEER_PING:
+	case WIRE_CTRL_PEER_ECHO:
+		peer_ping(S, c);
 		return;
 	case WIRE_CTRL_CANCEL:
 		if (c->off >= (uint64_t)S->link.size || c->len > INT32_MAX)
@@ -797,7 +877,7 @@ static bool ctl_step(struct nserver *S)
 		return false;
 	S->ctl_req = NULL;
 	f->h.type = WIRE_CTRL_REPLY;
-	f->u.reply = (struct wire_ctrl_reply){ S->ctl_ticket, WIRE_CTRL_COPY_TO, 0, "" };
+	f->u.reply = (struct wire_ctrl_reply){ S->ctl_ticket, WIRE_CTRL_COPY_TO, 0, 0, "" };
 	send_frame(S, f);
 	return true;
 }

@@ -502,6 +502,8 @@ static void ctl_start(struct sx_remote *R, struct rnode *rn)
 	struct mailbox *mb = rn->ex->mb;
 	struct mb_ctl *k = &mb->ctl;
 	const struct extent *e;
+	struct rnode *peer;
+	struct wire_frame *f;
 	char msg[MB_MSG];
 	uint64_t off = 0, r0 = 0;
 	int ret = 0;
@@ -559,6 +561,28 @@ static void ctl_start(struct sx_remote *R, struct rnode *rn)
 		}
 		if (rn->lost)
 			return;		/* the caller sees the slot dead */
+		rn->ctl = k->op;
+		rn->ctl_replied = false;
+		return;
+	case MB_OP_PEERPING:
+		peer = rnode_of(R, (int)(k->a1 >> 32));
+		if (!peer || peer == rn || peer->lost) {
+			ret = peer && peer != rn ? -EHOSTDOWN : -EINVAL;
+			snprintf(msg, sizeof(msg), "node %d is %s", (int)(k->a1 >> 32),
+				 ret == -EHOSTDOWN ? "lost" : "not another remote node");
+			break;
+		}
+		/* the echoing end first (no ticket: it does not reply), then the timing one */
+		f = R->link.tx;
+		f->h.type = WIRE_CTRL;
+		f->u.ctrl = (struct wire_ctrl){ WIRE_CTRL_PEER_ECHO, 0,
+						((uint64_t)rn->rank << 32) | (k->a1 & 0xffffffff),
+						k->a0 };
+		send_frame(R, peer, f);
+		ctl_send(R, rn, WIRE_CTRL_PEER_PING,
+			 ((uint64_t)peer->rank << 32) | (k->a1 & 0xffffffff), k->a0);
+		if (rn->lost)
+			return;
 		rn->ctl = k->op;
 		rn->ctl_replied = false;
 		return;
@@ -625,11 +649,16 @@ static void ctl_reply(struct sx_remote *R, struct rnode *rn, const struct wire_c
 	int ret;
 
 	uint32_t op = rn->ctl == MB_OP_COPY_TO ? WIRE_CTRL_COPY_TO :
-		      rn->ctl == MB_OP_COPY_FROM ? WIRE_CTRL_COPY_FROM : 0;
+		      rn->ctl == MB_OP_COPY_FROM ? WIRE_CTRL_COPY_FROM :
+		      rn->ctl == MB_OP_PEERPING ? WIRE_CTRL_PEER_PING : 0;
 
 	if (!op || r->ticket != rn->ctl_ticket || r->op != op || rn->ctl_replied) {
 		lose(R, rn, -EPROTO, "it replied to control command #%" PRIu64 " (op %u), which is "
 		     "not the one in progress", r->ticket, r->op);
+		return;
+	}
+	if (op == WIRE_CTRL_PEER_PING) {
+		ctl_finish(rn, r->err, r->value, r->msg);
 		return;
 	}
 	if (r->err) {
@@ -1510,6 +1539,34 @@ void sx_remote_info(const struct simpler_worker *w, int i, struct simpler_node_i
 	info->lost = exec_dead(&w->chips.ex[i]);
 	info->fault_isolated = R->link.recovery;
 	snprintf(info->host, sizeof(info->host), "%s", rn->host);
+}
+
+SIMPLER_API int simpler_node_ping_pair(struct simpler_worker *w, int from, int to, size_t bytes,
+				       uint32_t reps, uint64_t *ns)
+{
+	struct exec *a, *b;
+	char msg[MB_MSG];
+	int ret;
+
+	if (!w)
+		return werr(NULL, -EINVAL, "node_ping_pair: NULL worker");
+	if (!node_remote(w, from) || !node_remote(w, to) || from == to)
+		return werr(w, -EINVAL, "node_ping_pair: nodes %d and %d are not two remote nodes of "
+			    "this worker", from, to);
+	if (!ns || bytes > (1ULL << 32))
+		return werr(w, -EINVAL, "node_ping_pair: NULL ns, or more than 4 GiB a message");
+	/* both nodes' control locks, in node order: nothing else controls either meanwhile */
+	a = &w->chips.ex[from < to ? from : to];
+	b = &w->chips.ex[from < to ? to : from];
+	pthread_mutex_lock(&a->ctl_lock);
+	pthread_mutex_lock(&b->ctl_lock);
+	ret = sx_lane_ctl(&w->chips.ex[from], MB_OP_PEERPING, bytes, ((uint64_t)to << 32) | reps,
+			  ns, msg, sizeof(msg));
+	pthread_mutex_unlock(&b->ctl_lock);
+	pthread_mutex_unlock(&a->ctl_lock);
+	if (ret)
+		return werr(w, ret, "node_ping_pair: %s", msg);
+	return 0;
 }
 
 SIMPLER_API int simpler_node_ping(struct simpler_worker *w, int node, size_t bytes,

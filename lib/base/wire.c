@@ -383,6 +383,7 @@ static void encode_body(struct cur *c, const struct wire_frame *f)
 		put64(c, f->u.reply.ticket);
 		put32(c, f->u.reply.op);
 		put32(c, f->u.reply.err);
+		put64(c, f->u.reply.value);
 		put_msg(c, f->u.reply.msg, WIRE_MSG_MAX);
 		break;
 	case WIRE_SEND:
@@ -627,7 +628,16 @@ static int decode_body(struct cur *c, struct wire_frame *f, char *err, size_t er
 			return BAD("a ping-pong of %" PRIu64 " round trips of %" PRIu64 " bytes: at "
 				   "most %llu bytes and %llu round trips", f->u.ctrl.off,
 				   f->u.ctrl.len, WIRE_PING_MAX, WIRE_PING_MAX - 1);
+		if (!ret && !c->bad && (f->u.ctrl.op == WIRE_CTRL_PEER_PING ||
+					f->u.ctrl.op == WIRE_CTRL_PEER_ECHO) &&
+		    (f->u.ctrl.len > WIRE_PING_MAX || !(f->u.ctrl.off >> 32) ||
+		     f->u.ctrl.off >> 32 > INT32_MAX))
+			return BAD("a ping between nodes of %" PRIu64 " round trips of %" PRIu64
+				   " bytes with rank %" PRIu64 ": at most %llu bytes, with a node "
+				   "rank", f->u.ctrl.off & 0xffffffff, f->u.ctrl.len,
+				   f->u.ctrl.off >> 32, WIRE_PING_MAX);
 		if (!ret && !c->bad && f->u.ctrl.op != WIRE_CTRL_PINGPONG &&
+		    f->u.ctrl.op != WIRE_CTRL_PEER_PING && f->u.ctrl.op != WIRE_CTRL_PEER_ECHO &&
 		    f->u.ctrl.off + f->u.ctrl.len < f->u.ctrl.off)
 			return BAD("CTRL range 0x%" PRIx64 " + %" PRIu64 " overflows",
 				   f->u.ctrl.off, f->u.ctrl.len);
@@ -636,6 +646,7 @@ static int decode_body(struct cur *c, struct wire_frame *f, char *err, size_t er
 		f->u.reply.ticket = get64(c);
 		f->u.reply.op = get32(c);
 		f->u.reply.err = (int32_t)get32(c);
+		f->u.reply.value = get64(c);
 		ret = get_msg(c, f->u.reply.msg, WIRE_MSG_MAX, "the message", err, errlen);
 		if (!ret && !c->bad && (!f->u.reply.op || f->u.reply.op >= WIRE_CTRL_END ||
 					f->u.reply.err > 0))

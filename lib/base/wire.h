@@ -71,6 +71,9 @@ enum wire_ctrl_op {
 	WIRE_CTRL_PINGPONG,	/* len bytes, ticket round trips: the transport's floor */
 	WIRE_CTRL_CANCEL,	/* drop sends to rank off on tag len; len 0: rank off is
 				   lost, drop every send to it and receive from it (no reply) */
+	WIRE_CTRL_PEER_PING,	/* (off & 0xffffffff) round trips of len bytes with rank
+				   off >> 32, this rank sending first; reply value = ns */
+	WIRE_CTRL_PEER_ECHO,	/* the other end of a PEER_PING: echo them (no reply) */
 	WIRE_CTRL_END
 };
 
@@ -149,6 +152,7 @@ struct wire_ctrl_reply {
 	uint64_t ticket;
 	uint32_t op;
 	int32_t err;
+	uint64_t value;		/* PEER_PING: the round trips' ns; else 0 */
 	char msg[WIRE_MSG_MAX + 1];
 };
 

@@ -406,6 +406,14 @@ SIMPLER_API int simpler_node_info(const struct simpler_worker *w, int node,
  */
 SIMPLER_API int simpler_node_ping(struct simpler_worker *w, int node, size_t bytes,
 				  uint32_t reps, uint64_t *ns);
+/*
+ * The same between two remote nodes' ranks (from sends first): the floor
+ * of a transfer between them.  Both nodes serve nothing else meanwhile:
+ * keep it well under node_timeout_ms.  -EINVAL unless from and to are two
+ * remote nodes, -EHOSTDOWN if either is lost.
+ */
+SIMPLER_API int simpler_node_ping_pair(struct simpler_worker *w, int from, int to, size_t bytes,
+				       uint32_t reps, uint64_t *ns);
 /* the host-memory backend in use: "kmod", "shm" or "threads" */
 SIMPLER_API const char *simpler_worker_hostmem(const struct simpler_worker *w);
 

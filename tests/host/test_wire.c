@@ -205,10 +205,12 @@ TEST(wire_round_trips_every_other_type)
 	f->u.reply.ticket = 5;
 	f->u.reply.op = WIRE_CTRL_COPY_TO;
 	f->u.reply.err = -EFAULT;
+	f->u.reply.value = 0x0123456789abcdefULL;
 	strcpy(f->u.reply.msg, "outside the arena");
 	ret = dec((size_t)enc(f), g);
 	CHECK_MSG(!ret, "%s", err);
 	CHECK_EQ(g->u.reply.err, -EFAULT);
+	CHECK_EQ(g->u.reply.value, 0x0123456789abcdefULL);
 	CHECK(!strcmp(g->u.reply.msg, "outside the arena"));
 	free(f);
 
@@ -430,6 +432,15 @@ TEST(wire_refuses_transfers_to_rank_0_on_reserved_tags_and_unbounded_pings)
 	CHECK_EQ(round_trip(t), 0);
 
 	f->h.type = WIRE_CTRL;
+	/* a ping between nodes: with a node rank, at most 4 GiB a message */
+	f->u.ctrl = (struct wire_ctrl){ WIRE_CTRL_PEER_PING, 1, (2ULL << 32) | 7, 4096 };
+	CHECK_EQ(round_trip(f), 0);
+	f->u.ctrl = (struct wire_ctrl){ WIRE_CTRL_PEER_ECHO, 1, 7, 4096 };
+	CHECK_EQ(round_trip(f), -EBADMSG);
+	CHECK_MSG(strstr(err, "with a node rank"), "%s", err);
+	f->u.ctrl = (struct wire_ctrl){ WIRE_CTRL_PEER_PING, 1, (2ULL << 32) | 7,
+					WIRE_PING_MAX + 1 };
+	CHECK_EQ(round_trip(f), -EBADMSG);
 	f->u.ctrl = (struct wire_ctrl){ WIRE_CTRL_PINGPONG, 1, 10, WIRE_PING_MAX + 1 };
 	CHECK_EQ(round_trip(f), -EBADMSG);
 	CHECK_MSG(strstr(err, "10 round trips of 4294967297 bytes"), "%s", err);

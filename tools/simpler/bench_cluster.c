@@ -8,8 +8,9 @@
  * launcher's rank in the environment) it is one rank of the measured job:
  * rank 0 is the L4 with one local node, ranks 1 and 2 its remote nodes.
  *
- * In one run, rank 0 measures the floors (MPI's own 8-byte round trip and
- * 16 MiB bandwidth to a node rank: simpler_node_ping()) and then, in
+ * In one run, rank 0 measures the floors (MPI's own 8-byte round trip to a
+ * node rank, simpler_node_ping(), and its 16 MiB bandwidth between the two
+ * node ranks a transfer joins, simpler_node_ping_pair()) and then, in
  * microseconds per task and as a ratio to the round trip: one empty node
  * fn a run; a chain of N on one remote node (ordered by its node memory:
  * nothing staged); N independent over both remote nodes; a chain
@@ -159,14 +160,15 @@ static int inner(int n, int reps)
 		goto fail;
 	f.rtt_us = ns / 2000.0 / 1000;
 	/*
-	 * Both ends keep their ping buffers: a first call touches their pages
-	 * (as the arena's were touched by the transfers' first run), then the
-	 * median of calls of 4 round trips each.
+	 * The transfers' floor: MPI alone between the two ranks they join
+	 * (remote nodes 1 and 2).  Both ends keep their ping buffers: a first
+	 * call touches their pages (as the arena's were touched by the
+	 * transfers' first run), then the median of calls of 4 round trips.
 	 */
-	if (simpler_node_ping(w, 1, XFER, 1, &ns))
+	if (simpler_node_ping_pair(w, 1, 2, XFER, 1, &ns))
 		goto fail;
 	for (k = 0; k < big; k++) {
-		if (simpler_node_ping(w, 1, XFER, 4, &ns))
+		if (simpler_node_ping_pair(w, 1, 2, XFER, 4, &ns))
 			goto fail;
 		t[k] = ns / 4.0;
 	}
@@ -414,7 +416,7 @@ int bench_cluster(const struct cli_cmd *cmd, int argc, char **argv)
 	       "16 MiB);\nStarPU-MPI: mpirun -np 2\n\n", (unsigned long long)b.n, b.reps, 2 * b.reps + 1);
 	printf("%-34s %22s %22s\n", "", "vader (shared memory)", "tcp (loopback)");
 	row("MPI 8 B round trip (the floor)", f, get_rtt_us, "us", false);
-	row("MPI 16 MiB bandwidth", f, get_bw_gbs, "GB/s", false);
+	row("MPI 16 MiB bandwidth, node to node", f, get_bw_gbs, "GB/s", false);
 	row("empty node fn, one a run", f, get_single_us, "us", true);
 	row("chain on one remote node", f, get_chain_us, "us", true);
 	row("independent over 2 remote nodes", f, get_indep_us, "us", true);
