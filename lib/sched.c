@@ -215,6 +215,9 @@ static void enqueue(struct task *t)
 
 	atomic_store_explicit(&t->state, TS_READY, memory_order_relaxed);
 	if (t->nr_members == 1) {
+		/* before the push: once pushed, t may finish and its slot be reused */
+		bool mark = !t->sub && node_remote(w, t->members[0].target);
+
 		if (t->members[0].target < 0 && p->n > 1)
 			pool_push(p, &t->members[0].item);
 		else if (t->members[0].target < 0)	/* a pool of one: its inbox */
@@ -223,11 +226,11 @@ static void enqueue(struct task *t)
 			exec_push(&p->ex[t->members[0].target], &t->members[0].item);
 		/*
 		 * release: after the push, for a consumer gating on t (orch.c):
-		 * a remote node's task only.  Process mode, where t finishes on
-		 * the baton holder or after the orchestrator's next look, never
-		 * under this store.
+		 * a remote node's task only.  Remote nodes mean process mode,
+		 * where t finishes on the baton holder or after the
+		 * orchestrator's next look, never under this store.
 		 */
-		if (!t->sub && node_remote(w, t->members[0].target))
+		if (mark)
 			atomic_store_explicit(&t->queued, true, memory_order_release);
 		return;
 	}
