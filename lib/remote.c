@@ -40,13 +40,12 @@
 #include "scheduler.h"
 
 #define RQ		16	/* tasks in flight per node: its ring, and pool work */
-
-_Static_assert(MB_AFTER == WIRE_AFTER_MAX, "a frame's waits must fit a TASK's");
-
-#define CALM_MAX_NS	5000000ULL	/* the engine naps through at most this of a transfer */
 #define POOL_DEPTH	2	/* pool work a node holds: one running, one waiting */
 #define ARENA_ALIGN	256
 #define MEM_BASE	4096	/* node memory never starts at offset 0 */
+#define CALM_MAX_NS	5000000ULL	/* the engine naps through at most this of a transfer */
+
+_Static_assert(MB_AFTER == WIRE_AFTER_MAX, "a frame's waits must fit a TASK's");
 
 struct replica {
 	struct replica *next;
@@ -860,12 +859,6 @@ static int node_tensor(struct sx_remote *R, struct rnode *rn, struct rtask *t, s
 }
 
 /*
- * Turn frame f (posted to rn: own ring, or pool frame pr) into a TASK for
- * rn's rank, with the staged bytes after it and the transfers it needs
- * ordered from their sources.  A failure before anything was sent fails
- * the task here; it still completes in order.
- */
-/*
  * Gated frame f (sched.c): its producers, posted before it, by seq.  Those
  * still on rn's rank become waits (their tickets: rn runs f after them and
  * only if they succeed); one known to have failed fails f here.  True if f
@@ -880,7 +873,7 @@ static bool task_after(struct sx_remote *R, struct rnode *rn, struct rtask *t,
 	uint32_t i, k;
 	int32_t err;
 
-	if (g->poisoned || g->nr_after > WIRE_AFTER_MAX) {
+	if (g->poisoned) {
 		TFAIL(t, -ECANCELED, "%s: node fn '%s' (task #%" PRIu64 ") did not run: a task it "
 		      "depends on failed", rn->ex->tag, name, f->seq);
 		return false;
@@ -918,6 +911,12 @@ static bool task_after(struct sx_remote *R, struct rnode *rn, struct rtask *t,
 	return true;
 }
 
+/*
+ * Turn frame f (posted to rn: own ring, or pool frame pr) into a TASK for
+ * rn's rank, with the staged bytes after it and the transfers it needs
+ * ordered from their sources.  A failure before anything was sent fails
+ * the task here; it still completes in order.
+ */
 static void task_post(struct sx_remote *R, struct rnode *rn, struct mb_task *f,
 		      const struct mb_gate *g, int pr)
 {
@@ -1144,8 +1143,6 @@ static bool task_finish(struct sx_remote *R, struct rnode *rn)
 	if (t->pr < 0) {
 		rn->fin_seq[rn->nfin % (2 * MB_RING)] = f->seq;
 		rn->fin_err[rn->nfin++ % (2 * MB_RING)] = t->err;
-	}
-	if (t->pr < 0) {
 		/* seq_cst: the result, then (engine_main()) the baton or the wake-up */
 		atomic_exchange_explicit(&rn->ex->mb->done, ++rn->done, memory_order_seq_cst);
 		R->finished = true;

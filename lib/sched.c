@@ -607,21 +607,22 @@ static void start(struct exec *ex, struct qitem *it)
 	atomic_store_explicit(&t->state, TS_RUNNING, memory_order_relaxed);
 	if (atomic_load_explicit(&t->gated, memory_order_relaxed)) {
 		/*
-		 * Producers all finished, one failed: done here.  A dead node
-		 * with nothing in flight: its producers are all reaped, it
-		 * fails here as any task would.  Else it goes behind them, even
-		 * to a dead node, whose frames fail in order: it must not
-		 * finish before they do.  Acquire: pairs with the finishers'
-		 * acq_rel decrements.
+		 * Producers all finished, one failed: done here.  Frames in
+		 * flight before it: it goes behind them, even to a dead node,
+		 * whose frames fail in order: it must not finish before they
+		 * do.  Nothing in flight: its producers are all reaped, it goes
+		 * (or fails, the node dead) as any task.  Acquire: pairs with
+		 * the finishers' acq_rel decrements.
 		 */
 		if (!atomic_load_explicit(&t->pending, memory_order_acquire) &&
-		    atomic_load_explicit(&t->poison, memory_order_acquire))
+		    atomic_load_explicit(&t->poison, memory_order_acquire)) {
 			sx_task_finish(t, NULL, ex);
-		else if (exec_dead(ex) && !inflight(ex))
-			member_done(ex, t, sx_lane_dead_failure(ex, t));
-		else
+			return;
+		}
+		if (inflight(ex)) {
 			sx_lane_post(ex, it);
-		return;
+			return;
+		}
 	}
 	if (!exec_dead(ex))
 		sx_lane_post(ex, it);
@@ -1002,7 +1003,7 @@ static bool disp_pass(struct simpler_worker *w)
 }
 
 /* one pass if nobody holds the baton: false if someone does; *moved: the pass moved work */
-static bool pass_if_free(struct simpler_worker *w, bool *moved)
+bool sx_sched_pass(struct simpler_worker *w, bool *moved)
 {
 	if (!baton_take(w))
 		return false;
@@ -1011,16 +1012,11 @@ static bool pass_if_free(struct simpler_worker *w, bool *moved)
 	return true;
 }
 
-bool sx_sched_pass(struct simpler_worker *w, bool *moved)
-{
-	return pass_if_free(w, moved);
-}
-
 bool sx_sched_help(struct simpler_worker *w)
 {
 	bool moved = false;
 
-	pass_if_free(w, &moved);
+	sx_sched_pass(w, &moved);
 	return moved;
 }
 
@@ -1187,7 +1183,7 @@ static void *disp_main(void *arg)
 			disp_standby(w, &beat, &since);
 			continue;
 		}
-		if (!pass_if_free(w, &moved)) {
+		if (!sx_sched_pass(w, &moved)) {
 			/*
 			 * The orchestrator dispatches (it came back after we took
 			 * over, and says so at its next look): leave it the CPU
