@@ -50,7 +50,7 @@ struct cell {
 	uint32_t T;
 	double wall, cpu;	/* seconds: median wall, the CPU of that run */
 	double speedup;		/* sequential wall / wall, same load */
-	double noise;		/* spread_of() its reps */
+	double noise;		/* tool_spread() of its reps */
 	bool ran, ok;
 	char note[96];
 };
@@ -456,23 +456,6 @@ static void median_of(double *walls, double *cpus, int n, double *wall, double *
 	*cpu = cpus[best];
 }
 
-/*
- * How much the reps of one mode scatter, relative to their median: the median
- * absolute deviation scaled to estimate a standard deviation (x 1.4826), so
- * one run's noise; 0 with fewer than 3 reps.
- */
-static double spread_of(const double *walls, int n, double median)
-{
-	double dev[16];
-	int i;
-
-	if (n < 3 || median <= 0)
-		return 0;
-	for (i = 0; i < n; i++)
-		dev[i] = fabs(walls[i] - median);
-	return 1.4826 * tool_median(dev, n) / median;
-}
-
 static void run_graph(struct bw *b, int shape, uint32_t target_us, int load)
 {
 	struct mode_run m[NR_MODES] = { 0 };
@@ -533,7 +516,7 @@ static void run_graph(struct bw *b, int shape, uint32_t target_us, int load)
 		c[mode].ok = m[mode].ret == 0;
 		if (c[mode].ok) {
 			median_of(m[mode].walls, m[mode].cpus, b->reps, &c[mode].wall, &c[mode].cpu);
-			c[mode].noise = spread_of(m[mode].walls, b->reps, c[mode].wall);
+			c[mode].noise = tool_spread(m[mode].walls, b->reps, c[mode].wall);
 			c[mode].speedup = c[M_SEQ].wall / c[mode].wall;
 		}
 	}

@@ -79,6 +79,23 @@ static inline double tool_median(double *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/*
+ * How much n samples scatter, relative to their median: the median absolute
+ * deviation scaled to estimate a standard deviation (x 1.4826), so one
+ * sample's noise; 0 with fewer than 3 samples (or more than 256).
+ */
+static inline double tool_spread(const double *v, int n, double median)
+{
+	double dev[256];
+	int i;
+
+	if (n < 3 || n > 256 || median <= 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		dev[i] = v[i] > median ? v[i] - median : median - v[i];
+	return 1.4826 * tool_median(dev, n) / median;
+}
+
 /* the options every bench takes: -n COUNT, --reps R (1..16), --json */
 struct bench_opts {
 	uint64_t n;
