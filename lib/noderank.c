@@ -209,7 +209,7 @@ static void keepalive(struct nserver *S, uint64_t now)
 	char err[256];
 
 	sx_link_flush(&S->link);
-	if (now - S->sent_ns >= (uint64_t)S->hb_ms * 1000000 &&
+	if (ns_since(now, S->sent_ns) >= (uint64_t)S->hb_ms * 1000000 &&
 	    !sx_link_send_empty(&S->link, 0, WIRE_HEARTBEAT, err, sizeof(err)))
 		S->sent_ns = now;
 }
@@ -913,7 +913,7 @@ static bool serve_step(struct nserver *S, bool tasks, bool *bulk)
 	for (s = S->sends; s && !*bulk; s = s->next)
 		*bulk = now - s->start < BULK_NS;
 	moved |= *bulk || S->sends;
-	if (now > S->heard_ns && now - S->heard_ns > (uint64_t)S->timeout_ms * 1000000) {
+	if (ns_since(now, S->heard_ns) > (uint64_t)S->timeout_ms * 1000000) {
 		fprintf(stderr, "simpler: %s: rank 0 stopped responding (nothing for %u ms): "
 			"exiting, with this rank's chips and subs\n", S->tag, S->timeout_ms);
 		fflush(NULL);

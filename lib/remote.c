@@ -1202,12 +1202,12 @@ static bool node_step(struct sx_remote *R, struct rnode *rn, uint64_t now)
 		ctl_start(R, rn);
 		moved = true;
 	}
-	if (!rn->lost && now - rn->sent_ns >= (uint64_t)R->hb_ms * 1000000) {
+	/* now predates this turn's posts: a frame just sent is no reason for a heartbeat */
+	if (!rn->lost && ns_since(now, rn->sent_ns) >= (uint64_t)R->hb_ms * 1000000) {
 		if (!sx_link_send_empty(&R->link, rn->rank, WIRE_HEARTBEAT, err, sizeof(err)))
 			rn->sent_ns = now;
 	}
-	if (!rn->lost && now > rn->heard_ns &&
-	    now - rn->heard_ns > (uint64_t)R->timeout_ms * 1000000)
+	if (!rn->lost && ns_since(now, rn->heard_ns) > (uint64_t)R->timeout_ms * 1000000)
 		lose(R, rn, -EHOSTDOWN, "no heartbeat for %u ms", R->timeout_ms);
 	return moved;
 }

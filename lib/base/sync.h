@@ -74,6 +74,15 @@ static inline uint64_t now_ns(void)
 }
 
 /*
+ * Nanoseconds from then to now, 0 if then is later: a caller's now, taken
+ * before it sent or heard something, may be older than the stamp that left
+ */
+static inline uint64_t ns_since(uint64_t now, uint64_t then)
+{
+	return now > then ? now - then : 0;
+}
+
+/*
  * Futexes.  "shared" words live in memory shared with other processes (the
  * mailboxes); the rest are private to this process, which is cheaper.
  */
