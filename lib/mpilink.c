@@ -263,9 +263,9 @@ int sx_link_wait(struct link *l, struct sx_mpi_req *r, uint32_t timeout_ms, char
 {
 	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000;
 	struct timespec slice = { 0, 20000 };
-	int done = 0, ret, i;
+	int done = 0, ret, spins = 0;
 
-	for (i = 0;; i++) {
+	for (;;) {
 		ret = l->mpi->test(r, &done, err, len);
 		if (ret || done)
 			return ret;
@@ -274,10 +274,12 @@ int sx_link_wait(struct link *l, struct sx_mpi_req *r, uint32_t timeout_ms, char
 			snprintf(err, len, "no progress for %u ms", timeout_ms);
 			return -ETIMEDOUT;
 		}
-		if (i > 1000)
+		if (spins > 1000) {
 			nanosleep(&slice, NULL);
-		else
+		} else {
+			spins++;
 			cpu_relax();
+		}
 	}
 }
 

@@ -588,9 +588,9 @@ static uint8_t *ping_buf(struct nserver *S, uint64_t len)
 static int ping_wait(struct nserver *S, struct sx_mpi_req *r, char *err, size_t len)
 {
 	uint64_t deadline = now_ns() + (uint64_t)S->timeout_ms * 1000000, now;
-	int done = 0, ret, i;
+	int done = 0, ret, spins = 0;
 
-	for (i = 0;; i++) {
+	for (;;) {
 		ret = S->link.mpi->test(r, &done, err, len);
 		if (ret || done)
 			return ret;
@@ -601,10 +601,12 @@ static int ping_wait(struct nserver *S, struct sx_mpi_req *r, char *err, size_t 
 			return -ETIMEDOUT;
 		}
 		keepalive(S, now);
-		if (i < 1000)
+		if (spins < 1000) {
+			spins++;
 			cpu_relax();
-		else
+		} else {
 			sched_yield();
+		}
 	}
 }
 
@@ -972,8 +974,9 @@ static void *standby_main(void *arg)
 				sx_link_pace(&pace, moved, now);
 			continue;
 		}
+		/* a run that started since now was taken is no quiet: ns_since() gives 0 */
 		last = atomic_load_explicit(&S->last_run, memory_order_relaxed);
-		if (now - last < QUIET_NS || t0) {
+		if (ns_since(now, last) < QUIET_NS || t0) {
 			nanosleep(&watch, NULL);
 			continue;
 		}

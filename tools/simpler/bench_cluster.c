@@ -8,17 +8,18 @@
  * launcher's rank in the environment) it is one rank of the measured job:
  * rank 0 is the L4 with one local node, ranks 1 and 2 its remote nodes.
  *
- * In one run, rank 0 measures the floors (MPI's own 8-byte round trip to a
- * node rank, simpler_node_ping(), and its 16 MiB bandwidth between the two
- * node ranks a transfer joins, simpler_node_ping_pair()) and then, in
+ * In one run, rank 0 measures MPI's own 8-byte round trip to a node rank
+ * (simpler_node_ping(), the dispatch floor) and then, in
  * microseconds per task and as a ratio to the round trip: one empty node
  * fn a run; a chain of N on one remote node (ordered by its node memory:
  * nothing staged); N independent over both remote nodes; a chain
  * alternating between them (an 8-byte host tensor staged each hop, as
  * StarPU-MPI moves its variable); the same chain on the local node; and
  * 16 MiB inferred transfers between the remote nodes against MPI's
- * bandwidth.  Targets: a remote chain at most 3x the round trip per task,
- * transfers at least 0.8x MPI's bandwidth.
+ * bandwidth between the two node ranks a transfer joins
+ * (simpler_node_ping_pair(), taken in turns with the transfers).
+ * Targets: a remote chain at most 3x the round trip per task, transfers
+ * at least 0.8x MPI's bandwidth.
  */
 #include <errno.h>
 #include <math.h>
@@ -144,8 +145,9 @@ static int inner(int n, int reps)
 	 * 16 MiB moves scatter more than dispatch does: over TCP on loopback
 	 * single ones took 2.2 to 6.9 ms in one job, MPI's own as much as
 	 * ours (p10 3.4 ms, p90 5.5 ms in 100 of each).  So many of them,
-	 * floor and transfers alike, each sample one 16 MiB move each way:
-	 * the medians compare the transports, not luck.
+	 * floor and transfers alike, each sample one 16 MiB move (a ping's
+	 * round trip halved, a transfer's run): the medians compare the
+	 * transports, not luck.
 	 */
 	int big = 8 * reps + 1;
 	double t[129], tf[129];
