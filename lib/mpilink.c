@@ -12,6 +12,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <link.h>
 #include <pthread.h>
 #include <sched.h>
@@ -259,28 +260,43 @@ int sx_link_send_empty(struct link *l, int dst, unsigned type, char *err, size_t
 	return sx_link_send(l, dst, l->tx, err, len);
 }
 
-int sx_link_wait(struct link *l, struct sx_mpi_req *r, uint32_t timeout_ms, char *err, size_t len)
+/* between looks: spin, then nap (the wait of a frame whose arrival is near) */
+static void link_pause(void *arg, uint64_t now, int looks)
 {
-	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000;
 	struct timespec slice = { 0, 20000 };
-	int done = 0, ret, spins = 0;
+
+	if (looks > 1000)
+		nanosleep(&slice, NULL);
+	else
+		cpu_relax();
+}
+
+int sx_link_wait_with(struct link *l, struct sx_mpi_req *r, uint32_t timeout_ms,
+		      void (*pause)(void *arg, uint64_t now, int looks), void *arg, char *err,
+		      size_t len)
+{
+	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000, now;
+	int done = 0, ret, looks = 0;
 
 	for (;;) {
 		ret = l->mpi->test(r, &done, err, len);
 		if (ret || done)
 			return ret;
-		if (now_ns() > deadline) {
+		now = now_ns();
+		if (now > deadline) {
 			l->mpi->drop(r);
 			snprintf(err, len, "no progress for %u ms", timeout_ms);
 			return -ETIMEDOUT;
 		}
-		if (spins > 1000) {
-			nanosleep(&slice, NULL);
-		} else {
-			spins++;
-			cpu_relax();
-		}
+		pause(arg, now, looks);
+		if (looks < INT_MAX)
+			looks++;
 	}
+}
+
+int sx_link_wait(struct link *l, struct sx_mpi_req *r, uint32_t timeout_ms, char *err, size_t len)
+{
+	return sx_link_wait_with(l, r, timeout_ms, link_pause, NULL, err, len);
 }
 
 int sx_link_recv(struct link *l, int src, int *from, uint32_t timeout_ms, char *err, size_t len)

@@ -94,9 +94,14 @@ bool sx_link_flush(struct link *l);
 int sx_link_recv(struct link *l, int src, int *from, uint32_t timeout_ms, char *err, size_t len);
 /*
  * Wait at most timeout_ms for request r (posted by the plugin): 0 done,
- * -ETIMEDOUT (r dropped), or -errno from MPI.
+ * -ETIMEDOUT (r dropped), or -errno from MPI.  Between looks it spins, then
+ * naps; sx_link_wait_with() calls pause(arg, now, looks before this one)
+ * instead.
  */
 int sx_link_wait(struct link *l, struct sx_mpi_req *r, uint32_t timeout_ms, char *err, size_t len);
+int sx_link_wait_with(struct link *l, struct sx_mpi_req *r, uint32_t timeout_ms,
+		      void (*pause)(void *arg, uint64_t now, int looks), void *arg, char *err,
+		      size_t len);
 /*
  * How a polling loop waits (MPI gives nothing to sleep on): while work
  * moved less than LINK_HOT_NS ago it yields the CPU and looks again (a

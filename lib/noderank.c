@@ -578,36 +578,20 @@ static uint8_t *ping_buf(struct nserver *S, uint64_t len)
 }
 
 /*
- * A ping's message, heartbeats to rank 0 going on, for at most the
- * timeout: a floor is measured, so the best of two ways, measured here:
+ * Between a ping's looks (sx_link_wait_with()), heartbeats to rank 0 going
+ * on: a floor is measured, so the best of two ways, measured here:
  * spinning (8 bytes come within it: yielding made the round trip over
  * shared memory 15% slower), then yielding between looks (16 MiB over TCP
  * moved 10% faster than when spinning throughout, the kernel's share of
  * the copy getting the CPU).
  */
-static int ping_wait(struct nserver *S, struct sx_mpi_req *r, char *err, size_t len)
+static void ping_pause(void *arg, uint64_t now, int looks)
 {
-	uint64_t deadline = now_ns() + (uint64_t)S->timeout_ms * 1000000, now;
-	int done = 0, ret, spins = 0;
-
-	for (;;) {
-		ret = S->link.mpi->test(r, &done, err, len);
-		if (ret || done)
-			return ret;
-		now = now_ns();
-		if (now > deadline) {
-			S->link.mpi->drop(r);
-			snprintf(err, len, "no progress for %u ms", S->timeout_ms);
-			return -ETIMEDOUT;
-		}
-		keepalive(S, now);
-		if (spins < 1000) {
-			spins++;
-			cpu_relax();
-		} else {
-			sched_yield();
-		}
-	}
+	keepalive(arg, now);
+	if (looks < 1000)
+		cpu_relax();
+	else
+		sched_yield();
 }
 
 /*
@@ -628,7 +612,8 @@ static int ping_run(struct nserver *S, int peer, uint64_t reps, uint64_t len, bo
 		else
 			ret = S->link.mpi->irecv(buf, len, peer, LINK_TAG_PING, &r, err, elen);
 		if (!ret)
-			ret = ping_wait(S, r, err, elen);
+			ret = sx_link_wait_with(&S->link, r, S->timeout_ms, ping_pause, S, err,
+						elen);
 	}
 	S->heard_ns = now_ns();
 	return ret;
@@ -649,7 +634,8 @@ static void peer_ping(struct nserver *S, const struct wire_ctrl *c)
 	char err[256] = "";
 	int ret;
 
-	if (peer >= (uint64_t)S->link.size || peer == (uint64_t)S->link.rank || !peer)
+	/* the codec refused rank 0 as the peer */
+	if (peer >= (uint64_t)S->link.size || peer == (uint64_t)S->link.rank)
 		die(S, "rank 0 ordered a ping with rank %" PRIu64, peer);
 	t0 = now_ns();
 	ret = ping_run(S, (int)peer, reps, c->len, first, err, sizeof(err));

@@ -150,7 +150,7 @@ static int inner(int n, int reps)
 	 * transports, not luck.
 	 */
 	int big = 8 * reps + 1;
-	double t[129], tf[129];
+	double t[8 * 16 + 1], tf[8 * 16 + 1];	/* reps <= 16 (CLI_REPS) */
 	int r, k;
 
 	r = simpler_worker_create(&o, &w);
