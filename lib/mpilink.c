@@ -339,6 +339,13 @@ int sx_link_recv(struct link *l, int src, int *from, uint32_t timeout_ms, char *
 	return ret ? ret : 1;
 }
 
+bool sx_link_idle(const struct link_pace *p, bool moved, uint64_t now, uint64_t ns)
+{
+	uint64_t from = p->busy > p->calm_until ? p->busy : p->calm_until;
+
+	return !moved && p->busy && now >= p->calm_until && now - from >= ns;
+}
+
 void sx_link_pace(struct link_pace *p, bool moved, uint64_t now)
 {
 	uint64_t from = p->busy > p->calm_until ? p->busy : p->calm_until;

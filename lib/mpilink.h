@@ -125,6 +125,8 @@ struct link_pace {
 };
 
 void sx_link_pace(struct link_pace *p, bool moved, uint64_t now);
+/* has work not moved for ns, outside a calm spell (sx_link_pace() naps meanwhile)? */
+bool sx_link_idle(const struct link_pace *p, bool moved, uint64_t now, uint64_t ns);
 
 /* the program's GNU build-id: its length (0 if it has none) */
 uint32_t sx_link_build_id(uint8_t *id, uint32_t cap);

@@ -995,6 +995,12 @@ void sx_orch_free_all(struct simpler_worker *w)
 
 /* ---- runs ---- */
 
+/* every task of the run finished (acquire: pairs with the finishers' seq_cst decrements) */
+static bool run_drained(struct simpler_worker *w)
+{
+	return atomic_load_explicit(&w->run.inflight, memory_order_acquire) == 0;
+}
+
 SIMPLER_API int simpler_run(struct simpler_worker *w, simpler_orch_fn fn, void *arg)
 {
 	struct simpler_orch *o;
@@ -1050,9 +1056,10 @@ SIMPLER_API int simpler_run(struct simpler_worker *w, simpler_orch_fn fn, void *
 	atomic_fetch_sub_explicit(&w->run.inflight, RUN_BIAS - w->run.submitted,
 				  memory_order_acq_rel);
 	/* process mode: the last tasks are reaped here, no thread to wake */
-	if (!w->mode_threads)
-		SCHED_HELP_UNTIL(w, atomic_load_explicit(&w->run.inflight,
-							 memory_order_acquire) == 0, true);
+	if (w->drain)
+		w->drain(w, run_drained);
+	else if (!w->mode_threads)
+		SCHED_HELP_UNTIL(w, run_drained(w), true);
 	EC_WAIT_UNTIL(&w->run.done_ec, w->mode_threads ? w->spin_ns : sx_sched_spin_ns(w),
 		      atomic_load_explicit(&w->run.inflight, memory_order_acquire) == 0);
 	/* every frame is dead once every task finished (acquire: sx_frame_put()'s release) */

@@ -3,10 +3,12 @@
  * Rank 0's engine for an L4's remote nodes (ranks 1..N-1 of an mpirun
  * job).  A remote node is a slot of the L4's node pool like any local
  * node, with a mailbox the dispatcher posts to and reaps from as it does
- * for a process; here one thread (the only one that calls MPI after
- * create) stands in for those processes: it takes frames from their rings
- * and the pool's shared ring, turns each into a TASK frame for the node's
- * rank, and publishes the node's DONE in the mailbox as a child would.  The
+ * for a process; here the engine (the only code that calls MPI after
+ * create, one turn at a time: its thread's, or the orchestrator's while it
+ * waits for its run's end, sx_remote_drive()) stands in for those
+ * processes: it takes frames from their rings and the pool's shared ring,
+ * turns each into a TASK frame for the node's rank, and publishes the
+ * node's DONE in the mailbox as a child would.  The
  * scheduler, the TensorMap and failure poisoning therefore need nothing
  * new; what is new lives here:
  *
@@ -25,6 +27,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,7 +129,17 @@ struct sx_remote {
 	struct orphan *orphans;
 	struct wire_frame *taskf;	/* a TASK being built (link.tx serves small frames) */
 	bool finished;			/* own-ring frames finished since the last pass */
-	struct link_pace pace;		/* the engine's */
+	uint64_t calm_until;		/* bulk bytes move between others until then */
+	/*
+	 * One turn at a time (MPI_THREAD_SERIALIZED): the engine thread's, or
+	 * the orchestrator's while it waits for its run's end (driving, the
+	 * engine thread then sleeping on driver_ec).  Everything above is the
+	 * turn's, taken and left under this lock.
+	 */
+	pthread_mutex_t turn;
+	bool turn_init;
+	_Atomic bool driving;
+	struct ec driver_ec;
 	double xfer_bpns;		/* node-to-node transfers lately: bytes per ns */
 };
 
@@ -1023,8 +1036,8 @@ static void task_post(struct sx_remote *R, struct rnode *rn, struct mb_task *f,
 	t->posted_ns = rn->sent_ns;
 	calm = (uint64_t)(0.75 * (double)xfer_bytes / R->xfer_bpns);
 	calm = rn->sent_ns + (calm > CALM_MAX_NS ? CALM_MAX_NS : calm);
-	if (xfer_bytes >> 20 && R->pace.calm_until < calm)
-		R->pace.calm_until = calm;
+	if (xfer_bytes >> 20 && R->calm_until < calm)
+		R->calm_until = calm;
 	if (wt->nr_after)
 		atomic_fetch_add_explicit(&R->w->st_ahead, 1, memory_order_relaxed);
 	stage_in(R, rn, t, wt);
@@ -1252,46 +1265,106 @@ static bool frames_in(struct sx_remote *R)
 	return moved;
 }
 
-/* the engine: everything it can do, then a pause (sx_link_pace()) */
+/*
+ * One turn of the engine: everything it can do now; true if anything
+ * moved.  The caller holds R->turn; orch: it is the orchestrator, which
+ * reaps what finished in its own loop (no dispatcher thread to wake).
+ */
+static bool engine_turn(struct sx_remote *R, bool orch, uint64_t *now)
+{
+	bool moved;
+	int k;
+
+	moved = frames_in(R);
+	*now = now_ns();
+	for (k = 0; k < R->n; k++)
+		if (!R->nodes[k].lost)
+			moved |= node_step(R, &R->nodes[k], *now);
+	/*
+	 * Tasks finished: reap them here and post what they released (a
+	 * chain's next step goes out in this same turn); the baton busy, its
+	 * holder or the dispatcher thread does.
+	 */
+	if (R->finished) {
+		bool took, again = true;
+
+		R->finished = false;
+		/* until a pass moves nothing (one may post to a dead node: the next fails it) */
+		for (k = 0, took = true; took && again && k < 8; k++)
+			took = sx_sched_pass(R->w, &again);
+		if (!orch && (!took || again))
+			mb_disp_wake(R->w->pshared);
+		for (k = 0; k < R->n; k++)
+			if (!R->nodes[k].lost)
+				node_step(R, &R->nodes[k], *now);
+	}
+	if (R->orphans)
+		orphans_poll(R);
+	sx_link_flush(&R->link);
+	return moved;
+}
+
+/* the engine thread: turns, each followed by a pause (sx_link_pace()), unless driven */
 static void *engine_main(void *arg)
 {
 	struct sx_remote *R = arg;
+	struct link_pace pace = { 0 };
 	uint64_t now;
+	uint32_t key;
 	bool moved;
-	int k;
 
 	pthread_setname_np(pthread_self(), "simpler-mpi");
 	/* acquire: pairs with the release store in sx_remote_stop() */
 	while (!atomic_load_explicit(&R->stop, memory_order_acquire)) {
-		moved = frames_in(R);
-		now = now_ns();
-		for (k = 0; k < R->n; k++)
-			if (!R->nodes[k].lost)
-				moved |= node_step(R, &R->nodes[k], now);
 		/*
-		 * Tasks finished: reap them here and post what they released (a
-		 * chain's next step goes out in this same turn); the baton
-		 * busy, its holder or the dispatcher thread does.
+		 * The orchestrator drives: sleep until it leaves (seq_cst: a
+		 * Dekker pair with its store, then notify).  The timeout is a
+		 * guard only: its turns send the heartbeats meanwhile.
 		 */
-		if (R->finished) {
-			bool took, again = true;
-
-			R->finished = false;
-			/* until a pass moves nothing (one may post to a dead node: the next fails it) */
-			for (k = 0, took = true; took && again && k < 8; k++)
-				took = sx_sched_pass(R->w, &again);
-			if (!took || again)
-				mb_disp_wake(R->w->pshared);
-			for (k = 0; k < R->n; k++)
-				if (!R->nodes[k].lost)
-					node_step(R, &R->nodes[k], now);
+		if (atomic_load_explicit(&R->driving, memory_order_seq_cst)) {
+			key = ec_prepare(&R->driver_ec);
+			if (atomic_load_explicit(&R->driving, memory_order_seq_cst) &&
+			    !atomic_load_explicit(&R->stop, memory_order_acquire))
+				ec_sleep_for(&R->driver_ec, key, (uint64_t)R->hb_ms * 1000000);
+			else
+				ec_cancel(&R->driver_ec);
+			pace.busy = 0;	/* back: hot, as after work */
+			continue;
 		}
-		if (R->orphans)
-			orphans_poll(R);
-		sx_link_flush(&R->link);
-		sx_link_pace(&R->pace, moved, now);
+		pthread_mutex_lock(&R->turn);
+		moved = engine_turn(R, false, &now);
+		pace.calm_until = R->calm_until;
+		pthread_mutex_unlock(&R->turn);
+		sx_link_pace(&pace, moved, now);
 	}
 	return NULL;
+}
+
+void sx_remote_drive(struct simpler_worker *w, bool (*done)(struct simpler_worker *w))
+{
+	struct sx_remote *R = w->remote;
+	struct link_pace pace = { 0 };
+	uint64_t now;
+	bool moved;
+
+	atomic_store_explicit(&R->driving, true, memory_order_seq_cst);
+	sx_sched_present(w);
+	while (!done(w)) {
+		/* again: a dispatcher thread took over if we were off a CPU */
+		sx_sched_present(w);
+		moved = sx_sched_help(w);
+		pthread_mutex_lock(&R->turn);
+		moved |= engine_turn(R, true, &now);
+		pace.calm_until = R->calm_until;
+		pthread_mutex_unlock(&R->turn);
+		/* idle a while (long tasks): the engine thread and the dispatcher wait for them */
+		if (done(w) || sx_link_idle(&pace, moved, now, LINK_WARM_NS))
+			break;
+		sx_link_pace(&pace, moved, now);
+	}
+	atomic_store_explicit(&R->driving, false, memory_order_seq_cst);
+	ec_notify(&R->driver_ec);
+	sx_sched_let_go(w);
 }
 
 /* ---- start and stop ---- */
@@ -1426,6 +1499,11 @@ int sx_remote_start(struct simpler_worker *w, const struct sx_mpi_ops *ops, int 
 	R->tag_ub = ops->tag_ub();
 	R->tag = LINK_TAG_XFER;
 	R->xfer_bpns = 16.0;	/* 16 GB/s to start with: a short first calm */
+	ec_init(&R->driver_ec, false);
+	ret = -pthread_mutex_init(&R->turn, NULL);
+	if (ret)
+		return werr(w, ret, "cannot make the MPI engine's lock: %s", strerror(-ret));
+	R->turn_init = true;
 	verdict = hellos(R, err, sizeof(err));
 	f = R->link.tx;
 	for (k = 1; k < size; k++) {
@@ -1464,6 +1542,7 @@ int sx_remote_start(struct simpler_worker *w, const struct sx_mpi_ops *ops, int 
 	if (ret)
 		return werr(w, ret, "cannot start the MPI engine thread: %s", strerror(-ret));
 	R->started = true;
+	w->drain = sx_remote_drive;
 	return 0;
 }
 
@@ -1476,6 +1555,7 @@ void sx_remote_stop(struct simpler_worker *w)
 
 	if (!R)
 		return;
+	w->drain = NULL;
 	if (R->started) {
 		/* release: pairs with the engine's acquire load */
 		atomic_store_explicit(&R->stop, true, memory_order_release);
@@ -1520,6 +1600,8 @@ void sx_remote_stop(struct simpler_worker *w)
 	}
 	free(R->nodes);
 	free(R->taskf);
+	if (R->turn_init)
+		pthread_mutex_destroy(&R->turn);
 	free(R);
 	w->remote = NULL;
 }

@@ -7,6 +7,7 @@
 #ifndef SIMPLER_REMOTE_H
 #define SIMPLER_REMOTE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "mpi_plugin.h"
@@ -22,6 +23,16 @@ int sx_remote_start(struct simpler_worker *w, const struct sx_mpi_ops *ops, int 
 		    uint32_t timeout_ms);
 /* stop the engine, tell every node to stop, finalise MPI (no run in progress) */
 void sx_remote_stop(struct simpler_worker *w);
+/*
+ * The orchestrator waits for its run's end (done(w)): it drives the engine
+ * itself meanwhile (its tasks go out and their DONEs are reaped in its own
+ * turns, not by hand-offs to and from the engine thread, which sleeps until
+ * it leaves), dispatching local work as SCHED_HELP_UNTIL does.  It leaves
+ * when done, or once nothing moved for LINK_WARM_NS outside a transfer's
+ * calm (long tasks: the engine thread and the dispatcher wait for them,
+ * and wake it), letting the dispatcher thread go either way.
+ */
+void sx_remote_drive(struct simpler_worker *w, bool (*done)(struct simpler_worker *w));
 /* simpler_node_info() of remote node i */
 void sx_remote_info(const struct simpler_worker *w, int i, struct simpler_node_info *info);
 

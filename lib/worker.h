@@ -84,6 +84,12 @@ struct simpler_worker {
 	bool nodes;		/* level 4: the chip pool holds L3 nodes */
 	struct sx_nodes *ncfg;	/* level 4: their options */
 	struct sx_remote *remote;	/* level 4 under mpirun: the remote nodes' engine */
+	/*
+	 * How the orchestrator waits for its run's last tasks, where the level
+	 * above says (the remote engine: sx_remote_drive()); NULL: it
+	 * dispatches itself (SCHED_HELP_UNTIL) until done(w).
+	 */
+	void (*drain)(struct simpler_worker *w, bool (*done)(struct simpler_worker *w));
 	uint64_t spin_ns;
 	int ncpus;		/* CPUs this process may run on, at create */
 
