@@ -130,17 +130,18 @@ struct sx_remote {
 	struct wire_frame *taskf;	/* a TASK being built (link.tx serves small frames) */
 	bool finished;			/* own-ring frames finished since the last pass */
 	uint64_t calm_until;		/* bulk bytes move between others until then */
+	double xfer_bpns;		/* node-to-node transfers lately: bytes per ns */
 	/*
 	 * One turn at a time (MPI_THREAD_SERIALIZED): the engine thread's, or
 	 * the orchestrator's while it waits for its run's end (driving, the
-	 * engine thread then sleeping on driver_ec).  Everything above is the
-	 * turn's, taken and left under this lock.
+	 * engine thread then sleeping on driver_ec).  The engine's state above
+	 * (all but what start sets and stop, thread and started) changes only
+	 * in a turn, under this lock.
 	 */
 	pthread_mutex_t turn;
 	bool turn_init;
 	_Atomic bool driving;
 	struct ec driver_ec;
-	double xfer_bpns;		/* node-to-node transfers lately: bytes per ns */
 };
 
 /*
@@ -1225,7 +1226,7 @@ static bool node_step(struct sx_remote *R, struct rnode *rn, uint64_t now)
 	return moved;
 }
 
-/* every frame waiting: true if any arrived */
+/* every frame waiting: true if any but heartbeats arrived */
 static bool frames_in(struct sx_remote *R)
 {
 	struct rnode *rn;
@@ -1235,7 +1236,8 @@ static bool frames_in(struct sx_remote *R)
 
 	while ((ret = sx_link_recv(&R->link, -1, &from, R->timeout_ms, err, sizeof(err))) != 0) {
 		rn = rnode_by_rank(R, from);
-		moved = true;
+		/* a heartbeat is no work: an idle session still naps, and a driver leaves */
+		moved |= ret < 0 || R->link.rx->h.type != WIRE_HEARTBEAT;
 		if (ret < 0) {
 			if (rn)
 				lose(R, rn, ret == -EPROTO ? -EPROTO : -EHOSTDOWN, "its session ended "

@@ -86,8 +86,9 @@ struct simpler_worker {
 	struct sx_remote *remote;	/* level 4 under mpirun: the remote nodes' engine */
 	/*
 	 * How the orchestrator waits for its run's last tasks, where the level
-	 * above says (the remote engine: sx_remote_drive()); NULL: it
-	 * dispatches itself (SCHED_HELP_UNTIL) until done(w).
+	 * above says (the remote engine: sx_remote_drive()); NULL: in process
+	 * mode it dispatches itself (SCHED_HELP_UNTIL) until done(w), in
+	 * thread mode it waits.
 	 */
 	void (*drain)(struct simpler_worker *w, bool (*done)(struct simpler_worker *w));
 	uint64_t spin_ns;
