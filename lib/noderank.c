@@ -99,6 +99,7 @@ struct nserver {
 	char reg_why[ERRMSG_LEN];
 	struct ntask *q;
 	uint32_t qhead, qn;
+	uint64_t polled_ns;		/* when frames were last looked for */
 	/* the last results sent (ticket, err): what a task sent ahead waits for */
 	uint64_t res_ticket[2 * RQ];
 	int32_t res_err[2 * RQ];
@@ -880,14 +881,34 @@ static bool ctl_step(struct nserver *S)
  * *bulk: bytes are in flight.  Exits with the chips when rank 0 has been
  * silent for the timeout.
  */
+/* can the oldest task run now (its bytes in)? */
+static bool head_ready(const struct nserver *S)
+{
+	const struct ntask *nt = &S->q[S->qhead];
+
+	return S->qn && (nt->state == NT_READY || !nt->pending);
+}
+
 static bool serve_step(struct nserver *S, bool tasks, bool *bulk)
 {
-	bool moved = frames_in(S);
 	const struct nsend *s;
-	uint64_t now;
+	bool moved = false;
+	uint64_t now = now_ns();
 
-	if (tasks && !S->shutdown)
-		moved |= tasks_step(S);
+	/*
+	 * A task that can run runs before MPI is asked for frames again, for
+	 * up to WATCH_NS: a look that finds none yields the CPU (Open MPI does
+	 * when the host is oversubscribed), and beside a busy process a yield
+	 * can cost its whole time slice, a millisecond or more a task of a
+	 * chain sent ahead.
+	 */
+	if (!tasks || S->shutdown || ns_since(now, S->polled_ns) >= WATCH_NS ||
+	    !head_ready(S) || !(moved = tasks_step(S))) {
+		S->polled_ns = now;
+		moved |= frames_in(S);
+		if (tasks && !S->shutdown)
+			moved |= tasks_step(S);
+	}
 	moved |= ctl_step(S);
 	now = now_ns();
 	sends_poll(S, now);
