@@ -110,6 +110,17 @@ suite() {	# suite NAME TRANSPORT TIMEOUT MPIRUN-ARGS...
 }
 
 b=$build/mpitests
+# the programs link libsimpler.a: ones older than it would test an old library
+stale=
+for t in test_cluster test_loss test_afterloss test_rank0 test_nodefail test_proto test_proto_b \
+	preinit; do
+	[ "$b/$t" -nt "$build/libsimpler.a" ] || stale="$stale $t"
+done
+if [ -n "$stale" ]; then
+	echo "# missing, or older than $build/libsimpler.a:$stale: run 'make mpitest' (it builds them first)"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
 for tr in $transports; do
 	echo "# ---- $tr"
 	suite cluster "$tr" 300 -np 3 "$b/test_cluster"
