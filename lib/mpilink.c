@@ -124,9 +124,23 @@ int sx_link_plugin(const struct sx_mpi_ops **ops, char *err, size_t len)
 	return 0;
 }
 
+/* SIMPLER_MPI_NAP: set once, before any polling thread starts */
+static bool link_nap;
+
+void sx_link_relax(void)
+{
+	struct timespec ts = { 0, LINK_NAP_CROWDED_NS };
+
+	if (link_nap)
+		nanosleep(&ts, NULL);
+	else
+		sched_yield();
+}
+
 int sx_link_open(struct link *l, int rank, int size, char *err, size_t len)
 {
 	int r = -1, s = -1, rec = 0, ret;
+	const char *nap;
 
 	l->tx_seq = calloc((size_t)size, sizeof(*l->tx_seq));
 	l->rx_seq = calloc((size_t)size, sizeof(*l->rx_seq));
@@ -139,6 +153,17 @@ int sx_link_open(struct link *l, int rank, int size, char *err, size_t len)
 	}
 	for (s = 0; s < size; s++)
 		l->tx_seq[s] = l->rx_seq[s] = 1;
+	/*
+	 * SIMPLER_MPI_NAP=1: our polling loops nap where they would yield, and
+	 * Open MPI's own idle polls stop yielding (an oversubscribed Open MPI
+	 * yields in every poll that finds nothing; unless the environment says
+	 * otherwise).  Set before MPI reads its parameters, in init (which
+	 * reads the environment at this same point anyway).
+	 */
+	nap = getenv("SIMPLER_MPI_NAP");
+	link_nap = nap && *nap && strcmp(nap, "0");
+	if (link_nap)
+		setenv("OMPI_MCA_mpi_yield_when_idle", "0", 0);
 	ret = l->mpi->init(&r, &s, &rec, l->host, sizeof(l->host), err, len);
 	if (ret)
 		return ret;
@@ -356,7 +381,7 @@ void sx_link_pace(struct link_pace *p, bool moved, uint64_t now)
 		p->nap = 50000;
 	} else if (now >= p->calm_until && now - from < LINK_HOT_NS) {
 		/* hot: since work moved, or since the calm spell ended */
-		sched_yield();
+		sx_link_relax();
 	} else {
 		ts = (struct timespec){ 0, (long)p->nap };
 		if (now < p->calm_until && p->calm_until - now < p->nap)

@@ -125,6 +125,14 @@ struct link_pace {
 };
 
 void sx_link_pace(struct link_pace *p, bool moved, uint64_t now);
+/*
+ * What a polling thread does where it gives way: yield the CPU, or, with
+ * SIMPLER_MPI_NAP=1 (hosts shared with busy processes), nap for
+ * LINK_NAP_CROWDED_NS: beside a busy process a yielding thread waits for the
+ * scheduler's next tick, a sleeping one is woken in time, ahead of it.
+ */
+#define LINK_NAP_CROWDED_NS	20000
+void sx_link_relax(void);
 /* has work not moved for ns, outside a calm spell (sx_link_pace() naps meanwhile)? */
 bool sx_link_idle(const struct link_pace *p, bool moved, uint64_t now, uint64_t ns);
 

@@ -592,7 +592,7 @@ static void ping_pause(void *arg, uint64_t now, int looks)
 	if (looks < 1000)
 		cpu_relax();
 	else
-		sched_yield();
+		sx_link_relax();
 }
 
 /*

@@ -155,5 +155,9 @@ for tr in $transports; do
 	# MPI initialised before create: refused
 	suite preinit "$tr" 60 -np 2 "$b/preinit"
 done
+# polling ranks that nap instead of yielding (SIMPLER_MPI_NAP=1, for hosts shared with busy processes)
+for tr in $transports; do
+	[ "$tr" = shm ] && SIMPLER_MPI_NAP=1 suite cluster-nap "$tr" 300 -np 3 "$b/test_cluster"
+done
 echo "$pass passed, $fail failed, $skip skipped"
 [ $fail = 0 ]
