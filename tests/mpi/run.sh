@@ -32,6 +32,8 @@ if ! ip -o link show lo 2>/dev/null | grep -q 'state UNKNOWN\|UP'; then
 fi
 # as root, Open MPI wants to be told twice
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# test_cluster checks that only SIMPLER_MPI_NAP sets Open MPI's idle yields
+unset OMPI_MCA_mpi_yield_when_idle
 export SIMPLER_MPI_PLUGIN=$build/libsimpler-mpi.so.0
 scratch=$(mktemp -d /tmp/simpler-mpitest.XXXXXX)
 trap 'rm -rf "$scratch"' EXIT
