@@ -364,22 +364,28 @@ int sx_link_recv(struct link *l, int src, int *from, uint32_t timeout_ms, char *
 	return ret ? ret : 1;
 }
 
-bool sx_link_idle(const struct link_pace *p, bool moved, uint64_t now, uint64_t ns)
+/* outside a calm spell: how long since work moved or the spell ended (-1: in one) */
+static int64_t pace_since(const struct link_pace *p, uint64_t now)
 {
 	uint64_t from = p->busy > p->calm_until ? p->busy : p->calm_until;
 
-	return !moved && p->busy && now >= p->calm_until && now - from >= ns;
+	return now >= p->calm_until ? (int64_t)(now - from) : -1;
+}
+
+bool sx_link_idle(const struct link_pace *p, bool moved, uint64_t now, uint64_t ns)
+{
+	return !moved && p->busy && pace_since(p, now) >= (int64_t)ns;
 }
 
 void sx_link_pace(struct link_pace *p, bool moved, uint64_t now)
 {
-	uint64_t from = p->busy > p->calm_until ? p->busy : p->calm_until;
+	int64_t since = pace_since(p, now);
 	struct timespec ts;
 
 	if (moved || !p->busy) {
 		p->busy = now;
 		p->nap = 50000;
-	} else if (now >= p->calm_until && now - from < LINK_HOT_NS) {
+	} else if (since >= 0 && since < (int64_t)LINK_HOT_NS) {
 		/* hot: since work moved, or since the calm spell ended */
 		sx_link_relax();
 	} else {

@@ -875,12 +875,6 @@ static bool ctl_step(struct nserver *S)
 	return true;
 }
 
-/*
- * One look at everything but the tasks (the standby's, while a node fn
- * runs), or everything (the main thread's).  True if anything moved;
- * *bulk: bytes are in flight.  Exits with the chips when rank 0 has been
- * silent for the timeout.
- */
 /* can the oldest task run now (its bytes in)? */
 static bool head_ready(const struct nserver *S)
 {
@@ -889,6 +883,12 @@ static bool head_ready(const struct nserver *S)
 	return S->qn && (nt->state == NT_READY || !nt->pending);
 }
 
+/*
+ * One look at everything but the tasks (the standby's, while a node fn
+ * runs), or everything (the main thread's).  True if anything moved;
+ * *bulk: bytes are in flight.  Exits with the chips when rank 0 has been
+ * silent for the timeout.
+ */
 static bool serve_step(struct nserver *S, bool tasks, bool *bulk)
 {
 	const struct nsend *s;

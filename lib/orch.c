@@ -1061,7 +1061,7 @@ SIMPLER_API int simpler_run(struct simpler_worker *w, simpler_orch_fn fn, void *
 	else if (!w->mode_threads)
 		SCHED_HELP_UNTIL(w, run_drained(w), true);
 	EC_WAIT_UNTIL(&w->run.done_ec, w->mode_threads ? w->spin_ns : sx_sched_spin_ns(w),
-		      atomic_load_explicit(&w->run.inflight, memory_order_acquire) == 0);
+		      run_drained(w));
 	/* every frame is dead once every task finished (acquire: sx_frame_put()'s release) */
 	EC_WAIT_UNTIL(&w->frame_ec, w->spin_ns,
 		      atomic_load_explicit(&w->frames_closed, memory_order_acquire) == 0);
