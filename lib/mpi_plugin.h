@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SX_MPI_ABI	2
+#define SX_MPI_ABI	3
 #define SX_MPI_SYMBOL	"sx_mpi_plugin_v1"
 #define SX_MPI_SONAME	"libsimpler-mpi.so.0"
 
@@ -61,6 +61,14 @@ struct sx_mpi_ops {
 	int (*send)(const void *buf, uint64_t len, int dst, int tag, char *err, size_t errlen);
 	/* the largest tag this MPI allows (MPI_TAG_UB) */
 	int (*tag_ub)(void);
+	/*
+	 * Memory the ranks of this host share (MPI_Win_allocate_shared over
+	 * MPI_COMM_TYPE_SHARED), bytes for each, zeroed: rank r's at
+	 * *base + slot[r] * bytes where slot[r] >= 0 (slot has one entry per
+	 * rank; -1: another host).  Collective over every rank of the job.
+	 * Kept until finalize, which frees it unless a peer was lost.
+	 */
+	int (*host_shared)(uint64_t bytes, void **base, int *slot, char *err, size_t errlen);
 };
 
 #endif /* SIMPLER_MPI_PLUGIN_H */

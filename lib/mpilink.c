@@ -31,6 +31,13 @@ struct link_out {
 	uint8_t buf[];
 };
 
+/* a rank's doorbell: a cache line of its own */
+struct link_bell {
+	_Atomic uint32_t seq;		/* rung: one more */
+	_Atomic uint32_t sleepers;	/* dozing on seq (the ringer wakes them) */
+	uint8_t pad[56];
+};
+
 static const struct sx_mpi_ops *plugin;
 static char plugin_err[512];
 static pthread_once_t plugin_once = PTHREAD_ONCE_INIT;
@@ -127,14 +134,83 @@ int sx_link_plugin(const struct sx_mpi_ops **ops, char *err, size_t len)
 /* SIMPLER_MPI_NAP: set once, before any polling thread starts */
 static bool link_nap;
 
-void sx_link_relax(void)
+void sx_link_relax(struct link *l, uint32_t mark)
 {
-	struct timespec ts = { 0, LINK_NAP_CROWDED_NS };
-
 	if (link_nap)
-		nanosleep(&ts, NULL);
+		sx_link_doze(l, mark, LINK_NAP_CROWDED_NS);
 	else
 		sched_yield();
+}
+
+void sx_link_bells(struct link *l)
+{
+	char err[256];
+	void *base = NULL;
+
+	if (!l->open || l->bells)
+		return;
+	l->slot = malloc((size_t)l->size * sizeof(*l->slot));
+	/* none (no shared memory, an MPI without it): this rank naps as before */
+	if (!l->slot || l->mpi->host_shared(sizeof(struct link_bell), &base, l->slot, err,
+					    sizeof(err)) || !base) {
+		free(l->slot);
+		l->slot = NULL;
+		return;
+	}
+	l->bells = base;
+}
+
+static struct link_bell *bell(const struct link *l, int rank)
+{
+	return l && l->bells && rank >= 0 && rank < l->size && l->slot[rank] >= 0 ?
+	       &l->bells[l->slot[rank]] : NULL;
+}
+
+void sx_link_ring(struct link *l, int dst)
+{
+	struct link_bell *b = bell(l, dst);
+
+	/* seq_cst: the message is posted before the ring; the ring before sleepers is read */
+	if (b && (atomic_fetch_add_explicit(&b->seq, 1, memory_order_seq_cst),
+		  atomic_load_explicit(&b->sleepers, memory_order_seq_cst)))
+		futex_wake(&b->seq, INT_MAX, true);
+}
+
+uint32_t sx_link_mark(const struct link *l)
+{
+	struct link_bell *b = bell(l, l ? l->rank : -1);
+
+	return b ? atomic_load_explicit(&b->seq, memory_order_seq_cst) : 0;
+}
+
+/*
+ * No wake-up is lost: a ringer posts, then bumps seq, then reads sleepers;
+ * the dozer read mark before it looked, counts itself in sleepers, then
+ * sleeps only while seq still equals mark.  So a ring after the look either
+ * moved seq past mark (no sleep) or saw the dozer counted (a wake).
+ */
+void sx_link_doze(struct link *l, uint32_t mark, uint64_t ns)
+{
+	struct link_bell *b = bell(l, l ? l->rank : -1);
+	struct timespec ts = { (time_t)(ns / 1000000000ULL), (long)(ns % 1000000000ULL) };
+
+	if (!b) {
+		nanosleep(&ts, NULL);
+		return;
+	}
+	atomic_fetch_add_explicit(&b->sleepers, 1, memory_order_seq_cst);
+	futex_wait(&b->seq, mark, true, &ts);
+	atomic_fetch_sub_explicit(&b->sleepers, 1, memory_order_relaxed);
+}
+
+int sx_link_isend(struct link *l, const void *buf, uint64_t len, int dst, int tag,
+		  struct sx_mpi_req **r, char *err, size_t elen)
+{
+	int ret = l->mpi->isend(buf, len, dst, tag, r, err, elen);
+
+	if (!ret)
+		sx_link_ring(l, dst);
+	return ret;
 }
 
 int sx_link_open(struct link *l, int rank, int size, char *err, size_t len)
@@ -195,6 +271,10 @@ void sx_link_close(struct link *l)
 		free(o);
 	}
 	l->out = NULL;
+	/* the bells are MPI's memory */
+	l->bells = NULL;
+	free(l->slot);
+	l->slot = NULL;
 	if (l->open)
 		l->mpi->finalize(l->peer_lost);
 	l->open = false;
@@ -260,7 +340,7 @@ int sx_link_post(struct link *l, int dst, struct link_out *o, char *err, size_t 
 	int ret;
 
 	sx_link_flush(l);
-	ret = l->mpi->isend(o->buf, o->len, dst, LINK_TAG_FRAME, &o->req, err, len);
+	ret = sx_link_isend(l, o->buf, o->len, dst, LINK_TAG_FRAME, &o->req, err, len);
 	if (ret) {
 		free(o);
 		return ret;
@@ -285,25 +365,25 @@ int sx_link_send_empty(struct link *l, int dst, unsigned type, char *err, size_t
 	return sx_link_send(l, dst, l->tx, err, len);
 }
 
-/* between looks: spin, then nap (the wait of a frame whose arrival is near) */
-static void link_pause(void *arg, uint64_t now, int looks)
+/* between looks: spin, then doze (the wait of a frame whose arrival is near) */
+static void link_pause(void *arg, uint64_t now, int looks, uint32_t mark)
 {
-	struct timespec slice = { 0, 20000 };
-
 	if (looks > 1000)
-		nanosleep(&slice, NULL);
+		sx_link_doze(arg, mark, 20000);
 	else
 		cpu_relax();
 }
 
 int sx_link_wait_with(struct link *l, struct sx_mpi_req *r, uint32_t timeout_ms,
-		      void (*pause)(void *arg, uint64_t now, int looks), void *arg, char *err,
-		      size_t len)
+		      void (*pause)(void *arg, uint64_t now, int looks, uint32_t mark), void *arg,
+		      char *err, size_t len)
 {
 	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000, now;
 	int done = 0, ret, looks = 0;
+	uint32_t mark;
 
 	for (;;) {
+		mark = sx_link_mark(l);
 		ret = l->mpi->test(r, &done, err, len);
 		if (ret || done)
 			return ret;
@@ -313,7 +393,7 @@ int sx_link_wait_with(struct link *l, struct sx_mpi_req *r, uint32_t timeout_ms,
 			snprintf(err, len, "no progress for %u ms", timeout_ms);
 			return -ETIMEDOUT;
 		}
-		pause(arg, now, looks);
+		pause(arg, now, looks, mark);
 		if (looks < INT_MAX)
 			looks++;
 	}
@@ -321,7 +401,7 @@ int sx_link_wait_with(struct link *l, struct sx_mpi_req *r, uint32_t timeout_ms,
 
 int sx_link_wait(struct link *l, struct sx_mpi_req *r, uint32_t timeout_ms, char *err, size_t len)
 {
-	return sx_link_wait_with(l, r, timeout_ms, link_pause, NULL, err, len);
+	return sx_link_wait_with(l, r, timeout_ms, link_pause, l, err, len);
 }
 
 int sx_link_recv(struct link *l, int src, int *from, uint32_t timeout_ms, char *err, size_t len)
@@ -380,19 +460,19 @@ bool sx_link_idle(const struct link_pace *p, bool moved, uint64_t now, uint64_t 
 void sx_link_pace(struct link_pace *p, bool moved, uint64_t now)
 {
 	int64_t since = pace_since(p, now);
-	struct timespec ts;
+	uint64_t nap;
 
 	if (moved || !p->busy) {
 		p->busy = now;
 		p->nap = 50000;
 	} else if (since >= 0 && since < (int64_t)LINK_HOT_NS) {
 		/* hot: since work moved, or since the calm spell ended */
-		sx_link_relax();
+		sx_link_relax(p->link, p->mark);
 	} else {
-		ts = (struct timespec){ 0, (long)p->nap };
+		nap = p->nap;
 		if (now < p->calm_until && p->calm_until - now < p->nap)
-			ts.tv_nsec = (long)(p->calm_until - now);
-		nanosleep(&ts, NULL);
+			nap = p->calm_until - now;
+		sx_link_doze(p->link, p->mark, nap);
 		/*
 		 * Naps grow by an eighth, to 100 us while work moved less than
 		 * LINK_WARM_NS ago (a run is on: the next task or transfer is

@@ -35,6 +35,7 @@
 #define LINK_DEFAULT_TIMEOUT_MS	3000
 
 struct link_out;
+struct link_bell;
 
 struct link {
 	const struct sx_mpi_ops *mpi;
@@ -48,6 +49,9 @@ struct link {
 	uint8_t *rxbuf;			/* WIRE_MAX_FRAME bytes */
 	struct wire_frame *rx;		/* the frame sx_link_recv() decoded */
 	struct wire_frame *tx;		/* scratch to build one in */
+	/* doorbells of this host's ranks (sx_link_bells()): NULL, or slot[rank] >= 0 has one */
+	struct link_bell *bells;
+	int *slot;
 };
 
 /*
@@ -80,6 +84,9 @@ int sx_link_prepare(struct link *l, int dst, struct wire_frame *f, struct link_o
 		    char *err, size_t len);
 int sx_link_post(struct link *l, int dst, struct link_out *o, char *err, size_t len);
 void sx_link_unprepare(struct link_out *o);
+/* MPI's isend, then dst's doorbell rung (sx_link_ring()) */
+int sx_link_isend(struct link *l, const void *buf, uint64_t len, int dst, int tag,
+		  struct sx_mpi_req **r, char *err, size_t elen);
 /* sx_link_send() of a frame with no body (HEARTBEAT, SHUTDOWN) */
 int sx_link_send_empty(struct link *l, int dst, unsigned type, char *err, size_t len);
 /* retire the frames MPI has finished sending; true if any frame is still in flight */
@@ -95,15 +102,30 @@ int sx_link_recv(struct link *l, int src, int *from, uint32_t timeout_ms, char *
 /*
  * Wait at most timeout_ms for request r (posted by the plugin): 0 done,
  * -ETIMEDOUT (r dropped), or -errno from MPI.  Between looks it spins, then
- * naps; sx_link_wait_with() calls pause(arg, now, looks before this one)
- * instead.
+ * dozes; sx_link_wait_with() calls pause(arg, now, looks before this one,
+ * the bell's mark before this one) instead.
  */
 int sx_link_wait(struct link *l, struct sx_mpi_req *r, uint32_t timeout_ms, char *err, size_t len);
 int sx_link_wait_with(struct link *l, struct sx_mpi_req *r, uint32_t timeout_ms,
-		      void (*pause)(void *arg, uint64_t now, int looks), void *arg, char *err,
-		      size_t len);
+		      void (*pause)(void *arg, uint64_t now, int looks, uint32_t mark), void *arg,
+		      char *err, size_t len);
 /*
- * How a polling loop waits (MPI gives nothing to sleep on): while work
+ * Doorbells: MPI gives nothing to sleep on, so the ranks of one host share
+ * a word each (memory MPI maps into all of them, set up by sx_link_bells()
+ * once every rank goes on).  Whoever sends a rank of this host anything
+ * rings its bell (sx_link_isend(); a frame again once MPI is done sending
+ * it); a polling loop reads its own bell (sx_link_mark()) before it looks,
+ * and where it would nap it dozes (sx_link_doze()): sleeps until the bell
+ * moves past that mark, at most the nap.  A rank without bells (another
+ * host, or no shared memory) naps as before.
+ */
+void sx_link_bells(struct link *l);
+void sx_link_ring(struct link *l, int dst);
+uint32_t sx_link_mark(const struct link *l);
+void sx_link_doze(struct link *l, uint32_t mark, uint64_t ns);
+
+/*
+ * How a polling loop waits: while work
  * moved less than LINK_HOT_NS ago it yields the CPU and looks again (a
  * chain of tasks keeps every party awake between its steps), then it
  * sleeps, 50 us first, each nap an eighth longer, up to 100 us until
@@ -116,6 +138,8 @@ int sx_link_wait_with(struct link *l, struct sx_mpi_req *r, uint32_t timeout_ms,
 #define LINK_NAP_MAX_NS	1000000ULL
 
 struct link_pace {
+	struct link *link;		/* whose bell it dozes on (NULL: it naps) */
+	uint32_t mark;			/* sx_link_mark() before the look that found nothing */
 	uint64_t busy, nap;
 	/*
 	 * Until then this party expects nothing (others move bulk bytes): it
@@ -132,7 +156,7 @@ void sx_link_pace(struct link_pace *p, bool moved, uint64_t now);
  * scheduler's next tick, a sleeping one is woken in time, ahead of it.
  */
 #define LINK_NAP_CROWDED_NS	20000
-void sx_link_relax(void);
+void sx_link_relax(struct link *l, uint32_t mark);
 /* has work not moved for ns, outside a calm spell (sx_link_pace() naps meanwhile)? */
 bool sx_link_idle(const struct link_pace *p, bool moved, uint64_t now, uint64_t ns);
 

@@ -256,7 +256,7 @@ static void send_bytes(struct nserver *S, uint64_t off, uint64_t len, int dst, i
 
 	if (!s)
 		die(S, "out of memory");
-	if (S->link.mpi->isend(arena_at(S, off, len, "a send"), len, dst, tag, &s->req, err,
+	if (sx_link_isend(&S->link, arena_at(S, off, len, "a send"), len, dst, tag, &s->req, err,
 			       sizeof(err)))
 		die(S, "cannot send %" PRIu64 " bytes to rank %d: %s", len, dst, err);
 	s->off = off;
@@ -586,13 +586,15 @@ static uint8_t *ping_buf(struct nserver *S, uint64_t len)
  * moved 10% faster than when spinning throughout, the kernel's share of
  * the copy getting the CPU).
  */
-static void ping_pause(void *arg, uint64_t now, int looks)
+static void ping_pause(void *arg, uint64_t now, int looks, uint32_t mark)
 {
-	keepalive(arg, now);
+	struct nserver *S = arg;
+
+	keepalive(S, now);
 	if (looks < 1000)
 		cpu_relax();
 	else
-		sx_link_relax();
+		sx_link_relax(&S->link, mark);
 }
 
 /*
@@ -609,7 +611,7 @@ static int ping_run(struct nserver *S, int peer, uint64_t reps, uint64_t len, bo
 
 	for (i = 0; i < 2 * reps && !ret; i++) {
 		if ((i % 2 == 0) == first)
-			ret = S->link.mpi->isend(buf, len, peer, LINK_TAG_PING, &r, err, elen);
+			ret = sx_link_isend(&S->link, buf, len, peer, LINK_TAG_PING, &r, err, elen);
 		else
 			ret = S->link.mpi->irecv(buf, len, peer, LINK_TAG_PING, &r, err, elen);
 		if (!ret)
@@ -937,12 +939,13 @@ static bool serve_step(struct nserver *S, bool tasks, bool *bulk)
 
 static void serve(struct nserver *S)
 {
-	struct link_pace pace = { 0 };
+	struct link_pace pace = { .link = &S->link };
 	bool moved, bulk;
 
 	S->heard_ns = S->sent_ns = now_ns();
 	pthread_mutex_lock(&S->mpi);
 	while (!S->shutdown) {
+		pace.mark = sx_link_mark(&S->link);
 		moved = serve_step(S, true, &bulk);
 		if (!bulk)
 			sx_link_pace(&pace, moved, now_ns());
@@ -959,7 +962,7 @@ static void *standby_main(void *arg)
 {
 	struct nserver *S = arg;
 	struct timespec watch = { 0, WATCH_NS };
-	struct link_pace pace = { 0 };
+	struct link_pace pace = { .link = &S->link };
 	uint64_t t0, now, last;
 	bool moved, bulk = false;
 	uint32_t key;
@@ -972,6 +975,7 @@ static void *standby_main(void *arg)
 		now = now_ns();
 		if (t0 && now - t0 >= WATCH_NS) {
 			moved = bulk = false;
+			pace.mark = sx_link_mark(&S->link);
 			if (!pthread_mutex_trylock(&S->mpi)) {
 				if (atomic_load_explicit(&S->run_t0, memory_order_acquire) == t0)
 					moved = serve_step(S, false, &bulk);
@@ -1156,6 +1160,8 @@ int sx_noderank_serve(const struct simpler_worker_opts *o, const struct sx_mpi_o
 		return werr(NULL, ret, "simpler_worker_create: node rank %d: %s", rank, err);
 	}
 	S->node = (int)S->link.rx->u.verdict.node;
+	/* every rank goes on: now all of them share the bells (collective) */
+	sx_link_bells(&S->link);
 	S->hb_ms = S->link.rx->u.verdict.heartbeat_ms;
 	S->timeout_ms = S->link.rx->u.verdict.timeout_ms;
 	snprintf(S->tag, sizeof(S->tag), "node %d (rank %d on %s, pid %d)", S->node, rank,

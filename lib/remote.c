@@ -438,8 +438,8 @@ static int ping_post(struct sx_remote *R, struct rnode *rn, char *msg, size_t le
 	rn->ping_step_ns = now_ns();
 	return rn->ping_recv ? mpi->irecv(rn->ping_buf, rn->ping_len, rn->rank, LINK_TAG_PING,
 					  &rn->ctl_req, msg, len) :
-			       mpi->isend(rn->ping_buf, rn->ping_len, rn->rank, LINK_TAG_PING,
-					  &rn->ctl_req, msg, len);
+			       sx_link_isend(&R->link, rn->ping_buf, rn->ping_len, rn->rank,
+					     LINK_TAG_PING, &rn->ctl_req, msg, len);
 }
 
 /* start reps round trips of bytes with rn's rank (MPI alone, timed): 0, or -errno */
@@ -561,9 +561,9 @@ static void ctl_start(struct sx_remote *R, struct rnode *rn)
 		if (k->op == MB_OP_COPY_TO) {
 			replicas_invalidate(R, rn->node, off, k->a1);
 			ctl_send(R, rn, WIRE_CTRL_COPY_TO, off, k->a1);
-			ret = rn->lost ? 0 : R->link.mpi->isend(mb->window, k->a1, rn->rank,
-								 LINK_TAG_COPY, &rn->ctl_req, msg,
-								 sizeof(msg));
+			ret = rn->lost ? 0 : sx_link_isend(&R->link, mb->window, k->a1, rn->rank,
+							       LINK_TAG_COPY, &rn->ctl_req, msg,
+							       sizeof(msg));
 			atomic_fetch_add_explicit(&R->w->st_to_nodes, k->a1, memory_order_relaxed);
 		} else {
 			ctl_send(R, rn, WIRE_CTRL_COPY_FROM, off, k->a1);
@@ -766,8 +766,8 @@ static void stage_in(struct sx_remote *R, struct rnode *rn, struct rtask *t,
 		if (!(wt->io[i] & WIRE_IO_IN))
 			continue;
 		span = sx_wire_span(wt, i);
-		ret = R->link.mpi->isend((const void *)(uintptr_t)f->tensors[i].addr, span,
-					 rn->rank, LINK_TAG_DATA, &t->in[t->nin], err, sizeof(err));
+		ret = sx_link_isend(&R->link, (const void *)(uintptr_t)f->tensors[i].addr, span,
+				    rn->rank, LINK_TAG_DATA, &t->in[t->nin], err, sizeof(err));
 		if (ret) {
 			lose_mpi(R, rn, ret, "staging a tensor", err);
 			return;
@@ -1310,7 +1310,7 @@ static bool engine_turn(struct sx_remote *R, bool orch, uint64_t *now)
 static void *engine_main(void *arg)
 {
 	struct sx_remote *R = arg;
-	struct link_pace pace = { 0 };
+	struct link_pace pace = { .link = &R->link };
 	uint64_t now;
 	uint32_t key;
 	bool moved;
@@ -1333,6 +1333,7 @@ static void *engine_main(void *arg)
 			pace.busy = 0;	/* back: hot, as after work */
 			continue;
 		}
+		pace.mark = sx_link_mark(&R->link);
 		pthread_mutex_lock(&R->turn);
 		moved = engine_turn(R, false, &now);
 		pace.calm_until = R->calm_until;
@@ -1345,7 +1346,7 @@ static void *engine_main(void *arg)
 void sx_remote_drive(struct simpler_worker *w, bool (*done)(struct simpler_worker *w))
 {
 	struct sx_remote *R = w->remote;
-	struct link_pace pace = { 0 };
+	struct link_pace pace = { .link = &R->link };
 	uint64_t now;
 	bool moved;
 
@@ -1354,6 +1355,7 @@ void sx_remote_drive(struct simpler_worker *w, bool (*done)(struct simpler_worke
 	while (!done(w)) {
 		/* again: a dispatcher thread took over if we were off a CPU */
 		sx_sched_present(w);
+		pace.mark = sx_link_mark(&R->link);
 		moved = sx_sched_help(w);
 		pthread_mutex_lock(&R->turn);
 		moved |= engine_turn(R, true, &now);
@@ -1522,6 +1524,8 @@ int sx_remote_start(struct simpler_worker *w, const struct sx_mpi_ops *ops, int 
 	}
 	if (verdict)
 		return werr(w, verdict, "%s", err);
+	/* every rank goes on: now all of them share the bells (collective) */
+	sx_link_bells(&R->link);
 	for (k = 0; k < R->n; k++) {
 		struct rnode *rn = &R->nodes[k];
 		struct exec *ex = rn->ex;

@@ -11,6 +11,7 @@
  * one MPI count are sent as chunks of up to 1 GiB with the same tag.
  */
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -19,12 +20,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "mpi_plugin.h"
 
 #define CHUNK	((uint64_t)1 << 30)
 
 static MPI_Comm comm = MPI_COMM_NULL;
+/* host_shared(): the ranks of this host and their window */
+static MPI_Comm host_comm = MPI_COMM_NULL;	/* host_shared()'s */
 
 struct sx_mpi_req {
 	int n;			/* chunks */
@@ -115,6 +121,9 @@ static void p_finalize(int peer_lost)
 {
 	bool *async = peer_lost ? dlsym(RTLD_DEFAULT, "ompi_async_mpi_finalize") : NULL;
 
+	if (host_comm != MPI_COMM_NULL)
+		MPI_Comm_free(&host_comm);
+	host_comm = MPI_COMM_NULL;
 	if (comm != MPI_COMM_NULL)
 		MPI_Comm_free(&comm);
 	comm = MPI_COMM_NULL;
@@ -298,6 +307,89 @@ static int p_tag_ub(void)
 	return *v;
 }
 
+/*
+ * The host's ranks (MPI_COMM_TYPE_SHARED); the first makes a file in
+ * /dev/shm and names it to the others (MPI_Bcast), all map it, and once
+ * all have (MPI_Barrier) the first unlinks it: nothing stays behind
+ * however the job ends later.  Not an MPI window: MPI_Finalize frees
+ * windows with a barrier, which waits for ever for a rank that died.
+ */
+static int p_host_shared(uint64_t bytes, void **base, int *slot, char *err, size_t elen)
+{
+	MPI_Group world = MPI_GROUP_NULL, host = MPI_GROUP_NULL;
+	char name[64] = "";
+	int size = 0, hsize = 0, me = 0, i, rc, fd = -1, *all = NULL;
+	void *p = MPI_BOTTOM;
+	uint64_t len;
+
+	rc = MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &host_comm);
+	if (rc == MPI_SUCCESS)
+		rc = MPI_Comm_rank(host_comm, &me);
+	if (rc == MPI_SUCCESS)
+		rc = MPI_Comm_size(host_comm, &hsize);
+	if (rc != MPI_SUCCESS)
+		return fail(rc, "finding this host's ranks", err, elen);
+	len = bytes * (uint64_t)hsize;
+	if (me == 0) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		snprintf(name, sizeof(name), "/simpler-bells.%d.%lx", (int)getpid(),
+			 (unsigned long)ts.tv_nsec);
+		fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+		if (fd < 0 || ftruncate(fd, (off_t)len)) {
+			if (fd >= 0)
+				shm_unlink(name);
+			name[0] = 0;	/* none: the others learn it */
+		}
+	}
+	rc = MPI_Bcast(name, sizeof(name), MPI_CHAR, 0, host_comm);
+	if (rc == MPI_SUCCESS && name[0] && me)
+		fd = shm_open(name, O_RDWR, 0);
+	if (fd >= 0) {
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		close(fd);
+	}
+	/* every rank mapped it (or failed to): it may go */
+	if (rc == MPI_SUCCESS)
+		rc = MPI_Barrier(host_comm);
+	if (me == 0 && name[0])
+		shm_unlink(name);
+	if (rc != MPI_SUCCESS || fd < 0 || p == MAP_FAILED) {
+		if (p != MAP_FAILED && p != MPI_BOTTOM)
+			munmap(p, len);
+		if (rc == MPI_SUCCESS)
+			snprintf(err, elen, "cannot share %s with this host's ranks: %s",
+				 name[0] ? name : "a file in /dev/shm", strerror(errno));
+		return rc == MPI_SUCCESS ? -ENOMEM : fail(rc, "sharing memory", err, elen);
+	}
+	rc = MPI_Comm_size(comm, &size);
+	if (rc == MPI_SUCCESS)
+		rc = MPI_Comm_group(comm, &world);
+	if (rc == MPI_SUCCESS)
+		rc = MPI_Comm_group(host_comm, &host);
+	if (rc == MPI_SUCCESS && !(all = malloc((size_t)size * sizeof(*all))))
+		rc = MPI_ERR_NO_MEM;
+	for (i = 0; rc == MPI_SUCCESS && i < size; i++)
+		all[i] = i;
+	if (rc == MPI_SUCCESS)
+		rc = MPI_Group_translate_ranks(world, size, all, host, slot);
+	for (i = 0; rc == MPI_SUCCESS && i < size; i++)
+		if (slot[i] == MPI_UNDEFINED)
+			slot[i] = -1;
+	free(all);
+	if (world != MPI_GROUP_NULL)
+		MPI_Group_free(&world);
+	if (host != MPI_GROUP_NULL)
+		MPI_Group_free(&host);
+	if (rc != MPI_SUCCESS) {
+		munmap(p, len);
+		return fail(rc, "finding this host's ranks", err, elen);
+	}
+	*base = p;
+	return 0;
+}
+
 __attribute__((visibility("default"))) const struct sx_mpi_ops sx_mpi_plugin_v1 = {
 	.abi = SX_MPI_ABI,
 	.version = p_version,
@@ -312,4 +404,5 @@ __attribute__((visibility("default"))) const struct sx_mpi_ops sx_mpi_plugin_v1 
 	.recv = p_recv,
 	.send = p_send,
 	.tag_ub = p_tag_ub,
+	.host_shared = p_host_shared,
 };
