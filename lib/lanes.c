@@ -116,6 +116,8 @@ void sx_lane_post(struct exec *ex, struct qitem *it)
 	/* seq_cst RMW: the frame is published, then the child's waiter check */
 	atomic_exchange_explicit(&box->posted, posted + 1, memory_order_seq_cst);
 	ec_notify_after_rmw(&box->child_ec);
+	if (ex->remote && w->kick)
+		w->kick(w);
 }
 
 /* post it into free frame i of p's shared ring; waking someone is the caller's */
@@ -288,6 +290,8 @@ int sx_lane_ctl(struct exec *ex, uint32_t op, uint64_t a0, uint64_t a1, uint64_t
 	 */
 	atomic_exchange_explicit(&box->ctl_state, MB_POSTED, memory_order_seq_cst);
 	ec_notify_after_rmw(&box->child_ec);
+	if (ex->remote && w->kick)
+		w->kick(w);
 	EC_WAIT_UNTIL(&box->parent_ec, w->spin_ns,
 		      atomic_load_explicit(&box->ctl_state, memory_order_acquire) == MB_DONE ||
 		      exec_dead(ex));

@@ -35,8 +35,9 @@ struct link_out {
 struct link_bell {
 	_Atomic uint32_t seq;		/* rung: one more */
 	_Atomic uint32_t sleepers;	/* dozing on seq (the ringer wakes them) */
-	uint8_t pad[56];
+	uint8_t pad[LINK_BELL_BYTES - 8];
 };
+_Static_assert(sizeof(struct link_bell) == LINK_BELL_BYTES, "a bell is a cache line");
 
 static const struct sx_mpi_ops *plugin;
 static char plugin_err[512];
@@ -131,12 +132,9 @@ int sx_link_plugin(const struct sx_mpi_ops **ops, char *err, size_t len)
 	return 0;
 }
 
-/* SIMPLER_MPI_NAP: set once, before any polling thread starts */
-static bool link_nap;
-
 void sx_link_relax(struct link *l, uint32_t mark)
 {
-	if (link_nap)
+	if (l && l->nap)
 		sx_link_doze(l, mark, LINK_NAP_CROWDED_NS);
 	else
 		sched_yield();
@@ -194,7 +192,7 @@ void sx_link_doze(struct link *l, uint32_t mark, uint64_t ns)
 	struct link_bell *b = bell(l, l ? l->rank : -1);
 	struct timespec ts = { (time_t)(ns / 1000000000ULL), (long)(ns % 1000000000ULL) };
 
-	if (!b) {
+	if (!b || !l->nap) {
 		nanosleep(&ts, NULL);
 		return;
 	}
@@ -237,8 +235,8 @@ int sx_link_open(struct link *l, int rank, int size, char *err, size_t len)
 	 * reads the environment at this same point anyway).
 	 */
 	nap = getenv("SIMPLER_MPI_NAP");
-	link_nap = nap && *nap && strcmp(nap, "0");
-	if (link_nap)
+	l->nap = nap && *nap && strcmp(nap, "0");
+	if (l->nap)
 		setenv("OMPI_MCA_mpi_yield_when_idle", "0", 0);
 	ret = l->mpi->init(&r, &s, &rec, l->host, sizeof(l->host), err, len);
 	if (ret)
@@ -466,8 +464,14 @@ void sx_link_pace(struct link_pace *p, bool moved, uint64_t now)
 		p->busy = now;
 		p->nap = 50000;
 	} else if (since >= 0 && since < (int64_t)LINK_HOT_NS) {
-		/* hot: since work moved, or since the calm spell ended */
-		sx_link_relax(p->link, p->mark);
+		/*
+		 * hot: since work moved, or since the calm spell ended; napping
+		 * ranks look again without a pause for LINK_SPIN_NS first
+		 */
+		if (p->link && p->link->nap && since < (int64_t)LINK_SPIN_NS)
+			cpu_relax();
+		else
+			sx_link_relax(p->link, p->mark);
 	} else {
 		nap = p->nap;
 		if (now < p->calm_until && p->calm_until - now < p->nap)

@@ -36,6 +36,7 @@
 
 struct link_out;
 struct link_bell;
+#define LINK_BELL_BYTES	64		/* one rank's doorbell */
 
 struct link {
 	const struct sx_mpi_ops *mpi;
@@ -52,6 +53,7 @@ struct link {
 	/* doorbells of this host's ranks (sx_link_bells()): NULL, or slot[rank] >= 0 has one */
 	struct link_bell *bells;
 	int *slot;
+	bool nap;			/* SIMPLER_MPI_NAP: dozes where it would yield */
 };
 
 /*
@@ -156,6 +158,7 @@ void sx_link_pace(struct link_pace *p, bool moved, uint64_t now);
  * scheduler's next tick, a sleeping one is woken in time, ahead of it.
  */
 #define LINK_NAP_CROWDED_NS	20000
+#define LINK_SPIN_NS		50000
 void sx_link_relax(struct link *l, uint32_t mark);
 /* has work not moved for ns, outside a calm spell (sx_link_pace() naps meanwhile)? */
 bool sx_link_idle(const struct link_pace *p, bool moved, uint64_t now, uint64_t ns);

@@ -1306,6 +1306,14 @@ static bool engine_turn(struct sx_remote *R, bool orch, uint64_t *now)
 	return moved;
 }
 
+/* work for the engine from this process (w->kick): its own bell, if it dozes */
+static void remote_kick(struct simpler_worker *w)
+{
+	struct sx_remote *R = w->remote;
+
+	sx_link_ring(&R->link, R->link.rank);
+}
+
 /* the engine thread: turns, each followed by a pause (sx_link_pace()), unless driven */
 static void *engine_main(void *arg)
 {
@@ -1549,6 +1557,7 @@ int sx_remote_start(struct simpler_worker *w, const struct sx_mpi_ops *ops, int 
 		return werr(w, ret, "cannot start the MPI engine thread: %s", strerror(-ret));
 	R->started = true;
 	w->drain = sx_remote_drive;
+	w->kick = remote_kick;
 	return 0;
 }
 
@@ -1562,6 +1571,7 @@ void sx_remote_stop(struct simpler_worker *w)
 	if (!R)
 		return;
 	w->drain = NULL;
+	w->kick = NULL;
 	if (R->started) {
 		/* release: pairs with the engine's acquire load */
 		atomic_store_explicit(&R->stop, true, memory_order_release);

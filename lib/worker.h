@@ -91,6 +91,11 @@ struct simpler_worker {
 	 * thread mode it waits.
 	 */
 	void (*drain)(struct simpler_worker *w, bool (*done)(struct simpler_worker *w));
+	/*
+	 * Work was posted to a remote node's mailbox (or a command to it):
+	 * the L4's MPI engine is told at once (it may be dozing; remote.c).
+	 */
+	void (*kick)(struct simpler_worker *w);
 	uint64_t spin_ns;
 	int ncpus;		/* CPUs this process may run on, at create */
 

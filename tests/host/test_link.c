@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The doorbells of an L4's same-host ranks (lib/mpilink.c), without MPI:
+ * a link is built by hand over a shared mapping, as sx_link_bells() leaves
+ * it, and two processes stand in for two ranks.  A doze sleeps its time
+ * unless rung; a ring after the mark is never lost (a ring-and-doze ping-
+ * pong of thousands of rounds, each doze allowed far longer than the whole
+ * test); a stale mark returns at once; a rank of another host has no bell;
+ * and outside nap mode a doze is the plain nap it replaced.
+ */
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/sync.h"
+#include "harness.h"
+#include "mpilink.h"
+
+#define SEC	1000000000ULL
+
+/* what both "ranks" share: two bells, then a word of test state */
+static uint8_t *shared_new(void)
+{
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		FAILF("mmap: %s", strerror(errno));
+	return p;
+}
+
+static _Atomic uint32_t *state(uint8_t *mem)
+{
+	return (_Atomic uint32_t *)(mem + 2 * LINK_BELL_BYTES);
+}
+
+/* rank of 3 on a host holding ranks 0 and 1 (rank 2 elsewhere) */
+static void link_as(struct link *l, int *slot, uint8_t *mem, int rank, bool nap)
+{
+	memset(l, 0, sizeof(*l));
+	slot[0] = 0;
+	slot[1] = 1;
+	slot[2] = -1;
+	l->rank = rank;
+	l->size = 3;
+	l->bells = (struct link_bell *)mem;
+	l->slot = slot;
+	l->nap = nap;
+}
+
+static double doze_s(struct link *l, uint32_t mark, uint64_t ns)
+{
+	uint64_t t0 = now_ns();
+
+	sx_link_doze(l, mark, ns);
+	return (double)(now_ns() - t0) / SEC;
+}
+
+TEST(a_doze_lasts_its_time_unless_its_bell_moved)
+{
+	uint8_t *mem = shared_new();
+	struct link l;
+	int slot[3];
+	uint32_t mark;
+	double s;
+
+	link_as(&l, slot, mem, 0, true);
+	mark = sx_link_mark(&l);
+	s = doze_s(&l, mark, 20000000);
+	printf("# a doze of 20 ms, not rung: %.4f s\n", s);
+	CHECK_MSG(s >= 0.019, "woke after %.4f s", s);
+	/* rung since the mark (by anyone, here itself): no sleep at all */
+	sx_link_ring(&l, 0);
+	CHECK(sx_link_mark(&l) == mark + 1);
+	s = doze_s(&l, mark, 10 * SEC);
+	printf("# a doze of 10 s on a stale mark: %.6f s\n", s);
+	CHECK_MSG(s < 5, "a ring before the doze was lost: slept %.3f s", s);
+}
+
+TEST(a_ring_wakes_another_process_dozing_on_that_bell)
+{
+	uint8_t *mem = shared_new();
+	struct link l;
+	int slot[3], st;
+	double s;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		link_as(&l, slot, mem, 1, true);
+		s = doze_s(&l, sx_link_mark(&l), 30 * SEC);
+		_exit(s < 10 ? 0 : 2);
+	}
+	CHECK(pid > 0);
+	link_as(&l, slot, mem, 0, true);
+	/* the child counts itself a sleeper before it sleeps: ring once it does */
+	while (!atomic_load(&((_Atomic uint32_t *)(mem + LINK_BELL_BYTES))[1]))
+		usleep(1000);
+	usleep(20000);
+	sx_link_ring(&l, 1);
+	CHECK(waitpid(pid, &st, 0) == pid);
+	CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the dozing rank was not woken (status %#x)",
+		  st);
+}
+
+/*
+ * Ranks 0 and 1 take turns on a counter: each waits for its turn by the
+ * protocol every polling loop follows (mark, look, doze), the other rings
+ * after its move.  Every doze may last 30 s, so one lost wake-up makes the
+ * whole exchange slower than the 20 s it is allowed.
+ */
+TEST_TIMEOUT(no_wake_up_is_lost_in_a_ring_and_doze_ping_pong, 120)
+{
+	enum { ROUNDS = 20000 };
+	uint8_t *mem = shared_new();
+	_Atomic uint32_t *turn = state(mem);
+	uint64_t t0 = now_ns(), dozes = 0;
+	int slot[3], st, me;
+	struct link l;
+	uint32_t mark, v;
+	pid_t pid = fork();
+
+	CHECK(pid >= 0);
+	me = pid == 0;
+	link_as(&l, slot, mem, me, true);
+	for (v = (uint32_t)me; v < 2 * ROUNDS; v += 2) {
+		for (;;) {
+			mark = sx_link_mark(&l);
+			if (atomic_load(turn) == v)
+				break;
+			sx_link_doze(&l, mark, 30 * SEC);
+			dozes++;
+		}
+		atomic_store(turn, v + 1);
+		sx_link_ring(&l, !me);
+	}
+	if (pid == 0)
+		_exit(0);
+	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	printf("# %d rounds in %.3f s, rank 0 dozed %llu times\n", ROUNDS,
+	       (double)(now_ns() - t0) / SEC, (unsigned long long)dozes);
+	CHECK(atomic_load(turn) == 2 * ROUNDS);
+	CHECK_MSG(now_ns() - t0 < 20 * SEC, "%.1f s: a wake-up was lost",
+		  (double)(now_ns() - t0) / SEC);
+}
+
+TEST(a_rank_of_another_host_has_no_bell_and_naps)
+{
+	uint8_t *mem = shared_new(), before[2 * LINK_BELL_BYTES];
+	struct link l;
+	int slot[3];
+	double s;
+
+	link_as(&l, slot, mem, 2, true);
+	memcpy(before, mem, sizeof(before));
+	sx_link_ring(&l, 2);	/* nothing to ring: no memory is touched */
+	CHECK(memcmp(before, mem, sizeof(before)) == 0);
+	CHECK(sx_link_mark(&l) == 0);
+	s = doze_s(&l, 12345, 20000000);	/* a plain nap, whatever the mark */
+	CHECK_MSG(s >= 0.019, "woke after %.4f s", s);
+	/* and rank 0 ringing rank 1 moves rank 1's bell only */
+	link_as(&l, slot, mem, 0, true);
+	sx_link_ring(&l, 1);
+	CHECK(sx_link_mark(&l) == 0);
+	link_as(&l, slot, mem, 1, true);
+	CHECK(sx_link_mark(&l) == 1);
+}
+
+TEST(outside_nap_mode_a_doze_is_a_plain_nap)
+{
+	uint8_t *mem = shared_new();
+	struct link l;
+	int slot[3];
+	double s;
+
+	link_as(&l, slot, mem, 0, false);
+	sx_link_ring(&l, 0);	/* a stale mark: dozing would return at once */
+	s = doze_s(&l, 0, 20000000);
+	CHECK_MSG(s >= 0.019, "woke after %.4f s", s);
+}
+
+TEST_MAIN()
