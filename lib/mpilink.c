@@ -464,14 +464,8 @@ void sx_link_pace(struct link_pace *p, bool moved, uint64_t now)
 		p->busy = now;
 		p->nap = 50000;
 	} else if (since >= 0 && since < (int64_t)LINK_HOT_NS) {
-		/*
-		 * hot: since work moved, or since the calm spell ended; napping
-		 * ranks look again without a pause for LINK_SPIN_NS first
-		 */
-		if (p->link && p->link->nap && since < (int64_t)LINK_SPIN_NS)
-			cpu_relax();
-		else
-			sx_link_relax(p->link, p->mark);
+		/* hot: since work moved, or since the calm spell ended */
+		sx_link_relax(p->link, p->mark);
 	} else {
 		nap = p->nap;
 		if (now < p->calm_until && p->calm_until - now < p->nap)

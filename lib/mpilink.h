@@ -116,10 +116,14 @@ int sx_link_wait_with(struct link *l, struct sx_mpi_req *r, uint32_t timeout_ms,
  * a word each (memory MPI maps into all of them, set up by sx_link_bells()
  * once every rank goes on).  Whoever sends a rank of this host anything
  * rings its bell (sx_link_isend(); a frame again once MPI is done sending
- * it); a polling loop reads its own bell (sx_link_mark()) before it looks,
- * and where it would nap it dozes (sx_link_doze()): sleeps until the bell
- * moves past that mark, at most the nap.  A rank without bells (another
- * host, or no shared memory) naps as before.
+ * it); a polling loop reads its own bell (sx_link_mark()) before it looks.
+ * In nap mode (SIMPLER_MPI_NAP, below) it then dozes where it would nap or
+ * yield (sx_link_doze()): sleeps until the bell moves past that mark, at
+ * most the nap, so a frame wakes it at once instead of after the nap.
+ * Otherwise, and for a rank without bells (another host, no shared
+ * memory), sx_link_doze() is the plain nap: on a quiet host yielding and
+ * napping as before measured faster (a futex wake-up of a sleeping rank
+ * costs this VM tens of microseconds), and rings cost one atomic add.
  */
 void sx_link_bells(struct link *l);
 void sx_link_ring(struct link *l, int dst);
@@ -153,12 +157,15 @@ struct link_pace {
 void sx_link_pace(struct link_pace *p, bool moved, uint64_t now);
 /*
  * What a polling thread does where it gives way: yield the CPU, or, with
- * SIMPLER_MPI_NAP=1 (hosts shared with busy processes), nap for
+ * SIMPLER_MPI_NAP=1 (hosts shared with busy processes), doze for up to
  * LINK_NAP_CROWDED_NS: beside a busy process a yielding thread waits for the
  * scheduler's next tick, a sleeping one is woken in time, ahead of it.
+ * (Spinning 50-300 us after work moved before dozing made remote chains
+ * 3-8 us a task instead of 35 on a quiet host, but beside busy processes
+ * it took the CPU from the ranks moving a transfer's bytes: 0.52-0.86x
+ * MPI's bandwidth against 0.88-0.94x without.)
  */
 #define LINK_NAP_CROWDED_NS	20000
-#define LINK_SPIN_NS		50000
 void sx_link_relax(struct link *l, uint32_t mark);
 /* has work not moved for ns, outside a calm spell (sx_link_pace() naps meanwhile)? */
 bool sx_link_idle(const struct link_pace *p, bool moved, uint64_t now, uint64_t ns);
