@@ -98,6 +98,14 @@ static void frame_gate(struct exec *ex, struct mb_gate *f, const struct task *t)
 	}
 }
 
+void sx_lane_kick(struct simpler_worker *w)
+{
+	void (*kick)(struct simpler_worker *w) = w->kick;
+
+	if (kick)
+		kick(w);
+}
+
 void sx_lane_post(struct exec *ex, struct qitem *it)
 {
 	struct simpler_worker *w = ex->w;
@@ -116,8 +124,8 @@ void sx_lane_post(struct exec *ex, struct qitem *it)
 	/* seq_cst RMW: the frame is published, then the child's waiter check */
 	atomic_exchange_explicit(&box->posted, posted + 1, memory_order_seq_cst);
 	ec_notify_after_rmw(&box->child_ec);
-	if (ex->remote && w->kick)
-		w->kick(w);
+	if (ex->remote)
+		sx_lane_kick(w);
 }
 
 /* post it into free frame i of p's shared ring; waking someone is the caller's */
@@ -290,8 +298,8 @@ int sx_lane_ctl(struct exec *ex, uint32_t op, uint64_t a0, uint64_t a1, uint64_t
 	 */
 	atomic_exchange_explicit(&box->ctl_state, MB_POSTED, memory_order_seq_cst);
 	ec_notify_after_rmw(&box->child_ec);
-	if (ex->remote && w->kick)
-		w->kick(w);
+	if (ex->remote)
+		sx_lane_kick(w);
 	EC_WAIT_UNTIL(&box->parent_ec, w->spin_ns,
 		      atomic_load_explicit(&box->ctl_state, memory_order_acquire) == MB_DONE ||
 		      exec_dead(ex));

@@ -15,6 +15,8 @@
 #include "worker.h"
 
 void sx_lane_post(struct exec *ex, struct qitem *it);
+/* tell the L4's MPI engine that remote nodes have work (w->kick), if it listens */
+void sx_lane_kick(struct simpler_worker *w);
 void sx_lane_pool_post(struct simpler_worker *w, struct pool *p, unsigned i, struct qitem *it);
 bool sx_lane_pool_reap(struct simpler_worker *w, struct pool *p, unsigned i, struct qitem **it,
 		       struct exec **ran, struct failure **fail);

@@ -62,13 +62,13 @@ struct sx_mpi_ops {
 	/* the largest tag this MPI allows (MPI_TAG_UB) */
 	int (*tag_ub)(void);
 	/*
-	 * Memory the ranks of this host share (MPI_Win_allocate_shared over
-	 * MPI_COMM_TYPE_SHARED), bytes for each, zeroed: rank r's at
-	 * *base + slot[r] * bytes where slot[r] >= 0 (slot has one entry per
-	 * rank; -1: another host).  Collective over every rank of the job.
-	 * Kept until finalize, which frees it unless a peer was lost.
+	 * Memory the ranks of this host share, bytes for each, zeroed: rank
+	 * r's at *base + slot[r] * bytes where slot[r] >= 0 (-1: another
+	 * host), for r below nslot.  Collective over every rank of the job;
+	 * all of a host's ranks get it or none does.  Finalize unmaps it.
 	 */
-	int (*host_shared)(uint64_t bytes, void **base, int *slot, char *err, size_t errlen);
+	int (*host_shared)(uint64_t bytes, void **base, int *slot, int nslot, char *err,
+			   size_t errlen);
 };
 
 #endif /* SIMPLER_MPI_PLUGIN_H */

@@ -140,24 +140,6 @@ void sx_link_relax(struct link *l, uint32_t mark)
 		sched_yield();
 }
 
-void sx_link_bells(struct link *l)
-{
-	char err[256];
-	void *base = NULL;
-
-	if (!l->open || l->bells)
-		return;
-	l->slot = malloc((size_t)l->size * sizeof(*l->slot));
-	/* none (no shared memory, an MPI without it): this rank naps as before */
-	if (!l->slot || l->mpi->host_shared(sizeof(struct link_bell), &base, l->slot, err,
-					    sizeof(err)) || !base) {
-		free(l->slot);
-		l->slot = NULL;
-		return;
-	}
-	l->bells = base;
-}
-
 static struct link_bell *bell(const struct link *l, int rank)
 {
 	return l && l->bells && rank >= 0 && rank < l->size && l->slot[rank] >= 0 ?
@@ -168,9 +150,11 @@ void sx_link_ring(struct link *l, int dst)
 {
 	struct link_bell *b = bell(l, dst);
 
+	if (!b)
+		return;
 	/* seq_cst: the message is posted before the ring; the ring before sleepers is read */
-	if (b && (atomic_fetch_add_explicit(&b->seq, 1, memory_order_seq_cst),
-		  atomic_load_explicit(&b->sleepers, memory_order_seq_cst)))
+	atomic_fetch_add_explicit(&b->seq, 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&b->sleepers, memory_order_seq_cst))
 		futex_wake(&b->seq, INT_MAX, true);
 }
 
@@ -211,6 +195,25 @@ int sx_link_isend(struct link *l, const void *buf, uint64_t len, int dst, int ta
 	return ret;
 }
 
+/*
+ * The bells, shared by this host's ranks: right after MPI_Init, the one
+ * point every rank of the job reaches (a node rank whose L3 failed starts
+ * MPI all the same), so that no rank waits in the collective for one that
+ * went another way.  None (no memory to share, /proc closed to us): this
+ * rank naps as before, and so do all of its host.
+ */
+static void link_bells(struct link *l)
+{
+	char err[256];
+	void *base = NULL;
+
+	if (!l->mpi->host_shared(sizeof(struct link_bell), &base, l->slot, l->size, err,
+				 sizeof(err)) && base)
+		l->bells = base;
+	else if (l->nap)
+		fprintf(stderr, "simpler: rank %d: no doorbells, napping blind: %s\n", l->rank, err);
+}
+
 int sx_link_open(struct link *l, int rank, int size, char *err, size_t len)
 {
 	int r = -1, s = -1, rec = 0, ret;
@@ -221,7 +224,8 @@ int sx_link_open(struct link *l, int rank, int size, char *err, size_t len)
 	l->rxbuf = malloc(WIRE_MAX_FRAME);
 	l->rx = malloc(sizeof(*l->rx));
 	l->tx = calloc(1, sizeof(*l->tx));
-	if (!l->tx_seq || !l->rx_seq || !l->rxbuf || !l->rx || !l->tx) {
+	l->slot = calloc((size_t)size, sizeof(*l->slot));
+	if (!l->tx_seq || !l->rx_seq || !l->rxbuf || !l->rx || !l->tx || !l->slot) {
 		snprintf(err, len, "out of memory");
 		return -ENOMEM;
 	}
@@ -243,13 +247,14 @@ int sx_link_open(struct link *l, int rank, int size, char *err, size_t len)
 		return ret;
 	l->open = true;
 	l->recovery = rec;
+	l->rank = rank;
+	l->size = size;
+	link_bells(l);
 	if (r != rank || s != size) {
 		snprintf(err, len, "MPI says rank %d of %d, the launcher's environment said rank %d "
 			 "of %d", r, s, rank, size);
 		return -EPROTO;
 	}
-	l->rank = rank;
-	l->size = size;
 	return 0;
 }
 
@@ -269,7 +274,7 @@ void sx_link_close(struct link *l)
 		free(o);
 	}
 	l->out = NULL;
-	/* the bells are MPI's memory */
+	/* the plugin unmaps the bells in finalize */
 	l->bells = NULL;
 	free(l->slot);
 	l->slot = NULL;

@@ -50,7 +50,7 @@ struct link {
 	uint8_t *rxbuf;			/* WIRE_MAX_FRAME bytes */
 	struct wire_frame *rx;		/* the frame sx_link_recv() decoded */
 	struct wire_frame *tx;		/* scratch to build one in */
-	/* doorbells of this host's ranks (sx_link_bells()): NULL, or slot[rank] >= 0 has one */
+	/* doorbells of this host's ranks: NULL, or rank r has one where slot[r] >= 0 */
 	struct link_bell *bells;
 	int *slot;
 	bool nap;			/* SIMPLER_MPI_NAP: dozes where it would yield */
@@ -113,19 +113,20 @@ int sx_link_wait_with(struct link *l, struct sx_mpi_req *r, uint32_t timeout_ms,
 		      char *err, size_t len);
 /*
  * Doorbells: MPI gives nothing to sleep on, so the ranks of one host share
- * a word each (memory MPI maps into all of them, set up by sx_link_bells()
- * once every rank goes on).  Whoever sends a rank of this host anything
- * rings its bell (sx_link_isend(); a frame again once MPI is done sending
- * it); a polling loop reads its own bell (sx_link_mark()) before it looks.
- * In nap mode (SIMPLER_MPI_NAP, below) it then dozes where it would nap or
- * yield (sx_link_doze()): sleeps until the bell moves past that mark, at
- * most the nap, so a frame wakes it at once instead of after the nap.
- * Otherwise, and for a rank without bells (another host, no shared
+ * a word each (memory the plugin maps into all of them when MPI starts,
+ * sx_link_open()).  Whoever sends a rank of this host anything rings its
+ * bell (sx_link_isend()); a polling loop reads its own bell (sx_link_mark())
+ * before it looks.  In nap mode (SIMPLER_MPI_NAP, below) it then dozes where
+ * it would nap or yield (sx_link_doze()): sleeps until the bell moves past
+ * that mark, at most the nap, so a frame wakes it at once instead of after
+ * the nap.  A wake-up is sure where MPI has the message at the receiver
+ * when the send returns (small frames); where bytes still move after it (a
+ * rendezvous, queued TCP fragments) the doze's timeout bounds the wait.
+ * Outside nap mode, and for a rank without bells (another host, no shared
  * memory), sx_link_doze() is the plain nap: on a quiet host yielding and
  * napping as before measured faster (a futex wake-up of a sleeping rank
  * costs this VM tens of microseconds), and rings cost one atomic add.
  */
-void sx_link_bells(struct link *l);
 void sx_link_ring(struct link *l, int dst);
 uint32_t sx_link_mark(const struct link *l);
 void sx_link_doze(struct link *l, uint32_t mark, uint64_t ns);

@@ -257,7 +257,7 @@ static void send_bytes(struct nserver *S, uint64_t off, uint64_t len, int dst, i
 	if (!s)
 		die(S, "out of memory");
 	if (sx_link_isend(&S->link, arena_at(S, off, len, "a send"), len, dst, tag, &s->req, err,
-			       sizeof(err)))
+			  sizeof(err)))
 		die(S, "cannot send %" PRIu64 " bytes to rank %d: %s", len, dst, err);
 	s->off = off;
 	s->len = len;
@@ -1160,8 +1160,6 @@ int sx_noderank_serve(const struct simpler_worker_opts *o, const struct sx_mpi_o
 		return werr(NULL, ret, "simpler_worker_create: node rank %d: %s", rank, err);
 	}
 	S->node = (int)S->link.rx->u.verdict.node;
-	/* every rank goes on: now all of them share the bells (collective) */
-	sx_link_bells(&S->link);
 	S->hb_ms = S->link.rx->u.verdict.heartbeat_ms;
 	S->timeout_ms = S->link.rx->u.verdict.timeout_ms;
 	snprintf(S->tag, sizeof(S->tag), "node %d (rank %d on %s, pid %d)", S->node, rank,

@@ -1532,8 +1532,6 @@ int sx_remote_start(struct simpler_worker *w, const struct sx_mpi_ops *ops, int 
 	}
 	if (verdict)
 		return werr(w, verdict, "%s", err);
-	/* every rank goes on: now all of them share the bells (collective) */
-	sx_link_bells(&R->link);
 	for (k = 0; k < R->n; k++) {
 		struct rnode *rn = &R->nodes[k];
 		struct exec *ex = rn->ex;

@@ -769,6 +769,8 @@ static bool pool_feed(struct simpler_worker *w, struct pool *p)
 	avail = atomic_load_explicit(&p->ring->avail, memory_order_seq_cst);
 	if (!avail)
 		return moved;
+	/* remote nodes of the pool take their share through the L4's engine */
+	sx_lane_kick(w);
 	for (i = 0; i < (unsigned)p->n; i++)
 		idle += awake_idle(&p->ex[i]);
 	if (avail <= idle)

@@ -11,8 +11,8 @@
  * one MPI count are sent as chunks of up to 1 GiB with the same tag.
  */
 #include <dlfcn.h>
-#include <fcntl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -30,7 +30,10 @@
 
 static MPI_Comm comm = MPI_COMM_NULL;
 /* host_shared(): the ranks of this host and their window */
-static MPI_Comm host_comm = MPI_COMM_NULL;	/* host_shared()'s */
+/* host_shared()'s ranks and mapping (finalize unmaps it) */
+static MPI_Comm host_comm = MPI_COMM_NULL;
+static void *host_mem = MAP_FAILED;
+static size_t host_len;
 
 struct sx_mpi_req {
 	int n;			/* chunks */
@@ -124,6 +127,9 @@ static void p_finalize(int peer_lost)
 	if (host_comm != MPI_COMM_NULL)
 		MPI_Comm_free(&host_comm);
 	host_comm = MPI_COMM_NULL;
+	if (host_mem != MAP_FAILED)
+		munmap(host_mem, host_len);
+	host_mem = MAP_FAILED;
 	if (comm != MPI_COMM_NULL)
 		MPI_Comm_free(&comm);
 	comm = MPI_COMM_NULL;
@@ -308,19 +314,49 @@ static int p_tag_ub(void)
 }
 
 /*
- * The host's ranks (MPI_COMM_TYPE_SHARED); the first makes a file in
- * /dev/shm and names it to the others (MPI_Bcast), all map it, and once
- * all have (MPI_Barrier) the first unlinks it: nothing stays behind
- * however the job ends later.  Not an MPI window: MPI_Finalize frees
- * windows with a barrier, which waits for ever for a rank that died.
+ * The leader's memory, mapped by one of the host's ranks: 0 or -errno.
+ * Through the leader's /proc entry for the fd, so nothing is ever named
+ * in /dev/shm (nothing can stay behind); the nonce the leader wrote tells
+ * the right process's memory from another's (ranks in another pid
+ * namespace see other processes under those numbers).
  */
-static int p_host_shared(uint64_t bytes, void **base, int *slot, char *err, size_t elen)
+static int host_attach(const int64_t *id, size_t len)
+{
+	char path[64];
+	void *p;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%lld/fd/%lld", (long long)id[0], (long long)id[1]);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return -errno;
+	if (memcmp((char *)p + len - sizeof(id[2]), &id[2], sizeof(id[2]))) {
+		munmap(p, len);
+		return -ESTALE;
+	}
+	host_mem = p;
+	return 0;
+}
+
+/*
+ * The host's ranks (MPI_COMM_TYPE_SHARED): the first makes the memory (a
+ * memfd) and tells the others its pid, fd and a nonce (MPI_Bcast); they
+ * map it; all or none go on (MPI_Allreduce).  Every rank of the job calls
+ * each collective whatever failed before it.  Not an MPI window: MPI_Finalize
+ * frees windows with a barrier, which waits for ever for a rank that died.
+ */
+static int p_host_shared(uint64_t bytes, void **base, int *slot, int nslot, char *err,
+			 size_t elen)
 {
 	MPI_Group world = MPI_GROUP_NULL, host = MPI_GROUP_NULL;
-	char name[64] = "";
-	int size = 0, hsize = 0, me = 0, i, rc, fd = -1, *all = NULL;
-	void *p = MPI_BOTTOM;
-	uint64_t len;
+	int size = 0, hsize = 0, me = 0, i, rc, fd = -1, ok = 0, all_ok = 0, why = 0;
+	int64_t id[3] = { 0, -1, 0 };	/* the leader's pid, fd, nonce */
+	struct timespec ts;
+	int *all = NULL;
 
 	rc = MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &host_comm);
 	if (rc == MPI_SUCCESS)
@@ -329,52 +365,47 @@ static int p_host_shared(uint64_t bytes, void **base, int *slot, char *err, size
 		rc = MPI_Comm_size(host_comm, &hsize);
 	if (rc != MPI_SUCCESS)
 		return fail(rc, "finding this host's ranks", err, elen);
-	len = bytes * (uint64_t)hsize;
+	host_len = bytes * (size_t)hsize + sizeof(id[2]);
 	if (me == 0) {
-		struct timespec ts;
-
 		clock_gettime(CLOCK_MONOTONIC, &ts);
-		snprintf(name, sizeof(name), "/simpler-bells.%d.%lx", (int)getpid(),
-			 (unsigned long)ts.tv_nsec);
-		fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
-		if (fd < 0 || ftruncate(fd, (off_t)len)) {
-			if (fd >= 0)
-				shm_unlink(name);
-			name[0] = 0;	/* none: the others learn it */
+		id[0] = getpid();
+		id[2] = (int64_t)ts.tv_nsec ^ ((int64_t)ts.tv_sec << 30) ^ id[0] << 20;
+		fd = memfd_create("simpler-bells", MFD_CLOEXEC);
+		/* allocated now: a full tmpfs fails here, not as SIGBUS later */
+		why = fd < 0 ? errno : posix_fallocate(fd, 0, (off_t)host_len);
+		if (!why) {
+			host_mem = mmap(NULL, host_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+			why = host_mem == MAP_FAILED ? errno : 0;
+		}
+		if (!why) {
+			memcpy((char *)host_mem + host_len - sizeof(id[2]), &id[2], sizeof(id[2]));
+			id[1] = fd;
 		}
 	}
-	rc = MPI_Bcast(name, sizeof(name), MPI_CHAR, 0, host_comm);
-	if (rc == MPI_SUCCESS && name[0] && me)
-		fd = shm_open(name, O_RDWR, 0);
-	if (fd >= 0) {
-		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	rc = MPI_Bcast(id, 3, MPI_INT64_T, 0, host_comm);
+	if (rc == MPI_SUCCESS && me && id[1] >= 0)
+		why = -host_attach(id, host_len);
+	ok = rc == MPI_SUCCESS && id[1] >= 0 && host_mem != MAP_FAILED;
+	/* every rank mapped it, or none uses it */
+	if (MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_LAND, host_comm) != MPI_SUCCESS)
+		all_ok = 0;
+	if (fd >= 0)
 		close(fd);
-	}
-	/* every rank mapped it (or failed to): it may go */
-	if (rc == MPI_SUCCESS)
-		rc = MPI_Barrier(host_comm);
-	if (me == 0 && name[0])
-		shm_unlink(name);
-	if (rc != MPI_SUCCESS || fd < 0 || p == MAP_FAILED) {
-		if (p != MAP_FAILED && p != MPI_BOTTOM)
-			munmap(p, len);
-		if (rc == MPI_SUCCESS)
-			snprintf(err, elen, "cannot share %s with this host's ranks: %s",
-				 name[0] ? name : "a file in /dev/shm", strerror(errno));
-		return rc == MPI_SUCCESS ? -ENOMEM : fail(rc, "sharing memory", err, elen);
-	}
-	rc = MPI_Comm_size(comm, &size);
-	if (rc == MPI_SUCCESS)
+	if (all_ok)
+		rc = MPI_Comm_size(comm, &size);
+	if (size > nslot)
+		size = nslot;
+	if (all_ok && rc == MPI_SUCCESS)
 		rc = MPI_Comm_group(comm, &world);
-	if (rc == MPI_SUCCESS)
+	if (all_ok && rc == MPI_SUCCESS)
 		rc = MPI_Comm_group(host_comm, &host);
-	if (rc == MPI_SUCCESS && !(all = malloc((size_t)size * sizeof(*all))))
+	if (all_ok && rc == MPI_SUCCESS && !(all = malloc((size_t)size * sizeof(*all))))
 		rc = MPI_ERR_NO_MEM;
-	for (i = 0; rc == MPI_SUCCESS && i < size; i++)
+	for (i = 0; all && i < size; i++)
 		all[i] = i;
-	if (rc == MPI_SUCCESS)
+	if (all && rc == MPI_SUCCESS)
 		rc = MPI_Group_translate_ranks(world, size, all, host, slot);
-	for (i = 0; rc == MPI_SUCCESS && i < size; i++)
+	for (i = 0; all && rc == MPI_SUCCESS && i < size; i++)
 		if (slot[i] == MPI_UNDEFINED)
 			slot[i] = -1;
 	free(all);
@@ -382,12 +413,18 @@ static int p_host_shared(uint64_t bytes, void **base, int *slot, char *err, size
 		MPI_Group_free(&world);
 	if (host != MPI_GROUP_NULL)
 		MPI_Group_free(&host);
-	if (rc != MPI_SUCCESS) {
-		munmap(p, len);
-		return fail(rc, "finding this host's ranks", err, elen);
+	if (all_ok && rc == MPI_SUCCESS && all) {
+		*base = host_mem;
+		return 0;
 	}
-	*base = p;
-	return 0;
+	if (host_mem != MAP_FAILED)
+		munmap(host_mem, host_len);
+	host_mem = MAP_FAILED;
+	if (rc != MPI_SUCCESS)
+		return fail(rc, "sharing memory with this host's ranks", err, elen);
+	snprintf(err, elen, "cannot share memory with this host's ranks: %s",
+		 why ? strerror(why) : ok ? "another rank could not" : "the first could not");
+	return -ENOMEM;
 }
 
 __attribute__((visibility("default"))) const struct sx_mpi_ops sx_mpi_plugin_v1 = {

@@ -8,7 +8,6 @@
  * test); a stale mark returns at once; a rank of another host has no bell;
  * and outside nap mode a doze is the plain nap it replaced.
  */
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -52,6 +51,12 @@ static void link_as(struct link *l, int *slot, uint8_t *mem, int rank, bool nap)
 	l->nap = nap;
 }
 
+/* a bell's second word: how many doze on it (struct link_bell in mpilink.c) */
+static _Atomic uint32_t *sleepers(uint8_t *mem, int slot)
+{
+	return (_Atomic uint32_t *)(mem + slot * LINK_BELL_BYTES + 4);
+}
+
 static double doze_s(struct link *l, uint32_t mark, uint64_t ns)
 {
 	uint64_t t0 = now_ns();
@@ -86,6 +91,7 @@ TEST(a_ring_wakes_another_process_dozing_on_that_bell)
 	uint8_t *mem = shared_new();
 	struct link l;
 	int slot[3], st;
+	uint64_t t0;
 	double s;
 	pid_t pid = fork();
 
@@ -96,9 +102,16 @@ TEST(a_ring_wakes_another_process_dozing_on_that_bell)
 	}
 	CHECK(pid > 0);
 	link_as(&l, slot, mem, 0, true);
-	/* the child counts itself a sleeper before it sleeps: ring once it does */
-	while (!atomic_load(&((_Atomic uint32_t *)(mem + LINK_BELL_BYTES))[1]))
+	/*
+	 * The child counts itself a sleeper before it sleeps (the second word
+	 * of its bell): ring once it does, and a little later, so that the
+	 * ring is most likely a wake-up, not a moved mark.
+	 */
+	t0 = now_ns();
+	while (!atomic_load(sleepers(mem, 1))) {
+		CHECK_MSG(now_ns() - t0 < 20 * SEC, "the child never dozed");
 		usleep(1000);
+	}
 	usleep(20000);
 	sx_link_ring(&l, 1);
 	CHECK(waitpid(pid, &st, 0) == pid);
@@ -109,15 +122,16 @@ TEST(a_ring_wakes_another_process_dozing_on_that_bell)
 /*
  * Ranks 0 and 1 take turns on a counter: each waits for its turn by the
  * protocol every polling loop follows (mark, look, doze), the other rings
- * after its move.  Every doze may last 30 s, so one lost wake-up makes the
- * whole exchange slower than the 20 s it is allowed.
+ * after its move.  Every doze may last 30 s, and a lost wake-up is a doze
+ * that lasted it: each side checks its longest (a loaded host delays a
+ * wake-up by milliseconds, not seconds).
  */
-TEST_TIMEOUT(no_wake_up_is_lost_in_a_ring_and_doze_ping_pong, 120)
+TEST_TIMEOUT(no_wake_up_is_lost_in_a_ring_and_doze_ping_pong, 300)
 {
 	enum { ROUNDS = 20000 };
 	uint8_t *mem = shared_new();
 	_Atomic uint32_t *turn = state(mem);
-	uint64_t t0 = now_ns(), dozes = 0;
+	uint64_t t0 = now_ns(), dozes = 0, t, longest = 0;
 	int slot[3], st, me;
 	struct link l;
 	uint32_t mark, v;
@@ -131,25 +145,30 @@ TEST_TIMEOUT(no_wake_up_is_lost_in_a_ring_and_doze_ping_pong, 120)
 			mark = sx_link_mark(&l);
 			if (atomic_load(turn) == v)
 				break;
+			t = now_ns();
 			sx_link_doze(&l, mark, 30 * SEC);
+			t = now_ns() - t;
+			longest = t > longest ? t : longest;
 			dozes++;
 		}
 		atomic_store(turn, v + 1);
 		sx_link_ring(&l, !me);
 	}
 	if (pid == 0)
-		_exit(0);
-	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	printf("# %d rounds in %.3f s, rank 0 dozed %llu times\n", ROUNDS,
-	       (double)(now_ns() - t0) / SEC, (unsigned long long)dozes);
+		_exit(longest < 15 * SEC ? 0 : 2);
+	CHECK(waitpid(pid, &st, 0) == pid);
+	printf("# %d rounds in %.3f s, rank 0 dozed %llu times, the longest %.6f s\n", ROUNDS,
+	       (double)(now_ns() - t0) / SEC, (unsigned long long)dozes, (double)longest / SEC);
+	CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "rank 1 lost a wake-up (status %#x)", st);
 	CHECK(atomic_load(turn) == 2 * ROUNDS);
-	CHECK_MSG(now_ns() - t0 < 20 * SEC, "%.1f s: a wake-up was lost",
-		  (double)(now_ns() - t0) / SEC);
+	CHECK_MSG(longest < 15 * SEC, "rank 0 lost a wake-up: a doze of %.1f s",
+		  (double)longest / SEC);
 }
 
 TEST(a_rank_of_another_host_has_no_bell_and_naps)
 {
-	uint8_t *mem = shared_new(), before[2 * LINK_BELL_BYTES];
+	uint8_t before[2 * LINK_BELL_BYTES];
+	uint8_t *mem = shared_new();
 	struct link l;
 	int slot[3];
 	double s;
