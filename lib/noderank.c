@@ -256,8 +256,8 @@ static void send_bytes(struct nserver *S, uint64_t off, uint64_t len, int dst, i
 
 	if (!s)
 		die(S, "out of memory");
-	if (sx_link_isend(&S->link, arena_at(S, off, len, "a send"), len, dst, tag, &s->req, err,
-			  sizeof(err)))
+	if (S->link.mpi->isend(arena_at(S, off, len, "a send"), len, dst, tag, &s->req, err,
+			       sizeof(err)))
 		die(S, "cannot send %" PRIu64 " bytes to rank %d: %s", len, dst, err);
 	s->off = off;
 	s->len = len;

@@ -561,9 +561,9 @@ static void ctl_start(struct sx_remote *R, struct rnode *rn)
 		if (k->op == MB_OP_COPY_TO) {
 			replicas_invalidate(R, rn->node, off, k->a1);
 			ctl_send(R, rn, WIRE_CTRL_COPY_TO, off, k->a1);
-			ret = rn->lost ? 0 : sx_link_isend(&R->link, mb->window, k->a1, rn->rank,
-							       LINK_TAG_COPY, &rn->ctl_req, msg,
-							       sizeof(msg));
+			ret = rn->lost ? 0 : R->link.mpi->isend(mb->window, k->a1, rn->rank,
+								 LINK_TAG_COPY, &rn->ctl_req, msg,
+								 sizeof(msg));
 			atomic_fetch_add_explicit(&R->w->st_to_nodes, k->a1, memory_order_relaxed);
 		} else {
 			ctl_send(R, rn, WIRE_CTRL_COPY_FROM, off, k->a1);
@@ -766,8 +766,8 @@ static void stage_in(struct sx_remote *R, struct rnode *rn, struct rtask *t,
 		if (!(wt->io[i] & WIRE_IO_IN))
 			continue;
 		span = sx_wire_span(wt, i);
-		ret = sx_link_isend(&R->link, (const void *)(uintptr_t)f->tensors[i].addr, span,
-				    rn->rank, LINK_TAG_DATA, &t->in[t->nin], err, sizeof(err));
+		ret = R->link.mpi->isend((const void *)(uintptr_t)f->tensors[i].addr, span,
+					 rn->rank, LINK_TAG_DATA, &t->in[t->nin], err, sizeof(err));
 		if (ret) {
 			lose_mpi(R, rn, ret, "staging a tensor", err);
 			return;
