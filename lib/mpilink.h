@@ -120,10 +120,10 @@ int sx_link_wait_with(struct link *l, struct sx_mpi_req *r, uint32_t timeout_ms,
  * beside busy processes the wake-up of a dozing rank took a CPU from the
  * ranks moving them (transfers over shared memory at 0.32-0.41x MPI's
  * bandwidth with such rings, 0.73-1.30x without).  A polling loop reads
- * its own bell (sx_link_mark()) before it looks.  In nap mode (SIMPLER_MPI_NAP, below) it then dozes where
- * it would nap or yield (sx_link_doze()): sleeps until the bell moves past
- * that mark, at most the nap, so a frame wakes it at once instead of after
- * the nap.  A wake-up is sure where MPI has the message at the receiver
+ * its own bell (sx_link_mark()) before it looks.  In nap mode
+ * (SIMPLER_MPI_NAP, below) it then dozes where it would nap or yield
+ * (sx_link_doze()): sleeps until the bell moves past that mark, at most
+ * the nap, so a frame wakes it at once instead of after the nap.  A wake-up is sure where MPI has the message at the receiver
  * when the send returns (small frames); where bytes still move after it (a
  * rendezvous, queued TCP fragments) the doze's timeout bounds the wait.
  * Outside nap mode, and for a rank without bells (another host, no shared
