@@ -29,7 +29,6 @@
 #define CHUNK	((uint64_t)1 << 30)
 
 static MPI_Comm comm = MPI_COMM_NULL;
-/* host_shared(): the ranks of this host and their window */
 /* host_shared()'s ranks and mapping (finalize unmaps it) */
 static MPI_Comm host_comm = MPI_COMM_NULL;
 static void *host_mem = MAP_FAILED;
@@ -342,6 +341,36 @@ static int host_attach(const int64_t *id, size_t len)
 	return 0;
 }
 
+/* slot[r] for the first nslot ranks: rank r's place among this host's, or -1 */
+static int host_slots(int *slot, int nslot)
+{
+	MPI_Group world = MPI_GROUP_NULL, host = MPI_GROUP_NULL;
+	int size = 0, i, rc, *all = NULL;
+
+	rc = MPI_Comm_size(comm, &size);
+	if (size > nslot)
+		size = nslot;
+	if (rc == MPI_SUCCESS)
+		rc = MPI_Comm_group(comm, &world);
+	if (rc == MPI_SUCCESS)
+		rc = MPI_Comm_group(host_comm, &host);
+	if (rc == MPI_SUCCESS && !(all = malloc((size_t)size * sizeof(*all))))
+		rc = MPI_ERR_NO_MEM;
+	for (i = 0; all && i < size; i++)
+		all[i] = i;
+	if (rc == MPI_SUCCESS)
+		rc = MPI_Group_translate_ranks(world, size, all, host, slot);
+	for (i = 0; rc == MPI_SUCCESS && i < size; i++)
+		if (slot[i] == MPI_UNDEFINED)
+			slot[i] = -1;
+	free(all);
+	if (world != MPI_GROUP_NULL)
+		MPI_Group_free(&world);
+	if (host != MPI_GROUP_NULL)
+		MPI_Group_free(&host);
+	return rc;
+}
+
 /*
  * The host's ranks (MPI_COMM_TYPE_SHARED): the first makes the memory (a
  * memfd) and tells the others its pid, fd and a nonce (MPI_Bcast); they
@@ -352,11 +381,9 @@ static int host_attach(const int64_t *id, size_t len)
 static int p_host_shared(uint64_t bytes, void **base, int *slot, int nslot, char *err,
 			 size_t elen)
 {
-	MPI_Group world = MPI_GROUP_NULL, host = MPI_GROUP_NULL;
-	int size = 0, hsize = 0, me = 0, i, rc, fd = -1, ok = 0, all_ok = 0, why = 0;
+	int hsize = 0, me = 0, rc, fd = -1, ok = 0, all_ok = 0, why = 0;
 	int64_t id[3] = { 0, -1, 0 };	/* the leader's pid, fd, nonce */
 	struct timespec ts;
-	int *all = NULL;
 
 	rc = MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &host_comm);
 	if (rc == MPI_SUCCESS)
@@ -391,31 +418,12 @@ static int p_host_shared(uint64_t bytes, void **base, int *slot, int nslot, char
 		all_ok = 0;
 	if (fd >= 0)
 		close(fd);
-	if (all_ok)
-		rc = MPI_Comm_size(comm, &size);
-	if (size > nslot)
-		size = nslot;
-	if (all_ok && rc == MPI_SUCCESS)
-		rc = MPI_Comm_group(comm, &world);
-	if (all_ok && rc == MPI_SUCCESS)
-		rc = MPI_Comm_group(host_comm, &host);
-	if (all_ok && rc == MPI_SUCCESS && !(all = malloc((size_t)size * sizeof(*all))))
-		rc = MPI_ERR_NO_MEM;
-	for (i = 0; all && i < size; i++)
-		all[i] = i;
-	if (all && rc == MPI_SUCCESS)
-		rc = MPI_Group_translate_ranks(world, size, all, host, slot);
-	for (i = 0; all && rc == MPI_SUCCESS && i < size; i++)
-		if (slot[i] == MPI_UNDEFINED)
-			slot[i] = -1;
-	free(all);
-	if (world != MPI_GROUP_NULL)
-		MPI_Group_free(&world);
-	if (host != MPI_GROUP_NULL)
-		MPI_Group_free(&host);
-	if (all_ok && rc == MPI_SUCCESS && all) {
-		*base = host_mem;
-		return 0;
+	if (all_ok) {
+		rc = host_slots(slot, nslot);
+		if (rc == MPI_SUCCESS) {
+			*base = host_mem;
+			return 0;
+		}
 	}
 	if (host_mem != MAP_FAILED)
 		munmap(host_mem, host_len);
