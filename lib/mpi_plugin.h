@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SX_MPI_ABI	3
+#define SX_MPI_ABI	4
 #define SX_MPI_SYMBOL	"sx_mpi_plugin_v1"
 #define SX_MPI_SONAME	"libsimpler-mpi.so.0"
 
@@ -69,6 +69,12 @@ struct sx_mpi_ops {
 	 */
 	int (*host_shared)(uint64_t bytes, void **base, int *slot, int nslot, char *err,
 			   size_t errlen);
+	/*
+	 * MPI's own polls that find nothing: 0, they do not yield the CPU;
+	 * 1, as MPI chose at init (Open MPI yields when the host has more
+	 * ranks than CPUs).  Any thread; a no-op where MPI has no such switch.
+	 */
+	void (*idle_yields)(int on);
 };
 
 #endif /* SIMPLER_MPI_PLUGIN_H */

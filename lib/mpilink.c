@@ -11,6 +11,7 @@
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <link.h>
@@ -20,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/sync.h"
 #include "mpilink.h"
@@ -35,7 +37,8 @@ struct link_out {
 struct link_bell {
 	_Atomic uint32_t seq;		/* rung: one more */
 	_Atomic uint32_t sleepers;	/* dozing on seq (the ringer wakes them) */
-	uint8_t pad[LINK_BELL_BYTES - 8];
+	_Atomic uint32_t away;		/* the rank's threads dozing or napping (the crowd detector) */
+	uint8_t pad[LINK_BELL_BYTES - 12];
 };
 _Static_assert(sizeof(struct link_bell) == LINK_BELL_BYTES, "a bell is a cache line");
 
@@ -134,7 +137,9 @@ int sx_link_plugin(const struct sx_mpi_ops **ops, char *err, size_t len)
 
 void sx_link_relax(struct link *l, uint32_t mark)
 {
-	if (l && l->nap)
+	if (l)
+		sx_link_crowd_tick(l, now_ns());
+	if (l && atomic_load_explicit(&l->nap, memory_order_relaxed))
 		sx_link_doze(l, mark, LINK_NAP_CROWDED_NS);
 	else
 		sched_yield();
@@ -176,13 +181,90 @@ void sx_link_doze(struct link *l, uint32_t mark, uint64_t ns)
 	struct link_bell *b = bell(l, l ? l->rank : -1);
 	struct timespec ts = { (time_t)(ns / 1000000000ULL), (long)(ns % 1000000000ULL) };
 
-	if (!b || !l->nap) {
+	if (b)
+		atomic_fetch_add_explicit(&b->away, 1, memory_order_relaxed);
+	if (!b || !atomic_load_explicit(&l->nap, memory_order_relaxed)) {
 		nanosleep(&ts, NULL);
-		return;
+	} else {
+		atomic_fetch_add_explicit(&b->sleepers, 1, memory_order_seq_cst);
+		futex_wait(&b->seq, mark, true, &ts);
+		atomic_fetch_sub_explicit(&b->sleepers, 1, memory_order_relaxed);
 	}
-	atomic_fetch_add_explicit(&b->sleepers, 1, memory_order_seq_cst);
-	futex_wait(&b->seq, mark, true, &ts);
-	atomic_fetch_sub_explicit(&b->sleepers, 1, memory_order_relaxed);
+	if (b)
+		atomic_fetch_sub_explicit(&b->away, 1, memory_order_relaxed);
+}
+
+int sx_link_loadavg_running(const char *text)
+{
+	const char *p = text;
+	char *end;
+	long v;
+	int i;
+
+	/* "0.13 0.15 0.06 2/80 1915": three averages, then running/threads */
+	for (i = 0; i < 3; i++) {
+		p = strchr(p, ' ');
+		if (!p)
+			return -1;
+		p++;
+	}
+	v = strtol(p, &end, 10);
+	return end == p || *end != '/' || v < 0 || v > INT_MAX ? -1 : (int)v;
+}
+
+bool sx_link_crowd_judge(struct link_crowd *c, int running, int ours, int ranks, uint64_t now)
+{
+	int crowd = running > ours ? running - ours : 0;
+	/* a yield gives the CPU to a stranger when the crowd and our ranks exceed the CPUs */
+	int room = (c->cpus - ranks) * LINK_CROWD_ONE;
+	bool want;
+
+	c->avg += (crowd * LINK_CROWD_ONE - c->avg) / 8;
+	if (c->crowded)
+		want = !(c->avg < LINK_CROWD_ONE / 2 || c->avg <= room - LINK_CROWD_ONE / 4);
+	else
+		want = c->avg >= LINK_CROWD_ONE * 9 / 10 && c->avg > room;
+	if (want != c->crowded && now - c->since >= LINK_CROWD_HOLD_NS) {
+		c->crowded = want;
+		c->since = now;
+		c->flips++;
+	}
+	return c->crowded;
+}
+
+void sx_link_crowd_tick(struct link *l, uint64_t now)
+{
+	struct link_crowd *c = &l->crowd;
+	int running, ours = 0, ranks = 0, r;
+	char text[128];
+	ssize_t n;
+
+	if (l->nap_mode != LINK_NAP_AUTO || c->fd < 0 || !l->bells ||
+	    now < atomic_load_explicit(&c->next, memory_order_relaxed) ||
+	    atomic_exchange_explicit(&c->looking, true, memory_order_acquire))
+		return;
+	atomic_store_explicit(&c->next, now + LINK_CROWD_NS, memory_order_relaxed);
+	n = pread(c->fd, text, sizeof(text) - 1, 0);
+	text[n > 0 ? n : 0] = 0;
+	running = sx_link_loadavg_running(text);
+	for (r = 0; r < l->size; r++)
+		if (l->slot[r] >= 0) {
+			ranks++;
+			/* each rank one polling thread, unless it dozes or naps */
+			ours += !atomic_load_explicit(&l->bells[l->slot[r]].away,
+						      memory_order_relaxed);
+		}
+	if (running >= 0 && sx_link_crowd_judge(c, running, ours, ranks, now) !=
+	    atomic_load_explicit(&l->nap, memory_order_relaxed)) {
+		atomic_store_explicit(&l->nap, c->crowded, memory_order_relaxed);
+		/* Open MPI's own idle polls: no yields while crowded, as SIMPLER_MPI_NAP=1 */
+		l->mpi->idle_yields(!c->crowded);
+		if (c->verbose)
+			fprintf(stderr, "simpler: rank %d: nap mode %s (crowd %.2f threads, %d "
+				"ranks here, %d CPUs)\n", l->rank, c->crowded ? "on" : "off",
+				(double)c->avg / LINK_CROWD_ONE, ranks, c->cpus);
+	}
+	atomic_store_explicit(&c->looking, false, memory_order_release);
 }
 
 int sx_link_isend(struct link *l, const void *buf, uint64_t len, int dst, int tag,
@@ -236,12 +318,21 @@ int sx_link_open(struct link *l, int rank, int size, char *err, size_t len)
 	 * Open MPI's own idle polls stop yielding (an oversubscribed Open MPI
 	 * yields in every poll that finds nothing; unless the environment says
 	 * otherwise).  Set before MPI reads its parameters, in init (which
-	 * reads the environment at this same point anyway).
+	 * reads the environment at this same point anyway).  Unset or "auto":
+	 * the crowd detector turns both on and off as the host fills and
+	 * empties; "0": never.
 	 */
 	nap = getenv("SIMPLER_MPI_NAP");
-	l->nap = nap && *nap && strcmp(nap, "0");
+	if (!nap || !*nap || !strcmp(nap, "auto"))
+		l->nap_mode = LINK_NAP_AUTO;
+	else
+		l->nap_mode = strcmp(nap, "0") ? LINK_NAP_ON : LINK_NAP_OFF;
+	l->nap = l->nap_mode == LINK_NAP_ON;
 	if (l->nap)
 		setenv("OMPI_MCA_mpi_yield_when_idle", "0", 0);
+	l->crowd.fd = l->nap_mode == LINK_NAP_AUTO ? open("/proc/loadavg", O_RDONLY | O_CLOEXEC) : -1;
+	l->crowd.cpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	l->crowd.verbose = getenv("SIMPLER_MPI_NAP_DEBUG") != NULL;
 	ret = l->mpi->init(&r, &s, &rec, l->host, sizeof(l->host), err, len);
 	if (ret)
 		return ret;
@@ -276,6 +367,9 @@ void sx_link_close(struct link *l)
 	l->out = NULL;
 	/* the plugin unmaps the bells in finalize */
 	l->bells = NULL;
+	if (l->nap_mode == LINK_NAP_AUTO && l->crowd.fd >= 0)
+		close(l->crowd.fd);
+	l->crowd.fd = -1;
 	free(l->slot);
 	l->slot = NULL;
 	if (l->open)
@@ -371,6 +465,7 @@ int sx_link_send_empty(struct link *l, int dst, unsigned type, char *err, size_t
 /* between looks: spin, then doze (the wait of a frame whose arrival is near) */
 static void link_pause(void *arg, uint64_t now, int looks, uint32_t mark)
 {
+	sx_link_crowd_tick(arg, now);
 	if (looks > 1000)
 		sx_link_doze(arg, mark, 20000);
 	else
@@ -465,6 +560,8 @@ void sx_link_pace(struct link_pace *p, bool moved, uint64_t now)
 	int64_t since = pace_since(p, now);
 	uint64_t nap;
 
+	if (p->link)
+		sx_link_crowd_tick(p->link, now);
 	if (moved || !p->busy) {
 		p->busy = now;
 		p->nap = 50000;

@@ -38,6 +38,36 @@ struct link_out;
 struct link_bell;
 #define LINK_BELL_BYTES	64		/* one rank's doorbell */
 
+/* SIMPLER_MPI_NAP: unset or "auto" (the crowd detector decides), "0", "1" */
+enum link_nap_mode { LINK_NAP_OFF, LINK_NAP_ON, LINK_NAP_AUTO };
+
+/*
+ * The crowd detector (nap mode by itself, LINK_NAP_AUTO): every
+ * LINK_CROWD_NS a polling thread of the rank reads how many threads the
+ * host has runnable (/proc/loadavg), takes away this host's ranks that
+ * are polling (each rank one polling thread, less those dozing or napping:
+ * their bells say), and keeps a moving average of the rest, the crowd.
+ * Nap mode goes on when the crowd is about a thread or more and crowd and
+ * ranks together exceed the CPUs (a yield would then hand the CPU to a
+ * stranger for its whole slice), and off again when the crowd is under
+ * half a thread or everyone fits, each state held at least LINK_CROWD_HOLD_NS.
+ */
+#define LINK_CROWD_NS		2000000ULL
+#define LINK_CROWD_HOLD_NS	100000000ULL
+#define LINK_CROWD_ONE		256	/* one thread, in the average's fixed point */
+
+struct link_crowd {
+	int fd;				/* /proc/loadavg; -1: not open */
+	int cpus;			/* online CPUs */
+	int avg;			/* the crowd, moving average, LINK_CROWD_ONE a thread */
+	bool crowded;
+	bool verbose;			/* SIMPLER_MPI_NAP_DEBUG: says when it changes */
+	uint64_t since;			/* when the state began */
+	uint64_t flips;			/* how often it changed (diagnostics) */
+	_Atomic uint64_t next;		/* the next look */
+	_Atomic bool looking;		/* a thread is looking (others do not) */
+};
+
 struct link {
 	const struct sx_mpi_ops *mpi;
 	int rank, size;
@@ -53,7 +83,9 @@ struct link {
 	/* doorbells of this host's ranks: NULL, or rank r has one where slot[r] >= 0 */
 	struct link_bell *bells;
 	int *slot;
-	bool nap;			/* SIMPLER_MPI_NAP: dozes where it would yield */
+	enum link_nap_mode nap_mode;
+	_Atomic bool nap;		/* nap mode: dozes where it would yield */
+	struct link_crowd crowd;	/* LINK_NAP_AUTO: what turns nap on and off */
 };
 
 /*
@@ -174,6 +206,17 @@ void sx_link_pace(struct link_pace *p, bool moved, uint64_t now);
 void sx_link_relax(struct link *l, uint32_t mark);
 /* has work not moved for ns, outside a calm spell (sx_link_pace() naps meanwhile)? */
 bool sx_link_idle(const struct link_pace *p, bool moved, uint64_t now, uint64_t ns);
+
+/*
+ * One look of the crowd detector, without I/O: running threads of the
+ * host (the looking one among them), ours of them polling, ranks on this
+ * host; returns whether the host is crowded now (and updates c).
+ */
+bool sx_link_crowd_judge(struct link_crowd *c, int running, int ours, int ranks, uint64_t now);
+/* /proc/loadavg's text: its runnable threads (the fourth field's numerator), or -1 */
+int sx_link_loadavg_running(const char *text);
+/* in LINK_NAP_AUTO, a look if LINK_CROWD_NS passed since the last (the pause sites call it) */
+void sx_link_crowd_tick(struct link *l, uint64_t now);
 
 /* the program's GNU build-id: its length (0 if it has none) */
 uint32_t sx_link_build_id(uint8_t *id, uint32_t cap);

@@ -435,6 +435,32 @@ static int p_host_shared(uint64_t bytes, void **base, int *slot, int nslot, char
 	return -ENOMEM;
 }
 
+/*
+ * Open MPI's idle yields (mpi_yield_when_idle: on by itself when the host
+ * holds more ranks than CPUs) at run time: off while crowded, back to what
+ * MPI chose otherwise, through opal_progress_set_yield_when_idle() of
+ * Open MPI's libopen-pal (also what MPI_Init calls).  Another MPI, or an
+ * Open MPI without it: nothing changes.
+ */
+static void p_idle_yields(int on)
+{
+	static void (*set)(bool);
+	static bool *current, chosen;
+	static int looked;
+
+	if (!looked) {
+		looked = 1;
+		*(void **)&set = dlsym(RTLD_DEFAULT, "opal_progress_set_yield_when_idle");
+		current = dlsym(RTLD_DEFAULT, "opal_progress_yield_when_idle");
+		if (!current)
+			set = NULL;	/* cannot put it back */
+		else
+			chosen = *current;
+	}
+	if (set)
+		set(on ? chosen : false);
+}
+
 __attribute__((visibility("default"))) const struct sx_mpi_ops sx_mpi_plugin_v1 = {
 	.abi = SX_MPI_ABI,
 	.version = p_version,
@@ -450,4 +476,5 @@ __attribute__((visibility("default"))) const struct sx_mpi_ops sx_mpi_plugin_v1 
 	.send = p_send,
 	.tag_ub = p_tag_ub,
 	.host_shared = p_host_shared,
+	.idle_yields = p_idle_yields,
 };

@@ -6,7 +6,8 @@
  * unless rung; a ring after the mark is never lost (a ring-and-doze ping-
  * pong of thousands of rounds, each doze allowed far longer than the whole
  * test); a stale mark returns at once; a rank of another host has no bell;
- * and outside nap mode a doze is the plain nap it replaced.
+ * and outside nap mode a doze is the plain nap it replaced.  The crowd
+ * detector's decisions, from made-up looks at /proc/loadavg.
  */
 #include <stdatomic.h>
 #include <stdint.h>
@@ -199,6 +200,97 @@ TEST(outside_nap_mode_a_doze_is_a_plain_nap)
 	sx_link_ring(&l, 0);	/* a stale mark: dozing would return at once */
 	s = doze_s(&l, 0, 20000000);
 	CHECK_MSG(s >= 0.019, "woke after %.4f s", s);
+}
+
+/* /proc/loadavg's fourth field: runnable threads of all */
+TEST(loadavg_text_gives_the_runnable_threads)
+{
+	CHECK_EQ(sx_link_loadavg_running("0.13 0.15 0.06 2/80 1915\n"), 2);
+	CHECK_EQ(sx_link_loadavg_running("12.50 9.01 3.00 417/2048 99"), 417);
+	CHECK_EQ(sx_link_loadavg_running(""), -1);
+	CHECK_EQ(sx_link_loadavg_running("0.13 0.15 0.06"), -1);
+	CHECK_EQ(sx_link_loadavg_running("0.13 0.15 0.06 x/80 1"), -1);
+	CHECK_EQ(sx_link_loadavg_running("0.13 0.15 0.06 7 1"), -1);
+}
+
+#define TICK	LINK_CROWD_NS
+
+/*
+ * n looks, one a TICK from *t: running = ours + crowd (+ one stray thread
+ * every `stray` looks, 0: never); how many of them found the host crowded
+ */
+static int judge_n(struct link_crowd *c, uint64_t *t, int n, int ours, int crowd, int ranks,
+		   int stray)
+{
+	int i, yes = 0;
+
+	for (i = 0; i < n; i++, *t += TICK)
+		yes += sx_link_crowd_judge(c, ours + crowd + (stray && i % stray == 0), ours,
+					   ranks, *t);
+	return yes;
+}
+
+/* the job's own polling ranks are no crowd, however many; a stray thread now and then neither */
+TEST(a_quiet_host_is_not_crowded)
+{
+	struct link_crowd c = { .cpus = 2 };
+	uint64_t t = SEC;
+
+	CHECK_EQ(judge_n(&c, &t, 1000, 3, 0, 3, 0), 0);
+	CHECK_EQ(judge_n(&c, &t, 1000, 3, 0, 3, 4), 0);	/* a stray thread in every fourth look */
+	CHECK_EQ(judge_n(&c, &t, 1000, 1, 0, 3, 2), 0);	/* two ranks doze, a stray every other */
+	CHECK_EQ(c.flips, 0);
+}
+
+/* two busy processes on two CPUs: crowded within a few looks, and it stays so while ranks doze */
+TEST(busy_processes_beside_the_ranks_make_a_crowd)
+{
+	struct link_crowd c = { .cpus = 2 };
+	uint64_t t = SEC;
+	int i;
+
+	for (i = 0; i < 20 && !sx_link_crowd_judge(&c, 3 + 2, 3, 3, t); i++)
+		t += TICK;
+	printf("# crowded after %d looks (%d ms)\n", i + 1, (int)((i + 1) * TICK / 1000000));
+	CHECK_MSG(i < 10, "not crowded after %d looks", i + 1);
+	/* in nap mode our ranks doze: the looking one alone polls, the crowd is still two */
+	CHECK_EQ(judge_n(&c, &t, 1000, 1, 2, 3, 0), 1000);
+	/* a single busy process against three ranks on two CPUs is a crowd too */
+	c = (struct link_crowd){ .cpus = 2 };
+	CHECK(judge_n(&c, &t, 100, 3, 1, 3, 0) > 50);
+	CHECK_EQ(c.flips, 1);
+}
+
+/* the crowd gone, nap mode ends: not before the state is LINK_CROWD_HOLD_NS old, then soon */
+TEST(the_crowd_leaving_ends_nap_mode_after_the_hold)
+{
+	struct link_crowd c = { .cpus = 2 };
+	uint64_t t = SEC, t_on, t_off;
+
+	while (!sx_link_crowd_judge(&c, 5, 3, 3, t))
+		t += TICK;
+	t_on = t;
+	t += TICK;
+	while (sx_link_crowd_judge(&c, 1, 1, 3, t))
+		t += TICK;
+	t_off = t;
+	printf("# crowded for %.1f ms after the crowd left\n", (double)(t_off - t_on) / 1e6);
+	CHECK(t_off - t_on >= LINK_CROWD_HOLD_NS);
+	CHECK_MSG(t_off - t_on < LINK_CROWD_HOLD_NS + 20 * TICK, "left %.1f ms late",
+		  (double)(t_off - t_on - LINK_CROWD_HOLD_NS) / 1e6);
+	CHECK_EQ(c.flips, 2);
+}
+
+/* where every rank and every busy thread has a CPU, yielding costs nothing: no nap mode */
+TEST(a_host_with_room_for_all_is_not_crowded)
+{
+	struct link_crowd c = { .cpus = 64 };
+	uint64_t t = SEC;
+
+	CHECK_EQ(judge_n(&c, &t, 1000, 3, 10, 3, 0), 0);
+	c = (struct link_crowd){ .cpus = 4 };
+	CHECK_EQ(judge_n(&c, &t, 1000, 3, 1, 3, 0), 0);	/* 3 ranks + 1 fit 4 CPUs */
+	CHECK(judge_n(&c, &t, 1000, 3, 2, 3, 0) > 900);	/* 3 + 2 do not */
 }
 
 TEST_MAIN()
