@@ -212,7 +212,8 @@ int sx_link_loadavg_running(const char *text)
 	return end == p || *end != '/' || v < 0 || v > INT_MAX ? -1 : (int)v;
 }
 
-bool sx_link_crowd_judge(struct link_crowd *c, int running, int ours, int ranks, uint64_t now)
+bool sx_link_crowd_judge(struct link_crowd *c, int running, int ours, int ranks, uint64_t wait,
+			 uint64_t now)
 {
 	int crowd = running > ours ? running - ours : 0;
 	/* a yield gives the CPU to a stranger when the crowd and our ranks exceed the CPUs */
@@ -221,15 +222,50 @@ bool sx_link_crowd_judge(struct link_crowd *c, int running, int ours, int ranks,
 
 	c->avg += (crowd * LINK_CROWD_ONE - c->avg) / 8;
 	if (c->crowded)
-		want = !(c->avg < LINK_CROWD_ONE / 2 || c->avg <= room - LINK_CROWD_ONE / 4);
+		want = c->avg >= LINK_CROWD_LEAVE && c->avg > room - LINK_CROWD_ONE / 4;
 	else
-		want = c->avg >= LINK_CROWD_ONE * 9 / 10 && c->avg > room;
+		want = c->avg >= LINK_CROWD_ENTER && c->avg > room && wait >= LINK_CROWD_WAIT_NS;
 	if (want != c->crowded && now - c->since >= LINK_CROWD_HOLD_NS) {
 		c->crowded = want;
 		c->since = now;
 		c->flips++;
 	}
 	return c->crowded;
+}
+
+/* the average wait for a CPU of the threads that looked lately, ns */
+static uint64_t link_crowd_wait(const struct link_crowd *c)
+{
+	return c->got > 0 ? (uint64_t)(c->waited / c->got) : 0;
+}
+
+/*
+ * The looking thread's waits for a CPU since its last look (the kernel's
+ * run_delay and pcount, /proc/thread-self/schedstat), into the averages
+ * of c: each look's sums, an eighth of the old ones kept away each time
+ * (so a look with one long wait among many short ones weighs as little).
+ */
+static void thread_waits(struct link_crowd *c, uint64_t now)
+{
+	static __thread uint64_t then, delay, count;
+	uint64_t d, k;
+	char text[128];
+	int fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? pread(fd, text, sizeof(text) - 1, 0) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	text[n > 0 ? n : 0] = 0;
+	if (sscanf(text, "%*u %" SCNu64 " %" SCNu64, &d, &k) != 2)
+		return;
+	/* this thread's previous look, if recent: another thread may have looked in between */
+	if (then && now - then < 8 * LINK_CROWD_NS && d >= delay && k >= count) {
+		c->waited = c->waited * 7 / 8 + (double)(d - delay);
+		c->got = c->got * 7 / 8 + (double)(k - count);
+	}
+	then = now;
+	delay = d;
+	count = k;
 }
 
 void sx_link_crowd_tick(struct link *l, uint64_t now)
@@ -247,6 +283,7 @@ void sx_link_crowd_tick(struct link *l, uint64_t now)
 	n = pread(c->fd, text, sizeof(text) - 1, 0);
 	text[n > 0 ? n : 0] = 0;
 	running = sx_link_loadavg_running(text);
+	thread_waits(c, now);
 	for (r = 0; r < l->size; r++)
 		if (l->slot[r] >= 0) {
 			ranks++;
@@ -254,15 +291,16 @@ void sx_link_crowd_tick(struct link *l, uint64_t now)
 			ours += !atomic_load_explicit(&l->bells[l->slot[r]].away,
 						      memory_order_relaxed);
 		}
-	if (running >= 0 && sx_link_crowd_judge(c, running, ours, ranks, now) !=
+	if (running >= 0 && sx_link_crowd_judge(c, running, ours, ranks, link_crowd_wait(c), now) !=
 	    atomic_load_explicit(&l->nap, memory_order_relaxed)) {
 		atomic_store_explicit(&l->nap, c->crowded, memory_order_relaxed);
 		/* Open MPI's own idle polls: no yields while crowded, as SIMPLER_MPI_NAP=1 */
 		l->mpi->idle_yields(!c->crowded);
 		if (c->verbose)
-			fprintf(stderr, "simpler: rank %d: nap mode %s (crowd %.2f threads, %d "
-				"ranks here, %d CPUs)\n", l->rank, c->crowded ? "on" : "off",
-				(double)c->avg / LINK_CROWD_ONE, ranks, c->cpus);
+			fprintf(stderr, "simpler: rank %d: nap mode %s (crowd %.2f threads, a wait "
+				"for a CPU %.1f us, %d ranks here, %d CPUs)\n", l->rank,
+				c->crowded ? "on" : "off", (double)c->avg / LINK_CROWD_ONE,
+				link_crowd_wait(c) / 1e3, ranks, c->cpus);
 	}
 	atomic_store_explicit(&c->looking, false, memory_order_release);
 }

@@ -55,6 +55,9 @@ enum link_nap_mode { LINK_NAP_OFF, LINK_NAP_ON, LINK_NAP_AUTO };
 #define LINK_CROWD_NS		2000000ULL
 #define LINK_CROWD_HOLD_NS	100000000ULL
 #define LINK_CROWD_ONE		256	/* one thread, in the average's fixed point */
+#define LINK_CROWD_ENTER	(LINK_CROWD_ONE * 7 / 4)
+#define LINK_CROWD_LEAVE	(LINK_CROWD_ONE * 5 / 4)
+#define LINK_CROWD_WAIT_NS	200000ULL
 
 struct link_crowd {
 	int fd;				/* /proc/loadavg; -1: not open */
@@ -64,6 +67,7 @@ struct link_crowd {
 	bool verbose;			/* SIMPLER_MPI_NAP_DEBUG: says when it changes */
 	uint64_t since;			/* when the state began */
 	uint64_t flips;			/* how often it changed (diagnostics) */
+	double waited, got;		/* the lookers' waits for a CPU (ns) and CPUs got, averaged */
 	_Atomic uint64_t next;		/* the next look */
 	_Atomic bool looking;		/* a thread is looking (others do not) */
 };
@@ -212,7 +216,8 @@ bool sx_link_idle(const struct link_pace *p, bool moved, uint64_t now, uint64_t 
  * host (the looking one among them), ours of them polling, ranks on this
  * host; returns whether the host is crowded now (and updates c).
  */
-bool sx_link_crowd_judge(struct link_crowd *c, int running, int ours, int ranks, uint64_t now);
+bool sx_link_crowd_judge(struct link_crowd *c, int running, int ours, int ranks, uint64_t wait,
+			 uint64_t now);
 /* /proc/loadavg's text: its runnable threads (the fourth field's numerator), or -1 */
 int sx_link_loadavg_running(const char *text);
 /* in LINK_NAP_AUTO, a look if LINK_CROWD_NS passed since the last (the pause sites call it) */

@@ -214,51 +214,61 @@ TEST(loadavg_text_gives_the_runnable_threads)
 }
 
 #define TICK	LINK_CROWD_NS
+#define MS	1000000ULL
 
 /*
  * n looks, one a TICK from *t: running = ours + crowd (+ one stray thread
- * every `stray` looks, 0: never); how many of them found the host crowded
+ * every `stray` looks, 0: never), each thread waiting `wait` ns for a CPU;
+ * how many of them found the host crowded
  */
 static int judge_n(struct link_crowd *c, uint64_t *t, int n, int ours, int crowd, int ranks,
-		   int stray)
+		   int stray, uint64_t wait)
 {
 	int i, yes = 0;
 
 	for (i = 0; i < n; i++, *t += TICK)
 		yes += sx_link_crowd_judge(c, ours + crowd + (stray && i % stray == 0), ours,
-					   ranks, *t);
+					   ranks, wait, *t);
 	return yes;
 }
 
-/* the job's own polling ranks are no crowd, however many; a stray thread now and then neither */
+/*
+ * The job's own polling ranks are no crowd, however long they wait for
+ * each other; a thread of its own besides them (a dispatcher) neither, nor
+ * a stray thread now and then
+ */
 TEST(a_quiet_host_is_not_crowded)
 {
 	struct link_crowd c = { .cpus = 2 };
 	uint64_t t = SEC;
 
-	CHECK_EQ(judge_n(&c, &t, 1000, 3, 0, 3, 0), 0);
-	CHECK_EQ(judge_n(&c, &t, 1000, 3, 0, 3, 4), 0);	/* a stray thread in every fourth look */
-	CHECK_EQ(judge_n(&c, &t, 1000, 1, 0, 3, 2), 0);	/* two ranks doze, a stray every other */
+	CHECK_EQ(judge_n(&c, &t, 1000, 3, 0, 3, 0, 2 * MS), 0);
+	CHECK_EQ(judge_n(&c, &t, 1000, 3, 1, 3, 0, 2 * MS), 0);
+	CHECK_EQ(judge_n(&c, &t, 1000, 3, 1, 3, 2, 2 * MS), 0);	/* and a stray every other look */
+	CHECK_EQ(judge_n(&c, &t, 1000, 1, 1, 3, 2, 2 * MS), 0);	/* two ranks doze */
 	CHECK_EQ(c.flips, 0);
 }
 
-/* two busy processes on two CPUs: crowded within a few looks, and it stays so while ranks doze */
+/*
+ * Two busy processes beside the ranks on two CPUs, a yield costing a
+ * slice: crowded within a few dozen milliseconds, and it stays so while
+ * the ranks doze and are woken in time (short waits)
+ */
 TEST(busy_processes_beside_the_ranks_make_a_crowd)
 {
 	struct link_crowd c = { .cpus = 2 };
 	uint64_t t = SEC;
 	int i;
 
-	for (i = 0; i < 20 && !sx_link_crowd_judge(&c, 3 + 2, 3, 3, t); i++)
+	for (i = 0; i < 40 && !sx_link_crowd_judge(&c, 3 + 2, 3, 3, MS, t); i++)
 		t += TICK;
-	printf("# crowded after %d looks (%d ms)\n", i + 1, (int)((i + 1) * TICK / 1000000));
-	CHECK_MSG(i < 10, "not crowded after %d looks", i + 1);
-	/* in nap mode our ranks doze: the looking one alone polls, the crowd is still two */
-	CHECK_EQ(judge_n(&c, &t, 1000, 1, 2, 3, 0), 1000);
-	/* a single busy process against three ranks on two CPUs is a crowd too */
-	c = (struct link_crowd){ .cpus = 2 };
-	CHECK(judge_n(&c, &t, 100, 3, 1, 3, 0) > 50);
+	printf("# crowded after %d looks (%d ms)\n", i + 1, (int)((i + 1) * TICK / MS));
+	CHECK_MSG(i < 20, "not crowded after %d looks", i + 1);
+	CHECK_EQ(judge_n(&c, &t, 1000, 1, 2, 3, 0, 20000), 1000);
 	CHECK_EQ(c.flips, 1);
+	/* the same crowd where a wait for a CPU is short (they yield to us): no nap mode */
+	c = (struct link_crowd){ .cpus = 2 };
+	CHECK_EQ(judge_n(&c, &t, 1000, 3, 2, 3, 0, 20000), 0);
 }
 
 /* the crowd gone, nap mode ends: not before the state is LINK_CROWD_HOLD_NS old, then soon */
@@ -267,17 +277,17 @@ TEST(the_crowd_leaving_ends_nap_mode_after_the_hold)
 	struct link_crowd c = { .cpus = 2 };
 	uint64_t t = SEC, t_on, t_off;
 
-	while (!sx_link_crowd_judge(&c, 5, 3, 3, t))
+	while (!sx_link_crowd_judge(&c, 5, 3, 3, MS, t))
 		t += TICK;
 	t_on = t;
 	t += TICK;
-	while (sx_link_crowd_judge(&c, 1, 1, 3, t))
+	while (sx_link_crowd_judge(&c, 1, 1, 3, 5000, t))
 		t += TICK;
 	t_off = t;
-	printf("# crowded for %.1f ms after the crowd left\n", (double)(t_off - t_on) / 1e6);
+	printf("# crowded for %.1f ms after the crowd left\n", (double)(t_off - t_on) / MS);
 	CHECK(t_off - t_on >= LINK_CROWD_HOLD_NS);
 	CHECK_MSG(t_off - t_on < LINK_CROWD_HOLD_NS + 20 * TICK, "left %.1f ms late",
-		  (double)(t_off - t_on - LINK_CROWD_HOLD_NS) / 1e6);
+		  (double)(t_off - t_on - LINK_CROWD_HOLD_NS) / MS);
 	CHECK_EQ(c.flips, 2);
 }
 
@@ -287,10 +297,10 @@ TEST(a_host_with_room_for_all_is_not_crowded)
 	struct link_crowd c = { .cpus = 64 };
 	uint64_t t = SEC;
 
-	CHECK_EQ(judge_n(&c, &t, 1000, 3, 10, 3, 0), 0);
-	c = (struct link_crowd){ .cpus = 4 };
-	CHECK_EQ(judge_n(&c, &t, 1000, 3, 1, 3, 0), 0);	/* 3 ranks + 1 fit 4 CPUs */
-	CHECK(judge_n(&c, &t, 1000, 3, 2, 3, 0) > 900);	/* 3 + 2 do not */
+	CHECK_EQ(judge_n(&c, &t, 1000, 3, 10, 3, 0, MS), 0);
+	c = (struct link_crowd){ .cpus = 5 };
+	CHECK_EQ(judge_n(&c, &t, 1000, 3, 2, 3, 0, MS), 0);	/* 3 ranks + 2 fit 5 CPUs */
+	CHECK(judge_n(&c, &t, 1000, 3, 3, 3, 0, MS) > 900);	/* 3 + 3 do not */
 }
 
 TEST_MAIN()
