@@ -46,11 +46,18 @@ enum link_nap_mode { LINK_NAP_OFF, LINK_NAP_ON, LINK_NAP_AUTO };
  * LINK_CROWD_NS a polling thread of the rank reads how many threads the
  * host has runnable (/proc/loadavg), takes away this host's ranks that
  * are polling (each rank one polling thread, less those dozing or napping:
- * their bells say), and keeps a moving average of the rest, the crowd.
- * Nap mode goes on when the crowd is about a thread or more and crowd and
- * ranks together exceed the CPUs (a yield would then hand the CPU to a
- * stranger for its whole slice), and off again when the crowd is under
- * half a thread or everyone fits, each state held at least LINK_CROWD_HOLD_NS.
+ * their bells say), and keeps a moving average of the rest, the crowd (on
+ * a quiet host about one: the job's dispatchers, standbys and chips); and
+ * how long it waited for a CPU each time it got one (the kernel's
+ * run_delay and pcount).  Nap mode goes on when the crowd is
+ * LINK_CROWD_ENTER or more, crowd and ranks together exceed the CPUs, and
+ * a wait averages LINK_CROWD_WAIT_NS or more (a yield hands the CPU to a
+ * stranger for its slice: 0.5-2.5 ms beside two busy processes, mostly
+ * under 25 us among the job's own threads); off when the crowd falls under
+ * LINK_CROWD_LEAVE or everyone fits.  Not on the wait: dozing ranks are
+ * woken in time, their waits short beside busy processes too (a detector
+ * that ended nap mode on short waits flapped every 100 ms).  Each state
+ * lasts at least LINK_CROWD_HOLD_NS.
  */
 #define LINK_CROWD_NS		2000000ULL
 #define LINK_CROWD_HOLD_NS	100000000ULL
@@ -157,7 +164,7 @@ int sx_link_wait_with(struct link *l, struct sx_mpi_req *r, uint32_t timeout_ms,
  * ranks moving them (transfers over shared memory at 0.32-0.41x MPI's
  * bandwidth with such rings, 0.73-1.30x without).  A polling loop reads
  * its own bell (sx_link_mark()) before it looks.  In nap mode
- * (SIMPLER_MPI_NAP, below) it then dozes where it would nap or yield
+ * (SIMPLER_MPI_NAP or the crowd detector, above) it then dozes where it would nap or yield
  * (sx_link_doze()): sleeps until the bell moves past that mark, at most
  * the nap, so a frame wakes it at once instead of after the nap.  A wake-up is sure where MPI has the message at the receiver
  * when the send returns (small frames); where bytes still move after it (a
@@ -197,8 +204,8 @@ struct link_pace {
 
 void sx_link_pace(struct link_pace *p, bool moved, uint64_t now);
 /*
- * What a polling thread does where it gives way: yield the CPU, or, with
- * SIMPLER_MPI_NAP=1 (hosts shared with busy processes), doze for up to
+ * What a polling thread does where it gives way: yield the CPU, or, in nap
+ * mode (hosts shared with busy processes), doze for up to
  * LINK_NAP_CROWDED_NS: beside a busy process a yielding thread waits for the
  * scheduler's next tick, a sleeping one is woken in time, ahead of it.
  * (Spinning 50-300 us after work moved before dozing made remote chains

@@ -36,7 +36,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 unset OMPI_MCA_mpi_yield_when_idle
 export SIMPLER_MPI_PLUGIN=$build/libsimpler-mpi.so.0
 scratch=$(mktemp -d /tmp/simpler-mpitest.XXXXXX)
-trap 'rm -rf "$scratch"' EXIT
+trap 'rm -rf "$scratch"; [ -n "${busy:-}" ] && kill $busy 2>/dev/null' EXIT
 transports=${*:-shm tcp}
 
 # the processes a run left, by the tag only its processes carry
@@ -166,6 +166,27 @@ for tr in $transports; do
 		notok "cluster-nap ($tr): $(echo "$out" | grep -m1 "no doorbells")"
 	else
 		ok "cluster-nap ($tr): every rank dozes on a doorbell"
+	fi
+done
+# nap mode by itself: beside a busy process for each CPU every rank turns it on (the crowd
+# detector; SIMPLER_MPI_NAP_DEBUG makes the ranks say so), and the bench's run still succeeds
+for tr in $transports; do
+	[ "$tr" = shm ] || continue
+	busy=
+	for i in $(seq "$(nproc)"); do
+		yes >/dev/null &
+		busy="$busy $!"
+	done
+	SIMPLER_MPI_NAP= SIMPLER_MPI_NAP_DEBUG=1 mpirun_checked crowd "$tr" 300 -np 3 \
+		"$build/simpler" bench cluster --reps 1 --json
+	kill $busy
+	wait $busy 2>/dev/null
+	on=$(echo "$out" | grep -o 'rank [0-9]*: nap mode on' | sort -u | wc -l)
+	echo "$out" | grep 'nap mode' | head -6 | sed 's/^/# /'
+	if [ $rc = 0 ] && [ "$on" = 3 ] && echo "$out" | grep -q '^{"rtt_us"'; then
+		ok "crowd ($tr): beside $(nproc) busy processes all 3 ranks turned nap mode on ($secs s)"
+	else
+		notok "crowd ($tr): mpirun exit $rc, $on of 3 ranks turned nap mode on ($secs s): $(echo "$out" | tail -3)"
 	fi
 done
 echo "$pass passed, $fail failed, $skip skipped"
