@@ -72,9 +72,10 @@ struct sx_mpi_ops {
 	/*
 	 * MPI's own polls that find nothing: 0, they do not yield the CPU;
 	 * 1, as MPI chose at init (Open MPI yields when the host has more
-	 * ranks than CPUs).  Any thread; a no-op where MPI has no such switch.
+	 * ranks than CPUs).  1 if it took effect, 0 where MPI has no such
+	 * switch.  From any thread, one call at a time.
 	 */
-	void (*idle_yields)(int on);
+	int (*idle_yields)(int on);
 };
 
 #endif /* SIMPLER_MPI_PLUGIN_H */

@@ -225,7 +225,7 @@ bool sx_link_crowd_judge(struct link_crowd *c, int running, int ours, int ranks,
 		want = c->avg >= LINK_CROWD_LEAVE && c->avg > room - LINK_CROWD_ONE / 4;
 	else
 		want = c->avg >= LINK_CROWD_ENTER && c->avg > room && wait >= LINK_CROWD_WAIT_NS;
-	if (want != c->crowded && now - c->since >= LINK_CROWD_HOLD_NS) {
+	if (want != c->crowded && (int64_t)(now - c->since) >= (int64_t)LINK_CROWD_HOLD_NS) {
 		c->crowded = want;
 		c->since = now;
 		c->flips++;
@@ -256,8 +256,9 @@ static void thread_waits(struct link_crowd *c, uint64_t now)
 	if (fd >= 0)
 		close(fd);
 	text[n > 0 ? n : 0] = 0;
-	if (sscanf(text, "%*u %" SCNu64 " %" SCNu64, &d, &k) != 2)
+	if (sscanf(text, "%*s %" SCNu64 " %" SCNu64, &d, &k) != 2)
 		return;
+	c->waits_seen = true;
 	/* this thread's previous look, if recent: another thread may have looked in between */
 	if (then && now - then < 8 * LINK_CROWD_NS && d >= delay && k >= count) {
 		c->waited = c->waited * 7 / 8 + (double)(d - delay);
@@ -272,6 +273,7 @@ void sx_link_crowd_tick(struct link *l, uint64_t now)
 {
 	struct link_crowd *c = &l->crowd;
 	int running, ours = 0, ranks = 0, r;
+	const char *yields;
 	char text[128];
 	ssize_t n;
 
@@ -279,28 +281,48 @@ void sx_link_crowd_tick(struct link *l, uint64_t now)
 	    now < atomic_load_explicit(&c->next, memory_order_relaxed) ||
 	    atomic_exchange_explicit(&c->looking, true, memory_order_acquire))
 		return;
+	/* again, as the one looking: another may have looked since (and moved next on) */
+	if (now < atomic_load_explicit(&c->next, memory_order_relaxed)) {
+		atomic_store_explicit(&c->looking, false, memory_order_release);
+		return;
+	}
 	atomic_store_explicit(&c->next, now + LINK_CROWD_NS, memory_order_relaxed);
 	n = pread(c->fd, text, sizeof(text) - 1, 0);
 	text[n > 0 ? n : 0] = 0;
 	running = sx_link_loadavg_running(text);
 	thread_waits(c, now);
+	/*
+	 * Each rank one polling thread, unless one of its threads dozes or
+	 * naps (rank 0's engine and orchestrator overlap only as they hand
+	 * over; a rank that died counts as polling): off by one at worst.
+	 */
 	for (r = 0; r < l->size; r++)
 		if (l->slot[r] >= 0) {
 			ranks++;
-			/* each rank one polling thread, unless it dozes or naps */
 			ours += !atomic_load_explicit(&l->bells[l->slot[r]].away,
 						      memory_order_relaxed);
 		}
+	if (c->verbose && !c->waits_seen && !c->said) {
+		c->said = true;
+		fprintf(stderr, "simpler: rank %d: no waits for a CPU to read (/proc/thread-self/"
+			"schedstat): nap mode stays off\n", l->rank);
+	}
 	if (running >= 0 && sx_link_crowd_judge(c, running, ours, ranks, link_crowd_wait(c), now) !=
 	    atomic_load_explicit(&l->nap, memory_order_relaxed)) {
 		atomic_store_explicit(&l->nap, c->crowded, memory_order_relaxed);
-		/* Open MPI's own idle polls: no yields while crowded, as SIMPLER_MPI_NAP=1 */
-		l->mpi->idle_yields(!c->crowded);
+		/*
+		 * Open MPI's own idle polls: no yields while crowded, as
+		 * SIMPLER_MPI_NAP=1, unless the environment chose
+		 */
+		yields = c->mpi_yields ? "left as the environment set them" :
+			 l->mpi->idle_yields(!c->crowded) ? (c->crowded ? "off" : "as MPI chose") :
+			 "unchanged (this MPI has no switch)";
 		if (c->verbose)
 			fprintf(stderr, "simpler: rank %d: nap mode %s (crowd %.2f threads, a wait "
-				"for a CPU %.1f us, %d ranks here, %d CPUs)\n", l->rank,
-				c->crowded ? "on" : "off", (double)c->avg / LINK_CROWD_ONE,
-				link_crowd_wait(c) / 1e3, ranks, c->cpus);
+				"for a CPU %.1f us, %d ranks here, %d CPUs); MPI's idle yields "
+				"%s\n", l->rank, c->crowded ? "on" : "off",
+				(double)c->avg / LINK_CROWD_ONE, link_crowd_wait(c) / 1e3, ranks,
+				c->cpus, yields);
 	}
 	atomic_store_explicit(&c->looking, false, memory_order_release);
 }
@@ -334,6 +356,16 @@ static void link_bells(struct link *l)
 		fprintf(stderr, "simpler: rank %d: no doorbells, napping blind: %s\n", l->rank, err);
 }
 
+/* the CPUs this process may run on (as nproc says): loadavg's threads compete for these */
+static int link_cpus(void)
+{
+	cpu_set_t set;
+
+	if (!sched_getaffinity(0, sizeof(set), &set) && CPU_COUNT(&set) > 0)
+		return CPU_COUNT(&set);
+	return (int)sysconf(_SC_NPROCESSORS_ONLN);
+}
+
 int sx_link_open(struct link *l, int rank, int size, char *err, size_t len)
 {
 	int r = -1, s = -1, rec = 0, ret;
@@ -361,16 +393,23 @@ int sx_link_open(struct link *l, int rank, int size, char *err, size_t len)
 	 * empties; "0": never.
 	 */
 	nap = getenv("SIMPLER_MPI_NAP");
-	if (!nap || !*nap || !strcmp(nap, "auto"))
+	if (nap && !strcmp(nap, "1")) {
+		l->nap_mode = LINK_NAP_ON;
+	} else if (nap && !strcmp(nap, "0")) {
+		l->nap_mode = LINK_NAP_OFF;
+	} else {
+		if (nap && *nap && strcmp(nap, "auto"))
+			fprintf(stderr, "simpler: SIMPLER_MPI_NAP=%.40s is not 0, 1 or auto: taken as "
+				"auto (the ranks nap when the host is crowded)\n", nap);
 		l->nap_mode = LINK_NAP_AUTO;
-	else
-		l->nap_mode = strcmp(nap, "0") ? LINK_NAP_ON : LINK_NAP_OFF;
+	}
 	l->nap = l->nap_mode == LINK_NAP_ON;
 	if (l->nap)
 		setenv("OMPI_MCA_mpi_yield_when_idle", "0", 0);
 	l->crowd.fd = l->nap_mode == LINK_NAP_AUTO ? open("/proc/loadavg", O_RDONLY | O_CLOEXEC) : -1;
-	l->crowd.cpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	l->crowd.cpus = link_cpus();
 	l->crowd.verbose = getenv("SIMPLER_MPI_NAP_DEBUG") != NULL;
+	l->crowd.mpi_yields = getenv("OMPI_MCA_mpi_yield_when_idle") != NULL;
 	ret = l->mpi->init(&r, &s, &rec, l->host, sizeof(l->host), err, len);
 	if (ret)
 		return ret;

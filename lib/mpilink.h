@@ -54,7 +54,11 @@ enum link_nap_mode { LINK_NAP_OFF, LINK_NAP_ON, LINK_NAP_AUTO };
  * a wait averages LINK_CROWD_WAIT_NS or more (a yield hands the CPU to a
  * stranger for its slice: 0.5-2.5 ms beside two busy processes, mostly
  * under 25 us among the job's own threads); off when the crowd falls under
- * LINK_CROWD_LEAVE or everyone fits.  Not on the wait: dozing ranks are
+ * LINK_CROWD_LEAVE or everyone fits (the crowd a quarter of a thread under
+ * the CPUs the ranks leave free).  Runnable threads are the host's, CPUs
+ * those this process may use (its affinity): the wait, not the count,
+ * tells whether our CPUs are the busy ones.  Without schedstat (no
+ * CONFIG_SCHED_INFO) nap mode stays off.  Not on the wait: dozing ranks are
  * woken in time, their waits short beside busy processes too (a detector
  * that ended nap mode on short waits flapped every 100 ms).  Each state
  * lasts at least LINK_CROWD_HOLD_NS.
@@ -72,6 +76,8 @@ struct link_crowd {
 	int avg;			/* the crowd, moving average, LINK_CROWD_ONE a thread */
 	bool crowded;
 	bool verbose;			/* SIMPLER_MPI_NAP_DEBUG: says when it changes */
+	bool mpi_yields;		/* OMPI_MCA_mpi_yield_when_idle set: left alone */
+	bool waits_seen, said;		/* schedstat read at least once; said it is not */
 	uint64_t since;			/* when the state began */
 	uint64_t flips;			/* how often it changed (diagnostics) */
 	double waited, got;		/* the lookers' waits for a CPU (ns) and CPUs got, averaged */

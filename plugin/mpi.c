@@ -17,6 +17,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <mpi.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -442,23 +443,29 @@ static int p_host_shared(uint64_t bytes, void **base, int *slot, int nslot, char
  * Open MPI's libopen-pal (also what MPI_Init calls).  Another MPI, or an
  * Open MPI without it: nothing changes.
  */
-static void p_idle_yields(int on)
-{
-	static void (*set)(bool);
-	static bool *current, chosen;
-	static int looked;
+static bool (*yields_set)(bool);
+static bool yields_chosen;
 
-	if (!looked) {
-		looked = 1;
-		*(void **)&set = dlsym(RTLD_DEFAULT, "opal_progress_set_yield_when_idle");
-		current = dlsym(RTLD_DEFAULT, "opal_progress_yield_when_idle");
-		if (!current)
-			set = NULL;	/* cannot put it back */
-		else
-			chosen = *current;
+static void yields_find(void)
+{
+	bool *current = dlsym(RTLD_DEFAULT, "opal_progress_yield_when_idle");
+
+	/* without the variable, MPI's choice could not be put back */
+	if (current) {
+		*(void **)&yields_set = dlsym(RTLD_DEFAULT, "opal_progress_set_yield_when_idle");
+		yields_chosen = *current;
 	}
-	if (set)
-		set(on ? chosen : false);
+}
+
+static int p_idle_yields(int on)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, yields_find);
+	if (!yields_set)
+		return 0;
+	yields_set(on ? yields_chosen : false);
+	return 1;
 }
 
 __attribute__((visibility("default"))) const struct sx_mpi_ops sx_mpi_plugin_v1 = {

@@ -277,12 +277,16 @@ TEST(the_crowd_leaving_ends_nap_mode_after_the_hold)
 	struct link_crowd c = { .cpus = 2 };
 	uint64_t t = SEC, t_on, t_off;
 
-	while (!sx_link_crowd_judge(&c, 5, 3, 3, MS, t))
+	int i;
+
+	for (i = 0; i < 1000 && !sx_link_crowd_judge(&c, 5, 3, 3, MS, t); i++)
 		t += TICK;
+	CHECK_MSG(c.crowded, "never crowded");
 	t_on = t;
 	t += TICK;
-	while (sx_link_crowd_judge(&c, 1, 1, 3, 5000, t))
+	for (i = 0; i < 1000 && sx_link_crowd_judge(&c, 1, 1, 3, 5000, t); i++)
 		t += TICK;
+	CHECK_MSG(!c.crowded, "still crowded %d looks after the crowd left", i);
 	t_off = t;
 	printf("# crowded for %.1f ms after the crowd left\n", (double)(t_off - t_on) / MS);
 	CHECK(t_off - t_on >= LINK_CROWD_HOLD_NS);

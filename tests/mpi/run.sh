@@ -181,12 +181,15 @@ for tr in $transports; do
 		"$build/simpler" bench cluster --reps 1 --json
 	kill $busy
 	wait $busy 2>/dev/null
+	busy=
+	# a rank that only ever sleeps between looks waits little for a CPU: two of three at least
 	on=$(echo "$out" | grep -o 'rank [0-9]*: nap mode on' | sort -u | wc -l)
+	off=$(echo "$out" | grep 'nap mode on' | grep -vc "MPI's idle yields off")
 	echo "$out" | grep 'nap mode' | head -6 | sed 's/^/# /'
-	if [ $rc = 0 ] && [ "$on" = 3 ] && echo "$out" | grep -q '^{"rtt_us"'; then
-		ok "crowd ($tr): beside $(nproc) busy processes all 3 ranks turned nap mode on ($secs s)"
+	if [ $rc = 0 ] && [ "$on" -ge 2 ] && [ "$off" = 0 ] && echo "$out" | grep -q '^{"rtt_us"'; then
+		ok "crowd ($tr): beside $(nproc) busy processes $on of 3 ranks turned nap mode and Open MPI's idle yields off ($secs s)"
 	else
-		notok "crowd ($tr): mpirun exit $rc, $on of 3 ranks turned nap mode on ($secs s): $(echo "$out" | tail -3)"
+		notok "crowd ($tr): mpirun exit $rc, $on of 3 ranks turned nap mode on, $off without turning Open MPI's idle yields off ($secs s): $(echo "$out" | tail -3)"
 	fi
 done
 echo "$pass passed, $fail failed, $skip skipped"

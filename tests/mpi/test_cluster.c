@@ -1062,15 +1062,15 @@ MT_TEST(node_info_names_rank_pid_host_and_shape)
 	CHECK_EQ(simpler_node_info(w, 2, &i), -EINVAL);
 }
 
-/* SIMPLER_MPI_NAP=1 (run.sh runs the suite so once more) turned Open MPI's idle yields off */
+/* SIMPLER_MPI_NAP=1 (run.sh runs the suite so once more) turned Open MPI's idle yields off at init */
 MT_TEST(nap_mode_turns_open_mpi_idle_yields_off)
 {
 	const char *nap = getenv("SIMPLER_MPI_NAP"), *y = getenv("OMPI_MCA_mpi_yield_when_idle");
 
-	if (nap && *nap && strcmp(nap, "0"))
+	if (nap && !strcmp(nap, "1"))
 		CHECK(y && !strcmp(y, "0"));
 	else
-		CHECK(!y);	/* run.sh sets neither; the library left it alone */
+		CHECK(!y);	/* run.sh sets neither; the library left it alone (auto: at run time) */
 }
 
 int main(void)
