@@ -318,9 +318,10 @@ void sx_link_crowd_tick(struct link *l, uint64_t now)
 			 l->mpi->idle_yields(!c->crowded) ? (c->crowded ? "off" : "as MPI chose") :
 			 "unchanged (this MPI has no switch)";
 		if (c->verbose)
-			fprintf(stderr, "simpler: rank %d: nap mode %s (crowd %.2f threads, a wait "
-				"for a CPU %.1f us, %d ranks here, %d CPUs); MPI's idle yields "
-				"%s\n", l->rank, c->crowded ? "on" : "off",
+			fprintf(stderr, "simpler: rank %d: %.3f s after MPI started, nap mode %s (crowd "
+				"%.2f threads, a wait for a CPU %.1f us, %d ranks here, %d CPUs); "
+				"MPI's idle yields %s\n", l->rank, (double)(now - c->opened) / 1e9,
+				c->crowded ? "on" : "off",
 				(double)c->avg / LINK_CROWD_ONE, link_crowd_wait(c) / 1e3, ranks,
 				c->cpus, yields);
 	}
@@ -414,6 +415,7 @@ int sx_link_open(struct link *l, int rank, int size, char *err, size_t len)
 	if (ret)
 		return ret;
 	l->open = true;
+	l->crowd.opened = now_ns();
 	l->recovery = rec;
 	l->rank = rank;
 	l->size = size;

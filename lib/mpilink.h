@@ -79,6 +79,7 @@ struct link_crowd {
 	bool mpi_yields;		/* OMPI_MCA_mpi_yield_when_idle set: left alone */
 	bool waits_seen, said;		/* schedstat read at least once; said it is not */
 	uint64_t since;			/* when the state began */
+	uint64_t opened;		/* when MPI started (for SIMPLER_MPI_NAP_DEBUG) */
 	uint64_t flips;			/* how often it changed (diagnostics) */
 	double waited, got;		/* the lookers' waits for a CPU (ns) and CPUs got, averaged */
 	_Atomic uint64_t next;		/* the next look */

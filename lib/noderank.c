@@ -591,6 +591,8 @@ static void ping_pause(void *arg, uint64_t now, int looks, uint32_t mark)
 	struct nserver *S = arg;
 
 	keepalive(S, now);
+	/* the crowd detector looks here too: a ping-pong of many rounds keeps this rank here */
+	sx_link_crowd_tick(&S->link, now);
 	if (looks < 1000)
 		cpu_relax();
 	else
@@ -949,6 +951,8 @@ static void serve(struct nserver *S)
 		moved = serve_step(S, true, &bulk);
 		if (!bulk)
 			sx_link_pace(&pace, moved, now_ns());
+		else	/* no pause while bytes move, but the crowd detector looks */
+			sx_link_crowd_tick(&S->link, now_ns());
 	}
 	pthread_mutex_unlock(&S->mpi);
 }
