@@ -183,7 +183,8 @@ for tr in $transports; do
 	wait $busy 2>/dev/null
 	busy=
 	# a rank that only ever sleeps between looks waits little for a CPU: two of three at least
-	on=$(echo "$out" | grep -o 'rank [0-9]*: nap mode on' | sort -u | wc -l)
+	on=$(echo "$out" | grep -o 'rank [0-9]*: [0-9.]* s after MPI started, nap mode on' |
+		cut -d: -f1 | sort -u | wc -l)
 	off=$(echo "$out" | grep 'nap mode on' | grep -vc "MPI's idle yields off")
 	echo "$out" | grep 'nap mode' | head -6 | sed 's/^/# /'
 	if [ $rc = 0 ] && [ "$on" -ge 2 ] && [ "$off" = 0 ] && echo "$out" | grep -q '^{"rtt_us"'; then
