@@ -194,24 +194,6 @@ void sx_link_doze(struct link *l, uint32_t mark, uint64_t ns)
 		atomic_fetch_sub_explicit(&b->away, 1, memory_order_relaxed);
 }
 
-int sx_link_loadavg_running(const char *text)
-{
-	const char *p = text;
-	char *end;
-	long v;
-	int i;
-
-	/* "0.13 0.15 0.06 2/80 1915": three averages, then running/threads */
-	for (i = 0; i < 3; i++) {
-		p = strchr(p, ' ');
-		if (!p)
-			return -1;
-		p++;
-	}
-	v = strtol(p, &end, 10);
-	return end == p || *end != '/' || v < 0 || v > INT_MAX ? -1 : (int)v;
-}
-
 bool sx_link_crowd_judge(struct link_crowd *c, int running, int ours, int ranks, uint64_t wait,
 			 uint64_t now)
 {
@@ -289,7 +271,7 @@ void sx_link_crowd_tick(struct link *l, uint64_t now)
 	atomic_store_explicit(&c->next, now + LINK_CROWD_NS, memory_order_relaxed);
 	n = pread(c->fd, text, sizeof(text) - 1, 0);
 	text[n > 0 ? n : 0] = 0;
-	running = sx_link_loadavg_running(text);
+	running = sx_loadavg_running(text);
 	thread_waits(c, now);
 	/*
 	 * Each rank one polling thread, unless one of its threads dozes or
@@ -357,16 +339,6 @@ static void link_bells(struct link *l)
 		fprintf(stderr, "simpler: rank %d: no doorbells, napping blind: %s\n", l->rank, err);
 }
 
-/* the CPUs this process may run on (as nproc says): loadavg's threads compete for these */
-static int link_cpus(void)
-{
-	cpu_set_t set;
-
-	if (!sched_getaffinity(0, sizeof(set), &set) && CPU_COUNT(&set) > 0)
-		return CPU_COUNT(&set);
-	return (int)sysconf(_SC_NPROCESSORS_ONLN);
-}
-
 int sx_link_open(struct link *l, int rank, int size, char *err, size_t len)
 {
 	int r = -1, s = -1, rec = 0, ret;
@@ -408,7 +380,8 @@ int sx_link_open(struct link *l, int rank, int size, char *err, size_t len)
 	if (l->nap)
 		setenv("OMPI_MCA_mpi_yield_when_idle", "0", 0);
 	l->crowd.fd = l->nap_mode == LINK_NAP_AUTO ? open("/proc/loadavg", O_RDONLY | O_CLOEXEC) : -1;
-	l->crowd.cpus = link_cpus();
+	/* the CPUs this process may use (as nproc says): loadavg's threads compete for these */
+	l->crowd.cpus = sx_usable_cpus();
 	l->crowd.verbose = getenv("SIMPLER_MPI_NAP_DEBUG") != NULL;
 	l->crowd.mpi_yields = getenv("OMPI_MCA_mpi_yield_when_idle") != NULL;
 	ret = l->mpi->init(&r, &s, &rec, l->host, sizeof(l->host), err, len);

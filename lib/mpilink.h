@@ -232,8 +232,6 @@ bool sx_link_idle(const struct link_pace *p, bool moved, uint64_t now, uint64_t 
  */
 bool sx_link_crowd_judge(struct link_crowd *c, int running, int ours, int ranks, uint64_t wait,
 			 uint64_t now);
-/* /proc/loadavg's text: its runnable threads (the fourth field's numerator), or -1 */
-int sx_link_loadavg_running(const char *text);
 /* in LINK_NAP_AUTO, a look if LINK_CROWD_NS passed since the last (the pause sites call it) */
 void sx_link_crowd_tick(struct link *l, uint64_t now);
 

@@ -920,9 +920,10 @@ static unsigned running_kids(struct simpler_worker *w)
 unsigned sx_sched_others(struct simpler_worker *w, unsigned ours)
 {
 	uint64_t now = now_ns(), last = atomic_load_explicit(&w->load_ns, memory_order_relaxed);
-	unsigned running = 0;
-	char buf[128], *p;
+	unsigned running;
+	char buf[128];
 	ssize_t n;
+	int r;
 
 	if (w->loadavg_fd < 0 || now - last < LOAD_PERIOD_NS ||
 	    !atomic_compare_exchange_strong_explicit(&w->load_ns, &last, now,
@@ -932,13 +933,10 @@ unsigned sx_sched_others(struct simpler_worker *w, unsigned ours)
 	if (n <= 0)
 		return atomic_load_explicit(&w->others, memory_order_relaxed);
 	buf[n] = 0;
-	/* "0.52 0.58 0.59 3/187 12345": the fourth field, runnable/total */
-	p = strchr(buf, ' ');
-	p = p ? strchr(p + 1, ' ') : NULL;
-	p = p ? strchr(p + 1, ' ') : NULL;
-	if (!p || sscanf(p + 1, "%u", &running) != 1)
+	r = sx_loadavg_running(buf);
+	if (r < 0)
 		return atomic_load_explicit(&w->others, memory_order_relaxed);
-	running = running > ours ? running - ours : 0;
+	running = (unsigned)r > ours ? (unsigned)r - ours : 0;
 	atomic_store_explicit(&w->others, running, memory_order_relaxed);
 	if (w->pshared)	/* the children read it from there */
 		atomic_store_explicit(&w->pshared->others, running, memory_order_relaxed);

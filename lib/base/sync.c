@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
-/* The process-wide CPU facts the waiting primitives of sync.h read. */
+/* The process-wide CPU facts the waiting primitives of sync.h read, and the host's load. */
+#include <limits.h>
 #include <sched.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "sync.h"
@@ -21,4 +24,22 @@ int sx_usable_cpus(void)
 	/* relaxed: a hint read by spinners; a stale value costs a spin, not correctness */
 	atomic_store_explicit(&sx_one_cpu, n == 1, memory_order_relaxed);
 	return (int)n;
+}
+
+int sx_loadavg_running(const char *text)
+{
+	const char *p = text;
+	char *end;
+	long v;
+	int i;
+
+	/* "0.13 0.15 0.06 2/80 1915": three averages, then running/threads */
+	for (i = 0; i < 3; i++) {
+		p = strchr(p, ' ');
+		if (!p)
+			return -1;
+		p++;
+	}
+	v = strtol(p, &end, 10);
+	return end == p || *end != '/' || v < 0 || v > INT_MAX ? -1 : (int)v;
 }

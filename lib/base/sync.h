@@ -30,6 +30,8 @@
 extern _Atomic bool sx_one_cpu;
 /* how many CPUs this process may run on; sets sx_one_cpu */
 int sx_usable_cpus(void);
+/* /proc/loadavg's text: the host's runnable threads (the fourth field's numerator), or -1 */
+int sx_loadavg_running(const char *text);
 
 /* run the calling thread on the n-th CPU it may use now (nothing with fewer than 2) */
 static inline void sync_bind_nth(int n)

@@ -205,12 +205,12 @@ TEST(outside_nap_mode_a_doze_is_a_plain_nap)
 /* /proc/loadavg's fourth field: runnable threads of all */
 TEST(loadavg_text_gives_the_runnable_threads)
 {
-	CHECK_EQ(sx_link_loadavg_running("0.13 0.15 0.06 2/80 1915\n"), 2);
-	CHECK_EQ(sx_link_loadavg_running("12.50 9.01 3.00 417/2048 99"), 417);
-	CHECK_EQ(sx_link_loadavg_running(""), -1);
-	CHECK_EQ(sx_link_loadavg_running("0.13 0.15 0.06"), -1);
-	CHECK_EQ(sx_link_loadavg_running("0.13 0.15 0.06 x/80 1"), -1);
-	CHECK_EQ(sx_link_loadavg_running("0.13 0.15 0.06 7 1"), -1);
+	CHECK_EQ(sx_loadavg_running("0.13 0.15 0.06 2/80 1915\n"), 2);
+	CHECK_EQ(sx_loadavg_running("12.50 9.01 3.00 417/2048 99"), 417);
+	CHECK_EQ(sx_loadavg_running(""), -1);
+	CHECK_EQ(sx_loadavg_running("0.13 0.15 0.06"), -1);
+	CHECK_EQ(sx_loadavg_running("0.13 0.15 0.06 x/80 1"), -1);
+	CHECK_EQ(sx_loadavg_running("0.13 0.15 0.06 7 1"), -1);
 }
 
 #define TICK	LINK_CROWD_NS
