@@ -137,8 +137,6 @@ int sx_link_plugin(const struct sx_mpi_ops **ops, char *err, size_t len)
 
 void sx_link_relax(struct link *l, uint32_t mark)
 {
-	if (l)
-		sx_link_crowd_tick(l, now_ns());
 	if (l && atomic_load_explicit(&l->nap, memory_order_relaxed))
 		sx_link_doze(l, mark, LINK_NAP_CROWDED_NS);
 	else
@@ -256,8 +254,6 @@ void sx_link_crowd_tick(struct link *l, uint64_t now)
 	struct link_crowd *c = &l->crowd;
 	int running, ours = 0, ranks = 0, r;
 	const char *yields;
-	char text[128];
-	ssize_t n;
 
 	if (l->nap_mode != LINK_NAP_AUTO || c->fd < 0 || !l->bells ||
 	    now < atomic_load_explicit(&c->next, memory_order_relaxed) ||
@@ -269,9 +265,7 @@ void sx_link_crowd_tick(struct link *l, uint64_t now)
 		return;
 	}
 	atomic_store_explicit(&c->next, now + LINK_CROWD_NS, memory_order_relaxed);
-	n = pread(c->fd, text, sizeof(text) - 1, 0);
-	text[n > 0 ? n : 0] = 0;
-	running = sx_loadavg_running(text);
+	running = sx_loadavg_read(c->fd);
 	thread_waits(c, now);
 	/*
 	 * Each rank one polling thread, unless one of its threads dozes or

@@ -232,7 +232,11 @@ bool sx_link_idle(const struct link_pace *p, bool moved, uint64_t now, uint64_t 
  */
 bool sx_link_crowd_judge(struct link_crowd *c, int running, int ours, int ranks, uint64_t wait,
 			 uint64_t now);
-/* in LINK_NAP_AUTO, a look if LINK_CROWD_NS passed since the last (the pause sites call it) */
+/*
+ * In LINK_NAP_AUTO, a look if LINK_CROWD_NS passed since the last: the
+ * pause sites call it (sx_link_pace(), sx_link_wait()'s pause, the node's
+ * ping wait and bulk polling), so sx_link_relax() does not.
+ */
 void sx_link_crowd_tick(struct link *l, uint64_t now);
 
 /* the program's GNU build-id: its length (0 if it has none) */

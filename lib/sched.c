@@ -921,19 +921,13 @@ unsigned sx_sched_others(struct simpler_worker *w, unsigned ours)
 {
 	uint64_t now = now_ns(), last = atomic_load_explicit(&w->load_ns, memory_order_relaxed);
 	unsigned running;
-	char buf[128];
-	ssize_t n;
 	int r;
 
 	if (w->loadavg_fd < 0 || now - last < LOAD_PERIOD_NS ||
 	    !atomic_compare_exchange_strong_explicit(&w->load_ns, &last, now,
 						     memory_order_relaxed, memory_order_relaxed))
 		return atomic_load_explicit(&w->others, memory_order_relaxed);
-	n = pread(w->loadavg_fd, buf, sizeof(buf) - 1, 0);
-	if (n <= 0)
-		return atomic_load_explicit(&w->others, memory_order_relaxed);
-	buf[n] = 0;
-	r = sx_loadavg_running(buf);
+	r = sx_loadavg_read(w->loadavg_fd);
 	if (r < 0)
 		return atomic_load_explicit(&w->others, memory_order_relaxed);
 	running = (unsigned)r > ours ? (unsigned)r - ours : 0;

@@ -43,3 +43,14 @@ int sx_loadavg_running(const char *text)
 	v = strtol(p, &end, 10);
 	return end == p || *end != '/' || v < 0 || v > INT_MAX ? -1 : (int)v;
 }
+
+int sx_loadavg_read(int fd)
+{
+	char text[128];
+	ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+
+	if (n <= 0)
+		return -1;
+	text[n] = 0;
+	return sx_loadavg_running(text);
+}

@@ -32,6 +32,8 @@ extern _Atomic bool sx_one_cpu;
 int sx_usable_cpus(void);
 /* /proc/loadavg's text: the host's runnable threads (the fourth field's numerator), or -1 */
 int sx_loadavg_running(const char *text);
+/* the same, read afresh from fd (/proc/loadavg, kept open), or -1 */
+int sx_loadavg_read(int fd);
 
 /* run the calling thread on the n-th CPU it may use now (nothing with fewer than 2) */
 static inline void sync_bind_nth(int n)
