@@ -321,8 +321,8 @@ int sx_worker_create(const struct simpler_worker_opts *o, const struct simpler_p
 		ncfg->threads = w->mode_threads;
 	}
 	for (i = 0; i < c.ring; i++) {
-		w->tasks[i].free_next = w->free_local;
-		w->free_local = &w->tasks[i];
+		w->tasks[i].free_next = w->free_fresh;
+		w->free_fresh = &w->tasks[i];
 	}
 
 	/* the bootstrap configs, checked before any chip or comm state exists */
@@ -476,6 +476,7 @@ SIMPLER_API int simpler_worker_stats(const struct simpler_worker *w, struct simp
 	v.transfer_cache_hits = STAT_GET(w->st_hits);
 	v.nodes_lost = STAT_GET(w->st_lost);
 	v.tasks_sent_ahead = STAT_GET(w->st_ahead);
+	v.slots_used = STAT_GET(w->st_slots_used);
 	return sx_opts_out(s, &v, sizeof(v), "simpler_worker_stats", "simpler_stats",
 			   worker_errbuf(w));
 }

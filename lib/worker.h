@@ -154,10 +154,12 @@ struct simpler_worker {
 	struct ec slot_ec;
 
 	/* the orchestrator's hot state */
-	struct task *free_local __line;
+	struct task *free_local __line;	/* recycled slots, taken first */
+	struct task *free_fresh;	/* slots never used yet: see slot_get() */
 	struct simpler_orch orch;
 	uint64_t orch_stamp;			/* per-submit stamp for edge de-duplication */
 	_Atomic uint64_t st_submitted, st_edges, st_fast, st_slow, st_submit_waits;
+	_Atomic uint64_t st_slots_used;	/* fresh slots taken */
 
 	struct run run;
 

@@ -651,6 +651,11 @@ struct simpler_stats {
 	uint64_t nodes_lost;
 	/* remote nodes' tasks sent before the tasks they wait for finished */
 	uint64_t tasks_sent_ahead;
+	/*
+	 * task slots used at least once: about the most tasks in flight at
+	 * once (finished tasks' slots are reused first); at most ring_size
+	 */
+	uint64_t slots_used;
 };
 
 /*

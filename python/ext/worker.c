@@ -911,7 +911,7 @@ static PyObject *wk_stats(spy_worker *self, PyObject *unused)
 	leave(self);
 	if (ret < 0)
 		return spy_raise_worker(ret, self->w);
-	return Py_BuildValue("{sKsKsKsKsKsKsKsKsKsK}",
+	return Py_BuildValue("{sKsKsKsKsKsKsKsKsKsKsK}",
 			     "tasks_submitted", (unsigned long long)s.tasks_submitted,
 			     "tasks_completed", (unsigned long long)s.tasks_completed,
 			     "tasks_failed", (unsigned long long)s.tasks_failed,
@@ -921,7 +921,8 @@ static PyObject *wk_stats(spy_worker *self, PyObject *unused)
 			     "submit_waits", (unsigned long long)s.submit_waits,
 			     "bytes_staged", (unsigned long long)s.bytes_staged,
 			     "host_bytes_copied", (unsigned long long)s.host_bytes_copied,
-			     "chip_restarts", (unsigned long long)s.chip_restarts);
+			     "chip_restarts", (unsigned long long)s.chip_restarts,
+			     "slots_used", (unsigned long long)s.slots_used);
 }
 
 static PyObject *pid_of(spy_worker *self, PyObject *arg, bool chip)

@@ -122,7 +122,7 @@ def test_stats_count_tasks(mode, kern):
         s0 = w.stats()
         assert set(s0) == {"tasks_submitted", "tasks_completed", "tasks_failed", "edges",
                            "tensormap_fast", "tensormap_slow", "submit_waits", "bytes_staged",
-                           "host_bytes_copied", "chip_restarts"}
+                           "host_bytes_copied", "chip_restarts", "slots_used"}
         w.run(lambda o: [o.submit(e) for _ in range(5)])
         with pytest.raises(simpler.Error):
             w.run(lambda o: o.submit(f, scalars=[5]))
@@ -130,6 +130,7 @@ def test_stats_count_tasks(mode, kern):
         assert s["tasks_submitted"] - s0["tasks_submitted"] == 6
         assert s["tasks_completed"] - s0["tasks_completed"] == 5
         assert s["tasks_failed"] - s0["tasks_failed"] == 1
+        assert 1 <= s["slots_used"] <= 6
         assert "pk_fail was asked to fail with 5" in w.errmsg
 
 
