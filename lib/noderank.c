@@ -35,7 +35,7 @@
 #include "mpilink.h"
 #include "remote.h"
 
-#define RQ		16
+#define RQ		32	/* tasks rank 0 may send at once (remote.c's RQ) */
 #define DEFAULT_STAGE	((uint64_t)16 << 30)
 
 #define WATCH_NS	1000000ULL	/* the standby looks this often while node fns run */

@@ -42,7 +42,7 @@
 #include "remote.h"
 #include "scheduler.h"
 
-#define RQ		16	/* tasks in flight per node: its ring, and pool work */
+#define RQ		32	/* tasks in flight per node: its ring, and pool work */
 #define POOL_DEPTH	2	/* pool work a node holds: one running, one waiting */
 #define ARENA_ALIGN	256
 #define MEM_BASE	4096	/* node memory never starts at offset 0 */
