@@ -100,7 +100,17 @@ static int orch_bench(struct simpler_orch *o, void *arg)
 }
 
 /*
- * median seconds of reps runs of plan p (after one run to warm up); with
+ * Runs to warm up before a measurement: at least 64 tasks, so a one-task
+ * run is measured once every frame of the rings it passes through has been
+ * used (an L4's 16 frames for a node, the node rank's queue of 32, task
+ * slots): their first use costs page faults.  Single runs on a
+ * paravirtualised host (11 us a page fault): 200-430 us each after one
+ * run to warm up, 23-180 us after 40.
+ */
+#define WARM_TASKS	64
+
+/*
+ * median seconds of reps runs of plan p (after runs to warm up); with
  * rtt, before each run MPI's round trip to node 1 (the mean of as many
  * round trips as p has tasks, at least 100), its median into *rtt in
  * microseconds: floor and runs taken in turns, so that whatever else the
@@ -113,8 +123,9 @@ static double timed_floor(struct simpler_worker *w, struct plan *p, int reps, do
 	uint64_t ns;
 	int k;
 
-	if (simpler_run(w, orch_bench, p))
-		return -1;
+	for (k = 0; k < (WARM_TASKS + p->n - 1) / p->n; k++)
+		if (simpler_run(w, orch_bench, p))
+			return -1;
 	for (k = 0; k < reps; k++) {
 		uint64_t t0;
 
