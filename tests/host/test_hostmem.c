@@ -175,6 +175,24 @@ static void expect_refused(struct simpler_worker *w, const void *p, size_t len, 
 	CHECK(strstr(simpler_worker_errmsg(w), "MAP_SHARED"));
 }
 
+/*
+ * A mapping made after the fork: new to the children, or, where the kernel
+ * reused an address this process unmapped since (as ThreadSanitizer's
+ * allocator did once in process mode), over what the children still have
+ * there.  Either verdict is right; nothing else is.
+ */
+static void expect_refused_late(struct simpler_worker *w, const void *p, size_t len)
+{
+	const char *m;
+
+	CHECK_EQ(simpler_host_check(w, p, len), -EFAULT);
+	m = simpler_worker_errmsg(w);
+	CHECK_MSG(strstr(m, "allocated after the chip processes started") ||
+		  strstr(m, "mapped to another object than the chip processes have"), "%s", m);
+	CHECK(strstr(m, "simpler_host_register()"));
+	CHECK(strstr(m, "MAP_SHARED"));
+}
+
 TEST(inherited_shared_memory_is_visible_private_and_late_memory_is_not)
 {
 	void *priv = mmap(NULL, 1 << 16, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -184,9 +202,9 @@ TEST(inherited_shared_memory_is_visible_private_and_late_memory_is_not)
 	CHECK_OK(simpler_host_check(w, inherited, 1 << 16), w);
 	CHECK_OK(simpler_host_check(w, inherited + 100, 10), w);
 	expect_refused(w, priv, 4096, "private memory");
-	expect_refused(w, late, 4096, "allocated after the chip processes started");
+	expect_refused_late(w, late, 4096);
 	/* straddling the end of an inherited mapping into nothing */
-	expect_refused(w, late, (1 << 16) + 1, "allocated after");
+	expect_refused_late(w, late, (1 << 16) + 1);
 	CHECK_EQ(simpler_host_check(w, NULL, 4), -EINVAL);
 	CHECK_EQ(simpler_host_check(w, inherited, 0), -EINVAL);
 	simpler_worker_destroy(w);
@@ -204,7 +222,7 @@ TEST(late_buffer_is_refused_at_submit_until_registered)
 
 	CHECK(buf);
 	memset(buf, 0, n * 4);
-	expect_refused(w, buf, n * 4, "allocated after the chip processes started");
+	expect_refused_late(w, buf, n * 4);
 	CHECK_EQ(run_one(w, (struct one){ "fill", 0, 1, { buf }, { (uint32_t)n }, { SIMPLER_OUT },
 					  7 }), -EFAULT);
 	/* the message names the tensor, its address and both remedies */
@@ -221,7 +239,7 @@ TEST(late_buffer_is_refused_at_submit_until_registered)
 	for (i = 0; i < n; i++)
 		CHECK_MSG(buf[i] == 7 + i, "buf[%lu] = %u", (unsigned long)i, buf[i]);
 	CHECK_OK(simpler_host_unregister(w, h), w);
-	expect_refused(w, buf, n * 4, "allocated after");
+	expect_refused_late(w, buf, n * 4);
 	CHECK_EQ(simpler_host_unregister(w, h), -ENOENT);
 	simpler_worker_destroy(w);
 	free(buf);
